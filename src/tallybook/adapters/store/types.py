@@ -1,0 +1,62 @@
+"""Column types shared by every table: exact decimals, UTC instants, JSON.
+
+- ``DecimalType``: NUMERIC on PostgreSQL, TEXT on SQLite (SQLite's NUMERIC is a float).
+- ``UtcMicros``: an aware UTC datetime stored as BIGINT microseconds since the epoch:
+  the same bytes and ordering on both databases, and cheap range scans.
+- ``JsonType``: JSONB on PostgreSQL, JSON text on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Dialect, Numeric, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def to_micros(instant: datetime) -> int:
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime: every stored instant is UTC-aware")
+    delta = instant - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+class UtcMicros(TypeDecorator[datetime]):
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
+        return None if value is None else to_micros(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else from_micros(int(value))
+
+
+class DecimalType(TypeDecorator[Decimal]):
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(asdecimal=True))
+        return dialect.type_descriptor(String(64))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return Decimal(value)
+        return f"{Decimal(value):f}"
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))

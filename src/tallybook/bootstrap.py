@@ -1,0 +1,39 @@
+"""The composition root: settings in, wired services out. Nothing does I/O at import.
+
+``build(settings)`` creates the engine, runs migrations and wires every adapter into the
+services; the API app (``tallybook.api.app.create_app``), the CLI and the tests all go
+through it, so there is exactly one place that decides what talks to what.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from tallybook.adapters.clock import Clock, SystemClock
+from tallybook.adapters.store.db import make_engine
+from tallybook.adapters.store.migrate import upgrade
+from tallybook.adapters.store.tenants import TenantStore
+from tallybook.config import Settings
+from tallybook.services.tenants import TenantService
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    tenants: TenantService
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Container:
+    engine = make_engine(settings.database_url, echo=settings.sql_echo)
+    if migrate:
+        upgrade(engine)
+    clock = clock or SystemClock()
+    tenants = TenantService(TenantStore(engine), clock, settings.default_grace_seconds)
+    return Container(settings=settings, engine=engine, clock=clock, tenants=tenants)

@@ -1,0 +1,168 @@
+"""The ``tallybook`` command line. Every command has ``--help``; long work shows progress.
+
+The CLI talks to the same services as the API, through the same composition root.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tallybook import __version__
+from tallybook.config import Settings
+
+app = typer.Typer(
+    help="Tallybook: metering and billing for usage-based and hybrid SaaS pricing.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _container(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    from tallybook.bootstrap import build
+
+    return build(settings or Settings())
+
+
+@app.command()
+def version() -> None:
+    """Print the Tallybook version."""
+    console.print(__version__)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default 8080).")] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Seed a demo catalog, customers and usage when the store is empty.")
+    ] = False,
+) -> None:
+    """Start the API, the customer pages and the billing scheduler in one process."""
+    import uvicorn
+
+    from tallybook import logs
+    from tallybook.api.app import create_app
+
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_json)
+    container = _container(settings)
+    new_key = container.tenants.bootstrap_default(
+        settings.api_key.get_secret_value() if settings.api_key else None
+    )
+    host = host or settings.host
+    port = port or settings.port
+    base = f"http://{host}:{port}"
+    shown_key = new_key.key if new_key else None
+    if demo:
+        from tallybook.demo import seed_demo
+
+        shown_key = seed_demo(container) or shown_key
+    _print_banner(base, shown_key, new_key is not None and new_key.generated)
+    uvicorn.run(
+        create_app(container=container, background=True),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+def _print_banner(base: str, key: str | None, generated: bool) -> None:
+    console.rule("[bold]Tallybook is running")
+    if key:
+        note = " (generated: shown once, store it now)" if generated else ""
+        console.print(f"API key{note}: [bold green]{key}[/]")
+    else:
+        console.print("API key: the one you configured or created earlier (tallybook keys create)")
+    console.print(f"Dashboard:     {base}/portal")
+    console.print(f"API docs:      {base}/docs   OpenAPI: {base}/openapi.json")
+    shown = key or "$TALLYBOOK_API_KEY"
+    console.print("Sample call:")
+    console.print(
+        f"  curl -s -H 'Authorization: Bearer {shown}' -H 'Content-Type: application/json' \\\n"
+        f'    -d \'{{"id": "evt_1", "customer": "acme", "type": "api_call"}}\' {base}/v1/events',
+        soft_wrap=True,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[
+        str, typer.Option(help="Tenant the key belongs to (created if new).")
+    ] = "default",
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "api key",
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    container = _container()
+    new = container.tenants.create_key(tenant, name)
+    console.print(f"tenant {new.tenant_id}: [bold green]{new.key}[/]")
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str, typer.Option(help="Tenant whose keys to list.")] = "default",
+) -> None:
+    """List a tenant's keys (prefix and label only; keys are stored hashed)."""
+    from tallybook.adapters.store.tenants import TenantStore
+
+    container = _container()
+    table = Table("id", "prefix", "name", "created", "revoked")
+    for row in TenantStore(container.engine).list_keys(tenant):
+        table.add_row(
+            row.id, row.prefix + "…", row.name, str(row.created_at), str(row.revoked_at or "")
+        )
+    console.print(table)
+
+
+@app.command()
+def settings() -> None:
+    """Show every setting, its environment variable, current value and meaning."""
+    current = Settings()
+    table = Table("variable", "value", "meaning")
+    for name, field in Settings.model_fields.items():
+        value = getattr(current, name)
+        shown = "***" if name == "api_key" and value else str(value)
+        table.add_row(f"TALLYBOOK_{name.upper()}", shown, field.description or "")
+    console.print(table)
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="Catalog document (YAML or JSON).", exists=False)],
+) -> None:
+    """Check a catalog document; print every problem with its exact place; exit 1 if any."""
+    from tallybook.catalog.document import CatalogInvalid, load_catalog_file
+
+    if not file.exists():
+        err_console.print(f"[red]error[/]: {file}: no such file")
+        raise typer.Exit(2)
+    try:
+        catalog = load_catalog_file(file)
+    except CatalogInvalid as exc:
+        for issue in exc.issues:
+            err_console.print(f"[red]error[/] {file}: {issue.location}: {issue.message}")
+        err_console.print(f"{len(exc.issues)} problem(s) found")
+        raise typer.Exit(1) from None
+    console.print(
+        f"[green]ok[/] {file}: {len(catalog.meters)} meter(s), {len(catalog.plans)} plan(s)"
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

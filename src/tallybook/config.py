@@ -1,0 +1,55 @@
+"""Typed settings. Every field reads ``TALLYBOOK_<NAME>`` from the environment (or .env)
+and documents itself: ``tallybook settings`` prints this table and docs/operations.md
+lists it. Nothing secret has a silent default."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TALLYBOOK_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./tallybook.db",
+        description="SQLAlchemy URL: sqlite:///path (embedded default) or postgresql://...",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="On first start, becomes the default tenant's admin key; otherwise one is "
+        "generated and printed once.",
+    )
+    host: str = Field("127.0.0.1", description="Address `tallybook serve` binds.")
+    port: int = Field(8080, ge=1, le=65535, description="Port `tallybook serve` binds.")
+    max_batch_events: int = Field(10_000, ge=1, description="Most events in one POST /v1/events.")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest accepted request body (413 above)."
+    )
+    max_event_bytes: int = Field(
+        64 * 1024, ge=256, description="Largest single event (its properties included)."
+    )
+    max_property_depth: int = Field(8, ge=1, description="Deepest nesting allowed in properties.")
+    max_future_seconds: int = Field(
+        300, ge=0, description="Events stamped further ahead than this are rejected."
+    )
+    default_grace_seconds: int = Field(
+        3600, ge=0, description="Default grace period before a closed period's invoice finalizes."
+    )
+    scheduler_interval_seconds: float = Field(
+        60.0, ge=0, description="How often the server closes due periods (0 disables)."
+    )
+    log_level: str = Field("INFO", description="Python log level.")
+    log_json: bool = Field(True, description="Structured JSON logs on stderr.")
+    sql_echo: bool = Field(False, description="Log every SQL statement (debugging).")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("database_url must be sqlite:///... or postgresql://...")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

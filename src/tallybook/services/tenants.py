@@ -1,0 +1,96 @@
+"""Tenants and API keys: the default tenant, key creation, authentication.
+
+Keys are 32 random bytes (``tb_`` + urlsafe base64); only their SHA-256 is stored, which
+is sufficient for high-entropy secrets and cheap enough to check on every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from tallybook.adapters.clock import Clock
+from tallybook.adapters.store.tenants import TenantStore
+from tallybook.domain.errors import Unauthorized, ValidationError
+
+DEFAULT_TENANT = "default"
+KEY_PREFIX = "tb_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    tenant_id: str
+    key: str  # shown once, never stored
+    generated: bool
+
+
+class TenantService:
+    def __init__(self, store: TenantStore, clock: Clock, default_grace_seconds: int = 3600):
+        self._store = store
+        self._clock = clock
+        self._grace = default_grace_seconds
+        self._cache: dict[str, str] = {}
+
+    def ensure_tenant(self, tenant_id: str, name: str | None = None) -> None:
+        if self._store.get(tenant_id) is None:
+            self._store.create(tenant_id, name or tenant_id, self._clock.now(), self._grace)
+
+    def bootstrap_default(self, configured_key: str | None) -> NewKey | None:
+        """First start: create the default tenant and its admin key (configured or generated).
+
+        Returns the new key so the caller can print it once; None when keys already exist.
+        A configured key is (re-)registered on every start so scripts can rely on it.
+        """
+        self.ensure_tenant(DEFAULT_TENANT, "Default")
+        if configured_key:
+            if self._store.tenant_for_hash(hash_key(configured_key)) is None:
+                self._add(DEFAULT_TENANT, configured_key, "admin (TALLYBOOK_API_KEY)")
+                return NewKey(DEFAULT_TENANT, configured_key, generated=False)
+            return None
+        if self._store.count_keys(DEFAULT_TENANT) > 0:
+            return None
+        key = generate_key()
+        self._add(DEFAULT_TENANT, key, "admin (generated)")
+        return NewKey(DEFAULT_TENANT, key, generated=True)
+
+    def create_key(self, tenant_id: str, name: str = "api key") -> NewKey:
+        if not tenant_id or len(tenant_id) > 64:
+            raise ValidationError("tenant id must be 1-64 characters", code="invalid_tenant")
+        self.ensure_tenant(tenant_id)
+        key = generate_key()
+        self._add(tenant_id, key, name)
+        return NewKey(tenant_id, key, generated=True)
+
+    def _add(self, tenant_id: str, key: str, name: str) -> None:
+        self._store.add_key(
+            "key_" + secrets.token_hex(8),
+            tenant_id,
+            hash_key(key),
+            key[: len(KEY_PREFIX) + 4],
+            name,
+            self._clock.now(),
+        )
+
+    def authenticate(self, key: str | None) -> str:
+        """The tenant id a bearer key belongs to, or Unauthorized."""
+        if not key:
+            raise Unauthorized(
+                "missing API key: send Authorization: Bearer <key>", code="missing_api_key"
+            )
+        digest = hash_key(key)
+        tenant = self._cache.get(digest)
+        if tenant is None:
+            tenant = self._store.tenant_for_hash(digest)
+            if tenant is None:
+                raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
+            self._cache[digest] = tenant
+        return tenant

@@ -1,0 +1,110 @@
+"""Shared fixtures: real SQLite and PostgreSQL stores, the ASGI app, an API key.
+
+PostgreSQL tests use ``TALLYBOOK_TEST_PG_URL`` (``make test`` starts a throwaway cluster
+on 127.0.0.1). Without it they skip locally and FAIL when ``CI=true``. Each test gets
+its own database cloned from a migrated template, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tallybook.adapters.store.db import normalize_url
+from tallybook.adapters.store.migrate import upgrade
+from tallybook.api.app import create_app
+from tallybook.bootstrap import Container, build
+from tallybook.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO.parent / "shared" / "examples"
+TEST_KEY = "tb_test_key_0123456789abcdef0123456789abcdef"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _pg_admin_url() -> str | None:
+    url = os.environ.get("TALLYBOOK_TEST_PG_URL")
+    if not url:
+        if IN_CI:
+            pytest.fail("CI=true but TALLYBOOK_TEST_PG_URL is unset: PostgreSQL tests are required")
+        pytest.skip("PostgreSQL not configured (set TALLYBOOK_TEST_PG_URL or run `make test`)")
+    return normalize_url(url)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    admin = _pg_admin_url()
+    assert admin is not None
+    name = f"tb_template_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL unreachable in CI: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    template_url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    migrated = create_engine(template_url)
+    upgrade(migrated)
+    migrated.dispose()
+    yield name
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test."""
+    admin = _pg_admin_url()
+    assert admin is not None
+    name = f"tb_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'tallybook.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Parametrise a test over both real stores."""
+    name = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(
+        database_url=db_url, api_key=TEST_KEY, log_json=False, scheduler_interval_seconds=0
+    )
+
+
+@pytest.fixture
+def container(settings: Settings) -> Iterator[Container]:
+    container = build(settings)
+    container.tenants.bootstrap_default(TEST_KEY)
+    yield container
+    container.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    app = create_app(container=container)
+    with TestClient(app, headers={"Authorization": f"Bearer {TEST_KEY}"}) as test_client:
+        yield test_client

@@ -1,0 +1,58 @@
+"""Guard rails: the layer rules of ARCHITECTURE.md, checked on the source itself."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "tallybook"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((SRC / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _modules("domain"), ids=lambda p: p.name)
+def test_domain_imports_only_stdlib_and_itself(path: Path) -> None:
+    for name in _imports(path):
+        top = name.split(".")[0]
+        allowed = top in sys.stdlib_module_names or name.startswith("tallybook.domain")
+        assert allowed, f"{path.name} imports {name}: domain/ may import only the standard library"
+
+
+@pytest.mark.parametrize("path", _modules("client"), ids=lambda p: p.name)
+def test_sdk_depends_on_httpx_only(path: Path) -> None:
+    for name in _imports(path):
+        top = name.split(".")[0]
+        allowed = (
+            top in sys.stdlib_module_names or top == "httpx" or name.startswith("tallybook.client")
+        )
+        assert allowed, f"{path.name} imports {name}: the SDK may import only httpx and the stdlib"
+
+
+@pytest.mark.parametrize("path", _modules("services"), ids=lambda p: p.name)
+def test_services_never_import_the_web_framework(path: Path) -> None:
+    for name in _imports(path):
+        top = name.split(".")[0]
+        assert top not in {"fastapi", "starlette", "typer"}, f"{path.name} imports {name}"
+        assert not name.startswith("tallybook.api"), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", _modules("domain") + _modules("services"), ids=lambda p: p.name)
+def test_domain_and_services_never_use_float_for_money(path: Path) -> None:
+    source = path.read_text()
+    assert "float(" not in source, f"{path.name} converts to float"
