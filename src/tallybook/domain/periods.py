@@ -9,15 +9,23 @@ A period *sequence* is fixed by an anchor instant, an interval and a zone. Bound
 resolved in the zone; month-based steps always clamp from the anchor's own
 day-of-month (Jan 31 -> Feb 28 -> Mar 31 -> Apr 30), never from the previous boundary.
 
-Resolving a wall-clock time that does not exist once:
+A wall-clock time that does not occur exactly once resolves as follows:
 
 * nonexistent (spring-forward gap): the first instant after the gap, i.e. the
   transition itself (02:30 on a 02:00 -> 03:00 night resolves to 03:00 new time);
 * ambiguous (fall-back overlap): the first occurrence (``fold=0``).
 
 Boundary 0 is always the anchor instant itself, even if it is the second occurrence
-of an ambiguous wall time. Errors: ``InvalidTimezone`` and ``InvalidInstant``, both
-``ValueError`` subclasses carrying a machine ``code``.
+of an ambiguous wall time. An anchor that is exactly where its own calendar boundary
+(midnight, Monday, the 1st...) resolves after a gap keeps that calendar wall time, so a
+calendar day that starts at 01:00 after a midnight gap still yields midnight boundaries.
+
+Errors are part of the domain tree and also ``ValueError``s::
+
+    ValidationError (tallybook.domain.errors), ValueError
+    └── PeriodError         "invalid_period": unknown interval/anchor, empty period
+        ├── InvalidTimezone "invalid_timezone": not an IANA zone known to zoneinfo
+        └── InvalidInstant  "invalid_instant": naive or malformed timestamp
 """
 
 from __future__ import annotations
@@ -30,12 +38,15 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tallybook.domain.errors import ValidationError
+
 __all__ = [
     "Anchor",
     "Interval",
     "InvalidInstant",
     "InvalidTimezone",
     "Period",
+    "PeriodError",
     "add_intervals",
     "billing_periods",
     "closed_periods",
@@ -63,14 +74,20 @@ class Anchor(StrEnum):
     CALENDAR = "calendar"
 
 
-class InvalidTimezone(ValueError):
+class PeriodError(ValidationError, ValueError):
+    """A period cannot be built from these arguments."""
+
+    code = "invalid_period"
+
+
+class InvalidTimezone(PeriodError):
     """The name is not an IANA time zone known to ``zoneinfo``."""
 
     code = "invalid_timezone"
 
 
-class InvalidInstant(ValueError):
-    """A timestamp is naive, malformed or not usable as a period edge."""
+class InvalidInstant(PeriodError):
+    """A timestamp is naive or malformed."""
 
     code = "invalid_instant"
 
@@ -96,6 +113,8 @@ def parse_instant(value: str | datetime) -> datetime:
     """Parse an RFC 3339 timestamp (``Z`` or a numeric offset) into an aware UTC datetime."""
     if isinstance(value, datetime):
         return utc(value)
+    if not isinstance(value, str):
+        raise InvalidInstant(f"expected an RFC 3339 string or a datetime: {value!r}")
     try:
         parsed = datetime.fromisoformat(value.upper())  # RFC 3339 allows 't' and 'z'
     except ValueError as exc:
@@ -110,7 +129,7 @@ def load_zone(tz: str) -> ZoneInfo:
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise InvalidTimezone(f"unknown time zone: {tz!r}") from exc
+        raise InvalidTimezone(f"unknown time zone: {tz!r}", details={"tz": tz}) from exc
 
 
 def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
@@ -151,7 +170,14 @@ def _interval(value: Interval | str) -> Interval:
     try:
         return Interval(value)
     except ValueError as exc:
-        raise ValueError(f"unknown interval: {value!r}") from exc
+        raise PeriodError(f"unknown interval: {value!r}") from exc
+
+
+def _anchor(value: Anchor | str) -> Anchor:
+    try:
+        return Anchor(value)
+    except ValueError as exc:
+        raise PeriodError(f"unknown anchor: {value!r}") from exc
 
 
 def add_intervals(local_anchor: datetime, interval: Interval, n: int) -> datetime:
@@ -207,9 +233,9 @@ def time_fraction(
     part_start, part_end = utc(part_start), utc(part_end)
     whole_start, whole_end = utc(whole_start), utc(whole_end)
     if whole_end <= whole_start:
-        raise InvalidInstant("the whole interval must have a positive length")
+        raise PeriodError("the whole interval must have a positive length")
     if part_end < part_start:
-        raise InvalidInstant("part_end is before part_start")
+        raise PeriodError("part_end is before part_start")
     covered = min(part_end, whole_end) - max(part_start, whole_start)
     if covered <= timedelta(0):
         return Decimal(0)
@@ -230,7 +256,7 @@ class Period:
         object.__setattr__(self, "start", utc(self.start))
         object.__setattr__(self, "end", utc(self.end))
         if self.end <= self.start:
-            raise InvalidInstant(f"period end {self.end} is not after start {self.start}")
+            raise PeriodError(f"period end {self.end} is not after start {self.start}")
 
     def contains(self, instant: datetime) -> bool:
         """True if ``start <= instant < end``: an instant at ``end`` is in the next period."""
@@ -298,7 +324,7 @@ def period_anchor(start: datetime, anchor: Anchor, interval: Interval, tz: str) 
     Jan/Apr/Jul/Oct, or Jan 1).
     """
     start, interval = utc(start), _interval(interval)
-    if Anchor(anchor) is Anchor.SUBSCRIPTION:
+    if _anchor(anchor) is Anchor.SUBSCRIPTION:
         return start
     zone = load_zone(tz)
     return _resolve(_calendar_floor(_wall(start, zone), interval), zone)
