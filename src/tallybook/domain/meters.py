@@ -52,6 +52,7 @@ from tallybook.domain.periods import (
 
 __all__ = [
     "DECIMAL_TEXT",
+    "EXACT",
     "MISSING",
     "InvalidMeterValue",
     "InvalidPropertyPath",
