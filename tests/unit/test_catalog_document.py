@@ -392,9 +392,20 @@ def test_unit_amounts_keep_at_most_twelve_decimals() -> None:
     assert issues(with_charge(model="per_unit", unit_amount="0.0000000000001")) == [
         (
             f"{USE}.unit_amount",
-            "0.0000000000001 has more than 12 decimal places (prices keep at most 12)",
+            "0.0000000000001 has more than 12 decimal places",
         )
     ]
+
+
+def test_quantities_keep_at_most_twelve_decimals_and_eighteen_digits() -> None:
+    assert issues(with_charge(model="per_unit", unit_amount="1", included="0.0000000000001")) == [
+        (f"{USE}.included", "0.0000000000001 has more than 12 decimal places")
+    ]
+    assert issues(with_charge(model="per_unit", unit_amount="1e18")) == [
+        (f"{USE}.unit_amount", "is too large: at most 18 digits before the decimal point")
+    ]
+    charge = parse_catalog(with_charge(model="per_unit", unit_amount="0E-999999")).plans[0]
+    assert str(charge.charges[1].price.unit_amount) == "0"  # type: ignore[union-attr]
 
 
 def test_amounts_finer_than_the_currency_are_rejected() -> None:
@@ -763,7 +774,7 @@ def test_load_catalog_file(tmp_path: Path) -> None:
 
 
 def test_scenario_file_catalog_section_is_validated_with_its_prefix() -> None:
-    scenario = {"name": "s", "catalog": base(), "customers": [], "steps": []}
+    scenario: dict[str, Any] = {"name": "s", "catalog": base(), "customers": [], "steps": []}
     assert parse_catalog(scenario) == parse_catalog(base())
     scenario["catalog"]["plans"][0]["currency"] = "ZZZ"
     assert [loc for loc, _ in issues(scenario)] == ["catalog.plans[0].currency"]

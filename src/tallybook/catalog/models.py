@@ -6,7 +6,8 @@ These models check what one field can check on its own: types, enums, unknown fi
 ``tallybook.catalog.checks`` so each problem can be reported at its exact location.
 
 Money and quantities accept JSON numbers or decimal strings and are parsed through
-``str`` (never through binary floats); in JSON output they are decimal strings.
+``str`` (never through binary floats); in JSON output they are decimal strings. They
+keep at most 12 decimal places and 18 integer digits.
 """
 
 from __future__ import annotations
@@ -26,9 +27,16 @@ from pydantic import (
 
 from tallybook.domain.catalog import Aggregation, PackageRounding, PricingModel, Timing
 from tallybook.domain.errors import ValidationError
-from tallybook.domain.money import check_unit_amount, format_decimal, is_currency, to_decimal
+from tallybook.domain.money import (
+    UNIT_AMOUNT_PLACES,
+    check_unit_amount,
+    format_decimal,
+    is_currency,
+    to_decimal,
+)
 from tallybook.domain.periods import Anchor, Interval
 
+MAX_DIGITS = 18  # integer digits of any amount or quantity (guards against "1e999999")
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 
 
@@ -36,11 +44,16 @@ def _parse_decimal(value: Any) -> Decimal:
     if isinstance(value, float):
         value = repr(value)  # the shortest text that reads back as this float
     try:
-        return to_decimal(value)
+        number = to_decimal(value)
     except ValidationError:
         raise ValueError(
             f'must be a decimal number (a JSON number or a string such as "0.003"), got {value!r}'
         ) from None
+    if number.is_zero():
+        return number if number.as_tuple().exponent in range(-UNIT_AMOUNT_PLACES, 1) else Decimal(0)
+    if number.adjusted() >= MAX_DIGITS:
+        raise ValueError(f"is too large: at most {MAX_DIGITS} digits before the decimal point")
+    return number
 
 
 def _non_negative(value: Decimal) -> Decimal:
@@ -60,7 +73,7 @@ def _twelve_places(value: Decimal) -> Decimal:
         return check_unit_amount(value)
     except ValidationError:
         raise ValueError(
-            f"{format_decimal(value)} has more than 12 decimal places (prices keep at most 12)"
+            f"{format_decimal(value)} has more than {UNIT_AMOUNT_PLACES} decimal places"
         ) from None
 
 
@@ -98,8 +111,10 @@ def _string_list(value: Any) -> Any:
 _AsString = PlainSerializer(format_decimal, return_type=str, when_used="json")
 DecimalValue = Annotated[Decimal, BeforeValidator(_parse_decimal), _AsString]
 Amount = Annotated[DecimalValue, AfterValidator(_non_negative), AfterValidator(_twelve_places)]
-Quantity = Annotated[DecimalValue, AfterValidator(_non_negative)]
-PositiveQuantity = Annotated[DecimalValue, AfterValidator(_positive)]
+Quantity = Annotated[DecimalValue, AfterValidator(_non_negative), AfterValidator(_twelve_places)]
+PositiveQuantity = Annotated[
+    DecimalValue, AfterValidator(_positive), AfterValidator(_twelve_places)
+]
 Key = Annotated[str, AfterValidator(_key)]
 Currency = Annotated[str, AfterValidator(_currency)]
 FilterValues = Annotated[list[str], BeforeValidator(_string_list)]
