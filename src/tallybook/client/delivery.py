@@ -95,7 +95,6 @@ class Delivery:
     """The outcome of delivering one list of events (possibly as several requests)."""
 
     result: BatchResult = field(default_factory=BatchResult)
-    sent: int = 0
     failures: list[tuple[TallybookError, list[Event]]] = field(default_factory=list)
     rejected_events: list[Event] = field(default_factory=list)
 
@@ -176,7 +175,6 @@ def _record_success(
     events: list[Event], offset: int, result: BatchResult, stats: StatsRecorder, out: Delivery
 ) -> None:
     stats.record_result(len(events), result)
-    out.sent += len(events)
     out.result = out.result.combine(result, offset)
     by_id = {event["id"]: event for event in events}
     for rejection in result.errors:

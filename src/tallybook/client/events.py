@@ -51,16 +51,18 @@ def new_event_id() -> str:
                 _sequence = 0
         ms, seq = _last_ms, _sequence
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62
-    value |= secrets.randbits(62)
-    return f"evt_{uuid.UUID(int=value)}"
+    text = f"{value | secrets.randbits(62):032x}"  # the canonical 8-4-4-4-12 UUID form
+    return f"evt_{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def format_timestamp(value: datetime | str) -> str:
     """Return ``value`` as an RFC 3339 UTC string ending in ``Z``.
 
-    Aware datetimes are converted to UTC; naive ones are taken to be UTC already.
-    Strings are parsed (ISO 8601 / RFC 3339, any offset) and normalised the same way.
-    Microseconds are kept when present: ``2026-11-01T12:00:00.250000Z``.
+    ``value`` is an aware datetime or an RFC 3339 / ISO 8601 string with ``Z`` or an
+    offset; either is converted to UTC. Like the server (``invalid_instant``), the SDK
+    refuses instants without a time zone rather than guess one: a naive datetime raises
+    ``InvalidEventError``. Microseconds are kept when present
+    (``2026-11-01T12:00:00.250000Z``).
     """
     if isinstance(value, str):
         try:
@@ -69,13 +71,19 @@ def format_timestamp(value: datetime | str) -> str:
             raise InvalidEventError(f"timestamp {value!r} is not an RFC 3339 instant") from None
     elif not isinstance(value, datetime):
         raise InvalidEventError(
-            f"timestamp must be a datetime or an RFC 3339 string, not {type(value).__name__}"
+            f"timestamp must be a datetime or an RFC 3339 string, not {type_name(value)}"
         )
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}"
-    return text + "Z"
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidEventError(
+            f"timestamp {value.isoformat()} has no time zone; use an aware datetime "
+            "(datetime.now(UTC)) or a string with Z or an offset"
+        )
+    value = value.astimezone(UTC)
+    text = (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    )
+    return f"{text}.{value.microsecond:06d}Z" if value.microsecond else f"{text}Z"
 
 
 def to_json_value(value: Any, path: str = "properties") -> Any:
@@ -106,6 +114,8 @@ def to_json_value(value: Any, path: str = "properties") -> Any:
     if isinstance(value, list | tuple):
         return [to_json_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
     if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidEventError(f"{path} is a datetime without a time zone")
         return format_timestamp(value)
     if isinstance(value, date):
         return value.isoformat()
@@ -148,12 +158,10 @@ def event_from_mapping(event: Mapping[str, Any]) -> Event:
     unknown = set(event) - {"id", "customer", "type", "timestamp", "properties"}
     if unknown:
         raise InvalidEventError(f"unknown event field(s): {', '.join(sorted(unknown))}")
+    customer: Any = event.get("customer")  # build_event validates each field
+    event_type: Any = event.get("type")
     return build_event(
-        event.get("customer"),  # type: ignore[arg-type]  # validated by build_event
-        event.get("type"),  # type: ignore[arg-type]
-        event.get("properties"),
-        event.get("id"),
-        event.get("timestamp"),
+        customer, event_type, event.get("properties"), event.get("id"), event.get("timestamp")
     )
 
 
