@@ -83,8 +83,9 @@ def _charge(
         )
     prices = charge.prices_by_dimension or {}
     dimension = charge.dimension
-    if dimension is None and prices:
-        dimension = meters[charge.meter].group_by[0]  # checks: exactly one group_by
+    meter = meters.get(charge.meter)  # absent when converting a stored plan on its own
+    if dimension is None and prices and meter is not None and meter.group_by:
+        dimension = meter.group_by[0]  # checks: the meter has exactly one group_by
     return UsageCharge(
         key=charge.key,
         meter=charge.meter,
