@@ -13,9 +13,13 @@ from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
 from tallybook.adapters.store.db import make_engine
+from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.config import Settings
+from tallybook.services.events_deadletters import DeadLetterService
+from tallybook.services.events_validate import Limits
+from tallybook.services.ingest import IngestService
 from tallybook.services.tenants import TenantService
 
 
@@ -25,6 +29,8 @@ class Container:
     engine: Engine
     clock: Clock
     tenants: TenantService
+    ingest: IngestService
+    dead_letters: DeadLetterService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -36,4 +42,21 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         upgrade(engine)
     clock = clock or SystemClock()
     tenants = TenantService(TenantStore(engine), clock, settings.default_grace_seconds)
-    return Container(settings=settings, engine=engine, clock=clock, tenants=tenants)
+    ingest = _ingest(settings, engine, clock)
+    return Container(
+        settings=settings,
+        engine=engine,
+        clock=clock,
+        tenants=tenants,
+        ingest=ingest,
+        dead_letters=DeadLetterService(ingest),
+    )
+
+
+def _ingest(settings: Settings, engine: Engine, clock: Clock) -> IngestService:
+    limits = Limits(
+        max_event_bytes=settings.max_event_bytes,
+        max_property_depth=settings.max_property_depth,
+        max_future_micros=settings.max_future_seconds * 1_000_000,
+    )
+    return IngestService(EventStore(engine), clock, limits, settings.max_batch_events)

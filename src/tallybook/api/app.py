@@ -20,7 +20,11 @@ from tallybook.api.metrics import Metrics, middleware
 from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
 
-ROUTERS = ("tallybook.api.routes.health",)
+ROUTERS = (
+    "tallybook.api.routes.health",
+    "tallybook.api.routes.events",
+    "tallybook.api.routes.cloudevents",
+)
 
 
 def create_app(

@@ -1,0 +1,281 @@
+"""The event store: batched, deduplicated writes and keyset-paginated reads.
+
+Writes go through ``EventStore.batch(tenant_id)``, a unit of work holding ONE short
+transaction: ``insert`` puts the batch's events in with the raw driver (SQLite
+``executemany`` of ``INSERT .. ON CONFLICT DO NOTHING``; PostgreSQL one
+``INSERT .. SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING`` with binary parameters)
+and, only when some keys already existed, reads back their stored body hashes so the
+caller can tell duplicates from conflicts; ``dead_letters`` records rejected events;
+``resolve`` closes a dead letter. Nothing is acknowledged before the commit, and the
+primary key ``(tenant_id, source, id)`` -- not a cache -- decides what is a duplicate.
+
+SQLite allows one writer at a time: writers of this process queue on a lock rather than
+on SQLite's busy handler, which sleeps in steps of up to 100 ms.
+
+Tables and columns: see ``schema_events``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import Connection, Engine, insert, select, tuple_, update
+
+from tallybook.adapters.store.db import is_postgres
+from tallybook.adapters.store.schema_events import events, rejected_events
+from tallybook.adapters.store.types import from_micros
+
+Key = tuple[str, str]  # (source, id)
+
+
+class NewEvent(NamedTuple):
+    """A validated event, in column order (``ts`` in microseconds, ``properties`` JSON text)."""
+
+    source: str
+    id: str
+    customer: str
+    type: str
+    ts: int
+    properties: str
+    body_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    format: str  # native | cloudevents
+    source: str | None
+    event_id: str | None
+    code: str
+    message: str
+    event: str  # the raw event as JSON text
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    source: str
+    id: str
+    customer: str
+    type: str
+    ts: datetime
+    properties: Any
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    id: str
+    format: str
+    received_at: datetime
+    source: str | None
+    event_id: str | None
+    code: str
+    message: str
+    event: str
+    status: str
+    replayed_at: datetime | None
+    discarded_at: datetime | None
+
+
+_COLUMNS = "tenant_id, source, id, customer, type, ts, properties, body_hash, received_at"
+_SQLITE_INSERT = (
+    f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_SQLITE_HASHES = (
+    "SELECT source, id, body_hash FROM events WHERE tenant_id = ? AND source = ? "
+    "AND id IN (SELECT value FROM json_each(?))"
+)
+_PG_INSERT = (
+    f"INSERT INTO events ({_COLUMNS}) "
+    "SELECT %b, s, i, c, t, ts, p::jsonb, h, %b FROM unnest("
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::int8[], %b::text[], %b::text[]"
+    ") AS u(s, i, c, t, ts, p, h) ON CONFLICT DO NOTHING"
+)
+_PG_HASHES = (
+    "SELECT e.source, e.id, e.body_hash FROM unnest(%b::text[], %b::text[]) AS k(s, i) "
+    "JOIN events e ON e.tenant_id = %b AND e.source = k.s AND e.id = k.i"
+)
+_sequence = itertools.count()
+
+
+def new_rejected_id(received_micros: int) -> str:
+    """``rej_`` + time-ordered hex: ids sort by creation (within a process, exactly)."""
+    return f"rej_{received_micros:014x}{next(_sequence) & 0xFFFFFF:06x}{secrets.token_hex(3)}"
+
+
+class BatchWriter:
+    """The open write transaction of one batch (see ``EventStore.batch``)."""
+
+    def __init__(self, conn: Connection, tenant_id: str, received_micros: int, postgres: bool):
+        self._conn = conn
+        self._tenant = tenant_id
+        self._received = received_micros
+        self._postgres = postgres
+        self._raw: Any = conn.connection.driver_connection
+
+    def insert(self, rows: Sequence[NewEvent]) -> tuple[int, dict[Key, str]]:
+        """Insert the events whose keys are new. Returns the number inserted and, when some
+        keys already existed, the stored body hash of every key of ``rows``."""
+        if not rows:
+            return 0, {}
+        cursor = self._raw.cursor()
+        try:
+            if self._postgres:
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                cursor.execute(_PG_INSERT, [self._tenant, self._received, *columns])
+            else:
+                tenant, received = self._tenant, self._received
+                cursor.executemany(_SQLITE_INSERT, [(tenant, *r, received) for r in rows])
+            inserted = int(cursor.rowcount)
+            if inserted == len(rows):
+                return inserted, {}
+            return inserted, self._stored_hashes(cursor, rows)
+        finally:
+            cursor.close()
+
+    def _stored_hashes(self, cursor: Any, rows: Sequence[NewEvent]) -> dict[Key, str]:
+        if self._postgres:
+            sources = [r.source for r in rows]
+            cursor.execute(_PG_HASHES, [sources, [r.id for r in rows], self._tenant])
+            return {(s, i): h for s, i, h in cursor.fetchall()}
+        by_source: dict[str, list[str]] = {}
+        for row in rows:
+            by_source.setdefault(row.source, []).append(row.id)
+        found: dict[Key, str] = {}
+        for source, ids in by_source.items():
+            cursor.execute(_SQLITE_HASHES, (self._tenant, source, orjson.dumps(ids).decode()))
+            found.update(((s, i), h) for s, i, h in cursor.fetchall())
+        return found
+
+    def dead_letters(self, letters: Sequence[DeadLetter]) -> list[str]:
+        if not letters:
+            return []
+        ids = [new_rejected_id(self._received) for _ in letters]
+        received = from_micros(self._received)
+        self._conn.execute(
+            insert(rejected_events),
+            [
+                {
+                    "id": rid,
+                    "tenant_id": self._tenant,
+                    "format": d.format,
+                    "received_at": received,
+                    "source": d.source,
+                    "event_id": d.event_id,
+                    "code": d.code,
+                    "message": d.message,
+                    "event": d.event,
+                    "status": "open",
+                }
+                for rid, d in zip(ids, letters, strict=True)
+            ],
+        )
+        return ids
+
+    def resolve(self, rejected_id: str, status: str, at: datetime) -> bool:
+        """Move an open dead letter to ``replayed`` or ``discarded``; False if not open."""
+        column = "replayed_at" if status == "replayed" else "discarded_at"
+        stmt = (
+            update(rejected_events)
+            .where(
+                rejected_events.c.tenant_id == self._tenant,
+                rejected_events.c.id == rejected_id,
+                rejected_events.c.status == "open",
+            )
+            .values({"status": status, column: at})
+        )
+        return self._conn.execute(stmt).rowcount == 1
+
+
+class EventStore:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._postgres = is_postgres(engine)
+        self._write_lock = threading.Lock()
+
+    @contextmanager
+    def batch(self, tenant_id: str, received_micros: int) -> Iterator[BatchWriter]:
+        """One write transaction; committed when the block exits without an exception."""
+        guard = nullcontext() if self._postgres else self._write_lock
+        with guard, self._engine.begin() as conn:
+            yield BatchWriter(conn, tenant_id, received_micros, self._postgres)
+
+    def list_events(
+        self,
+        tenant_id: str,
+        *,
+        customer: str | None = None,
+        event_type: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after: tuple[int, str, str] | None = None,
+        newest_first: bool = True,
+        limit: int = 100,
+    ) -> list[StoredEvent]:
+        """Events by ``(ts, source, id)``, newest or oldest first, ``start <= ts < end``;
+        ``after`` is the ``(ts micros, source, id)`` of the last row of the previous page."""
+        c = events.c
+        stmt = select(events).where(c.tenant_id == tenant_id)
+        if customer is not None:
+            stmt = stmt.where(c.customer == customer)
+        if event_type is not None:
+            stmt = stmt.where(c.type == event_type)
+        if start is not None:
+            stmt = stmt.where(c.ts >= start)
+        if end is not None:
+            stmt = stmt.where(c.ts < end)
+        position = tuple_(c.ts, c.source, c.id)
+        if after is not None:
+            mark = tuple_(from_micros(after[0]), after[1], after[2])
+            stmt = stmt.where(position < mark if newest_first else position > mark)
+        order = [c.ts, c.source, c.id]
+        stmt = stmt.order_by(*(col.desc() if newest_first else col for col in order)).limit(limit)
+        with self._engine.connect() as conn:
+            return [
+                StoredEvent(r.source, r.id, r.customer, r.type, r.ts, r.properties, r.received_at)
+                for r in conn.execute(stmt)
+            ]
+
+    def list_rejected(
+        self, tenant_id: str, *, status: str | None = None, before: str | None = None, limit: int
+    ) -> list[RejectedEvent]:
+        """Dead letters, newest first; ``before`` is the last id of the previous page."""
+        c = rejected_events.c
+        stmt = select(rejected_events).where(c.tenant_id == tenant_id)
+        if status is not None:
+            stmt = stmt.where(c.status == status)
+        if before is not None:
+            stmt = stmt.where(c.id < before)
+        stmt = stmt.order_by(c.id.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            return [_rejected(r) for r in conn.execute(stmt)]
+
+    def get_rejected(self, tenant_id: str, rejected_id: str) -> RejectedEvent | None:
+        c = rejected_events.c
+        stmt = select(rejected_events).where(c.tenant_id == tenant_id, c.id == rejected_id)
+        with self._engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else _rejected(row)
+
+
+def _rejected(r: Any) -> RejectedEvent:
+    return RejectedEvent(
+        r.id,
+        r.format,
+        r.received_at,
+        r.source,
+        r.event_id,
+        r.code,
+        r.message,
+        r.event,
+        r.status,
+        r.replayed_at,
+        r.discarded_at,
+    )
