@@ -27,7 +27,17 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Engine, insert, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    insert,
+    literal,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 
 from tallybook.adapters.store.db import is_postgres
 from tallybook.adapters.store.schema_events import events, rejected_events
@@ -231,9 +241,9 @@ class EventStore:
             stmt = stmt.where(c.ts >= start)
         if end is not None:
             stmt = stmt.where(c.ts < end)
-        position = tuple_(c.ts, c.source, c.id)
+        position = tuple_(type_coerce(c.ts, BigInteger), c.source, c.id)
         if after is not None:
-            mark = tuple_(from_micros(after[0]), after[1], after[2])
+            mark = tuple_(literal(after[0], BigInteger), literal(after[1]), literal(after[2]))
             stmt = stmt.where(position < mark if newest_first else position > mark)
         order = [c.ts, c.source, c.id]
         stmt = stmt.order_by(*(col.desc() if newest_first else col for col in order)).limit(limit)
