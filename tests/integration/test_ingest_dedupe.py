@@ -101,7 +101,7 @@ def test_a_rejected_first_occurrence_does_not_shadow_a_valid_repeat(client: Test
 def test_whole_batch_retried_counts_nothing_twice(client: TestClient, container: Container) -> None:
     batch = [ev(f"evt_{i:05d}", properties={"i": i}) for i in range(1500)]
     assert post(client, batch)["accepted"] == 1500
-    retry = post(client, batch[500:] + [ev("evt_new")])
+    retry = post(client, [*batch[500:], ev("evt_new")])
     assert counts(retry) == (1, 1000, 0, 0)
     assert stored(container) == 1501
 
