@@ -12,15 +12,19 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
+from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.tenants import TenantStore
+from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.config import Settings
+from tallybook.services.catalog import CatalogService
 from tallybook.services.events_deadletters import DeadLetterService
 from tallybook.services.events_validate import Limits
 from tallybook.services.ingest import IngestService
 from tallybook.services.tenants import TenantService
+from tallybook.services.usage import UsageService
 
 
 @dataclass
@@ -29,6 +33,8 @@ class Container:
     engine: Engine
     clock: Clock
     tenants: TenantService
+    catalog: CatalogService
+    usage: UsageService
     ingest: IngestService
     dead_letters: DeadLetterService
 
@@ -43,11 +49,14 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     clock = clock or SystemClock()
     tenants = TenantService(TenantStore(engine), clock, settings.default_grace_seconds)
     ingest = _ingest(settings, engine, clock)
+    catalog = CatalogService(CatalogStore(engine), clock)
     return Container(
         settings=settings,
         engine=engine,
         clock=clock,
         tenants=tenants,
+        catalog=catalog,
+        usage=UsageService(UsageSql(engine), catalog),
         ingest=ingest,
         dead_letters=DeadLetterService(ingest),
     )

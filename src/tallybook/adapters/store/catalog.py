@@ -1,0 +1,178 @@
+"""Catalog repository: meter documents and immutable plan versions, per tenant.
+
+Reads are plain queries. Changes go through ``CatalogStore.transaction(tenant)``, one
+transaction that reads the current state and writes the new one: SQLite serialises it
+with ``BEGIN IMMEDIATE`` and PostgreSQL with a per-tenant advisory lock, so two applies
+of the same tenant never both publish version ``n + 1`` (the primary key would refuse it
+anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, insert, select, text, update
+
+from tallybook.adapters.store.schema_catalog import meters, plan_versions, plans
+
+JsonDict = dict[str, Any]
+_CATALOG_LOCK_SPACE = 724_119_003
+
+
+@dataclass(frozen=True, slots=True)
+class PlanVersionRow:
+    key: str
+    version: int
+    definition: JsonDict
+    created_at: datetime
+
+
+def _lock_key(tenant_id: str) -> int:
+    digest = hashlib.blake2b(tenant_id.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class CatalogReads:
+    """Queries shared by plain reads and by a transaction (same connection)."""
+
+    def __init__(self, conn: Connection, tenant_id: str):
+        self._conn = conn
+        self._tenant = tenant_id
+
+    def meter_documents(self) -> dict[str, JsonDict]:
+        stmt = (
+            select(meters.c.key, meters.c.definition)
+            .where(meters.c.tenant_id == self._tenant)
+            .order_by(meters.c.key)
+        )
+        return {row.key: row.definition for row in self._conn.execute(stmt)}
+
+    def meter_document(self, key: str) -> JsonDict | None:
+        stmt = select(meters.c.definition).where(
+            meters.c.tenant_id == self._tenant, meters.c.key == key
+        )
+        definition: JsonDict | None = self._conn.execute(stmt).scalar_one_or_none()
+        return definition
+
+    def latest_version(self, key: str) -> int | None:
+        stmt = select(plans.c.latest_version).where(
+            plans.c.tenant_id == self._tenant, plans.c.key == key
+        )
+        version: int | None = self._conn.execute(stmt).scalar_one_or_none()
+        return version
+
+    def plan_version(self, key: str, version: int) -> PlanVersionRow | None:
+        stmt = select(plan_versions).where(
+            plan_versions.c.tenant_id == self._tenant,
+            plan_versions.c.key == key,
+            plan_versions.c.version == version,
+        )
+        row = self._conn.execute(stmt).first()
+        return None if row is None else PlanVersionRow(key, version, row.definition, row.created_at)
+
+    def latest_plans(self) -> dict[str, PlanVersionRow]:
+        join = plans.join(
+            plan_versions,
+            and_(
+                plan_versions.c.tenant_id == plans.c.tenant_id,
+                plan_versions.c.key == plans.c.key,
+                plan_versions.c.version == plans.c.latest_version,
+            ),
+        )
+        stmt = (
+            select(plan_versions)
+            .select_from(join)
+            .where(plans.c.tenant_id == self._tenant)
+            .order_by(plans.c.key)
+        )
+        return {
+            row.key: PlanVersionRow(row.key, row.version, row.definition, row.created_at)
+            for row in self._conn.execute(stmt)
+        }
+
+    def versions(self, key: str) -> list[PlanVersionRow]:
+        stmt = (
+            select(plan_versions)
+            .where(plan_versions.c.tenant_id == self._tenant, plan_versions.c.key == key)
+            .order_by(plan_versions.c.version)
+        )
+        return [
+            PlanVersionRow(key, row.version, row.definition, row.created_at)
+            for row in self._conn.execute(stmt)
+        ]
+
+
+class CatalogWrites(CatalogReads):
+    """Reads and writes inside one catalog transaction."""
+
+    def upsert_meter(self, key: str, definition: JsonDict, now: datetime, *, exists: bool) -> None:
+        if exists:
+            self._conn.execute(
+                update(meters)
+                .where(meters.c.tenant_id == self._tenant, meters.c.key == key)
+                .values(definition=definition, updated_at=now)
+            )
+        else:
+            self._conn.execute(
+                insert(meters).values(
+                    tenant_id=self._tenant,
+                    key=key,
+                    definition=definition,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+    def publish_plan(self, key: str, version: int, definition: JsonDict, now: datetime) -> None:
+        """Add ``version`` (1 for a new plan) and make it the latest."""
+        if version == 1:
+            self._conn.execute(
+                insert(plans).values(
+                    tenant_id=self._tenant,
+                    key=key,
+                    latest_version=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        else:
+            self._conn.execute(
+                update(plans)
+                .where(plans.c.tenant_id == self._tenant, plans.c.key == key)
+                .values(latest_version=version, updated_at=now)
+            )
+        self._conn.execute(
+            insert(plan_versions).values(
+                tenant_id=self._tenant,
+                key=key,
+                version=version,
+                definition=definition,
+                created_at=now,
+            )
+        )
+
+
+class CatalogStore:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    @contextmanager
+    def reads(self, tenant_id: str) -> Iterator[CatalogReads]:
+        with self._engine.connect() as conn:
+            yield CatalogReads(conn, tenant_id)
+
+    @contextmanager
+    def transaction(self, tenant_id: str) -> Iterator[CatalogWrites]:
+        """One serialised read-then-write transaction over the tenant's catalog."""
+        with self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:space, :key)"),
+                    {"space": _CATALOG_LOCK_SPACE, "key": _lock_key(tenant_id)},
+                )
+            yield CatalogWrites(conn, tenant_id)
