@@ -289,7 +289,7 @@ def test_month_windows_and_single_window() -> None:
 def test_window_errors_have_codes() -> None:
     with pytest.raises(ValidationError) as caught:
         usage_windows(T0, T0, WindowSize.DAY)
-    assert caught.value.code == "invalid_window"
+    assert caught.value.code == "invalid_range"
     with pytest.raises(InvalidTimezone):
         usage_windows(T0, at(1), WindowSize.DAY, "Mars/Olympus")
     with pytest.raises(ValidationError) as caught:

@@ -324,7 +324,9 @@ def usage_windows(
     start, end = utc(start), utc(end)
     if end <= start:
         raise ValidationError(
-            "'from' must be before 'to'", code="invalid_window", details={"from": str(start)}
+            "'from' must be before 'to'",
+            code="invalid_range",
+            details={"from": str(start), "to": str(end)},
         )
     load_zone(tz)  # InvalidTimezone (code invalid_timezone) for a bad name
     if size is None:

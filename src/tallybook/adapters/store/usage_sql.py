@@ -1,0 +1,495 @@
+"""Meter aggregation pushed down to SQL, exact on both stores.
+
+One query per meter and time range, grouped per customer, per ``group_by`` value and,
+when the caller splits the range into windows, per time *bucket* (``(ts - origin) /
+width``; the service folds buckets into windows). Queries are scoped by tenant and event
+type and read the ``ix_events_usage`` index ``(tenant_id, customer, type, ts)``.
+
+**Exactness: never a float.** PostgreSQL casts the JSON text to ``numeric`` (exact);
+decimal strings must match ``meters.DECIMAL_TEXT`` first. SQLite's JSON functions return
+REAL for non-integers, so SQLite aggregates in two parts: JSON integers that fit 64 bits
+in SQL (``SUM``/``MAX``/``MIN``), and every other value from its raw JSON text (the ``->``
+operator: ``0.1``, ``"0.05"``) through small Python aggregates registered on the
+connection (``tb_decsum``/``tb_decmax``/``tb_decmin``: exact ``Decimal``). If the 64-bit
+SQL sum overflows, the query re-runs with every value through ``tb_decsum``.
+
+Values that are not JSON numbers or decimal strings are skipped (ingest rejects them
+up front); ``count`` counts events whatever their value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, PoolProxiedConnection
+
+from tallybook.domain.catalog import Aggregation
+from tallybook.domain.errors import StoreUnavailable
+from tallybook.domain.meters import DECIMAL_TEXT, EXACT, try_value
+
+Series = tuple[str, tuple[str | None, ...]]  # customer, group_by values
+Params = dict[str, Any]
+NUMERIC = (Aggregation.COUNT, Aggregation.SUM, Aggregation.MAX, Aggregation.MIN)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The events a meter query reads; instants are microseconds since the epoch."""
+
+    tenant_id: str
+    event_type: str
+    start: int
+    end: int
+    value: tuple[str, ...] | None = None
+    filter: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    group_by: tuple[tuple[str, ...], ...] = ()
+    customers: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """One SQL group: a series, a bucket (0 without buckets) and its aggregate.
+
+    ``key`` is set for ``unique_count`` by bucket (one row per distinct value);
+    ``instant``/``id`` for ``latest`` and readings (to order values).
+    """
+
+    series: Series
+    bucket: int
+    value: Decimal
+    key: str | None = None
+    instant: int = 0
+    id: str = ""
+
+
+class UsageSql:
+    """Runs usage queries on raw driver connections: no ORM overhead, and on SQLite no
+    write lock (plain autocommit reads see the latest committed WAL snapshot)."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._sql: _Sql = _SqliteSql() if engine.dialect.name == "sqlite" else _PostgresSql()
+
+    def partials(
+        self,
+        selection: Selection,
+        aggregation: Aggregation,
+        buckets: tuple[int, int] | None = None,
+    ) -> list[Partial]:
+        """Aggregate per series (and per ``(origin, width)`` bucket when given)."""
+        if aggregation in NUMERIC:
+            return self._numeric(selection, aggregation, buckets)
+        if aggregation is Aggregation.UNIQUE_COUNT:
+            sql, params = self._sql.unique(selection, buckets)
+            mode = "counted" if buckets is None else "keyed"
+        else:
+            sql, params = self._sql.latest(selection, buckets, before=False)
+            mode = "timed"
+        return list(_partials(self._fetch(sql, params), selection, buckets, mode))
+
+    def readings(self, selection: Selection, *, before: bool = False) -> list[Partial]:
+        """Every valid value in the range, by series then time; ``before``: the last
+        valid value of each series before ``selection.start`` (a gauge's carry-in)."""
+        sql, params = (
+            self._sql.latest(selection, None, before=True)
+            if before
+            else self._sql.readings(selection)
+        )
+        return list(_partials(self._fetch(sql, params), selection, None, "timed"))
+
+    def _numeric(
+        self, selection: Selection, aggregation: Aggregation, buckets: tuple[int, int] | None
+    ) -> list[Partial]:
+        try:
+            rows = self._fetch(*self._sql.numeric(selection, aggregation, buckets, exact_ints=True))
+        except _IntegerOverflow:  # SQLite: the 64-bit integer sum overflowed
+            rows = self._fetch(
+                *self._sql.numeric(selection, aggregation, buckets, exact_ints=False)
+            )
+        width, partials = len(selection.group_by), []
+        first_value = 1 + width + (0 if buckets is None else 1)
+        for row in rows:
+            series, bucket = _series(row, width), _bucket(row, width, buckets)
+            parts = [v for v in map(sql_decimal, row[first_value:]) if v is not None]
+            if parts:
+                partials.append(Partial(series, bucket, _combine(aggregation, parts)))
+            elif aggregation is Aggregation.SUM:
+                partials.append(Partial(series, bucket, Decimal(0)))
+        return partials
+
+    def _fetch(self, sql: str, params: Params) -> list[Any]:
+        raw = self._engine.raw_connection()
+        try:
+            self._sql.prepare(raw)
+            cursor = raw.cursor()
+            try:
+                cursor.execute(sql, params)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        except self._engine.dialect.loaded_dbapi.Error as exc:
+            if "integer overflow" in str(exc):
+                raise _IntegerOverflow from exc
+            if isinstance(exc, self._engine.dialect.loaded_dbapi.OperationalError):
+                raise StoreUnavailable(f"usage query failed: {exc}") from exc
+            raise
+        finally:
+            raw.close()  # back to the pool, which rolls back any open transaction
+
+
+class _IntegerOverflow(Exception):
+    pass
+
+
+def _partials(
+    rows: list[Any], selection: Selection, buckets: tuple[int, int] | None, mode: str
+) -> Iterator[Partial]:
+    width = len(selection.group_by)
+    for row in rows:
+        series, bucket = _series(row, width), _bucket(row, width, buckets)
+        if mode == "keyed":
+            yield Partial(series, bucket, Decimal(1), key=row[-1])
+        elif mode == "counted":
+            yield Partial(series, bucket, Decimal(row[-1]))
+        else:
+            value = sql_decimal(row[-1])
+            if value is not None:
+                yield Partial(series, bucket, value, instant=int(row[-3]), id=str(row[-2]))
+
+
+def _series(row: Any, width: int) -> Series:
+    return (row[0], tuple(row[1 : 1 + width]))
+
+
+def _bucket(row: Any, width: int, buckets: tuple[int, int] | None) -> int:
+    return 0 if buckets is None else int(row[1 + width])
+
+
+def _combine(aggregation: Aggregation, parts: list[Decimal]) -> Decimal:
+    if aggregation is Aggregation.MAX:
+        return max(parts)
+    if aggregation is Aggregation.MIN:
+        return min(parts)
+    total = Decimal(0)
+    for part in parts:
+        total = EXACT.add(total, part)
+    return total
+
+
+def sql_decimal(value: Any) -> Decimal | None:
+    """A value from SQL: int, Decimal (PostgreSQL numeric), or raw JSON text (SQLite)."""
+    if value is None:
+        return None
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    return raw_json_decimal(str(value))
+
+
+def raw_json_decimal(raw: str) -> Decimal | None:
+    """The exact value of a raw JSON number (``0.1``) or decimal string (``"0.05"``)."""
+    if raw.startswith('"'):
+        try:
+            return try_value(json.loads(raw))
+        except ValueError:
+            return None
+    return try_value(raw)
+
+
+def number_key(raw: str) -> str | None:
+    """``unique_count``'s key of a number: its normalized plain text (``1.50`` -> ``1.5``)."""
+    value = raw_json_decimal(raw)
+    if value is None:
+        return None
+    return "0" if value == 0 else format(value.normalize(EXACT), "f")
+
+
+# -- SQL per dialect ---------------------------------------------------------------------
+
+
+class _Sql:
+    """Shared query shapes; subclasses supply the JSON expressions and placeholders."""
+
+    def ph(self, name: str) -> str:
+        raise NotImplementedError
+
+    def prepare(self, conn: PoolProxiedConnection) -> None:
+        """Per-connection set-up (SQLite registers its exact aggregates)."""
+
+    def path(self, parts: Sequence[str]) -> Any:
+        raise NotImplementedError
+
+    def dimension(self, name: str) -> str:
+        raise NotImplementedError
+
+    def in_list(self, expression: str, name: str, values: Sequence[str], params: Params) -> str:
+        raise NotImplementedError
+
+    def aggregates(self, aggregation: Aggregation, exact_ints: bool) -> str:
+        raise NotImplementedError
+
+    def unique_key(self) -> str:
+        raise NotImplementedError
+
+    def valid(self) -> str:
+        raise NotImplementedError
+
+    def value_out(self) -> str:
+        raise NotImplementedError
+
+    # -- shapes --------------------------------------------------------------------------
+
+    def where(self, sel: Selection, params: Params, *, before: bool = False) -> str:
+        params.update(t=sel.tenant_id, ty=sel.event_type, s=sel.start, e=sel.end)
+        ph = self.ph
+        clauses = [f"tenant_id = {ph('t')}", f"type = {ph('ty')}"]
+        if before:
+            clauses.append(f"ts < {ph('s')}")
+        else:
+            clauses += [f"ts >= {ph('s')}", f"ts < {ph('e')}"]
+        if sel.customers is not None and len(sel.customers) == 1:
+            params["c"] = sel.customers[0]
+            clauses.append(f"customer = {ph('c')}")
+        elif sel.customers is not None:
+            clauses.append(self.in_list("customer", "cs", sel.customers, params))
+        for index, (path, allowed) in enumerate(sel.filter):
+            params[f"f{index}"] = self.path(path)
+            clauses.append(self.in_list(self.dimension(f"f{index}"), f"fv{index}", allowed, params))
+        if sel.value is not None:
+            params["vp"] = self.path(sel.value)
+        return " AND ".join(clauses)
+
+    def groups(self, sel: Selection, params: Params, buckets: tuple[int, int] | None) -> list[str]:
+        columns = ["customer"]
+        for index, path in enumerate(sel.group_by):
+            params[f"d{index}"] = self.path(path)
+            columns.append(self.dimension(f"d{index}"))
+        if buckets is not None:
+            params["o"], params["w"] = buckets
+            columns.append(f"(ts - {self.ph('o')}) / {self.ph('w')}")
+        return columns
+
+    def numeric(
+        self,
+        sel: Selection,
+        aggregation: Aggregation,
+        buckets: tuple[int, int] | None,
+        *,
+        exact_ints: bool,
+    ) -> tuple[str, Params]:
+        params: Params = {}
+        columns = self.groups(sel, params, buckets)
+        where = self.where(sel, params)
+        if aggregation is not Aggregation.COUNT:
+            where += f" AND {self.valid_cheap()}"
+        sql = (
+            f"SELECT {', '.join(columns)}, {self.aggregates(aggregation, exact_ints)} "
+            f"FROM events WHERE {where} GROUP BY {_positions(len(columns))}"
+        )
+        return sql, params
+
+    def valid_cheap(self) -> str:
+        """A cheap pre-filter: the value is a number or a string (checked later)."""
+        raise NotImplementedError
+
+    def unique(self, sel: Selection, buckets: tuple[int, int] | None) -> tuple[str, Params]:
+        params: Params = {}
+        columns = self.groups(sel, params, buckets)
+        where = self.where(sel, params)
+        key = self.unique_key()
+        if buckets is None:
+            sql = (
+                f"SELECT {', '.join(columns)}, COUNT(DISTINCT {key}) FROM events "
+                f"WHERE {where} GROUP BY {_positions(len(columns))}"
+            )
+        else:
+            sql = (
+                f"SELECT DISTINCT {', '.join(columns)}, {key} AS k FROM events "
+                f"WHERE {where} AND {key} IS NOT NULL"
+            )
+        return sql, params
+
+    def latest(
+        self, sel: Selection, buckets: tuple[int, int] | None, *, before: bool
+    ) -> tuple[str, Params]:
+        """The last valid value per series (and bucket); ``before``: before ``start``."""
+        params: Params = {}
+        columns = self.groups(sel, params, buckets)
+        where = self.where(sel, params, before=before)
+        names = [f"g{i}" for i in range(len(columns))]
+        inner = ", ".join(f"{c} AS {n}" for c, n in zip(columns, names, strict=True))
+        sql = (
+            f"SELECT {', '.join(names)}, ts, id, v FROM ("
+            f"SELECT {inner}, ts, id, {self.value_out()} AS v, ROW_NUMBER() OVER ("
+            f"PARTITION BY {', '.join(columns)} ORDER BY ts DESC, id DESC) AS rn "
+            f"FROM events WHERE {where} AND {self.valid()}) q WHERE rn = 1"
+        )
+        return sql, params
+
+    def readings(self, sel: Selection) -> tuple[str, Params]:
+        params: Params = {}
+        columns = self.groups(sel, params, None)
+        where = self.where(sel, params)
+        sql = (
+            f"SELECT {', '.join(columns)}, ts, id, {self.value_out()} FROM events "
+            f"WHERE {where} AND {self.valid()} ORDER BY {_positions(len(columns))}, ts, id"
+        )
+        return sql, params
+
+
+def _positions(count: int) -> str:
+    return ", ".join(str(i) for i in range(1, count + 1))
+
+
+class _SqliteSql(_Sql):
+    JT = "json_type(properties, :vp)"
+    X = "(properties ->> :vp)"
+    RAW = "(properties -> :vp)"
+    INT = f"(typeof({X}) = 'integer' AND {JT} = 'integer')"
+    DEC = f"({JT} IN ('integer', 'real', 'text') AND typeof({X}) <> 'integer')"
+
+    def ph(self, name: str) -> str:
+        return f":{name}"
+
+    def prepare(self, conn: PoolProxiedConnection) -> None:
+        info = conn.info
+        if not info.get("tallybook_usage_functions"):
+            raw = conn.dbapi_connection
+            assert raw is not None
+            raw.create_function("tb_decimal", 1, _is_decimal, deterministic=True)
+            raw.create_function("tb_numkey", 1, number_key, deterministic=True)
+            raw.create_aggregate("tb_decsum", 1, _DecSum)
+            raw.create_aggregate("tb_decmax", 1, _DecMax)
+            raw.create_aggregate("tb_decmin", 1, _DecMin)
+            info["tallybook_usage_functions"] = True
+
+    def path(self, parts: Sequence[str]) -> str:
+        return "$" + "".join(f'."{part}"' for part in parts)
+
+    def dimension(self, name: str) -> str:
+        jt = f"json_type(properties, :{name})"
+        return (
+            f"CASE {jt} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+            f"ELSE CAST(properties ->> :{name} AS TEXT) END"
+        )
+
+    def in_list(self, expression: str, name: str, values: Sequence[str], params: Params) -> str:
+        params[name] = json.dumps(list(values))
+        return f"{expression} IN (SELECT value FROM json_each(:{name}))"
+
+    def aggregates(self, aggregation: Aggregation, exact_ints: bool) -> str:
+        if aggregation is Aggregation.COUNT:
+            return "COUNT(*)"
+        sql_fn, py_fn = {
+            Aggregation.SUM: ("SUM", "tb_decsum"),
+            Aggregation.MAX: ("MAX", "tb_decmax"),
+            Aggregation.MIN: ("MIN", "tb_decmin"),
+        }[aggregation]
+        if not exact_ints:
+            return f"{py_fn}({self.RAW}) FILTER (WHERE {self.JT} IN ('integer', 'real', 'text'))"
+        return (
+            f"{sql_fn}({self.X}) FILTER (WHERE {self.INT}), "
+            f"{py_fn}({self.RAW}) FILTER (WHERE {self.DEC})"
+        )
+
+    def valid_cheap(self) -> str:
+        return f"{self.JT} IN ('integer', 'real', 'text')"
+
+    def valid(self) -> str:
+        return f"({self.INT} OR ({self.DEC} AND tb_decimal({self.RAW}) IS NOT NULL))"
+
+    def value_out(self) -> str:
+        return self.RAW
+
+    def unique_key(self) -> str:
+        return (
+            f"CASE WHEN {self.INT} THEN 'n:' || {self.X} "
+            f"WHEN {self.JT} IN ('integer', 'real') THEN 'n:' || tb_numkey({self.RAW}) "
+            f"WHEN {self.JT} = 'text' THEN 's:' || {self.X} "
+            f"WHEN {self.JT} IN ('true', 'false', 'object', 'array') THEN 'j:' || {self.RAW} END"
+        )
+
+
+class _PostgresSql(_Sql):
+    J = "(properties #> CAST(%(vp)s AS text[]))"
+    T = "(properties #>> CAST(%(vp)s AS text[]))"
+    V = (
+        f"CASE jsonb_typeof({J}) WHEN 'number' THEN CAST({T} AS numeric) "
+        f"WHEN 'string' THEN CASE WHEN {T} ~ '{DECIMAL_TEXT}' THEN CAST({T} AS numeric) END END"
+    )
+
+    def ph(self, name: str) -> str:
+        return f"%({name})s"
+
+    def path(self, parts: Sequence[str]) -> list[str]:
+        return list(parts)
+
+    def dimension(self, name: str) -> str:
+        return f"(properties #>> CAST(%({name})s AS text[]))"
+
+    def in_list(self, expression: str, name: str, values: Sequence[str], params: Params) -> str:
+        params[name] = list(values)
+        return f"{expression} = ANY(CAST(%({name})s AS text[]))"
+
+    def aggregates(self, aggregation: Aggregation, exact_ints: bool) -> str:
+        if aggregation is Aggregation.COUNT:
+            return "COUNT(*)"
+        return f"{aggregation.value.upper()}({self.V})"
+
+    def valid_cheap(self) -> str:
+        return f"jsonb_typeof({self.J}) IN ('number', 'string')"
+
+    def valid(self) -> str:
+        return f"({self.V}) IS NOT NULL"
+
+    def value_out(self) -> str:
+        return self.V
+
+    def unique_key(self) -> str:
+        return (
+            f"CASE jsonb_typeof({self.J}) "
+            f"WHEN 'number' THEN 'n:' || CAST(trim_scale(CAST({self.T} AS numeric)) AS text) "
+            f"WHEN 'string' THEN 's:' || {self.T} WHEN 'null' THEN NULL "
+            f"ELSE 'j:' || CAST({self.J} AS text) END"
+        )
+
+
+# -- SQLite's exact aggregates over raw JSON text ---------------------------------------
+
+
+def _is_decimal(raw: str | None) -> int | None:
+    return None if raw is None or raw_json_decimal(raw) is None else 1
+
+
+class _DecimalAggregate:
+    def __init__(self) -> None:
+        self.value: Decimal | None = None
+
+    def step(self, raw: str | None) -> None:
+        value = None if raw is None else raw_json_decimal(raw)
+        if value is not None:
+            self.value = value if self.value is None else self.combine(self.value, value)
+
+    def combine(self, left: Decimal, right: Decimal) -> Decimal:
+        raise NotImplementedError
+
+    def finalize(self) -> str | None:
+        return None if self.value is None else format(self.value, "f")
+
+
+class _DecSum(_DecimalAggregate):
+    def combine(self, left: Decimal, right: Decimal) -> Decimal:
+        return EXACT.add(left, right)
+
+
+class _DecMax(_DecimalAggregate):
+    def combine(self, left: Decimal, right: Decimal) -> Decimal:
+        return max(left, right)
+
+
+class _DecMin(_DecimalAggregate):
+    def combine(self, left: Decimal, right: Decimal) -> Decimal:
+        return min(left, right)
