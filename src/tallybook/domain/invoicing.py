@@ -14,9 +14,10 @@ says which slots are final and must not be computed again.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from tallybook.domain.billing import (
     Plans,
@@ -42,6 +43,7 @@ from tallybook.domain.subscriptions import BillingPeriod, Subscription
 
 # How many earlier periods are recomputed for late events (each costs usage queries).
 ADJUSTMENT_LOOKBACK = 12
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -54,7 +56,9 @@ class Ledger:
 
     billed: dict[tuple[str, datetime], dict[str, Billed]] = field(default_factory=dict)
 
-    def add(self, subscription: str, period_start: datetime, lines: Sequence[LineItem]) -> None:
+    def add(
+        self, subscription: str, period_start: datetime, lines: Sequence[LineItem | InvoiceLine]
+    ) -> None:
         entry = self.billed.setdefault((subscription, period_start), {})
         for charge, amount in billed_by_charge(lines).items():
             entry[charge] = entry.get(charge, Billed()) + amount
@@ -135,6 +139,38 @@ def slot_lines(
     ledger.add(subscription.id, period.start, current.at_close)
     adjustments = _adjustments(subscription, period, plans, usage, ledger, billed_through)
     return [*lines, *adjustments, *discounts]
+
+
+def lookback_start(subscription: Subscription, period: BillingPeriod) -> datetime | None:
+    """The start of the earliest period a slot of ``period`` may adjust (None: none)."""
+    earlier = _adjustable(subscription, period)
+    return earlier[0].start if earlier else None
+
+
+def ledger_from_lines(
+    subscriptions: Sequence[Subscription], lines: Sequence[InvoiceLine]
+) -> Ledger:
+    """A ledger of what final invoices billed, per subscription and billing period."""
+    ledger = Ledger()
+    by_sub: dict[str, list[InvoiceLine]] = {}
+    for line in lines:
+        if line.subscription is not None and line.period_start is not None:
+            by_sub.setdefault(line.subscription, []).append(line)
+    for subscription in subscriptions:
+        mine = sorted(by_sub.get(subscription.id, []), key=lambda x: x.period_start or _EPOCH)
+        if not mine:
+            continue
+        last = mine[-1].period_start or _EPOCH
+        starts = []
+        for period in subscription.periods():
+            if period.start > last:
+                break
+            starts.append(period.start)
+        for line in mine:
+            index = bisect_right(starts, line.period_start or _EPOCH) - 1
+            if index >= 0:
+                ledger.add(subscription.id, starts[index], [line])
+    return ledger
 
 
 def _adjustable(subscription: Subscription, period: BillingPeriod) -> list[BillingPeriod]:

@@ -79,6 +79,24 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Customer:
+    """A customer of the tenant; ``parent`` is who it is billed to (one level deep)."""
+
+    id: str
+    currency: str
+    timezone: str = "UTC"
+    name: str | None = None
+    email: str | None = None
+    parent: str | None = None
+    created_at: datetime | None = None
+
+    @property
+    def account(self) -> str:
+        """The bill-to customer: the parent, or the customer itself."""
+        return self.parent or self.id
+
+
+@dataclass(frozen=True, slots=True)
 class PlanRef:
     key: str
     version: int

@@ -1,0 +1,118 @@
+"""Invoice reads and status changes (void, pay). Writes of drafts live in ``billing``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from tallybook.adapters.store.schema_billing import invoice_slots, invoices
+from tallybook.domain.billing import SlotKind
+from tallybook.domain.errors import Conflict
+from tallybook.domain.invoices import Invoice, InvoiceStatus, Totals, line_from_dict
+
+
+def invoice_from_row(row: Any) -> Invoice:
+    return Invoice(
+        id=row.id,
+        number=row.number,
+        status=InvoiceStatus(row.status),
+        customer=row.customer_id,
+        currency=row.currency,
+        kind=SlotKind(row.kind),
+        period_start=row.period_start,
+        period_end=row.period_end,
+        issue_at=row.issue_at,
+        lines=tuple(line_from_dict(d) for d in row.lines),
+        totals=Totals(
+            Decimal(row.subtotal),
+            Decimal(row.discount_total),
+            Decimal(row.credits_applied),
+            Decimal(row.total),
+        ),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finalized_at=row.finalized_at,
+        voided_at=row.voided_at,
+        paid_at=row.paid_at,
+    )
+
+
+class InvoiceStore:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
+        return self._one(invoices.c.id == invoice_id, tenant_id)
+
+    def get_by_number(self, tenant_id: str, number: int) -> Invoice | None:
+        return self._one(invoices.c.number == number, tenant_id)
+
+    def _one(self, condition: Any, tenant_id: str) -> Invoice | None:
+        stmt = select(invoices).where(invoices.c.tenant_id == tenant_id, condition)
+        with self._engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else invoice_from_row(row)
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        customer: str | None = None,
+        status: InvoiceStatus | None = None,
+        limit: int = 50,
+        starting_after: str | None = None,
+    ) -> Sequence[Invoice]:
+        stmt = select(invoices).where(invoices.c.tenant_id == tenant_id)
+        if customer is not None:
+            stmt = stmt.where(invoices.c.customer_id == customer)
+        if status is not None:
+            stmt = stmt.where(invoices.c.status == status.value)
+        if starting_after is not None:
+            stmt = stmt.where(invoices.c.id > starting_after)
+        stmt = stmt.order_by(invoices.c.id).limit(limit)
+        with self._engine.connect() as conn:
+            return [invoice_from_row(row) for row in conn.execute(stmt)]
+
+    def numbers(self, tenant_id: str) -> list[int]:
+        """Every invoice number given in the tenant, ascending (gaplessness checks)."""
+        stmt = (
+            select(invoices.c.number)
+            .where(invoices.c.tenant_id == tenant_id, invoices.c.number.is_not(None))
+            .order_by(invoices.c.number)
+        )
+        with self._engine.connect() as conn:
+            return [int(n) for n in conn.scalars(stmt)]
+
+    def slot_count(self, tenant_id: str, subscription_id: str) -> int:
+        stmt = select(invoice_slots.c.invoice_id).where(
+            invoice_slots.c.tenant_id == tenant_id,
+            invoice_slots.c.subscription_id == subscription_id,
+        )
+        with self._engine.connect() as conn:
+            return len(list(conn.scalars(stmt)))
+
+    def save_status(self, tenant_id: str, invoice: Invoice, expected: InvoiceStatus) -> None:
+        """Store a status change, only if the stored status is still ``expected``."""
+        stmt = (
+            update(invoices)
+            .where(
+                invoices.c.tenant_id == tenant_id,
+                invoices.c.id == invoice.id,
+                invoices.c.status == expected.value,
+            )
+            .values(
+                status=invoice.status.value,
+                updated_at=invoice.updated_at,
+                voided_at=invoice.voided_at,
+                paid_at=invoice.paid_at,
+            )
+        )
+        with self._engine.begin() as conn:
+            if conn.execute(stmt).rowcount != 1:
+                raise Conflict(
+                    f"invoice {invoice.id} changed status meanwhile; retry",
+                    code="invalid_invoice_status",
+                )

@@ -1,0 +1,114 @@
+"""Customers: create, read, list. A child customer is billed to its parent.
+
+Rules: ids are 1-255 printable characters; the currency is an ISO 4217 code; the time
+zone an IANA name (``invalid_timezone`` otherwise); a parent must exist, must not have a
+parent itself (one level) and must bill in the same currency. Events may arrive before
+their customer exists: usage is keyed by the customer id, so it counts once the customer
+(and a subscription) exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from tallybook.adapters.clock import Clock
+from tallybook.adapters.store.customers import CustomerStore
+from tallybook.domain.errors import CurrencyMismatch, NotFound, ValidationError
+from tallybook.domain.money import minor_units
+from tallybook.domain.periods import load_zone
+from tallybook.domain.subscriptions import Customer
+
+MAX_ID = 255
+
+
+def customer_not_found(customer_id: str) -> NotFound:
+    return NotFound(
+        f"no customer {customer_id!r}",
+        code="customer_not_found",
+        details={"customer": customer_id},
+    )
+
+
+def check_id(value: str, field: str = "id") -> str:
+    if not 1 <= len(value) <= MAX_ID or not value.isprintable():
+        raise ValidationError(
+            f"{field} must be 1-{MAX_ID} printable characters", code=f"invalid_{field}"
+        )
+    return value
+
+
+class CustomerService:
+    def __init__(self, store: CustomerStore, clock: Clock):
+        self._store = store
+        self._clock = clock
+
+    def create(
+        self,
+        tenant_id: str,
+        customer_id: str,
+        *,
+        currency: str,
+        timezone: str = "UTC",
+        name: str | None = None,
+        email: str | None = None,
+        parent: str | None = None,
+    ) -> Customer:
+        check_id(customer_id)
+        minor_units(currency)  # unknown_currency
+        load_zone(timezone)  # invalid_timezone
+        if parent is not None:
+            self._check_parent(tenant_id, customer_id, parent, currency)
+        customer = Customer(
+            id=customer_id,
+            currency=currency,
+            timezone=timezone,
+            name=name,
+            email=email,
+            parent=parent,
+            created_at=self._clock.now(),
+        )
+        self._store.insert(tenant_id, customer)
+        return customer
+
+    def _check_parent(self, tenant_id: str, customer_id: str, parent: str, currency: str) -> None:
+        if parent == customer_id:
+            raise ValidationError("a customer cannot be its own parent", code="invalid_parent")
+        found = self._store.get(tenant_id, parent)
+        if found is None:
+            raise NotFound(
+                f"no parent customer {parent!r}",
+                code="customer_not_found",
+                details={"parent": parent},
+            )
+        if found.parent is not None:
+            raise ValidationError(
+                f"{parent!r} is itself billed to {found.parent!r}: parents are one level deep",
+                code="invalid_parent",
+                details={"parent": parent},
+            )
+        if found.currency != currency:
+            raise CurrencyMismatch(
+                f"a child bills in its parent's currency ({found.currency}), not {currency}",
+                details={"parent": found.currency, "currency": currency},
+            )
+
+    def get(self, tenant_id: str, customer_id: str) -> Customer:
+        found = self._store.get(tenant_id, customer_id)
+        if found is None:
+            raise customer_not_found(customer_id)
+        return found
+
+    def get_many(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Customer]:
+        return self._store.get_many(tenant_id, ids)
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        limit: int = 50,
+        starting_after: str | None = None,
+        parent: str | None = None,
+    ) -> Sequence[Customer]:
+        return self._store.page(
+            tenant_id, limit=limit, starting_after=starting_after, parent=parent
+        )

@@ -1,0 +1,313 @@
+"""Subscriptions: create (backdated too), change plan, set seats, cancel, add discounts.
+
+Each change is validated against the catalog here, applied to the pure value
+(``domain.subscriptions``) under the row's lock, and refused when it would touch a
+final invoice (``period_finalized``). One subscription per customer at a time: usage
+belongs to the subscription active at the event's time, so two overlapping ones would
+bill the same events twice (``subscription_exists``; change the plan instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from tallybook.adapters.clock import Clock
+from tallybook.adapters.store.billing import new_id
+from tallybook.adapters.store.subscriptions import StoredSubscription, SubscriptionStore
+from tallybook.domain.billing import next_issue_at
+from tallybook.domain.catalog import Plan
+from tallybook.domain.errors import CurrencyMismatch, NotFound, ValidationError
+from tallybook.domain.money import round_amount
+from tallybook.domain.subscriptions import (
+    AllowancePolicy,
+    CancelMode,
+    Discount,
+    DiscountKind,
+    FeeProration,
+    Phase,
+    PlanRef,
+    QuantityChange,
+    Subscription,
+    check_not_billed,
+    trial_end,
+)
+from tallybook.services.customers import CustomerService
+from tallybook.services.invoicing import PlanBook
+from tallybook.services.ports import PlanReader
+
+MAX_QUANTITY = Decimal(1_000_000_000)
+MAX_TRIAL_DAYS = 3650
+# Called with (tenant, bill-to customer) after an immediate cancellation: the final invoice.
+AfterEnd = Callable[[str, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountSpec:
+    kind: DiscountKind
+    value: Decimal
+    periods: int | None = None
+    description: str | None = None
+    start: datetime | None = None  # default: the subscription's billing start (or now)
+
+
+class SubscriptionService:
+    def __init__(
+        self,
+        store: SubscriptionStore,
+        customers: CustomerService,
+        plans: PlanReader,
+        clock: Clock,
+        after_end: AfterEnd | None = None,
+    ):
+        self._store = store
+        self._customers = customers
+        self._plans = plans
+        self._clock = clock
+        self.after_end = after_end
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(self, tenant_id: str, subscription_id: str) -> StoredSubscription:
+        found = self._store.get(tenant_id, subscription_id)
+        if found is None:
+            raise NotFound(
+                f"no subscription {subscription_id!r}",
+                code="subscription_not_found",
+                details={"subscription": subscription_id},
+            )
+        return found
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        customer: str | None = None,
+        limit: int = 50,
+        starting_after: str | None = None,
+    ) -> Sequence[StoredSubscription]:
+        return self._store.page(
+            tenant_id, customer=customer, limit=limit, starting_after=starting_after
+        )
+
+    def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]:
+        """Every subscription billed to ``account`` (its own and its children's)."""
+        return self._store.of_account(tenant_id, account)
+
+    # -- create -------------------------------------------------------------------------
+
+    def create(
+        self,
+        tenant_id: str,
+        customer_id: str,
+        plan_key: str,
+        *,
+        start: datetime | None = None,
+        version: int | None = None,
+        quantities: Mapping[str, Decimal] | None = None,
+        trial_days: int | None = None,
+        discounts: Sequence[DiscountSpec] = (),
+    ) -> StoredSubscription:
+        customer = self._customers.get(tenant_id, customer_id)
+        plan = self._plans.get_plan(tenant_id, plan_key, version)
+        _check_currency(plan, customer.currency)
+        start = start or self._clock.now()
+        days = plan.trial_days if trial_days is None else trial_days
+        if not 0 <= days <= MAX_TRIAL_DAYS:
+            raise ValidationError(
+                f"trial_days must be 0-{MAX_TRIAL_DAYS}", code="invalid_trial_days"
+            )
+        subscription = Subscription(
+            id=new_id("sub"),
+            customer=customer.id,
+            currency=customer.currency,
+            start=start,
+            timezone=customer.timezone,
+            interval=plan.interval,
+            anchor=plan.billing_anchor,
+            phases=(Phase(PlanRef(plan.key, plan.version), start),),
+            quantities=(QuantityChange(start, _quantities(plan, quantities or {})),),
+            trial_end=trial_end(start, days, customer.timezone),
+        )
+        for spec in discounts:
+            subscription = subscription.with_discount(_discount(spec, subscription))
+        book = PlanBook(self._plans, tenant_id)
+        upcoming = next_issue_at(subscription, book, None)
+        now = self._clock.now()
+        self._store.insert_exclusive(tenant_id, subscription, customer.account, upcoming, now)
+        return StoredSubscription(subscription, customer.account, None, upcoming, now)
+
+    # -- changes ------------------------------------------------------------------------
+
+    def change_plan(
+        self,
+        tenant_id: str,
+        subscription_id: str,
+        plan_key: str,
+        *,
+        at: datetime | None = None,
+        version: int | None = None,
+        allowance_policy: AllowancePolicy = AllowancePolicy.PRORATE,
+        fee_proration: FeeProration = FeeProration.PRORATE,
+    ) -> StoredSubscription:
+        """Move to ``plan_key`` (its latest version unless ``version``) from ``at``. The
+        same key with a newer version migrates the subscription to that version."""
+        plan = self._plans.get_plan(tenant_id, plan_key, version)
+        when = at or self._clock.now()
+
+        def change(sub: Subscription, through: datetime | None) -> Subscription:
+            _check_compatible(plan, sub)
+            check_not_billed(when, through)
+            return sub.with_plan(
+                PlanRef(plan.key, plan.version), when, allowance_policy, fee_proration
+            )
+
+        return self._change(tenant_id, subscription_id, change)
+
+    def set_quantities(
+        self,
+        tenant_id: str,
+        subscription_id: str,
+        quantities: Mapping[str, Decimal],
+        *,
+        at: datetime | None = None,
+        fee_proration: FeeProration = FeeProration.PRORATE,
+    ) -> StoredSubscription:
+        when = at or self._clock.now()
+        book = PlanBook(self._plans, tenant_id)
+
+        def change(sub: Subscription, through: datetime | None) -> Subscription:
+            check_not_billed(when, through)
+            plan = book[sub.phase_at(when).plan]
+            return sub.with_quantities(
+                when, _quantities(plan, quantities, partial=True), fee_proration
+            )
+
+        return self._change(tenant_id, subscription_id, change)
+
+    def cancel(
+        self,
+        tenant_id: str,
+        subscription_id: str,
+        *,
+        at: datetime | None = None,
+        mode: CancelMode = CancelMode.END_OF_PERIOD,
+    ) -> StoredSubscription:
+        now = self._clock.now()
+        when = at or now
+
+        def change(sub: Subscription, through: datetime | None) -> Subscription:
+            check_not_billed(when, through)
+            return sub.canceled(when, mode, now)
+
+        stored = self._change(tenant_id, subscription_id, change)
+        if mode is CancelMode.IMMEDIATELY and self.after_end is not None:
+            self.after_end(tenant_id, stored.account)
+        return stored
+
+    def add_discount(
+        self, tenant_id: str, subscription_id: str, spec: DiscountSpec
+    ) -> StoredSubscription:
+        def change(sub: Subscription, through: datetime | None) -> Subscription:
+            discount = _discount(spec, sub, default_start=self._clock.now())
+            if discount.start > sub.billing_start:
+                check_not_billed(discount.start, through)
+            return sub.with_discount(discount)
+
+        return self._change(tenant_id, subscription_id, change)
+
+    def _change(
+        self,
+        tenant_id: str,
+        subscription_id: str,
+        change: Callable[[Subscription, datetime | None], Subscription],
+    ) -> StoredSubscription:
+        book = PlanBook(self._plans, tenant_id)
+
+        def apply(
+            sub: Subscription, through: datetime | None
+        ) -> tuple[Subscription, datetime | None]:
+            new = change(sub, through)
+            return new, next_issue_at(new, book, through)
+
+        return self._store.change(tenant_id, subscription_id, apply, self._clock.now())
+
+
+# -- validation -------------------------------------------------------------------------
+
+
+def _check_currency(plan: Plan, currency: str) -> None:
+    if plan.currency != currency:
+        raise CurrencyMismatch(
+            f"plan {plan.key!r} bills in {plan.currency}, the customer in {currency}",
+            details={"plan": plan.currency, "customer": currency},
+        )
+
+
+def _check_compatible(plan: Plan, sub: Subscription) -> None:
+    _check_currency(plan, sub.currency)
+    if plan.interval != sub.interval or plan.billing_anchor != sub.anchor:
+        raise ValidationError(
+            f"plan {plan.key!r} bills every {plan.interval.value} ({plan.billing_anchor.value} "
+            f"anchor); the subscription every {sub.interval.value} ({sub.anchor.value}): "
+            "start a new subscription to change the billing cycle",
+            code="incompatible_plan",
+        )
+
+
+def _quantities(
+    plan: Plan, quantities: Mapping[str, Decimal], *, partial: bool = False
+) -> dict[str, Decimal]:
+    keys = {c.quantity_key for c in plan.flat_charges if c.quantity_key is not None}
+    unknown = sorted(set(quantities) - keys)
+    if unknown:
+        raise ValidationError(
+            f"plan {plan.key!r} has no licensed quantity {unknown[0]!r} "
+            f"(it has: {', '.join(sorted(keys)) or 'none'})",
+            code="unknown_quantity_key",
+            details={"unknown": unknown, "known": sorted(keys)},
+        )
+    for key, value in quantities.items():
+        if not ZERO <= value <= MAX_QUANTITY:
+            raise ValidationError(
+                f"quantity {key!r} must be between 0 and {MAX_QUANTITY}",
+                code="invalid_quantity",
+            )
+    return dict(quantities)
+
+
+ZERO = Decimal(0)
+
+
+def _next_period_start(sub: Subscription, now: datetime | None) -> datetime:
+    """Where a discount added ``now`` starts: the next period (billing start if not begun)."""
+    if now is None or now < sub.billing_start:
+        return sub.billing_start
+    period = sub.period_at(now)
+    return period.end if period is not None else now
+
+
+def _discount(
+    spec: DiscountSpec, sub: Subscription, default_start: datetime | None = None
+) -> Discount:
+    if spec.kind is DiscountKind.PERCENT and not ZERO < spec.value <= 100:
+        raise ValidationError("a percent discount must be in (0, 100]", code="invalid_discount")
+    fixed = spec.kind is DiscountKind.FIXED
+    if fixed and (spec.value <= 0 or spec.value != round_amount(spec.value, sub.currency)):
+        raise ValidationError(
+            f"a fixed discount must be a positive {sub.currency} amount",
+            code="invalid_discount",
+        )
+    if spec.periods is not None and spec.periods < 1:
+        raise ValidationError("discount periods must be at least 1", code="invalid_discount")
+    start = spec.start or _next_period_start(sub, default_start)
+    return Discount(
+        id=new_id("dsc"),
+        kind=spec.kind,
+        value=spec.value,
+        start=start,
+        periods=spec.periods,
+        description=spec.description,
+    )
