@@ -7,22 +7,31 @@ through it, so there is exactly one place that decides what talks to what.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
+from tallybook.adapters.store.billing import BillingStore
+from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
+from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
+from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.config import Settings
+from tallybook.services.billing import BillingService
 from tallybook.services.catalog import CatalogService
+from tallybook.services.customers import CustomerService
 from tallybook.services.events_deadletters import DeadLetterService
 from tallybook.services.events_validate import Limits
 from tallybook.services.ingest import IngestService
+from tallybook.services.invoicing import InvoiceService
+from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
 
@@ -37,6 +46,11 @@ class Container:
     usage: UsageService
     ingest: IngestService
     dead_letters: DeadLetterService
+    customers: CustomerService
+    subscriptions: SubscriptionService
+    billing: BillingService
+    invoices: InvoiceService
+    scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -50,16 +64,43 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     tenants = TenantService(TenantStore(engine), clock, settings.default_grace_seconds)
     ingest = _ingest(settings, engine, clock)
     catalog = CatalogService(CatalogStore(engine), clock)
+    usage = UsageService(UsageSql(engine), catalog)
+    billing = _billing(settings, engine, clock, catalog, usage)
+    customers = CustomerService(CustomerStore(engine), clock)
+    subscriptions = SubscriptionService(
+        SubscriptionStore(engine),
+        customers,
+        catalog,
+        clock,
+        after_end=lambda tenant, account: billing.bill_accounts(tenant, [account], clock.now()),
+    )
     return Container(
         settings=settings,
         engine=engine,
         clock=clock,
         tenants=tenants,
         catalog=catalog,
-        usage=UsageService(UsageSql(engine), catalog),
+        usage=usage,
         ingest=ingest,
         dead_letters=DeadLetterService(ingest),
+        customers=customers,
+        subscriptions=subscriptions,
+        billing=billing,
+        invoices=InvoiceService(InvoiceStore(engine), catalog, usage, clock),
+        scheduled_jobs=[billing.run_due],
     )
+
+
+def _billing(
+    settings: Settings, engine: Engine, clock: Clock, catalog: CatalogService, usage: UsageService
+) -> BillingService:
+    tenant_store = TenantStore(engine)
+
+    def grace_seconds(tenant_id: str) -> int:
+        tenant = tenant_store.get(tenant_id)
+        return settings.default_grace_seconds if tenant is None else tenant.grace_seconds
+
+    return BillingService(BillingStore(engine), catalog, usage, clock, grace_seconds)
 
 
 def _ingest(settings: Settings, engine: Engine, clock: Clock) -> IngestService:

@@ -41,7 +41,7 @@ from tallybook.services.ports import PlanReader
 MAX_QUANTITY = Decimal(1_000_000_000)
 MAX_TRIAL_DAYS = 3650
 # Called with (tenant, bill-to customer) after an immediate cancellation: the final invoice.
-AfterEnd = Callable[[str, str], None]
+AfterEnd = Callable[[str, str], object]
 
 
 @dataclass(frozen=True, slots=True)
