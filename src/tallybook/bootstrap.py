@@ -94,13 +94,9 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
 def _billing(
     settings: Settings, engine: Engine, clock: Clock, catalog: CatalogService, usage: UsageService
 ) -> BillingService:
-    tenant_store = TenantStore(engine)
-
-    def grace_seconds(tenant_id: str) -> int:
-        tenant = tenant_store.get(tenant_id)
-        return settings.default_grace_seconds if tenant is None else tenant.grace_seconds
-
-    return BillingService(BillingStore(engine), catalog, usage, clock, grace_seconds)
+    store = BillingStore(engine)
+    tenants = TenantStore(engine)
+    return BillingService(store, catalog, usage, clock, tenants, settings.default_grace_seconds)
 
 
 def _ingest(settings: Settings, engine: Engine, clock: Clock) -> IngestService:

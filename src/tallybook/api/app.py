@@ -22,6 +22,10 @@ from tallybook.config import Settings
 
 ROUTERS = (
     "tallybook.api.routes.health",
+    "tallybook.api.routes.customers",
+    "tallybook.api.routes.subscriptions",
+    "tallybook.api.routes.invoices",
+    "tallybook.api.routes.billing_runs",
     "tallybook.api.routes.events",
     "tallybook.api.routes.cloudevents",
 )

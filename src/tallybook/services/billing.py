@@ -26,7 +26,9 @@ from datetime import datetime, timedelta
 from tallybook.adapters.clock import Clock
 from tallybook.adapters.store.billing import AccountResult, AccountState, BillingStore, Counts
 from tallybook.adapters.store.subscriptions import StoredSubscription
+from tallybook.adapters.store.tenants import TenantStore
 from tallybook.domain.billing import Slot, SlotKind, UsageQuery, next_issue_at
+from tallybook.domain.errors import ValidationError
 from tallybook.domain.invoicing import (
     Account,
     account_drafts,
@@ -41,6 +43,7 @@ from tallybook.services.ports import PlanReader, UsageReader
 
 log = logging.getLogger("tallybook.billing")
 CHUNK = 500
+MAX_GRACE_SECONDS = 90 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +76,30 @@ class BillingService:
         plans: PlanReader,
         usage: UsageReader,
         clock: Clock,
-        grace_seconds: Callable[[str], int],
+        tenants: TenantStore,
+        default_grace_seconds: int = 3600,
         chunk_size: int = CHUNK,
     ):
         self.store = store
         self.plans = plans
         self.usage = usage
         self.clock = clock
-        self._grace_seconds = grace_seconds
+        self._tenants = tenants
+        self._default_grace = default_grace_seconds
         self._chunk = chunk_size
+
+    def grace_seconds(self, tenant_id: str) -> int:
+        """How long the tenant's closed periods stay draft (late events still count)."""
+        tenant = self._tenants.get(tenant_id)
+        return self._default_grace if tenant is None else tenant.grace_seconds
+
+    def set_grace_seconds(self, tenant_id: str, seconds: int) -> int:
+        if not 0 <= seconds <= MAX_GRACE_SECONDS:
+            raise ValidationError(
+                f"grace_seconds must be 0-{MAX_GRACE_SECONDS}", code="invalid_grace"
+            )
+        self._tenants.set_grace(tenant_id, seconds)
+        return self.grace_seconds(tenant_id)
 
     def run(
         self,
@@ -95,7 +113,7 @@ class BillingService:
         ``progress`` is called with the number of subscriptions each chunk handled.
         """
         as_of = as_of or self.clock.now()
-        run = _Run(self, tenant_id, as_of, timedelta(seconds=self._grace_seconds(tenant_id)))
+        run = _Run(self, tenant_id, as_of, timedelta(seconds=self.grace_seconds(tenant_id)))
         total, skipped, after = Counts(), [], None
         while True:
             accounts = self.store.due_accounts(tenant_id, as_of, after=after, limit=self._chunk)
@@ -119,7 +137,7 @@ class BillingService:
 
     def bill_accounts(self, tenant_id: str, accounts: Sequence[str], as_of: datetime) -> RunResult:
         """Bill some accounts now (a cancellation's final invoice)."""
-        run = _Run(self, tenant_id, as_of, timedelta(seconds=self._grace_seconds(tenant_id)))
+        run = _Run(self, tenant_id, as_of, timedelta(seconds=self.grace_seconds(tenant_id)))
         counts, _ = self._chunk_run(run, list(accounts), skip_locked=False)
         return _result(tenant_id, as_of, counts)
 
