@@ -295,3 +295,12 @@ def test_window_errors_have_codes() -> None:
     with pytest.raises(ValidationError) as caught:
         usage_windows(T0, at(100), WindowSize.HOUR, limit=10)
     assert caught.value.code == "too_many_windows"
+
+
+def test_minute_windows() -> None:
+    start = datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
+    windows = usage_windows(
+        start, start + timedelta(minutes=3), WindowSize.MINUTE, "Asia/Kathmandu"
+    )
+    assert [w.start.second for w in windows] == [30, 0, 0, 0]
+    assert len(windows) == 4

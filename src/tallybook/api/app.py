@@ -28,6 +28,9 @@ ROUTERS = (
     "tallybook.api.routes.billing_runs",
     "tallybook.api.routes.events",
     "tallybook.api.routes.cloudevents",
+    "tallybook.api.routes.catalog",
+    "tallybook.api.routes.meters",
+    "tallybook.api.routes.openmeter_query",
 )
 
 

@@ -307,19 +307,22 @@ def time_weighted_average(
 
 
 class WindowSize(StrEnum):
+    MINUTE = "minute"
     HOUR = "hour"
     DAY = "day"
     MONTH = "month"
 
 
 _QUARTER_HOUR = timedelta(minutes=15)
+_MINUTE = timedelta(minutes=1)
 
 
 def usage_windows(
     start: datetime, end: datetime, size: WindowSize | None, tz: str = "UTC", *, limit: int = 10_000
 ) -> list[Period]:
-    """Consecutive windows covering ``[start, end)``: wall-clock hours, days or months of
-    ``tz``; the first and last are clipped to ``start`` and ``end``. ``None``: one window.
+    """Consecutive windows covering ``[start, end)``: wall-clock minutes, hours, days or
+    months of ``tz``; the first and last are clipped to ``start`` and ``end``.
+    ``None``: one window. More than ``limit`` windows is an error (``too_many_windows``).
     """
     start, end = utc(start), utc(end)
     if end <= start:
@@ -331,8 +334,10 @@ def usage_windows(
     load_zone(tz)  # InvalidTimezone (code invalid_timezone) for a bad name
     if size is None:
         return [Period(start, end)]
-    edges = _hour_edges(start, end, tz, limit) if size is WindowSize.HOUR else []
-    if size is not WindowSize.HOUR:
+    if size in (WindowSize.MINUTE, WindowSize.HOUR):
+        edges = _clock_edges(start, end, tz, size, limit)
+    else:
+        edges = []
         interval = Interval.DAY if size is WindowSize.DAY else Interval.MONTH
         anchor = period_anchor(start, Anchor.CALENDAR, interval, tz)
         for period in periods_from(anchor, interval, tz, start=start):
@@ -344,22 +349,26 @@ def usage_windows(
     return [Period(low, high) for low, high in pairwise(bounds)]
 
 
-def _hour_edges(start: datetime, end: datetime, tz: str, limit: int) -> list[datetime]:
-    """Instants in ``(start, end)`` where the zone's clock shows a full hour.
+def _clock_edges(
+    start: datetime, end: datetime, tz: str, size: WindowSize, limit: int
+) -> list[datetime]:
+    """Instants in ``(start, end)`` where the zone's clock shows a full minute or hour.
 
-    Every zone offset in use is a multiple of 15 minutes, so scanning UTC quarter-hours
-    finds every local hour boundary, including around daylight-saving changes.
+    Every zone offset in use is a whole number of minutes, and a multiple of 15 minutes,
+    so scanning UTC minutes (quarter-hours for hours) finds every local boundary,
+    including around daylight-saving changes.
     """
     zone = load_zone(tz)
+    step = _MINUTE if size is WindowSize.MINUTE else _QUARTER_HOUR
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    instant = epoch + ((start - epoch) // _QUARTER_HOUR + 1) * _QUARTER_HOUR
+    instant = epoch + ((start - epoch) // step + 1) * step
     edges: list[datetime] = []
     while instant < end:
         local = instant.astimezone(zone)
-        if local.minute == 0 and local.second == 0:
+        if local.second == 0 and (size is WindowSize.MINUTE or local.minute == 0):
             edges.append(instant)
             _check_limit(len(edges), limit)
-        instant += _QUARTER_HOUR
+        instant += step
     return edges
 
 

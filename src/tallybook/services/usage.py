@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
@@ -116,14 +116,17 @@ class UsageService:
         tz: str = "UTC",
         customers: Sequence[str] | None = None,
         group_by: Sequence[str] = (),
+        filters: Mapping[str, Sequence[str]] | None = None,
         fill: bool = True,
     ) -> UsageReport:
-        """Values per window of ``tz`` (hour, day, month; None = the whole range).
+        """Values per window of ``tz`` (minute, hour, day, month; None = the whole range).
 
-        With ``fill`` and a single series requested (one customer, no ``group_by``), every
-        window is reported, empty ones as 0 (or null for max, min and latest).
+        ``filters`` narrow the meter's own filter (``{"model": ["gpt-4o"]}``). With
+        ``fill``, every series found gets every window, empty ones as 0 (null for max,
+        min and latest); a single series asked for (one customer, no ``group_by``) is
+        reported even with no usage at all.
         """
-        meter = self._catalog.get_meter(tenant_id, meter_key)
+        meter = _narrowed(self._catalog.get_meter(tenant_id, meter_key), filters or {})
         _check_group_by(meter, group_by)
         windows = usage_windows(start, end, window, tz)
         values = self._window_values(tenant_id, meter, windows, customers, tuple(group_by))
@@ -278,6 +281,14 @@ def _empty(meter: Meter) -> Decimal | None:
 def _series_order(item: tuple[Series, object]) -> tuple[str, tuple[str, ...]]:
     (customer, group), _ = item
     return customer, tuple("" if g is None else g for g in group)
+
+
+def _narrowed(meter: Meter, filters: Mapping[str, Sequence[str]]) -> Meter:
+    combined = dict(meter.filter)
+    for name, allowed in filters.items():
+        kept = tuple(v for v in allowed if name not in combined or v in combined[name])
+        combined[name] = kept
+    return replace(meter, filter=combined) if filters else meter
 
 
 def _check_group_by(meter: Meter, group_by: Sequence[str]) -> None:

@@ -1,0 +1,152 @@
+"""``/v1/catalog`` and ``/v1/plans``: apply catalog documents, read versioned plans.
+
+Bodies are JSON or YAML (``Content-Type: application/json``, ``application/yaml`` or
+``text/yaml``), read with exact decimals and validated by the catalog document rules;
+problems come back as ``422 invalid_catalog`` with every issue and its location.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from tallybook.api.deps import ContainerDep, TenantDep
+from tallybook.api.responses import JsonResponse, iso
+from tallybook.bootstrap import Container
+from tallybook.catalog.document import CatalogDocument, CatalogInvalid, CatalogIssue
+from tallybook.catalog.document import catalog_to_document as to_document
+from tallybook.catalog.loading import read_text
+from tallybook.domain.catalog import Catalog, Plan
+from tallybook.services.catalog import ResourceChange, plan_document
+
+router = APIRouter(tags=["catalog"])
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+JSON_TYPES = ("application/json", "text/json")
+_CATALOG_SCHEMA = {"$ref": "#/components/schemas/CatalogDocument"}
+
+
+def document_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """OpenAPI for a hand-read JSON or YAML body."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {"schema": schema},
+                "application/yaml": {"schema": schema},
+            },
+        }
+    }
+
+
+async def read_document(request: Request) -> Any:
+    """The body as data (JSON or YAML, decimals exact); 415 for other content types."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media and media not in YAML_TYPES + JSON_TYPES + ("text/plain",):
+        raise HTTPException(
+            415, f"send JSON or YAML (application/json, application/yaml), not {media}"
+        )
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise CatalogInvalid([CatalogIssue("<body>", "the body is not UTF-8 text")]) from None
+    return read_text(text, "<body>")
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {**plan_document(plan), "version": plan.version}
+
+
+def change_json(change: ResourceChange) -> dict[str, Any]:
+    return {"kind": change.kind, **change.to_dict()}
+
+
+@router.put(
+    "/v1/catalog",
+    summary="Apply a catalog document (additive; a changed plan publishes a new version)",
+    openapi_extra=document_body(_CATALOG_SCHEMA, "Catalog document: meters and plans"),
+)
+async def put_catalog(
+    request: Request,
+    tenant: TenantDep,
+    container: ContainerDep,
+    dry_run: Annotated[bool, Query(description="Report the diff without applying it")] = False,
+) -> JsonResponse:
+    data = await read_document(request)
+    if not isinstance(data, dict):
+        raise CatalogInvalid(
+            [CatalogIssue("<body>", "a catalog document is a mapping with meters and plans")]
+        )
+    diff = await run_in_threadpool(container.catalog.apply, tenant, data, dry_run=dry_run)
+    return JsonResponse(diff.to_dict())
+
+
+@router.get(
+    "/v1/catalog",
+    summary="The catalog: every meter and the latest version of every plan",
+    response_model=CatalogDocument,
+)
+def get_catalog(tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+    catalog: Catalog = container.catalog.catalog(tenant)
+    return JsonResponse(to_document(catalog))
+
+
+@router.get("/v1/plans", summary="Plans (latest versions)")
+def list_plans(tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+    return JsonResponse({"data": [plan_json(p) for p in container.catalog.list_plans(tenant)]})
+
+
+@router.post(
+    "/v1/plans",
+    summary="Create a plan, or publish a new version when its content changed",
+    openapi_extra=document_body({"$ref": "#/components/schemas/PlanDocument"}, "One plan"),
+    status_code=201,
+)
+async def post_plan(request: Request, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+    return await post_resource(
+        request,
+        tenant,
+        container,
+        "plans",
+        lambda key: plan_json(container.catalog.get_plan(tenant, key)),
+    )
+
+
+@router.get("/v1/plans/{key}", summary="A plan: the latest version, or ?version=n")
+def get_plan(
+    key: str,
+    tenant: TenantDep,
+    container: ContainerDep,
+    version: Annotated[int | None, Query(ge=1, description="A published version")] = None,
+) -> JsonResponse:
+    return JsonResponse(plan_json(container.catalog.get_plan(tenant, key, version)))
+
+
+@router.get("/v1/plans/{key}/versions", summary="Every published version of a plan")
+def plan_versions(key: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+    versions = container.catalog.plan_versions(tenant, key)
+    data = [
+        {"version": v.version, "created_at": iso(v.created_at), "latest": v.latest}
+        for v in versions
+    ]
+    return JsonResponse({"key": key, "data": data})
+
+
+async def post_resource(
+    request: Request,
+    tenant: str,
+    container: Container,
+    kind: Literal["meters", "plans"],
+    render: Callable[[str], dict[str, Any]],
+) -> JsonResponse:
+    """Apply one meter or plan document; 201 when created, 200 when updated or unchanged."""
+    body = await read_document(request)
+    change = await run_in_threadpool(container.catalog.apply_resource, tenant, kind, body)
+    resource = await run_in_threadpool(render, change.key)
+    status = 201 if change.action == "created" else 200
+    return JsonResponse({**resource, "change": change_json(change)}, status_code=status)
