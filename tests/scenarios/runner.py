@@ -1,0 +1,275 @@
+"""Drive one scenario file through the public HTTP API with a controlled clock.
+
+The format is ``../shared/examples/README.md``; the extensions this runner adds are in
+``tests/scenarios/README.md``. The clock never goes backwards: it starts at the earliest
+subscription start, moves to the latest timestamp of each ``events`` batch (events
+arrive after they happen) and to each ``billing_run``'s ``as_of``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from tallybook.adapters.clock import FixedClock
+
+Step = Mapping[str, Any]
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    return data
+
+
+def instant(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
+def text(value: Any) -> str:
+    """Scenario values as the API wants them (YAML may have parsed dates and numbers)."""
+    if isinstance(value, datetime):
+        return instant(value).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def same_decimal(actual: Any, expected: Any) -> bool:
+    return actual is not None and Decimal(str(actual)) == Decimal(str(expected))
+
+
+@dataclass
+class Run:
+    client: TestClient
+    clock: FixedClock
+    scenario: dict[str, Any]
+    subscriptions: dict[str, str] = field(default_factory=dict)  # customer -> latest sub id
+    last: Response | None = None
+    log: list[str] = field(default_factory=list)
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        starts = [
+            instant(s["start"]) for s in self.scenario.get("subscriptions", []) if "start" in s
+        ]
+        if "clock" in self.scenario:
+            self.clock.set(instant(self.scenario["clock"]))
+        elif starts:
+            self.clock.set(min(starts))
+        if "tenant" in self.scenario:
+            self.call("PATCH", "/v1/tenant", self.scenario["tenant"], expect=200)
+        self.call("PUT", "/v1/catalog", self.scenario["catalog"], expect=200)
+        for customer in self.scenario.get("customers", []):
+            self.call(
+                "POST", "/v1/customers", {k: text(v) for k, v in customer.items()}, expect=201
+            )
+        for subscription in self.scenario.get("subscriptions", []):
+            self.subscribe(subscription, expect=201)
+
+    def subscribe(self, subscription: Mapping[str, Any], expect: int | None = None) -> None:
+        body = dict(subscription)
+        for key in ("start",):
+            if key in body:
+                body[key] = text(body[key])
+        response = self.call("POST", "/v1/subscriptions", body, expect=expect)
+        if response.status_code == 201:
+            self.subscriptions[subscription["customer"]] = response.json()["id"]
+
+    # -- steps --------------------------------------------------------------------------
+
+    def step(self, step: Step) -> None:
+        (kind, value), *rest = step.items()
+        assert not rest, f"one action per step, got {list(step)}"
+        handler: Callable[[Any], None] | None = getattr(self, f"do_{kind}", None)
+        assert handler is not None, f"unknown step {kind!r}"
+        self.log.append(f"{kind}: {value}")
+        handler(value)
+
+    def do_events(self, events: list[Mapping[str, Any]]) -> None:
+        stamps = [instant(e["timestamp"]) for e in events if "timestamp" in e]
+        if stamps:
+            self.advance(max(stamps))
+        body = [{k: text(v) if k == "timestamp" else v for k, v in e.items()} for e in events]
+        self.call("POST", "/v1/events", body, expect=200)
+
+    def do_expect_ingest(self, expected: Mapping[str, Any]) -> None:
+        assert self.last is not None
+        got = self.last.json()
+        for key, value in expected.items():
+            assert got.get(key) == value, (
+                f"ingest {key}: expected {value}, got {got.get(key)}: {got}"
+            )
+
+    def do_billing_run(self, value: Mapping[str, Any]) -> None:
+        as_of = instant(value["as_of"])
+        self.advance(as_of)
+        self.call("POST", "/v1/billing-runs", {"as_of": text(as_of)}, expect=200)
+
+    def do_clock(self, value: Any) -> None:
+        self.advance(instant(value))
+
+    def do_tenant(self, value: Mapping[str, Any]) -> None:
+        self.call("PATCH", "/v1/tenant", dict(value), expect=200)
+
+    def do_catalog(self, value: Mapping[str, Any]) -> None:
+        self.call("PUT", "/v1/catalog", dict(value), expect=200)
+
+    def do_subscribe(self, value: Mapping[str, Any]) -> None:
+        self.subscribe(value)
+
+    def do_customer(self, value: Mapping[str, Any]) -> None:
+        self.call("POST", "/v1/customers", {k: text(v) for k, v in value.items()})
+
+    def do_change_plan(self, value: Mapping[str, Any]) -> None:
+        self._subscription_call("change", value)
+
+    def do_set_quantities(self, value: Mapping[str, Any]) -> None:
+        self._subscription_call("quantities", value)
+
+    def do_cancel(self, value: Mapping[str, Any]) -> None:
+        self._subscription_call("cancel", value)
+
+    def do_add_discount(self, value: Mapping[str, Any]) -> None:
+        self._subscription_call("discounts", value)
+
+    def _subscription_call(self, action: str, value: Mapping[str, Any]) -> None:
+        body = {k: text(v) if k in ("at", "start") else v for k, v in value.items()}
+        sid = self.subscriptions[body.pop("customer")]
+        self.call("POST", f"/v1/subscriptions/{sid}/{action}", body)
+
+    def do_expect_response(self, expected: Mapping[str, Any]) -> None:
+        assert self.last is not None
+        if "status" in expected:
+            assert self.last.status_code == expected["status"], self.last.text
+        if "code" in expected:
+            assert self.last.json()["error"]["code"] == expected["code"], self.last.text
+
+    def do_expect_subscription(self, expected: Mapping[str, Any]) -> None:
+        sid = self.subscriptions[expected["customer"]]
+        got = self.call("GET", f"/v1/subscriptions/{sid}", None, expect=200).json()
+        for key, value in expected.items():
+            if key != "customer":
+                assert text(got[key]) == text(value), f"subscription {key}: {got[key]} != {value}"
+
+    def do_expect_invoice(self, expected: Mapping[str, Any]) -> None:
+        invoice = self.find_invoice(expected)
+        assert invoice is not None, f"no invoice for {expected}; have {self.summary(expected)}"
+        context = f"invoice {invoice['number'] or invoice['id']} {expected['customer']} {invoice['period_start']}"
+        if "status" in expected:
+            assert invoice["status"] == expected["status"], f"{context}: status {invoice['status']}"
+        for key in ("total", "subtotal", "discount_total"):
+            if key in expected:
+                assert same_decimal(invoice[key], expected[key]), (
+                    f"{context}: {key} {invoice[key]} != {expected[key]}; lines: {_lines(invoice)}"
+                )
+        for line in expected.get("lines", []):
+            assert any(_line_matches(got, line) for got in invoice["lines"]), (
+                f"{context}: no line like {line}; lines: {_lines(invoice)}"
+            )
+        if "line_count" in expected:
+            assert len(invoice["lines"]) == expected["line_count"], _lines(invoice)
+
+    def do_expect_no_invoice(self, expected: Mapping[str, Any]) -> None:
+        assert self.find_invoice(expected) is None, f"unexpected invoice for {expected}"
+
+    def do_expect_invoice_count(self, expected: Mapping[str, Any]) -> None:
+        invoices = self.invoices(expected["customer"])
+        assert len(invoices) == expected["count"], self.summary(expected)
+
+    def do_expect_usage(self, expected: Mapping[str, Any]) -> None:
+        got = self.call(
+            "GET", f"/v1/customers/{expected['customer']}/usage", None, expect=200
+        ).json()
+        rows = [row for row in _dicts(got) if row.get("charge") == expected["charge"]]
+        assert rows, f"no usage for charge {expected['charge']}: {got}"
+        for key, value in expected.items():
+            if key not in ("customer", "charge"):
+                assert same_decimal(rows[0].get(key), value), f"usage {key}: {rows[0]} vs {value}"
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def advance(self, to: datetime) -> None:
+        if to > self.clock.now():
+            self.clock.set(to)
+
+    def call(self, method: str, path: str, body: Any, expect: int | None = None) -> Response:
+        response = self.client.request(method, path, json=body)
+        self.last = response
+        if expect is not None:
+            assert response.status_code == expect, f"{method} {path} {body}: {response.text}"
+        return response
+
+    def invoices(self, customer: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        after = None
+        while True:
+            query = f"/v1/invoices?customer={customer}&limit=100"
+            if after:
+                query += f"&starting_after={after}"
+            page = self.call("GET", query, None, expect=200).json()
+            found += page["data"]
+            if not page["has_more"]:
+                return found
+            after = page["data"][-1]["id"]
+
+    def find_invoice(self, expected: Mapping[str, Any]) -> dict[str, Any] | None:
+        start = instant(expected["period_start"])
+        kind = expected.get("kind", "period")
+        matches = [
+            inv
+            for inv in self.invoices(expected["customer"])
+            if instant(inv["period_start"]) == start and inv["kind"] == kind
+        ]
+        assert len(matches) <= 1, f"two invoices for one period: {matches}"
+        return matches[0] if matches else None
+
+    def summary(self, expected: Mapping[str, Any]) -> list[str]:
+        return [
+            f"{i['kind']} {i['period_start']}..{i['period_end']} {i['status']} {i['total']}"
+            for i in self.invoices(expected["customer"])
+        ]
+
+
+def _line_matches(got: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
+    for key, value in want.items():
+        if key in ("amount", "quantity", "unit_amount", "used", "included"):
+            if not same_decimal(got.get(key), value):
+                return False
+        elif key in ("period_start", "period_end"):
+            if got.get(key) is None or instant(got[key]) != instant(value):
+                return False
+        elif key == "description_contains":
+            if str(value) not in str(got.get("description")):
+                return False
+        elif got.get(key) != value:
+            return False
+    return True
+
+
+def _lines(invoice: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{line['type']} {line['charge']} q={line['quantity']} {line['amount']} ({line['description']})"
+        for line in invoice["lines"]
+    ]
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """Every dict nested in a JSON value (usage responses may wrap their rows)."""
+    found: list[dict[str, Any]] = []
+    if isinstance(value, dict):
+        found.append(value)
+        for inner in value.values():
+            found += _dicts(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found += _dicts(inner)
+    return found

@@ -1,0 +1,52 @@
+"""Every shared worked example and every scenario of ours, through the HTTP API, on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tallybook.adapters.clock import FixedClock
+from tallybook.api.app import create_app
+from tallybook.bootstrap import build
+from tallybook.config import Settings
+from tests.conftest import TEST_KEY
+from tests.scenarios.runner import Run, load
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parents[1].parent / "shared" / "examples"
+FILES = sorted(SHARED.glob("*.yaml")) + sorted(HERE.glob("*.yaml"))
+
+
+def test_the_shared_examples_are_found() -> None:
+    assert len(list(SHARED.glob("*.yaml"))) >= 6, f"no shared examples in {SHARED}"
+
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[tuple[TestClient, FixedClock]]:
+    clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
+    settings = Settings(
+        database_url=db_url, api_key=TEST_KEY, log_json=False, scheduler_interval_seconds=0
+    )
+    container = build(settings, clock=clock)
+    container.tenants.bootstrap_default(TEST_KEY)
+    app = create_app(container=container)
+    with TestClient(app, headers={"Authorization": f"Bearer {TEST_KEY}"}) as client:
+        yield client, clock
+    container.close()
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_scenario(path: Path, api: tuple[TestClient, FixedClock]) -> None:
+    client, clock = api
+    run = Run(client, clock, load(path))
+    run.setup()
+    for index, step in enumerate(run.scenario.get("steps", [])):
+        try:
+            run.step(step)
+        except AssertionError as exc:
+            raise AssertionError(f"{path.name} step {index + 1} {step}: {exc}") from None
