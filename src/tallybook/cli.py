@@ -6,7 +6,7 @@ The CLI talks to the same services as the API, through the same composition root
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.table import Table
 
 from tallybook import __version__
 from tallybook.config import Settings
+
+if TYPE_CHECKING:
+    from tallybook.services.catalog import CatalogDiff
 
 app = typer.Typer(
     help="Tallybook: metering and billing for usage-based and hybrid SaaS pricing.",
@@ -157,6 +160,65 @@ def validate(
     console.print(
         f"[green]ok[/] {file}: {len(catalog.meters)} meter(s), {len(catalog.plans)} plan(s)"
     )
+
+
+@app.command()
+def apply(
+    file: Annotated[Path, typer.Argument(help="Catalog document (YAML or JSON).", exists=False)],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the diff without applying it.")
+    ] = False,
+    tenant: Annotated[str, typer.Option(help="Tenant whose catalog to change.")] = "default",
+) -> None:
+    """Show what a catalog document changes, then apply it.
+
+    Additive: meters and plans missing from the file are kept. A changed plan publishes a
+    new version; existing subscriptions keep theirs. TALLYBOOK_DATABASE_URL picks the store.
+    """
+    from tallybook.catalog.document import CatalogInvalid
+
+    if not file.exists():
+        err_console.print(f"[red]error[/]: {file}: no such file")
+        raise typer.Exit(2)
+    text = file.read_text(encoding="utf-8")
+    container = _container()
+    try:
+        container.tenants.ensure_tenant(tenant)
+        preview = container.catalog.apply_text(tenant, text, filename=str(file), dry_run=True)
+        _print_diff(preview)
+        if dry_run or not preview.changed:
+            console.print("dry run: nothing applied" if dry_run else "nothing to change")
+            return
+        applied = container.catalog.apply_text(tenant, text, filename=str(file))
+        if applied.to_dict() | {"dry_run": True} != preview.to_dict():
+            _print_diff(applied)  # the catalog changed in between: show what was applied
+        console.print(f"[green]applied[/] to tenant {tenant}")
+    except CatalogInvalid as exc:
+        for issue in exc.issues:
+            err_console.print(f"[red]error[/] {file}: {issue.location}: {issue.message}")
+        raise typer.Exit(1) from None
+    finally:
+        container.close()
+
+
+def _print_diff(diff: CatalogDiff) -> None:
+    from rich.markup import escape
+
+    from tallybook.services.catalog import changes_text
+
+    marks = {"created": "[green]+", "updated": "[yellow]~", "unchanged": "[dim]="}
+    for change in (*diff.meters, *diff.plans):
+        version = ""
+        if change.kind == "plan" and change.action == "updated":
+            version = f" v{change.previous_version} -> v{change.version}"
+        elif change.kind == "plan" and change.version is not None:
+            version = f" v{change.version}"
+        console.print(f"{marks[change.action]} {change.kind} {escape(change.key)}{version}[/]")
+        if change.action == "updated":
+            for line in changes_text(change.changes):
+                console.print(f"    {escape(line)}")
+    if not (diff.meters or diff.plans):
+        console.print("[dim]the document has no meters or plans[/]")
 
 
 def main() -> None:
