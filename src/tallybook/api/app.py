@@ -24,13 +24,16 @@ ROUTERS = (
     "tallybook.api.routes.health",
     "tallybook.api.routes.customers",
     "tallybook.api.routes.subscriptions",
+    "tallybook.api.routes.invoice_documents",  # before invoices: /{id}.html, /{id}.pdf
     "tallybook.api.routes.invoices",
+    "tallybook.api.routes.previews",
     "tallybook.api.routes.billing_runs",
     "tallybook.api.routes.events",
     "tallybook.api.routes.cloudevents",
     "tallybook.api.routes.catalog",
     "tallybook.api.routes.meters",
     "tallybook.api.routes.openmeter_query",
+    "tallybook.portal.routes",
 )
 
 

@@ -31,6 +31,12 @@ SECTIONS: tuple[tuple[str, frozenset[str]], ...] = (
     ("Discounts and credits", frozenset({"discount", "credit"})),
 )
 OTHER_SECTION = "Other charges"
+FACTS = (
+    ("issue_at", "Issued"),
+    ("finalized_at", "Finalized"),
+    ("paid_at", "Paid"),
+    ("voided_at", "Voided"),
+)
 STATUS_LABELS = {
     "draft": "Draft",
     "finalized": "Finalized",
@@ -131,11 +137,11 @@ def invoice_view(
     ctx = _Context(currency, locale, timezone)
     own = str(invoice.get("customer") or "")
     status = str(invoice.get("status") or "draft")
-    number = str(invoice.get("number") or invoice.get("id") or "")
+    number = str(invoice.get("number") or "")
     credits = formats.decimal(invoice.get("credits_applied"))
     discounts = _discount_total(invoice)
     return InvoiceView(
-        title=f"Invoice {number}" if status != "preview" else "Upcoming invoice",
+        title=_title(number, status),
         number=number,
         status=status,
         status_label=STATUS_LABELS.get(status, status.replace("_", " ").capitalize()),
@@ -154,6 +160,14 @@ def invoice_view(
     )
 
 
+def _title(number: str, status: str) -> str:
+    if status == "preview":
+        return "Upcoming invoice"
+    if number:
+        return f"Invoice {number}"
+    return "Draft invoice" if status == "draft" else "Invoice"
+
+
 def _discount_total(invoice: Mapping[str, Any]) -> Decimal:
     """Discounts as a positive amount: ``discount_total`` when given, else the lines' sum."""
     given = formats.decimal(invoice.get("discount_total"))
@@ -169,7 +183,9 @@ def _discount_total(invoice: Mapping[str, Any]) -> Decimal:
 
 def _facts(invoice: Mapping[str, Any], ctx: _Context) -> tuple[tuple[str, str], ...]:
     facts: list[tuple[str, str]] = []
-    for key, label in (("issued_at", "Issued"), ("finalized_at", "Finalized"), ("due_at", "Due")):
+    for key, label in FACTS:
+        if key == "issue_at" and invoice.get("status") in ("draft", "preview"):
+            label = "To be issued"
         moment = formats.instant(invoice.get(key))
         if moment is not None:
             facts.append((label, formats.moment(moment, ctx.tz, ctx.locale)))

@@ -1,0 +1,177 @@
+"""What the portal pages show, computed from the preview service's values.
+
+Templates only lay these out; every number is formatted here (babel, per locale).
+Allowance bars: below 80% of the allowance is ``ok``, from 80% ``warn``, from 100%
+``over``; a charge without an allowance has no bar, only its usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from urllib.parse import quote
+
+from babel.dates import format_date
+from markupsafe import Markup
+
+from tallybook.domain.invoices import Invoice
+from tallybook.portal import formats
+from tallybook.portal.charts import Bar, bar_chart
+from tallybook.services.previews import ChargeUsage, CurrentUsage, MeterDays
+
+WARN_AT = Decimal(80)
+OVER_AT = Decimal(100)
+PALETTE = ("#2f5bd3", "#0f8a6b", "#b4561c", "#7a3fb8", "#a3214e", "#3d6b7a")
+
+
+@dataclass(frozen=True, slots=True)
+class AllowanceBar:
+    name: str
+    used: str
+    included: str
+    remaining: str
+    billable: str
+    amount: str
+    projected_used: str
+    projected_amount: str
+    percent: int  # of the allowance used (may pass 100); None-like -1 without allowance
+    width: int  # 0-100, for drawing
+    level: str  # ok | warn | over | none
+    label: str  # the whole sentence, for assistive technology
+
+    @property
+    def has_allowance(self) -> bool:
+        return self.level != "none"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    plans: str
+    period: str
+    amount: str
+    projected_total: str
+    bars: tuple[AllowanceBar, ...]
+    active: bool
+
+    @property
+    def worst(self) -> str:
+        levels = [b.level for b in self.bars]
+        return next((lv for lv in ("over", "warn", "ok") if lv in levels), "none")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    id: str
+    name: str
+    url: str
+    summary: UsageSummary
+
+
+@dataclass(frozen=True, slots=True)
+class ChartView:
+    name: str
+    svg: Markup
+    rows: tuple[tuple[str, str], ...]  # (day, value) for the table alternative
+    total: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRow:
+    number: str
+    status: str
+    period: str
+    total: str
+    html_url: str
+    pdf_url: str
+
+
+def customer_url(customer_id: str) -> str:
+    return f"/portal/customers/{quote(customer_id, safe='')}"
+
+
+def invoice_urls(invoice_id: str) -> tuple[str, str]:
+    ref = quote(invoice_id, safe="")
+    return f"/v1/invoices/{ref}.html", f"/v1/invoices/{ref}.pdf"
+
+
+def summary(usage: CurrentUsage, locale: str) -> UsageSummary:
+    tz = usage.customer.timezone
+    return UsageSummary(
+        plans=", ".join(usage.plans),
+        period=formats.period_label(usage.period_start, usage.period_end, tz, locale),
+        amount=formats.money(usage.amount, usage.currency, locale),
+        projected_total=formats.money(usage.projected_total, usage.currency, locale),
+        bars=tuple(allowance_bar(c, usage.currency, locale) for c in usage.charges),
+        active=usage.period_start is not None,
+    )
+
+
+def allowance_bar(charge: ChargeUsage, currency: str, locale: str) -> AllowanceBar:
+    def qty(value: Decimal) -> str:
+        return formats.quantity(value, locale)
+
+    def cash(value: Decimal) -> str:
+        return formats.money(value, currency, locale)
+
+    percent, level = _level(charge.used, charge.included)
+    label = f"{charge.name}: {qty(charge.used)} used"
+    if level != "none":
+        label += f" of {qty(charge.included)} included ({percent}%)"
+    return AllowanceBar(
+        name=charge.name,
+        used=qty(charge.used),
+        included=qty(charge.included),
+        remaining=qty(charge.remaining),
+        billable=qty(charge.billable),
+        amount=cash(charge.amount),
+        projected_used=qty(charge.projected_used),
+        projected_amount=cash(charge.projected_amount),
+        percent=percent,
+        width=max(0, min(percent, 100)),
+        level=level,
+        label=label,
+    )
+
+
+def _level(used: Decimal, included: Decimal) -> tuple[int, str]:
+    if included <= 0:
+        return -1, "none"
+    percent = used * 100 / included
+    level = "over" if percent >= OVER_AT else "warn" if percent >= WARN_AT else "ok"
+    return int(percent), level
+
+
+def charts(days: Sequence[MeterDays], tz: str, locale: str) -> list[ChartView]:
+    views = []
+    for index, meter in enumerate(days):
+        bars, rows = [], []
+        for period, value in meter.days:
+            local = period.start.astimezone(formats.zone(tz))
+            day = str(format_date(local.date(), "medium", locale=locale))
+            shown = "" if value is None else formats.quantity(value, locale)
+            bars.append(Bar(str(local.day), f"{day}: {shown or 'to come'}", value))
+            if value is not None:
+                rows.append((day, shown))
+        total = sum((v for _, v in meter.days if v is not None), Decimal(0))
+        label = f"{meter.name} per day, current period"
+        svg = bar_chart(bars, label=label, color=PALETTE[index % len(PALETTE)], locale=locale)
+        views.append(ChartView(meter.name, svg, tuple(rows), formats.quantity(total, locale)))
+    return views
+
+
+def invoice_rows(invoices: Sequence[Invoice], tz: str, locale: str) -> list[InvoiceRow]:
+    rows = []
+    for invoice in invoices:
+        html_url, pdf_url = invoice_urls(invoice.id)
+        rows.append(
+            InvoiceRow(
+                number=invoice.display_number or "Draft",
+                status=invoice.status.value,
+                period=formats.period_label(invoice.period_start, invoice.period_end, tz, locale),
+                total=formats.money(invoice.totals.total, invoice.currency, locale),
+                html_url=html_url,
+                pdf_url=pdf_url,
+            )
+        )
+    return rows

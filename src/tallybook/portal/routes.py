@@ -1,0 +1,175 @@
+"""The customer portal at ``/portal``: log in with an API key, customers, one customer.
+
+Pages are server-rendered (Jinja2) with one local stylesheet and inline SVG charts: no
+script and no network asset. Every page reads through the same services as the API,
+scoped to the tenant of the key in the login cookie (``portal.auth``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from tallybook.api.deps import ContainerDep
+from tallybook.api.routes.invoice_documents import document_view, tenant_name
+from tallybook.api.routes.invoices import draft_json
+from tallybook.api.routes.previews import PreviewsDep
+from tallybook.bootstrap import Container
+from tallybook.domain.errors import NotFound, Unauthorized
+from tallybook.portal import formats, pages
+from tallybook.portal.auth import clear_login, portal_tenant, set_login
+from tallybook.portal.invoice_html import render_invoice_html
+from tallybook.portal.templating import environment, static_text
+from tallybook.services.previews import PreviewService
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+PAGE_SIZE = 25
+LOCALE = formats.DEFAULT_LOCALE
+STATIC = {"portal.css": "text/css; charset=utf-8"}
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = environment().get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status, headers=NO_STORE)
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/portal/login", status_code=303)
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    if name not in STATIC:
+        raise NotFound(f"no static file {name!r}", code="not_found")
+    return Response(
+        static_text(name), media_type=STATIC[name], headers={"Cache-Control": "max-age=3600"}
+    )
+
+
+@router.get("/login")
+def login_page(request: Request, container: ContainerDep) -> Response:
+    if portal_tenant(request, container) is not None:
+        return RedirectResponse("/portal", status_code=303)
+    return _render("login.html")
+
+
+@router.post("/login")
+async def login(request: Request, container: ContainerDep) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    key = (form.get("api_key") or [""])[0].strip()
+    try:
+        container.tenants.authenticate(key)
+    except Unauthorized:
+        return _render("login.html", status=401, error="That API key is not valid.")
+    response = RedirectResponse("/portal", status_code=303)
+    set_login(response, request, key)
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = _to_login()
+    clear_login(response)
+    return response
+
+
+@router.get("")
+def dashboard(
+    request: Request,
+    container: ContainerDep,
+    previews: PreviewsDep,
+    after: Annotated[str | None, Query(max_length=255)] = None,
+) -> Response:
+    tenant = portal_tenant(request, container)
+    if tenant is None:
+        return _to_login()
+    now = container.clock.now()
+    customers = previews.customers(tenant, limit=PAGE_SIZE + 1, starting_after=after)
+    rows = []
+    for customer in customers[:PAGE_SIZE]:
+        usage = previews.current_usage(tenant, customer.id, now)
+        url = pages.customer_url(customer.id)
+        rows.append(
+            pages.CustomerRow(
+                customer.id, customer.name or customer.id, url, pages.summary(usage, LOCALE)
+            )
+        )
+    levels = [row.summary.worst for row in rows]
+    next_url = None
+    if len(customers) > PAGE_SIZE:
+        next_url = f"/portal?after={quote(customers[PAGE_SIZE - 1].id, safe='')}"
+    return _render(
+        "dashboard.html",
+        tenant_name=tenant_name(container, tenant),
+        active="customers",
+        rows=rows,
+        as_of=formats.moment(now, "UTC", LOCALE) + " UTC",
+        near=levels.count("warn"),
+        over=levels.count("over"),
+        next_url=next_url,
+    )
+
+
+@router.get("/customers/{customer_id:path}/upcoming")
+def upcoming(
+    customer_id: str, request: Request, container: ContainerDep, previews: PreviewsDep
+) -> Response:
+    tenant = portal_tenant(request, container)
+    if tenant is None:
+        return _to_login()
+    try:
+        preview = previews.upcoming_invoice(tenant, customer_id)
+    except NotFound as exc:
+        return _not_found(container, tenant, exc)
+    view = document_view(container, tenant, draft_json(preview.draft), LOCALE)
+    back = pages.customer_url(customer_id)
+    html = render_invoice_html(view, back_url=back, pdf_url=None)
+    return HTMLResponse(html, headers=NO_STORE)
+
+
+@router.get("/customers/{customer_id:path}")
+def customer_page(
+    customer_id: str, request: Request, container: ContainerDep, previews: PreviewsDep
+) -> Response:
+    tenant = portal_tenant(request, container)
+    if tenant is None:
+        return _to_login()
+    try:
+        context = _customer_context(container, previews, tenant, customer_id)
+    except NotFound as exc:
+        return _not_found(container, tenant, exc)
+    return _render("customer.html", **context)
+
+
+def _not_found(container: Container, tenant: str, exc: NotFound) -> HTMLResponse:
+    return _render(
+        "error.html",
+        status=404,
+        tenant_name=tenant_name(container, tenant),
+        title="Not found",
+        message=exc.message,
+    )
+
+
+def _customer_context(
+    container: Container, previews: PreviewService, tenant: str, customer_id: str
+) -> dict[str, Any]:
+    usage = previews.current_usage(tenant, customer_id, container.clock.now())
+    customer = usage.customer
+    days = previews.daily_usage(tenant, usage)
+    invoices = container.invoices.list(tenant, customer=customer.account, limit=100)
+    return {
+        "tenant_name": tenant_name(container, tenant),
+        "active": "customers",
+        "customer": customer,
+        "name": customer.name or customer.id,
+        "parent_url": pages.customer_url(customer.parent) if customer.parent else None,
+        "summary": pages.summary(usage, LOCALE),
+        "upcoming_url": pages.customer_url(customer.id) + "/upcoming",
+        "charts": pages.charts(days, customer.timezone, LOCALE),
+        "invoices": pages.invoice_rows(list(reversed(invoices)), customer.timezone, LOCALE),
+    }
