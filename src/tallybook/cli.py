@@ -64,12 +64,15 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     base = f"http://{host}:{port}"
-    shown_key = new_key.key if new_key else None
+    keys: list[tuple[str, str]] = []
+    if new_key is not None:
+        note = "generated: shown once, store it now" if new_key.generated else "TALLYBOOK_API_KEY"
+        keys.append((new_key.key, note))
     if demo:
-        from tallybook.demo import seed_demo
+        from tallybook.demo import KEY_FILE, seed_demo
 
-        shown_key = seed_demo(container) or shown_key
-    _print_banner(base, shown_key, new_key is not None and new_key.generated)
+        keys.append((seed_demo(container), f"demo key, kept in {KEY_FILE}"))
+    _print_banner(base, keys)
     uvicorn.run(
         create_app(container=container, background=True),
         host=host,
@@ -81,21 +84,21 @@ def serve(
     )
 
 
-def _print_banner(base: str, key: str | None, generated: bool) -> None:
+def _print_banner(base: str, keys: list[tuple[str, str]]) -> None:
     console.rule("[bold]Tallybook is running")
-    if key:
-        note = " (generated: shown once, store it now)" if generated else ""
-        console.print(f"API key{note}: [bold green]{key}[/]")
-    else:
+    for key, note in keys:
+        console.print(f"API key ({note}): [bold green]{key}[/]")
+    if not keys:
         console.print("API key: the one you configured or created earlier (tallybook keys create)")
     console.print(f"Dashboard:     {base}/portal")
     console.print(f"API docs:      {base}/docs   OpenAPI: {base}/openapi.json")
-    shown = key or "$TALLYBOOK_API_KEY"
-    console.print("Sample call:")
+    shown = keys[-1][0] if keys else "$TALLYBOOK_API_KEY"
+    console.print("Sample call (current usage and projected bill of the demo customer acme):")
+    console.print(f"  curl -s -H 'Authorization: Bearer {shown}' {base}/v1/customers/acme/usage")
+    console.print("Send an event:")
     console.print(
-        f"  curl -s -H 'Authorization: Bearer {shown}' -H 'Content-Type: application/json' \\\n"
-        f'    -d \'{{"id": "evt_1", "customer": "acme", "type": "api_call"}}\' {base}/v1/events',
-        soft_wrap=True,
+        f"  curl -s -H 'Authorization: Bearer {shown}' -H 'Content-Type: application/json' "
+        f"""-d '{{"id": "evt_1", "customer": "acme", "type": "api_request"}}' {base}/v1/events"""
     )
 
 
