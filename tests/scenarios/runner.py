@@ -136,6 +136,8 @@ class Run:
         self._subscription_call("quantities", value)
 
     def do_cancel(self, value: Mapping[str, Any]) -> None:
+        if value.get("mode") == "immediately" and "at" in value:
+            self.advance(instant(value["at"]))  # the final invoice is made at once
         self._subscription_call("cancel", value)
 
     def do_add_discount(self, value: Mapping[str, Any]) -> None:
@@ -227,7 +229,12 @@ class Run:
         matches = [
             inv
             for inv in self.invoices(expected["customer"])
-            if instant(inv["period_start"]) == start and inv["kind"] == kind
+            if instant(inv["period_start"]) == start
+            and inv["kind"] == kind
+            and (
+                "period_end" not in expected
+                or instant(inv["period_end"]) == instant(expected["period_end"])
+            )
         ]
         assert len(matches) <= 1, f"two invoices for one period: {matches}"
         return matches[0] if matches else None

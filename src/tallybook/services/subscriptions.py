@@ -159,10 +159,11 @@ class SubscriptionService:
 
         def change(sub: Subscription, through: datetime | None) -> Subscription:
             _check_compatible(plan, sub)
-            check_not_billed(when, through)
-            return sub.with_plan(
+            new = sub.with_plan(
                 PlanRef(plan.key, plan.version), when, allowance_policy, fee_proration
             )
+            check_not_billed(when, through)
+            return new
 
         return self._change(tenant_id, subscription_id, change)
 
@@ -179,11 +180,10 @@ class SubscriptionService:
         book = PlanBook(self._plans, tenant_id)
 
         def change(sub: Subscription, through: datetime | None) -> Subscription:
-            check_not_billed(when, through)
             plan = book[sub.phase_at(when).plan]
-            return sub.with_quantities(
-                when, _quantities(plan, quantities, partial=True), fee_proration
-            )
+            new = sub.with_quantities(when, _quantities(plan, quantities), fee_proration)
+            check_not_billed(when, through)
+            return new
 
         return self._change(tenant_id, subscription_id, change)
 
@@ -199,8 +199,9 @@ class SubscriptionService:
         when = at or now
 
         def change(sub: Subscription, through: datetime | None) -> Subscription:
+            new = sub.canceled(when, mode, now)
             check_not_billed(when, through)
-            return sub.canceled(when, mode, now)
+            return new
 
         stored = self._change(tenant_id, subscription_id, change)
         if mode is CancelMode.IMMEDIATELY and self.after_end is not None:
@@ -257,9 +258,7 @@ def _check_compatible(plan: Plan, sub: Subscription) -> None:
         )
 
 
-def _quantities(
-    plan: Plan, quantities: Mapping[str, Decimal], *, partial: bool = False
-) -> dict[str, Decimal]:
+def _quantities(plan: Plan, quantities: Mapping[str, Decimal]) -> dict[str, Decimal]:
     keys = {c.quantity_key for c in plan.flat_charges if c.quantity_key is not None}
     unknown = sorted(set(quantities) - keys)
     if unknown:
