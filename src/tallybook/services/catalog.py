@@ -11,6 +11,7 @@ Usage charges may reference meters defined in the same document or already store
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -34,6 +35,7 @@ from tallybook.domain.catalog import Catalog, Meter, Plan
 from tallybook.domain.errors import NotFound
 
 JsonDict = dict[str, Any]
+_MAX_CACHED_METERS = 10_000
 Action = Literal["created", "updated", "unchanged"]
 
 
@@ -97,6 +99,7 @@ class PlanVersionInfo:
 @dataclass
 class _PlanCache:
     plans: dict[tuple[str, str, int], Plan] = field(default_factory=dict)
+    meters: dict[str, Meter] = field(default_factory=dict)
     lock: Lock = field(default_factory=Lock)
 
 
@@ -208,33 +211,30 @@ class CatalogService:
     # -- reads (PlanReader) ----------------------------------------------------------
 
     def get_meter(self, tenant_id: str, key: str) -> Meter:
-        with self._store.reads(tenant_id) as reads:
-            document = reads.meter_document(key)
+        document = self._store.meter_document(tenant_id, key)
         if document is None:
             raise NotFound(f"no meter {key!r}", code="meter_not_found", details={"meter": key})
-        return meter_from_document(document)
+        return self._meter(document)
 
     def list_meters(self, tenant_id: str) -> list[Meter]:
         with self._store.reads(tenant_id) as reads:
             documents = reads.meter_documents()
-        return [meter_from_document(doc) for doc in documents.values()]
+        return [self._meter(doc) for doc in documents.values()]
 
     def get_plan(self, tenant_id: str, key: str, version: int | None = None) -> Plan:
-        with self._store.reads(tenant_id) as reads:
+        if version is None:
+            version = self._store.latest_version(tenant_id, key)
             if version is None:
-                version = reads.latest_version(key)
-                if version is None:
-                    raise NotFound(f"no plan {key!r}", code="plan_not_found", details={"plan": key})
-            cached = self._cache.plans.get((tenant_id, key, version))
-            if cached is not None:
-                return cached
-            row = reads.plan_version(key, version)
+                raise NotFound(f"no plan {key!r}", code="plan_not_found", details={"plan": key})
+        cached = self._cache.plans.get((tenant_id, key, version))
+        if cached is not None:
+            return cached
+        row = self._store.plan_version(tenant_id, key, version)
         if row is None:
+            exists = self._store.latest_version(tenant_id, key) is not None
             raise NotFound(
                 f"plan {key!r} has no version {version}",
-                code="plan_version_not_found"
-                if self._plan_exists(tenant_id, key)
-                else "plan_not_found",
+                code="plan_version_not_found" if exists else "plan_not_found",
                 details={"plan": key, "version": version},
             )
         return self._remember(tenant_id, plan_from_document(row.definition, version))
@@ -261,9 +261,17 @@ class CatalogService:
         """Every meter and the latest version of every plan."""
         return Catalog(tuple(self.list_meters(tenant_id)), tuple(self.list_plans(tenant_id)))
 
-    def _plan_exists(self, tenant_id: str, key: str) -> bool:
-        with self._store.reads(tenant_id) as reads:
-            return reads.latest_version(key) is not None
+    def _meter(self, document: JsonDict) -> Meter:
+        """Parsed meters, cached by their definition (a changed meter is a new entry)."""
+        text = json.dumps(document, sort_keys=True)
+        meter = self._cache.meters.get(text)
+        if meter is None:
+            meter = meter_from_document(document)
+            with self._cache.lock:
+                if len(self._cache.meters) >= _MAX_CACHED_METERS:
+                    self._cache.meters.clear()
+                self._cache.meters[text] = meter
+        return meter
 
     def _remember(self, tenant_id: str, plan: Plan) -> Plan:
         with self._cache.lock:

@@ -10,6 +10,8 @@ anyway).
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, insert, select, text, update
 
 from tallybook.adapters.store.schema_catalog import meters, plan_versions, plans
+from tallybook.adapters.store.types import from_micros
 
 JsonDict = dict[str, Any]
 _CATALOG_LOCK_SPACE = 724_119_003
@@ -37,6 +40,14 @@ def _lock_key(tenant_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+_METER_SQL = "SELECT definition FROM meters WHERE tenant_id = :t AND key = :k"
+_LATEST_SQL = "SELECT latest_version FROM plans WHERE tenant_id = :t AND key = :k"
+_VERSION_SQL = (
+    "SELECT definition, created_at FROM plan_versions "
+    "WHERE tenant_id = :t AND key = :k AND version = :v"
+)
+
+
 class CatalogReads:
     """Queries shared by plain reads and by a transaction (same connection)."""
 
@@ -51,29 +62,6 @@ class CatalogReads:
             .order_by(meters.c.key)
         )
         return {row.key: row.definition for row in self._conn.execute(stmt)}
-
-    def meter_document(self, key: str) -> JsonDict | None:
-        stmt = select(meters.c.definition).where(
-            meters.c.tenant_id == self._tenant, meters.c.key == key
-        )
-        definition: JsonDict | None = self._conn.execute(stmt).scalar_one_or_none()
-        return definition
-
-    def latest_version(self, key: str) -> int | None:
-        stmt = select(plans.c.latest_version).where(
-            plans.c.tenant_id == self._tenant, plans.c.key == key
-        )
-        version: int | None = self._conn.execute(stmt).scalar_one_or_none()
-        return version
-
-    def plan_version(self, key: str, version: int) -> PlanVersionRow | None:
-        stmt = select(plan_versions).where(
-            plan_versions.c.tenant_id == self._tenant,
-            plan_versions.c.key == key,
-            plan_versions.c.version == version,
-        )
-        row = self._conn.execute(stmt).first()
-        return None if row is None else PlanVersionRow(key, version, row.definition, row.created_at)
 
     def latest_plans(self) -> dict[str, PlanVersionRow]:
         join = plans.join(
@@ -160,6 +148,42 @@ class CatalogWrites(CatalogReads):
 class CatalogStore:
     def __init__(self, engine: Engine):
         self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    # -- hot single-row reads: raw driver connection, no ORM and, on SQLite, no write
+    # -- lock (the engine opens every SQLAlchemy transaction with BEGIN IMMEDIATE) --------
+
+    def meter_document(self, tenant_id: str, key: str) -> JsonDict | None:
+        row = self._one(_METER_SQL, {"t": tenant_id, "k": key})
+        return None if row is None else self._json(row[0])
+
+    def latest_version(self, tenant_id: str, key: str) -> int | None:
+        row = self._one(_LATEST_SQL, {"t": tenant_id, "k": key})
+        return None if row is None else int(row[0])
+
+    def plan_version(self, tenant_id: str, key: str, version: int) -> PlanVersionRow | None:
+        row = self._one(_VERSION_SQL, {"t": tenant_id, "k": key, "v": version})
+        if row is None:
+            return None
+        return PlanVersionRow(key, version, self._json(row[0]), from_micros(int(row[1])))
+
+    def _one(self, sql: str, params: dict[str, Any]) -> Any:
+        if self._postgres:
+            sql = re.sub(r":(\w+)", r"%(\1)s", sql)
+        raw = self._engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            raw.close()
+
+    def _json(self, value: Any) -> JsonDict:
+        document: JsonDict = json.loads(value) if isinstance(value, str | bytes) else value
+        return document
 
     @contextmanager
     def reads(self, tenant_id: str) -> Iterator[CatalogReads]:
