@@ -15,9 +15,9 @@ from decimal import Decimal
 from babel.numbers import format_compact_decimal
 from markupsafe import Markup, escape
 
-WIDTH = 640
-HEIGHT = 190
-LEFT = 52
+WIDTH = 900
+HEIGHT = 220
+LEFT = 48
 RIGHT = 8
 TOP = 10
 BOTTOM = 26
@@ -93,13 +93,13 @@ def _bar(bar: Bar, x: float, slot: float, top: Decimal, plot_h: float, color: st
     title = f"<title>{escape(bar.title)}</title>"
     if bar.value is None:
         return [
-            f'<rect class="future" x="{x + gap:.1f}" y="{TOP + plot_h - 2:.1f}" '
+            f'<rect class="day-future" x="{x + gap:.1f}" y="{TOP + plot_h - 2:.1f}" '
             f'width="{width:.1f}" height="2">{title}</rect>'
         ]
     height = float(bar.value / top) * plot_h if top else 0.0
     height = max(height, 1.0) if bar.value > 0 else 0.0
     return [
-        f'<rect class="bar" x="{x + gap:.1f}" y="{TOP + plot_h - height:.1f}" '
+        f'<rect class="day" x="{x + gap:.1f}" y="{TOP + plot_h - height:.1f}" '
         f'width="{width:.1f}" height="{height:.1f}" fill="{escape(color)}" rx="1.5">'
         f"{title}</rect>"
     ]

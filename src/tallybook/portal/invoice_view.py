@@ -94,6 +94,7 @@ class GroupView:
 class InvoiceView:
     title: str
     number: str
+    customer_id: str  # the bill-to customer's id
     status: str
     status_label: str
     issuer: Party
@@ -143,6 +144,7 @@ def invoice_view(
     return InvoiceView(
         title=_title(number, status),
         number=number,
+        customer_id=own,
         status=status,
         status_label=STATUS_LABELS.get(status, status.replace("_", " ").capitalize()),
         issuer=issuer,

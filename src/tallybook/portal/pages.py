@@ -35,7 +35,8 @@ class AllowanceBar:
     amount: str
     projected_used: str
     projected_amount: str
-    percent: int  # of the allowance used (may pass 100); None-like -1 without allowance
+    percent: int  # of the allowance used (may pass 100); -1 without an allowance
+    projected_percent: int
     width: int  # 0-100, for drawing
     level: str  # ok | warn | over | none
     label: str  # the whole sentence, for assistive technology
@@ -115,6 +116,7 @@ def allowance_bar(charge: ChargeUsage, currency: str, locale: str) -> AllowanceB
         return formats.money(value, currency, locale)
 
     percent, level = _level(charge.used, charge.included)
+    projected_percent, _ = _level(charge.projected_used, charge.included)
     label = f"{charge.name}: {qty(charge.used)} used"
     if level != "none":
         label += f" of {qty(charge.included)} included ({percent}%)"
@@ -128,6 +130,7 @@ def allowance_bar(charge: ChargeUsage, currency: str, locale: str) -> AllowanceB
         projected_used=qty(charge.projected_used),
         projected_amount=cash(charge.projected_amount),
         percent=percent,
+        projected_percent=projected_percent,
         width=max(0, min(percent, 100)),
         level=level,
         label=label,

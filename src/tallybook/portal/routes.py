@@ -32,8 +32,8 @@ STATIC = {"portal.css": "text/css; charset=utf-8"}
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = environment().get_template(name).render(**context)
+def _render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = environment().get_template(template).render(**context)
     return HTMLResponse(html, status_code=status, headers=NO_STORE)
 
 

@@ -23,10 +23,11 @@ from tallybook.api.routes.invoices import invoice_json
 from tallybook.bootstrap import Container
 from tallybook.domain.subscriptions import Customer
 from tallybook.portal import formats
-from tallybook.portal.auth import tenant_of
+from tallybook.portal.auth import bearer_key, cookie_key, tenant_of
 from tallybook.portal.invoice_html import render_invoice_html
 from tallybook.portal.invoice_pdf import render_invoice_pdf
 from tallybook.portal.invoice_view import InvoiceView, Party, invoice_view
+from tallybook.portal.pages import customer_url
 
 router = APIRouter(tags=["invoices"])
 LocaleQuery = Annotated[str | None, Query(max_length=35, description="e.g. en_US, fr_FR")]
@@ -72,6 +73,13 @@ def _load(
     return document_view(container, tenant, invoice, chosen), chosen
 
 
+def _back_url(request: Request, view: InvoiceView, customer: str) -> str | None:
+    """Back to the customer's portal page when the reader came through the portal."""
+    if bearer_key(request) is None and cookie_key(request) is not None:
+        return customer_url(customer)
+    return None
+
+
 @router.get(
     "/v1/invoices/{reference}.html",
     summary="An invoice as a printable HTML page",
@@ -85,7 +93,8 @@ def invoice_html(
     pdf_url = f"/v1/invoices/{quote(reference, safe='')}.pdf" + (
         f"?locale={chosen}" if locale else ""
     )
-    page = render_invoice_html(view, lang=chosen.split("_")[0], back_url=None, pdf_url=pdf_url)
+    back_url = _back_url(request, view, view.customer_id)
+    page = render_invoice_html(view, lang=chosen.split("_")[0], back_url=back_url, pdf_url=pdf_url)
     return HTMLResponse(page, headers={"Cache-Control": "private, no-store"})
 
 
