@@ -1,0 +1,139 @@
+"""The portal pages over the ASGI app, on SQLite and PostgreSQL (no browser).
+
+Clock at 2026-01-16T00:00Z on the hybrid plan (50,000 calls included): ``c1`` has used
+90,000 calls (180%, over), ``c2`` 42,000 (84%, near), ``c3`` none.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tallybook.bootstrap import Container
+from tests.conftest import TEST_KEY
+from tests.integration import test_previews as shared
+from tests.integration.test_previews import HYBRID, ok, send_calls
+
+# The clocked app of test_previews (fixtures are found by the names they are bound to).
+clock, app_container, api = shared.clock, shared.app_container, shared.api
+
+START = "2026-01-01T00:00:00Z"
+
+
+@pytest.fixture
+def seeded(api: TestClient) -> TestClient:
+    ok(api.put("/v1/catalog", json=HYBRID))
+    for customer, name in (("c1", "Acme Corp"), ("c2", "Globex"), ("c3", "Initech")):
+        ok(api.post("/v1/customers", json={"id": customer, "currency": "USD", "name": name}), 201)
+        sub = {"customer": customer, "plan": "growth", "start": START}
+        ok(api.post("/v1/subscriptions", json=sub), 201)
+    send_calls(api, "c1", ("2026-01-03T10:00:00Z", 40000), ("2026-01-14T10:00:00Z", 50000))
+    send_calls(api, "c2", ("2026-01-10T10:00:00Z", 42000))
+    return api
+
+
+@pytest.fixture
+def browser(seeded: TestClient) -> Iterator[TestClient]:
+    """A client without the bearer header, like a browser, logged in through the form."""
+    with TestClient(seeded.app) as client:
+        response = client.post("/portal/login", data={"api_key": TEST_KEY}, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/portal"
+        yield client
+
+
+def test_pages_need_a_login(api: TestClient) -> None:
+    with TestClient(api.app) as anonymous:
+        for path in ("/portal", "/portal/customers/c1", "/portal/customers/c1/upcoming"):
+            response = anonymous.get(path, follow_redirects=False)
+            assert response.status_code == 303, path
+            assert response.headers["location"] == "/portal/login"
+        assert "API key" in anonymous.get("/portal/login").text
+
+
+def test_bad_key_is_refused_and_sets_no_cookie(api: TestClient) -> None:
+    with TestClient(api.app) as anonymous:
+        response = anonymous.post("/portal/login", data={"api_key": "tb_nope"})
+        assert response.status_code == 401
+        assert "not valid" in response.text and "set-cookie" not in response.headers
+
+
+def test_login_cookie_is_http_only_and_strict(api: TestClient) -> None:
+    with TestClient(api.app) as anonymous:
+        response = anonymous.post(
+            "/portal/login", data={"api_key": TEST_KEY}, follow_redirects=False
+        )
+    cookie = response.headers["set-cookie"].lower()
+    assert cookie.startswith("tallybook_portal=")
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+    assert "secure" not in cookie  # plain http in tests; set over https
+
+
+def test_dashboard_lists_customers_with_allowance_bars(browser: TestClient) -> None:
+    html = browser.get("/portal").text
+    assert "Acme Corp" in html and "Globex" in html and "Initech" in html
+    bars = re.findall(
+        r'<div class="bar level-(\w+)" role="progressbar"[^>]*aria-valuenow="(\d+)"', html
+    )
+    assert bars == [("over", "100"), ("warn", "84"), ("ok", "0")]
+    assert "90,000 / 50,000" in html and "180%" in html
+    assert "$320.00" in html and "$608.00" in html  # c1: so far, projected
+    assert "1 near" in html and "1 over" in html
+
+
+def test_customer_page_has_chart_usage_and_preview_link(browser: TestClient) -> None:
+    html = browser.get("/portal/customers/c1").text
+    assert "<h1>Acme Corp</h1>" in html
+    svg = re.search(r"<svg class=\"chart\".*?</svg>", html, re.S)
+    assert svg is not None
+    days = re.findall(r'<rect class="day" [^>]*><title>([^<]*)</title>', svg.group(0))
+    future = re.findall(r'<rect class="day-future"', svg.group(0))
+    assert len(days) == 16 and len(future) == 15  # Jan 1-16 so far, Jan 17-31 to come
+    assert "Jan 3, 2026: 40,000" in days and "Jan 14, 2026: 50,000" in days
+    assert "Jan 5, 2026: 0" in days
+    assert "Projected by period end: 186,000 (372%)" in html
+    assert "/portal/customers/c1/upcoming" in html
+    assert "No invoices yet." in html
+
+
+def test_upcoming_invoice_page(browser: TestClient) -> None:
+    html = browser.get("/portal/customers/c1/upcoming").text
+    assert "Upcoming invoice" in html and "$320.00" in html and "Preview" in html
+    assert 'href="/portal/customers/c1"' in html
+
+
+def test_unknown_customer_is_an_html_404(browser: TestClient) -> None:
+    response = browser.get("/portal/customers/nobody")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "no customer" in response.text
+
+
+def test_another_tenant_sees_only_its_own_customers(
+    seeded: TestClient, app_container: Container
+) -> None:
+    other = app_container.tenants.create_key("other-tenant").key
+    with TestClient(seeded.app) as client:
+        client.post("/portal/login", data={"api_key": other})
+        assert "Acme Corp" not in client.get("/portal").text
+        assert client.get("/portal/customers/c1").status_code == 404
+
+
+def test_logout_forgets_the_key(browser: TestClient) -> None:
+    response = browser.post("/portal/logout", follow_redirects=False)
+    assert response.status_code == 303
+    assert 'tallybook_portal=""' in response.headers["set-cookie"]
+    assert browser.get("/portal", follow_redirects=False).status_code == 303
+
+
+def test_pages_use_only_local_assets(browser: TestClient) -> None:
+    for path in ("/portal", "/portal/customers/c1", "/portal/login"):
+        html = browser.get(path).text
+        assert not re.search(r"(src|href)=\"(https?:)?//", html), path
+        assert "<script" not in html
+    css = browser.get("/portal/static/portal.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert "url(" not in css.text and "@import" not in css.text
+    assert browser.get("/portal/static/../app.py").status_code == 404
