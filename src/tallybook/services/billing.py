@@ -86,7 +86,7 @@ class BillingService:
         self.clock = clock
         self._tenants = tenants
         self._default_grace = default_grace_seconds
-        self._chunk = chunk_size
+        self.chunk_size = chunk_size
 
     def grace_seconds(self, tenant_id: str) -> int:
         """How long the tenant's closed periods stay draft (late events still count)."""
@@ -116,7 +116,7 @@ class BillingService:
         run = _Run(self, tenant_id, as_of, timedelta(seconds=self.grace_seconds(tenant_id)))
         total, skipped, after = Counts(), [], None
         while True:
-            accounts = self.store.due_accounts(tenant_id, as_of, after=after, limit=self._chunk)
+            accounts = self.store.due_accounts(tenant_id, as_of, after=after, limit=self.chunk_size)
             if not accounts:
                 break
             after = accounts[-1]
@@ -126,9 +126,9 @@ class BillingService:
             run.usage.forget()
             if progress is not None:
                 progress(counts.subscriptions)
-        for start in range(0, len(skipped), self._chunk):
+        for start in range(0, len(skipped), self.chunk_size):
             counts, _ = self._chunk_run(
-                run, skipped[start : start + self._chunk], skip_locked=False
+                run, skipped[start : start + self.chunk_size], skip_locked=False
             )
             total.add(counts)
             if progress is not None:
