@@ -224,6 +224,99 @@ def _print_diff(diff: CatalogDiff) -> None:
         console.print("[dim]the document has no meters or plans[/]")
 
 
+billing_app = typer.Typer(
+    help="Billing runs: close due periods into invoices.", no_args_is_help=True
+)
+app.add_typer(billing_app, name="billing")
+invoices_app = typer.Typer(help="Read invoices.", no_args_is_help=True)
+app.add_typer(invoices_app, name="invoices")
+
+
+@billing_app.command("run")
+def billing_run(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="RFC 3339 instant; periods ended at or before it close."),
+    ] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant to bill.")] = "default",
+) -> None:
+    """Close every period ended at or before --as-of (default: now) into invoices.
+
+    Idempotent: running it again bills nothing twice. Drafts within the tenant's grace
+    period are recomputed; older ones are finalized and numbered.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tallybook.domain.errors import TallybookError
+    from tallybook.domain.periods import parse_instant
+
+    container = _container()
+    try:
+        when = parse_instant(as_of) if as_of else container.clock.now()
+        due = container.billing.count_due(tenant, when)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("billing subscriptions", total=due)
+            result = container.billing.run(
+                tenant, when, progress=lambda n: progress.advance(task, n)
+            )
+            progress.update(
+                task, completed=max(due, result.subscriptions), total=max(due, result.subscriptions)
+            )
+        console.print(
+            f"as of {when.isoformat()}: {result.created} created, {result.updated} updated, "
+            f"{result.finalized} finalized, {result.deleted} deleted "
+            f"({result.accounts} customers, {result.subscriptions} subscriptions)"
+        )
+    except TallybookError as exc:
+        err_console.print(f"[red]error[/] {exc.code}: {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        container.close()
+
+
+@invoices_app.command("show")
+def invoices_show(
+    reference: Annotated[str, typer.Argument(help="Invoice id, or number (INV-000042 or 42).")],
+    tenant: Annotated[str, typer.Option(help="Tenant the invoice belongs to.")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """Print one invoice: status, period, every line and the totals."""
+    from tallybook.api.responses import dumps
+    from tallybook.api.routes.invoices import invoice_json
+    from tallybook.domain.errors import TallybookError
+
+    container = _container()
+    try:
+        invoice = container.invoices.get(tenant, reference)
+    except TallybookError as exc:
+        err_console.print(f"[red]error[/] {exc.code}: {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        container.close()
+    if as_json:
+        console.print_json(dumps(invoice_json(invoice)).decode())
+        return
+    title = (
+        f"{invoice.display_number or 'draft ' + invoice.id}  {invoice.status.value}  "
+        f"{invoice.customer}  {invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"
+    )
+    table = Table("type", "description", "period", "quantity", "amount", title=title)
+    for line in invoice.lines:
+        period = ""
+        if line.period_start is not None and line.period_end is not None:
+            period = f"{line.period_start:%Y-%m-%d} to {line.period_end:%Y-%m-%d}"
+        table.add_row(
+            line.type.value, line.description, period, f"{line.quantity:f}", f"{line.amount:f}"
+        )
+    console.print(table)
+    totals = invoice.totals
+    console.print(
+        f"subtotal {totals.subtotal:f}  discounts {totals.discount_total:f}  "
+        f"credits {totals.credits_applied:f}  [bold]total {totals.total:f} {invoice.currency}[/]"
+    )
+
+
 def main() -> None:
     app()
 
