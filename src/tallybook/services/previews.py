@@ -38,6 +38,7 @@ from tallybook.domain.invoices import InvoiceDraft, InvoiceLine
 from tallybook.domain.invoicing import Ledger, assemble, slot_lines
 from tallybook.domain.meters import WindowSize
 from tallybook.domain.periods import Period
+from tallybook.domain.proration import parts, scale_allowance, usage_spans
 from tallybook.domain.rating import LineItem, LineType
 from tallybook.domain.subscriptions import Customer, Subscription
 from tallybook.services.invoicing import PlanBook, UsageCache
@@ -95,14 +96,11 @@ class ChargeUsage:
     meter: str
     used: Decimal
     included: Decimal
+    remaining: Decimal  # allowance left in the usage span holding now
     billable: Decimal
     amount: Decimal
     projected_used: Decimal
     projected_amount: Decimal
-
-    @property
-    def remaining(self) -> Decimal:
-        return max(ZERO, self.included - self.used)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +185,7 @@ class PreviewService:
             period_start=draft.period_start,
             period_end=draft.period_end,
             currency=draft.currency,
-            charges=_charges(draft, projected, computed),
+            charges=_charges(draft, projected, computed, now),
             amount=draft.totals.total,
             projected_total=projected.totals.total,
             plans=_plan_names(computed, now),
@@ -329,32 +327,76 @@ def _more_events(values: Sequence[Decimal], factor: Decimal) -> tuple[Decimal, .
 # -- per-charge summaries ---------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """One usage span of a charge: its window and its (scaled) allowance."""
+
+    start: datetime
+    end: datetime
+    allowance: Decimal
+
+
 def _charges(
-    draft: InvoiceDraft, projected: InvoiceDraft, computed: _Computed
+    draft: InvoiceDraft, projected: InvoiceDraft, computed: _Computed, now: datetime
 ) -> tuple[ChargeUsage, ...]:
     actual = _usage_by_charge(draft.lines)
     guessed = _usage_by_charge(projected.lines)
     names = _charge_names(computed)
+    spans = _spans(computed, now)
     result = []
     for key, lines in actual.items():
-        subscription, charge = key
-        name, meter = names.get(key, (charge, ""))
-        more = guessed.get(key, lines)
+        name, meter = names.get(key, (key[1], ""))
         result.append(
-            ChargeUsage(
-                subscription=subscription,
-                charge=charge,
-                name=name,
-                meter=meter,
-                used=_sum(line.used for line in lines),
-                included=_sum(line.included for line in lines),
-                billable=_sum(line.quantity for line in lines),
-                amount=_sum(line.amount for line in lines),
-                projected_used=_sum(line.used for line in more),
-                projected_amount=_sum(line.amount for line in more),
-            )
+            _charge_usage(key, name, meter, lines, guessed.get(key, lines), spans.get(key, []), now)
         )
     return tuple(result)
+
+
+def _charge_usage(
+    key: tuple[str, str],
+    name: str,
+    meter: str,
+    lines: list[InvoiceLine],
+    projected: list[InvoiceLine],
+    spans: list[_Span],
+    now: datetime,
+) -> ChargeUsage:
+    """Period totals as billed; ``remaining`` is what the span holding ``now`` has left."""
+    current = next((span for span in spans if span.start <= now < span.end), None)
+    remaining = ZERO
+    if current is not None:
+        used_now = _sum(line.used for line in lines if line.period_start == current.start)
+        remaining = max(ZERO, current.allowance - used_now)
+    return ChargeUsage(
+        subscription=key[0],
+        charge=key[1],
+        name=name,
+        meter=meter,
+        used=_sum(line.used for line in lines),
+        included=_sum(span.allowance for span in spans),
+        remaining=remaining,
+        billable=_sum(line.quantity for line in lines),
+        amount=_sum(line.amount for line in lines),
+        projected_used=_sum(line.used for line in projected),
+        projected_amount=_sum(line.amount for line in projected),
+    )
+
+
+def _spans(computed: _Computed, now: datetime) -> dict[tuple[str, str], list[_Span]]:
+    """Per (subscription, charge): its usage spans in the current period (plan changes
+    split a period; the allowance policies scale each span's allowance)."""
+    result: dict[tuple[str, str], list[_Span]] = {}
+    for subscription in computed.subscriptions:
+        period = subscription.period_at(now)
+        if period is None:
+            continue
+        for span in usage_spans(parts(subscription, period), period.full):
+            for charge in computed.book[span.phase.plan].usage_charges:
+                allowance = scale_allowance(charge.included, span.scale)
+                result.setdefault((subscription.id, charge.key), []).append(
+                    _Span(span.start, span.end, allowance)
+                )
+    return result
 
 
 def _usage_by_charge(lines: Iterable[InvoiceLine]) -> dict[tuple[str, str], list[InvoiceLine]]:
