@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from tallybook.adapters.store.events import RejectedEvent
+from tallybook.adapters.store.events import BatchWriter, RejectedEvent
 from tallybook.domain.errors import Conflict, NotFound, ValidationError
 from tallybook.services.events_validate import Problem
 from tallybook.services.ingest import IngestService, check_page_size
@@ -85,7 +85,8 @@ class DeadLetterService:
                     "errors": [{"index": 0, "code": checked.code, "message": checked.message}],
                 },
             )
-        with self._store.batch(tenant_id, validator.now) as tx:
+
+        def work(tx: BatchWriter) -> int:
             inserted, stored = tx.insert([checked])
             if not inserted and stored.get((checked.source, checked.id)) != checked.body_hash:
                 raise Conflict(
@@ -95,6 +96,9 @@ class DeadLetterService:
                 )
             if not tx.resolve(rejected_id, "replayed", now):
                 raise _not_open(rejected_id)
+            return inserted
+
+        inserted = self._store.write(tenant_id, validator.now, work)
         outcome = "accepted" if inserted else "duplicate"
         return ReplayResult(outcome, self.get(tenant_id, rejected_id))
 
@@ -104,9 +108,12 @@ class DeadLetterService:
         if record.status == "discarded":
             return record
         now = self._clock.now()
-        with self._store.batch(tenant_id, 0) as tx:
+
+        def work(tx: BatchWriter) -> None:
             if not tx.resolve(rejected_id, "discarded", now):
                 raise _not_open(rejected_id)
+
+        self._store.write(tenant_id, 0, work)
         return self.get(tenant_id, rejected_id)
 
     def _open(self, tenant_id: str, rejected_id: str) -> RejectedEvent:

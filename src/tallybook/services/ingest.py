@@ -26,7 +26,14 @@ from typing import Any
 import orjson
 
 from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.events import DeadLetter, EventStore, Key, NewEvent, StoredEvent
+from tallybook.adapters.store.events import (
+    BatchWriter,
+    DeadLetter,
+    EventStore,
+    Key,
+    NewEvent,
+    StoredEvent,
+)
 from tallybook.adapters.store.types import to_micros
 from tallybook.domain.errors import PayloadTooLarge, ValidationError
 from tallybook.services.events_validate import (
@@ -119,11 +126,14 @@ class IngestService:
                 batch.reject(index, raw, checked)
             else:
                 batch.add(index, checked)
-        with self.store.batch(tenant_id, validator.now) as tx:
+
+        def work(tx: BatchWriter) -> BatchResult:
             inserted, stored = tx.insert(batch.firsts)
             batch.settle(inserted, stored, items)
             tx.dead_letters(batch.letters)
-        return batch.result
+            return batch.result
+
+        return self.store.write(tenant_id, validator.now, work, size=len(items))
 
     def list_events(
         self,
