@@ -62,8 +62,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         upgrade(engine)
     clock = clock or SystemClock()
     tenants = TenantService(TenantStore(engine), clock, settings.default_grace_seconds)
-    ingest = _ingest(settings, engine, clock)
     catalog = CatalogService(CatalogStore(engine), clock)
+    ingest = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
     billing = _billing(settings, engine, clock, catalog, usage)
     customers = CustomerService(CustomerStore(engine), clock)
@@ -99,10 +99,13 @@ def _billing(
     return BillingService(store, catalog, usage, clock, tenants, settings.default_grace_seconds)
 
 
-def _ingest(settings: Settings, engine: Engine, clock: Clock) -> IngestService:
+def _ingest(
+    settings: Settings, engine: Engine, clock: Clock, catalog: CatalogService
+) -> IngestService:
     limits = Limits(
         max_event_bytes=settings.max_event_bytes,
         max_property_depth=settings.max_property_depth,
         max_future_micros=settings.max_future_seconds * 1_000_000,
     )
-    return IngestService(EventStore(engine), clock, limits, settings.max_batch_events)
+    store = EventStore(engine)
+    return IngestService(store, clock, limits, settings.max_batch_events, plans=catalog)

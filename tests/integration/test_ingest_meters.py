@@ -94,3 +94,20 @@ def test_cloudevents_data_is_checked_too(metered: TestClient) -> None:
     response = metered.post("/api/v1/events", json=body)
     assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == "invalid_meter_value"
+
+
+def test_the_real_catalog_is_consulted(client: TestClient, container: Container) -> None:
+    """Wired through bootstrap: a meter applied to the catalog validates new events."""
+    container.catalog.apply(
+        "default",
+        {
+            "meters": [
+                {"key": "tokens", "event_type": "llm", "aggregation": "sum", "value": "tokens"}
+            ]
+        },
+    )
+    result = client.post(
+        "/v1/events", json=[ev("llm", {"tokens": 5}, "ok"), ev("llm", {"model": "x"}, "bad")]
+    ).json()
+    assert result["accepted"] == 1
+    assert [(e["id"], e["code"]) for e in result["errors"]] == [("bad", "invalid_meter_value")]
