@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from itertools import islice
 
 from tallybook.domain.errors import Conflict, ValidationError
@@ -224,20 +225,16 @@ class Subscription:
         start = self.billing_start
         if self.end is not None and self.end <= start:
             return
-        anchor = period_anchor(start, self.anchor, self.interval, self.timezone)
-        periods = billing_periods(
-            start, anchor=self.anchor, interval=self.interval, tz=self.timezone
-        )
-        for index, period in enumerate(periods):
-            if self.end is not None and period.start >= self.end:
-                return
-            full = period
-            if index == 0 and period.start != anchor:
-                full = period_containing(
-                    period.start, anchor=anchor, interval=self.interval, tz=self.timezone
-                )
-            end = period.end if self.end is None else min(period.end, self.end)
-            yield BillingPeriod(index, period.start, end, full)
+        count, index = 8, 0
+        while True:
+            prefix = _periods_prefix(start, self.anchor, self.interval, self.timezone, count)
+            for period, full in prefix[index:]:
+                if self.end is not None and period.start >= self.end:
+                    return
+                end = period.end if self.end is None else min(period.end, self.end)
+                yield BillingPeriod(index, period.start, end, full)
+                index += 1
+            count *= 4
 
     def periods_until(self, until: datetime) -> list[BillingPeriod]:
         """The periods that have ended at or before ``until``."""
@@ -336,6 +333,24 @@ class Subscription:
             raise Conflict(
                 f"the subscription ends at {self.end.isoformat()}", code="subscription_ended"
             )
+
+
+@lru_cache(maxsize=8192)
+def _periods_prefix(
+    start: datetime, anchor: Anchor, interval: Interval, tz: str, count: int
+) -> tuple[tuple[Period, Period], ...]:
+    """The first ``count`` (period, whole period) pairs of a sequence, cached: billing
+    runs walk the same sequences (every calendar subscription starting on the 1st)."""
+    first = period_anchor(start, anchor, interval, tz)
+    pairs = []
+    for index, period in enumerate(billing_periods(start, anchor=anchor, interval=interval, tz=tz)):
+        if index >= count:
+            break
+        full = period
+        if index == 0 and period.start != first:
+            full = period_containing(period.start, anchor=first, interval=interval, tz=tz)
+        pairs.append((period, full))
+    return tuple(pairs)
 
 
 def check_not_billed(at: datetime, billed_through: datetime | None) -> None:
