@@ -61,6 +61,7 @@ __all__ = [
     "aggregate",
     "dimension_text",
     "extract",
+    "json_text_value",
     "matches",
     "parse_value",
     "reading",
@@ -154,6 +155,17 @@ def try_value(raw: object) -> Decimal | None:
         return None
 
 
+def json_text_value(raw: str) -> Decimal | None:
+    """The exact value of a raw JSON text: a number (``0.1``) or a decimal string
+    (``"0.05"``); None for anything else. (SQLite hands values over as such text.)"""
+    if raw.startswith('"'):
+        try:
+            return try_value(json.loads(raw))
+        except ValueError:
+            return None
+    return try_value(raw)
+
+
 def dimension_text(raw: object) -> str | None:
     """The text a filter or ``group_by`` compares; None when absent or null."""
     if raw is MISSING or raw is None:
@@ -177,7 +189,7 @@ def unique_key(raw: object) -> str | None:
         return "s:" + raw
     number = None if isinstance(raw, bool) else try_value(raw)
     if number is not None:
-        return "n:" + format(number.normalize(EXACT), "f")
+        return "n:" + ("0" if number == 0 else format(number.normalize(EXACT), "f"))
     return "j:" + json.dumps(raw, separators=(",", ":"), sort_keys=True, default=str)
 
 

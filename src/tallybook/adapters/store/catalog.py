@@ -171,7 +171,10 @@ class CatalogStore:
         if self._postgres:
             sql = re.sub(r":(\w+)", r"%(\1)s", sql)
         raw = self._engine.raw_connection()
+        driver: Any = raw.dbapi_connection
         try:
+            if self._postgres:
+                driver.autocommit = True  # one round trip: no BEGIN/ROLLBACK around a read
             cursor = raw.cursor()
             try:
                 cursor.execute(sql, params)
@@ -179,6 +182,8 @@ class CatalogStore:
             finally:
                 cursor.close()
         finally:
+            if self._postgres and not driver.closed:
+                driver.autocommit = False
             raw.close()
 
     def _json(self, value: Any) -> JsonDict:

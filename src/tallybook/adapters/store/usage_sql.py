@@ -29,7 +29,7 @@ from sqlalchemy import Engine, PoolProxiedConnection
 
 from tallybook.domain.catalog import Aggregation
 from tallybook.domain.errors import StoreUnavailable
-from tallybook.domain.meters import DECIMAL_TEXT, EXACT, try_value
+from tallybook.domain.meters import DECIMAL_TEXT, EXACT, json_text_value, unique_key
 
 Series = tuple[str, tuple[str | None, ...]]  # customer, group_by values
 Params = dict[str, Any]
@@ -122,6 +122,7 @@ class UsageSql:
         return partials
 
     def _fetch(self, sql: str, params: Params) -> list[Any]:
+        dbapi = self._engine.dialect.loaded_dbapi
         raw = self._engine.raw_connection()
         try:
             self._sql.prepare(raw)
@@ -131,13 +132,14 @@ class UsageSql:
                 return list(cursor.fetchall())
             finally:
                 cursor.close()
-        except self._engine.dialect.loaded_dbapi.Error as exc:
+        except dbapi.Error as exc:
             if "integer overflow" in str(exc):
                 raise _IntegerOverflow from exc
-            if isinstance(exc, self._engine.dialect.loaded_dbapi.OperationalError):
+            if isinstance(exc, dbapi.OperationalError):
                 raise StoreUnavailable(f"usage query failed: {exc}") from exc
             raise
         finally:
+            self._sql.release(raw)
             raw.close()  # back to the pool, which rolls back any open transaction
 
 
@@ -186,25 +188,13 @@ def sql_decimal(value: Any) -> Decimal | None:
         return None
     if isinstance(value, int | Decimal):
         return Decimal(value)
-    return raw_json_decimal(str(value))
-
-
-def raw_json_decimal(raw: str) -> Decimal | None:
-    """The exact value of a raw JSON number (``0.1``) or decimal string (``"0.05"``)."""
-    if raw.startswith('"'):
-        try:
-            return try_value(json.loads(raw))
-        except ValueError:
-            return None
-    return try_value(raw)
+    return json_text_value(str(value))
 
 
 def number_key(raw: str) -> str | None:
-    """``unique_count``'s key of a number: its normalized plain text (``1.50`` -> ``1.5``)."""
-    value = raw_json_decimal(raw)
-    if value is None:
-        return None
-    return "0" if value == 0 else format(value.normalize(EXACT), "f")
+    """``unique_count``'s key of a raw JSON number: its normalized text (``1.50`` -> ``1.5``)."""
+    key = unique_key(json_text_value(raw))
+    return None if key is None or not key.startswith("n:") else key[2:]
 
 
 # -- SQL per dialect ---------------------------------------------------------------------
@@ -217,7 +207,11 @@ class _Sql:
         raise NotImplementedError
 
     def prepare(self, conn: PoolProxiedConnection) -> None:
-        """Per-connection set-up (SQLite registers its exact aggregates)."""
+        """Before a query: SQLite registers its exact aggregates (once per connection);
+        PostgreSQL reads in autocommit (one round trip, no BEGIN/ROLLBACK)."""
+
+    def release(self, conn: PoolProxiedConnection) -> None:
+        """After a query, before the connection goes back to the pool."""
 
     def path(self, parts: Sequence[str]) -> Any:
         raise NotImplementedError
@@ -283,17 +277,11 @@ class _Sql:
         params: Params = {}
         columns = self.groups(sel, params, buckets)
         where = self.where(sel, params)
-        if aggregation is not Aggregation.COUNT:
-            where += f" AND {self.valid_cheap()}"
         sql = (
             f"SELECT {', '.join(columns)}, {self.aggregates(aggregation, exact_ints)} "
             f"FROM events WHERE {where} GROUP BY {_positions(len(columns))}"
         )
         return sql, params
-
-    def valid_cheap(self) -> str:
-        """A cheap pre-filter: the value is a number or a string (checked later)."""
-        raise NotImplementedError
 
     def unique(self, sel: Selection, buckets: tuple[int, int] | None) -> tuple[str, Params]:
         params: Params = {}
@@ -395,9 +383,6 @@ class _SqliteSql(_Sql):
             f"{py_fn}({self.RAW}) FILTER (WHERE {self.DEC})"
         )
 
-    def valid_cheap(self) -> str:
-        return f"{self.JT} IN ('integer', 'real', 'text')"
-
     def valid(self) -> str:
         return f"({self.INT} OR ({self.DEC} AND tb_decimal({self.RAW}) IS NOT NULL))"
 
@@ -424,6 +409,13 @@ class _PostgresSql(_Sql):
     def ph(self, name: str) -> str:
         return f"%({name})s"
 
+    def prepare(self, conn: PoolProxiedConnection) -> None:
+        conn.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+
+    def release(self, conn: PoolProxiedConnection) -> None:
+        if conn.dbapi_connection is not None and not conn.dbapi_connection.closed:  # type: ignore[attr-defined]
+            conn.dbapi_connection.autocommit = False  # type: ignore[attr-defined]
+
     def path(self, parts: Sequence[str]) -> list[str]:
         return list(parts)
 
@@ -438,9 +430,6 @@ class _PostgresSql(_Sql):
         if aggregation is Aggregation.COUNT:
             return "COUNT(*)"
         return f"{aggregation.value.upper()}({self.V})"
-
-    def valid_cheap(self) -> str:
-        return f"jsonb_typeof({self.J}) IN ('number', 'string')"
 
     def valid(self) -> str:
         return f"({self.V}) IS NOT NULL"
@@ -461,7 +450,7 @@ class _PostgresSql(_Sql):
 
 
 def _is_decimal(raw: str | None) -> int | None:
-    return None if raw is None or raw_json_decimal(raw) is None else 1
+    return None if raw is None or json_text_value(raw) is None else 1
 
 
 class _DecimalAggregate:
@@ -469,7 +458,7 @@ class _DecimalAggregate:
         self.value: Decimal | None = None
 
     def step(self, raw: str | None) -> None:
-        value = None if raw is None else raw_json_decimal(raw)
+        value = None if raw is None else json_text_value(raw)
         if value is not None:
             self.value = value if self.value is None else self.combine(self.value, value)
 
