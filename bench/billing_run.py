@@ -186,9 +186,9 @@ def _event_rows(n_customers: int, n_events: int, received: int) -> Any:
             for ts in stamps:
                 seq += 1
                 if kind == "llm":
-                    props = '{"tokens": %d}' % rng.randrange(1, 2000)
+                    props = f'{{"tokens": {rng.randrange(1, 2000)}}}'
                 elif kind == "storage":
-                    props = '{"gb": %d}' % rng.randrange(1, 500)
+                    props = f'{{"gb": {rng.randrange(1, 500)}}}'
                 else:
                     props = "{}"
                 yield (TENANT, "", f"e{seq:012d}", cid, kind, ts, props, received, "0" * 32)
