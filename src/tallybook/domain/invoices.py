@@ -130,8 +130,7 @@ class InvoiceDraft:
     @property
     def content_hash(self) -> str:
         """A digest of the lines: a draft is *updated* only when this changes."""
-        text = json.dumps([line_to_dict(line) for line in self.lines], sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        return content_digest([line_to_dict(line) for line in self.lines])
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +173,12 @@ class Invoice:
                 code="invalid_invoice_status",
                 details={"status": self.status.value},
             )
+
+
+def content_digest(documents: Sequence[Mapping[str, Any]]) -> str:
+    """The digest of serialised lines (``line_to_dict``), as ``InvoiceDraft.content_hash``."""
+    text = json.dumps(documents, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def format_number(number: int) -> str:

@@ -45,7 +45,14 @@ from tallybook.adapters.store.subscriptions import (
     set_progress,
     subscriptions_of_accounts,
 )
-from tallybook.domain.invoices import InvoiceDraft, InvoiceLine, InvoiceStatus, line_from_dict
+from tallybook.domain.invoices import (
+    InvoiceDraft,
+    InvoiceLine,
+    InvoiceStatus,
+    content_digest,
+    line_from_dict,
+    line_to_dict,
+)
 from tallybook.domain.subscriptions import Customer
 
 FINAL = (InvoiceStatus.FINALIZED.value, InvoiceStatus.PAID.value, InvoiceStatus.VOID.value)
@@ -272,11 +279,12 @@ class BillingStore:
             invoice_id = existing.id if existing is not None else new_id("inv")
             row = _invoice_row(tenant_id, invoice_id, draft, now)
             row["created_at"] = existing.created_at if existing is not None else now
+            changed = existing is not None and existing.content_hash != row["content_hash"]
             if existing is None:
                 counts.created += 1
                 writes.inserts.append(row)
-            elif existing.content_hash != draft.content_hash or finalize:
-                if existing.content_hash != draft.content_hash:
+            elif changed or finalize:
+                if changed:
                     counts.updated += 1
                 writes.updates.append(row)
                 writes.rewritten.append(invoice_id)
@@ -400,8 +408,7 @@ def _key(draft: InvoiceDraft) -> tuple[str, datetime, datetime]:
 def _invoice_row(
     tenant_id: str, invoice_id: str, draft: InvoiceDraft, now: datetime
 ) -> dict[str, Any]:
-    from tallybook.domain.invoices import line_to_dict
-
+    lines = [line_to_dict(line) for line in draft.lines]
     return {
         "tenant_id": tenant_id,
         "id": invoice_id,
@@ -417,8 +424,8 @@ def _invoice_row(
         "discount_total": draft.totals.discount_total,
         "credits_applied": draft.totals.credits_applied,
         "total": draft.totals.total,
-        "lines": [line_to_dict(line) for line in draft.lines],
-        "content_hash": draft.content_hash,
+        "lines": lines,
+        "content_hash": content_digest(lines),
         "created_at": now,
         "updated_at": now,
         "finalized_at": None,
