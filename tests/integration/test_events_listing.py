@@ -88,3 +88,11 @@ def test_bad_parameters_are_4xx(seeded: TestClient, params: dict[str, Any], code
     response = seeded.get("/v1/events", params=params)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == code
+
+
+def test_nul_in_filters_matches_nothing(seeded: TestClient) -> None:
+    assert ids(seeded, customer="ac\x00me") == []
+    assert ids(seeded, type="\x00") == []
+    response = seeded.get("/v1/events/rejected/rej_%00")
+    assert response.status_code == 404
+    assert seeded.get("/v1/events/rejected", params={"cursor": "rej\x00"}).json()["data"] == []

@@ -1,13 +1,14 @@
 """The event store: batched, deduplicated writes and keyset-paginated reads.
 
 Writes go through ``EventStore.write(tenant_id, received, work)``: ``work(tx)`` runs
-inside ONE short transaction with a ``BatchWriter``: ``insert`` puts the batch's events in with the raw driver (SQLite
-``executemany`` of ``INSERT .. ON CONFLICT DO NOTHING``; PostgreSQL one
-``INSERT .. SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING`` with binary parameters)
-and, only when some keys already existed, reads back their stored body hashes so the
-caller can tell duplicates from conflicts; ``dead_letters`` records rejected events;
-``resolve`` closes a dead letter. Nothing is acknowledged before the commit, and the
-primary key ``(tenant_id, source, id)`` -- not a cache -- decides what is a duplicate.
+inside ONE short transaction with a ``BatchWriter``. ``insert`` puts a batch's events in
+with the raw driver -- SQLite: ``executemany`` of ``INSERT .. ON CONFLICT DO NOTHING``;
+PostgreSQL: ``COPY`` into a per-session temp stage, then one ``INSERT .. SELECT .. ON
+CONFLICT DO NOTHING`` -- and, only when some keys already existed, reads back their
+stored body hashes so the caller can tell duplicates from conflicts. ``dead_letters``
+records rejected events; ``resolve`` closes a dead letter. Nothing is acknowledged before
+the commit, and the primary key ``(tenant_id, source, id)`` -- not a cache -- decides
+what is a duplicate.
 
 SQLite allows one writer at a time, so on SQLite the writers of a process queue for a
 group commit (``_GroupCommit``) rather than on SQLite's busy handler, which sleeps in
@@ -32,6 +33,8 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Engine,
+    Text,
+    cast,
     insert,
     literal,
     select,
@@ -77,7 +80,7 @@ class StoredEvent:
     customer: str
     type: str
     ts: datetime
-    properties: Any
+    properties: str  # JSON text, as stored (numbers exactly as stored)
     received_at: datetime
 
 
@@ -104,16 +107,22 @@ _SQLITE_HASHES = (
     "SELECT source, id, body_hash FROM events WHERE tenant_id = ? AND source = ? "
     "AND id IN (SELECT value FROM json_each(?))"
 )
+# PostgreSQL: COPY the batch into a per-session temp stage, then one INSERT .. SELECT.
+_PG_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS events_stage (source text, id text, customer text, "
+    "type text, ts bigint, properties jsonb, body_hash text) ON COMMIT DELETE ROWS; "
+    "DELETE FROM events_stage"
+)
+_PG_COPY = "COPY events_stage FROM STDIN"
 _PG_INSERT = (
-    f"INSERT INTO events ({_COLUMNS}) "
-    "SELECT %b, s, i, c, t, ts, p::jsonb, h, %b FROM unnest("
-    "%b::text[], %b::text[], %b::text[], %b::text[], %b::int8[], %b::text[], %b::text[]"
-    ") AS u(s, i, c, t, ts, p, h) ON CONFLICT DO NOTHING"
+    f"INSERT INTO events ({_COLUMNS}) SELECT %s, source, id, customer, type, ts, properties, "
+    "body_hash, %s FROM events_stage ON CONFLICT DO NOTHING"
 )
 _PG_HASHES = (
-    "SELECT e.source, e.id, e.body_hash FROM unnest(%b::text[], %b::text[]) AS k(s, i) "
-    "JOIN events e ON e.tenant_id = %b AND e.source = k.s AND e.id = k.i"
+    "SELECT e.source, e.id, e.body_hash FROM events_stage s "
+    "JOIN events e ON e.tenant_id = %s AND e.source = s.source AND e.id = s.id"
 )
+_REJECTED = [c for c in rejected_events.c if c.name != "tenant_id"]  # RejectedEvent order
 _sequence = itertools.count()
 
 
@@ -140,8 +149,11 @@ class BatchWriter:
         cursor = self._raw.cursor()
         try:
             if self._postgres:
-                columns = [list(column) for column in zip(*rows, strict=True)]
-                cursor.execute(_PG_INSERT, [self._tenant, self._received, *columns])
+                cursor.execute(_PG_STAGE)
+                with cursor.copy(_PG_COPY) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cursor.execute(_PG_INSERT, (self._tenant, self._received))
             else:
                 tenant, received = self._tenant, self._received
                 cursor.executemany(_SQLITE_INSERT, [(tenant, *r, received) for r in rows])
@@ -154,8 +166,7 @@ class BatchWriter:
 
     def _stored_hashes(self, cursor: Any, rows: Sequence[NewEvent]) -> dict[Key, str]:
         if self._postgres:
-            sources = [r.source for r in rows]
-            cursor.execute(_PG_HASHES, [sources, [r.id for r in rows], self._tenant])
+            cursor.execute(_PG_HASHES, (self._tenant,))
             return {(s, i): h for s, i, h in cursor.fetchall()}
         by_source: dict[str, list[str]] = {}
         for row in rows:
@@ -324,8 +335,19 @@ class EventStore:
     ) -> list[StoredEvent]:
         """Events by ``(ts, source, id)``, newest or oldest first, ``start <= ts < end``;
         ``after`` is the ``(ts micros, source, id)`` of the last row of the previous page."""
+        if _unmatchable(customer, event_type, *(after[1:] if after else ())):
+            return []
         c = events.c
-        stmt = select(events).where(c.tenant_id == tenant_id)
+        columns = [
+            c.source,
+            c.id,
+            c.customer,
+            c.type,
+            c.ts,
+            cast(c.properties, Text),
+            c.received_at,
+        ]
+        stmt = select(*columns).where(c.tenant_id == tenant_id)
         if customer is not None:
             stmt = stmt.where(c.customer == customer)
         if event_type is not None:
@@ -341,44 +363,34 @@ class EventStore:
         order = [c.ts, c.source, c.id]
         stmt = stmt.order_by(*(col.desc() if newest_first else col for col in order)).limit(limit)
         with self._engine.connect() as conn:
-            return [
-                StoredEvent(r.source, r.id, r.customer, r.type, r.ts, r.properties, r.received_at)
-                for r in conn.execute(stmt)
-            ]
+            return [StoredEvent(*r) for r in conn.execute(stmt)]
 
     def list_rejected(
         self, tenant_id: str, *, status: str | None = None, before: str | None = None, limit: int
     ) -> list[RejectedEvent]:
         """Dead letters, newest first; ``before`` is the last id of the previous page."""
+        if _unmatchable(status, before):
+            return []
         c = rejected_events.c
-        stmt = select(rejected_events).where(c.tenant_id == tenant_id)
+        stmt = select(*_REJECTED).where(c.tenant_id == tenant_id)
         if status is not None:
             stmt = stmt.where(c.status == status)
         if before is not None:
             stmt = stmt.where(c.id < before)
         stmt = stmt.order_by(c.id.desc()).limit(limit)
         with self._engine.connect() as conn:
-            return [_rejected(r) for r in conn.execute(stmt)]
+            return [RejectedEvent(*r) for r in conn.execute(stmt)]
 
     def get_rejected(self, tenant_id: str, rejected_id: str) -> RejectedEvent | None:
+        if _unmatchable(rejected_id):
+            return None
         c = rejected_events.c
-        stmt = select(rejected_events).where(c.tenant_id == tenant_id, c.id == rejected_id)
+        stmt = select(*_REJECTED).where(c.tenant_id == tenant_id, c.id == rejected_id)
         with self._engine.connect() as conn:
             row = conn.execute(stmt).first()
-        return None if row is None else _rejected(row)
+        return None if row is None else RejectedEvent(*row)
 
 
-def _rejected(r: Any) -> RejectedEvent:
-    return RejectedEvent(
-        r.id,
-        r.format,
-        r.received_at,
-        r.source,
-        r.event_id,
-        r.code,
-        r.message,
-        r.event,
-        r.status,
-        r.replayed_at,
-        r.discarded_at,
-    )
+def _unmatchable(*values: str | None) -> bool:
+    """A NUL can match no stored text (and PostgreSQL refuses it as a parameter)."""
+    return any(v is not None and "\x00" in v for v in values)

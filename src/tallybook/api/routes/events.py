@@ -235,7 +235,7 @@ def event_json(event: StoredEvent) -> dict[str, Any]:
         "customer": event.customer,
         "type": event.type,
         "timestamp": iso(event.ts),
-        "properties": event.properties,
+        "properties": orjson.Fragment(event.properties),
         "received_at": iso(event.received_at),
     }
 
@@ -275,7 +275,7 @@ def rejected_json(record: RejectedEvent) -> dict[str, Any]:
         "event_id": record.event_id,
         "source": record.source,
         "format": record.format,
-        "event": orjson.loads(record.event),
+        "event": orjson.Fragment(record.event),
         "received_at": iso(record.received_at),
         "replayed_at": iso(record.replayed_at),
         "discarded_at": iso(record.discarded_at),
