@@ -38,7 +38,7 @@ from tallybook.domain.invoicing import (
     slot_usage_queries,
 )
 from tallybook.domain.subscriptions import Subscription
-from tallybook.services.invoicing import PlanBook, UsageCache, account_usage
+from tallybook.services.invoicing import QUERY_CUSTOMERS, PlanBook, UsageCache, account_usage
 from tallybook.services.ports import PlanReader, UsageReader
 
 log = logging.getLogger("tallybook.billing")
@@ -66,7 +66,7 @@ class _Run:
         self.as_of = as_of
         self.grace = grace
         self.book = PlanBook(service.plans, tenant_id)
-        self.usage = UsageCache(service.usage, tenant_id, self.book)
+        self.usage = UsageCache(service.usage, tenant_id, self.book, service.query_customers)
 
 
 class BillingService:
@@ -87,6 +87,8 @@ class BillingService:
         self._tenants = tenants
         self._default_grace = default_grace_seconds
         self.chunk_size = chunk_size
+        # customers per usage query (None: the whole tenant per meter and window)
+        self.query_customers: int | None = QUERY_CUSTOMERS
 
     def grace_seconds(self, tenant_id: str) -> int:
         """How long the tenant's closed periods stay draft (late events still count)."""
