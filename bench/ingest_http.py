@@ -9,9 +9,10 @@ For each store (SQLite file, PostgreSQL throwaway database on the test cluster):
    batch latency, the server's peak RSS, and checks the stored count equals the accepted
    count (nothing lost, nothing doubled).
 2. Ceiling: the same rows written straight into the same schema with no HTTP and no
-   validation, one transaction per 1,000 rows: SQLite ``executemany`` (the statement the
-   server uses); PostgreSQL ``unnest`` arrays (the server's statement) and COPY into a temp
-   stage + ``INSERT .. SELECT .. ON CONFLICT DO NOTHING``.
+   validation, from one connection, one transaction per 1,000 rows and per 8,000 rows
+   (what group commit reaches at concurrency 8): SQLite ``executemany`` and PostgreSQL
+   COPY into a temp stage + ``INSERT .. SELECT .. ON CONFLICT DO NOTHING`` (the server's
+   statements), and PostgreSQL ``unnest`` arrays with binary parameters for reference.
 
     .venv/bin/python bench/ingest_http.py                 # both stores
     .venv/bin/python bench/ingest_http.py --store sqlite --batches 300
@@ -39,7 +40,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     BENCH_KEY,
     DEFAULT_PG,
     Server,
@@ -51,10 +52,10 @@ from common import (  # noqa: E402
     sqlite_store,
 )
 
-from tallybook.adapters.store.db import make_engine  # noqa: E402
-from tallybook.adapters.store.migrate import upgrade  # noqa: E402
-from tallybook.adapters.store.schema_events import events  # noqa: E402
-from tallybook.adapters.store.types import to_micros  # noqa: E402
+from tallybook.adapters.store.db import make_engine
+from tallybook.adapters.store.migrate import upgrade
+from tallybook.adapters.store.schema_events import events
+from tallybook.adapters.store.types import to_micros
 
 # -- the client process -------------------------------------------------------------------
 
@@ -66,7 +67,9 @@ def client_main(url: str, args: dict[str, Any], pipe: Connection) -> None:
     pipe.send(asyncio.run(_send_all(url, bodies, args["concurrency"], args["seconds"])))
 
 
-async def _send_all(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict[str, Any]:
+async def _send_all(
+    url: str, bodies: list[bytes], concurrency: int, seconds: float
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {BENCH_KEY}", "Content-Type": "application/json"}
     latencies: list[float] = []
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "errors": 0}
@@ -135,7 +138,17 @@ def raw_rows(args: argparse.Namespace) -> list[list[tuple[Any, ...]]]:
             props = orjson.dumps(e["properties"], option=orjson.OPT_SORT_KEYS)
             ts = to_micros(datetime.fromisoformat(e["timestamp"]))
             digest = hashlib.blake2b(props, digest_size=16).hexdigest()
-            row = ("default", "", e["id"], e["customer"], e["type"], ts, props.decode(), digest, received)
+            row = (
+                "default",
+                "",
+                e["id"],
+                e["customer"],
+                e["type"],
+                ts,
+                props.decode(),
+                digest,
+                received,
+            )
             rows.append(row)
         out.append(rows)
     return out
@@ -151,42 +164,43 @@ PG_UNNEST = (
     "%b::text[], %b::text[], %b::int8[], %b::text[], %b::text[]) AS u(s, i, c, t, ts, p, h) "
     "ON CONFLICT DO NOTHING"
 )
+# the server's own statements (tallybook.adapters.store.events)
 PG_STAGE = (
-    "CREATE TEMP TABLE IF NOT EXISTS stage (tenant_id text, source text, id text, customer text, "
-    "type text, ts bigint, properties jsonb, body_hash text, received_at bigint) ON COMMIT DELETE ROWS"
+    "CREATE TEMP TABLE IF NOT EXISTS events_stage (source text, id text, customer text, "
+    "type text, ts bigint, properties jsonb, body_hash text) ON COMMIT DELETE ROWS; "
+    "DELETE FROM events_stage"
 )
 PG_FROM_STAGE = (
     "INSERT INTO events (tenant_id, source, id, customer, type, ts, properties, body_hash, "
-    "received_at) SELECT * FROM stage ON CONFLICT DO NOTHING"
+    "received_at) SELECT %s, source, id, customer, type, ts, properties, body_hash, %s "
+    "FROM events_stage ON CONFLICT DO NOTHING"
 )
 
 
-def ceiling(db_url: str, method: str, batches: list[list[tuple[Any, ...]]]) -> float:
-    """Rows per second, one transaction per batch, on a fresh migrated store."""
+def ceiling(db_url: str, method: str, batches: list[list[tuple[Any, ...]]], per_txn: int) -> float:
+    """Rows per second, ``per_txn`` batches per transaction, on a fresh migrated store."""
     engine = make_engine(db_url)
     upgrade(engine)
     raw: Any = engine.raw_connection()
     driver = raw.driver_connection
     cursor = driver.cursor()
-    if method == "copy":
-        cursor.execute(PG_STAGE)
-        driver.commit()
     started = time.perf_counter()
-    for rows in batches:
+    for n, rows in enumerate(batches):
         if method == "executemany":
-            cursor.execute("BEGIN IMMEDIATE")
+            if n % per_txn == 0:
+                cursor.execute("BEGIN IMMEDIATE")
             cursor.executemany(SQLITE_INSERT, rows)
-            cursor.execute("COMMIT")
         elif method == "unnest":
             cols = [list(c) for c in zip(*rows, strict=True)]
             cursor.execute(PG_UNNEST, [rows[0][0], rows[0][8], *cols[1:8]])
-            driver.commit()
         else:
-            with cursor.copy("COPY stage FROM STDIN") as copy:
+            cursor.execute(PG_STAGE)
+            with cursor.copy("COPY events_stage FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(row)
-            cursor.execute(PG_FROM_STAGE)
-            driver.commit()
+                    copy.write_row(row[1:8])
+            cursor.execute(PG_FROM_STAGE, (rows[0][0], rows[0][8]))
+        if (n + 1) % per_txn == 0 or n + 1 == len(batches):
+            cursor.execute("COMMIT") if method == "executemany" else driver.commit()
     elapsed = time.perf_counter() - started
     raw.close()
     engine.dispose()
@@ -196,34 +210,56 @@ def ceiling(db_url: str, method: str, batches: list[list[tuple[Any, ...]]]) -> f
 # -- report ---------------------------------------------------------------------------------
 
 
-def report(label: str, r: dict[str, Any]) -> float:
+def summary(r: dict[str, Any]) -> tuple[float, float, float]:
     lat = sorted(r["latencies"])
-    rate = r["accepted"] / r["elapsed"]
-    p50 = statistics.median(lat) * 1000
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
-    exact = "exact" if r["stored"] == r["accepted"] and r["duplicates"] == r["rejected"] == 0 else "MISMATCH"
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    return r["accepted"] / r["elapsed"], statistics.median(lat) * 1000, p99 * 1000
+
+
+def report(label: str, results: list[dict[str, Any]]) -> float:
+    figures = [summary(r) for r in results]
+    rate, p50, p99 = (statistics.median(f[i] for f in figures) for i in range(3))
+    exact = all(r["stored"] == r["accepted"] == args_total(r) and r["errors"] == 0 for r in results)
+    shown = ", ".join(f"{f[0] / 1000:.1f}k" for f in figures)
     print(
-        f"  {label:<22} {rate:>9,.0f} events/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
-        f"{len(lat)} batches in {r['elapsed']:.1f} s  stored {r['stored']:,} ({exact}, "
-        f"{r['errors']} errors)  server peak RSS {r['rss_mb']:.0f} MB"
+        f"  {label:<36} {rate:>9,.0f} events/s  [{shown}]  p50 {p50:.0f} ms  p99 {p99:.0f} ms"
+        f"  peak RSS {max(r['rss_mb'] for r in results):.0f} MB"
+        f"  stored == sent: {'yes' if exact else 'NO'}"
     )
     return rate
 
 
+def args_total(r: dict[str, Any]) -> int:
+    return int(r["accepted"] + r["duplicates"] + r["rejected"])
+
+
+CEILINGS = {
+    "sqlite": [("executemany", 1), ("executemany", 8)],
+    "postgres": [("copy", 1), ("copy", 8), ("unnest", 1)],
+}
+
+
 def bench_store(store: str, args: argparse.Namespace) -> None:
-    print(f"\n{store}")
+    print(f"\n{store}  (each figure: median of {args.repeat} runs; the runs in brackets)")
     rows = raw_rows(args)
-    methods = ["executemany"] if store == "sqlite" else ["unnest", "copy"]
-    ceilings = {}
-    for method in methods:
-        with _store(store, args) as url:
-            ceilings[method] = ceiling(url, method, rows)
-        print(f"  ceiling {method:<14} {ceilings[method]:>9,.0f} rows/s")
-    for workers in ([1] if store == "sqlite" else [1, 2]):
-        with _store(store, args) as url:
-            rate = report(f"HTTP {workers} worker(s)", run_http(url, workers, args))
-        shares = ", ".join(f"{rate / c:.0%} of {m}" for m, c in ceilings.items())
-        print(f"  {'':<22} = {shares}")
+    ceilings: dict[str, float] = {}
+    for method, per_txn in CEILINGS[store]:
+        runs = []
+        for _ in range(args.repeat):
+            with _store(store, args) as url:
+                runs.append(ceiling(url, method, rows, per_txn))
+        label = f"{method}, {per_txn * args.batch_size:,} rows/txn"
+        ceilings[label] = statistics.median(runs)
+        shown = ", ".join(f"{r / 1000:.1f}k" for r in runs)
+        print(f"  ceiling {label:<28} {ceilings[label]:>9,.0f} rows/s  [{shown}]")
+    for workers in [1] if store == "sqlite" else [1, 2]:
+        results = []
+        for _ in range(args.repeat):
+            with _store(store, args) as url:
+                results.append(run_http(url, workers, args))
+        rate = report(f"HTTP, {workers} worker(s)", results)
+        for label, value in ceilings.items():
+            print(f"  {'':<24} = {rate / value:.0%} of the ceiling ({label})")
 
 
 def _store(store: str, args: argparse.Namespace) -> Any:
@@ -231,12 +267,15 @@ def _store(store: str, args: argparse.Namespace) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--batches", type=int, default=200, help="batches per run (default 200)")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30, help="stop sending after this long")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--pg-url", default=os.environ.get("TALLYBOOK_BENCH_PG_URL", DEFAULT_PG))
     args = parser.parse_args()
     print(f"machine: {machine()}")
@@ -244,7 +283,7 @@ def main() -> None:
         f"{args.batches} batches x {args.batch_size} events, concurrency {args.concurrency}, "
         "time-ordered ids, 1,000 customers"
     )
-    for store in (["sqlite", "postgres"] if args.store == "both" else [args.store]):
+    for store in ["sqlite", "postgres"] if args.store == "both" else [args.store]:
         bench_store(store, args)
 
 

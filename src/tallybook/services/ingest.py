@@ -108,7 +108,11 @@ class IngestService:
         return Validator(FORMATS[fmt], self.limits, to_micros(now), self.meter_rules(tenant_id))
 
     def meter_rules(self, tenant_id: str) -> dict[str, list[MeterRule]]:
-        return {} if self.plans is None else compile_meters(self.plans.list_meters(tenant_id))
+        if self.plans is None:
+            return {}
+        with self.store.quiet():
+            meters = self.plans.list_meters(tenant_id)
+        return compile_meters(meters)
 
     def ingest(self, tenant_id: str, items: list[Any], fmt: str = "native") -> BatchResult:
         if len(items) > self.max_batch_events:

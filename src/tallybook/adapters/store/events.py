@@ -24,6 +24,7 @@ import secrets
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -249,6 +250,7 @@ class _GroupCommit:
         self._lock = threading.Lock()
         self._queue: deque[_Request[Any]] = deque()
         self._busy = False
+        self.database = threading.Lock()  # held around each transaction (see EventStore.quiet)
 
     def submit(self, request: _Request[T]) -> T:
         with self._lock:
@@ -284,7 +286,7 @@ class _GroupCommit:
 
     def _run(self, group: list[_Request[Any]]) -> None:
         try:
-            with self._engine.begin() as conn:
+            with self.database, self._engine.begin() as conn:
                 for request in group:
                     savepoint = conn.begin_nested()
                     try:
@@ -314,6 +316,12 @@ class EventStore:
         self._group = (
             _GroupCommit(engine, self._postgres, group_commit_rows) if group_commit_rows else None
         )
+
+    def quiet(self) -> AbstractContextManager[Any]:
+        """Hold off this store's writes while the block runs: on SQLite, where every
+        transaction takes the write lock, a short read made here (such as the catalog's)
+        never meets SQLITE_BUSY and its sleeping retries."""
+        return self._group.database if self._group is not None else nullcontext()
 
     def write(self, tenant_id: str, received_micros: int, work: Work[T], size: int = 1) -> T:
         if self._group is not None:
