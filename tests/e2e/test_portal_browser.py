@@ -5,8 +5,8 @@ Three customers subscribed 12 days ago to a plan with 50,000 API calls included:
 well over its allowance, Globex near it (80-100%), Initech far from it. A billing run
 issues their opening invoices (the in-advance platform fee). The browser logs in, sees
 the dashboard with coloured allowance bars, opens Acme's page with its daily chart and
-its invoice. Screenshots: /tmp/portal.png (customer page), /tmp/portal-dashboard.png,
-/tmp/portal-invoice.png.
+its upcoming invoice and its invoice. Screenshots: /tmp/portal.png (customer page),
+/tmp/portal-dashboard.png, /tmp/portal-upcoming.png, /tmp/portal-invoice.png.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Page, expect
 
 from tests.conftest import IN_CI
 from tests.e2e.conftest import ServerFactory
@@ -125,49 +126,72 @@ def seed(api: httpx.Client) -> None:
 def test_portal_login_dashboard_customer_and_invoice(
     portal: tuple[str, str], chromium_path: str
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     base_url, api_key = portal
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(f"{base_url}/portal")
-        expect(page).to_have_url(f"{base_url}/portal/login")
-        page.get_by_label("API key").fill("tb_wrong_key")
-        page.get_by_role("button", name="Log in").click()
-        expect(page.get_by_role("alert")).to_contain_text("not valid")
-        page.get_by_label("API key").fill(api_key)
-        page.get_by_role("button", name="Log in").click()
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            log_in(page, base_url, api_key)
+            check_dashboard(page)
+            check_customer_page(page)
+            check_upcoming_invoice(page)
+            check_invoice_page(page)
+            log_out(page, base_url)
+        finally:
+            browser.close()
 
-        expect(page).to_have_url(f"{base_url}/portal")
-        expect(page.get_by_role("heading", name="Customers")).to_be_visible()
-        acme_row = page.get_by_role("row").filter(has_text="Acme Corp")
-        acme_bar = acme_row.get_by_role("progressbar")
-        expect(acme_bar).to_be_visible()
-        expect(acme_bar).to_have_class("bar level-over")
-        expect(
-            page.get_by_role("row").filter(has_text="Globex").get_by_role("progressbar")
-        ).to_have_class("bar level-warn")
-        expect(
-            page.get_by_role("row").filter(has_text="Initech").get_by_role("progressbar")
-        ).to_have_class("bar level-ok")
-        page.screenshot(path=str(SHOTS / "portal-dashboard.png"), full_page=True)
 
-        page.get_by_role("link", name="Acme Corp").click()
-        expect(page.get_by_role("heading", name="Acme Corp", level=1)).to_be_visible()
-        chart = page.locator("svg.chart").first
-        expect(chart).to_be_visible()
-        assert page.locator("svg.chart rect.day").count() >= DAYS
-        expect(page.get_by_text("Projected at period end")).to_be_visible()
-        page.screenshot(path=str(SHOTS / "portal.png"), full_page=True)
+def log_in(page: Page, base_url: str, api_key: str) -> None:
+    page.goto(f"{base_url}/portal")
+    expect(page).to_have_url(f"{base_url}/portal/login")
+    page.get_by_label("API key").fill("tb_wrong_key")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+    page.get_by_label("API key").fill(api_key)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{base_url}/portal")
 
-        page.get_by_role("link", name="View invoice").first.click()
-        expect(page.get_by_role("heading", name="Invoice INV-")).to_be_visible()
-        expect(page.locator("main")).to_contain_text("$200.00")
-        expect(page.locator("main")).to_contain_text("Acme Corp")
-        page.screenshot(path=str(SHOTS / "portal-invoice.png"), full_page=True)
 
-        page.goto(f"{base_url}/portal")
-        page.get_by_role("button", name="Log out").click()
-        expect(page).to_have_url(f"{base_url}/portal/login")
-        browser.close()
+def check_dashboard(page: Page) -> None:
+    expect(page.get_by_role("heading", name="Customers")).to_be_visible()
+    for name, level in (("Acme Corp", "over"), ("Globex", "warn"), ("Initech", "ok")):
+        bar = page.get_by_role("row").filter(has_text=name).get_by_role("progressbar")
+        expect(bar).to_be_visible()
+        expect(bar).to_have_class(f"bar level-{level}")
+    page.screenshot(path=str(SHOTS / "portal-dashboard.png"), full_page=True)
+
+
+def check_customer_page(page: Page) -> None:
+    page.get_by_role("link", name="Acme Corp").click()
+    expect(page.get_by_role("heading", name="Acme Corp", level=1)).to_be_visible()
+    expect(page.get_by_role("img", name="API calls per day, current period")).to_be_visible()
+    assert page.locator("svg.chart rect.day").count() >= DAYS
+    expect(page.get_by_text("Projected at period end")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "portal.png"), full_page=True)
+
+
+def check_upcoming_invoice(page: Page) -> None:
+    page.get_by_role("link", name="Preview the upcoming invoice").click()
+    expect(page.get_by_role("heading", name="Upcoming invoice")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("API calls")
+    page.screenshot(path=str(SHOTS / "portal-upcoming.png"), full_page=True)
+    page.get_by_role("link", name="Back").click()
+
+
+def check_invoice_page(page: Page) -> None:
+    page.get_by_role("link", name="View invoice").first.click()
+    expect(page.get_by_role("heading", name="Invoice INV-")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("$200.00")
+    expect(page.locator("main")).to_contain_text("Acme Corp")
+    page.screenshot(path=str(SHOTS / "portal-invoice.png"), full_page=True)
+    page.get_by_role("link", name="Back").click()
+    expect(page.get_by_role("heading", name="Acme Corp", level=1)).to_be_visible()
+
+
+def log_out(page: Page, base_url: str) -> None:
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(f"{base_url}/portal/login")
+    page.goto(f"{base_url}/portal")
+    expect(page).to_have_url(f"{base_url}/portal/login")
