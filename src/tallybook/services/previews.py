@@ -41,6 +41,7 @@ from tallybook.domain.periods import Period
 from tallybook.domain.proration import parts, scale_allowance, usage_spans
 from tallybook.domain.rating import LineItem, LineType
 from tallybook.domain.subscriptions import Customer, Subscription
+from tallybook.services.customers import customer_not_found
 from tallybook.services.invoicing import PlanBook, UsageCache
 from tallybook.services.ports import PlanReader, UsageReader
 from tallybook.services.usage import UsageService
@@ -153,6 +154,8 @@ class PreviewService:
     # -- use cases ------------------------------------------------------------------------
 
     def customer(self, tenant_id: str, customer_id: str) -> Customer:
+        if not customer_id.isprintable():  # no customer has such an id (and NUL breaks SQL)
+            raise customer_not_found(customer_id)
         return self._customers.get(tenant_id, customer_id)
 
     def upcoming_invoice(
@@ -218,6 +221,8 @@ class PreviewService:
     def customers(
         self, tenant_id: str, *, limit: int = 50, starting_after: str | None = None
     ) -> Sequence[Customer]:
+        if starting_after is not None and not starting_after.isprintable():
+            starting_after = None
         return self._customers.page(tenant_id, limit=limit, starting_after=starting_after)
 
     # -- computing ------------------------------------------------------------------------

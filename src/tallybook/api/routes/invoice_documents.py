@@ -21,6 +21,7 @@ from tallybook.adapters.store.tenants import TenantStore
 from tallybook.api.deps import ContainerDep
 from tallybook.api.routes.invoices import invoice_json
 from tallybook.bootstrap import Container
+from tallybook.domain.errors import NotFound
 from tallybook.domain.subscriptions import Customer
 from tallybook.portal import formats
 from tallybook.portal.auth import bearer_key, cookie_key, tenant_of
@@ -69,6 +70,10 @@ def _load(
 ) -> tuple[InvoiceView, str]:
     tenant = tenant_of(request, container)
     chosen = formats.check_locale(locale)
+    if not reference.isprintable():  # no invoice has such an id (and NUL breaks SQL)
+        raise NotFound(
+            f"no invoice {reference!r}", code="invoice_not_found", details={"invoice": reference}
+        )
     invoice = invoice_json(container.invoices.get(tenant, reference))
     return document_view(container, tenant, invoice, chosen), chosen
 
