@@ -124,7 +124,7 @@ def seed(api: httpx.Client) -> None:
 
 
 def test_portal_login_dashboard_customer_and_invoice(
-    portal: tuple[str, str], chromium_path: str
+    chromium_path: str, portal: tuple[str, str]
 ) -> None:
     from playwright.sync_api import sync_playwright
 

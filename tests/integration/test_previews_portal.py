@@ -60,6 +60,24 @@ def test_bad_key_is_refused_and_sets_no_cookie(api: TestClient) -> None:
         assert "not valid" in response.text and "set-cookie" not in response.headers
 
 
+def test_login_from_another_site_is_refused(api: TestClient) -> None:
+    with TestClient(api.app) as anonymous:
+        response = anonymous.post(
+            "/portal/login",
+            data={"api_key": TEST_KEY},
+            headers={"Origin": "https://evil.example"},
+            follow_redirects=False,
+        )
+        assert response.status_code == 403 and "set-cookie" not in response.headers
+        same = anonymous.post(
+            "/portal/login",
+            data={"api_key": TEST_KEY},
+            headers={"Origin": "http://testserver"},
+            follow_redirects=False,
+        )
+        assert same.status_code == 303
+
+
 def test_login_cookie_is_http_only_and_strict(api: TestClient) -> None:
     with TestClient(api.app) as anonymous:
         response = anonymous.post(

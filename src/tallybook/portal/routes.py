@@ -8,7 +8,7 @@ scoped to the tenant of the key in the login cookie (``portal.auth``).
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -57,8 +57,19 @@ def login_page(request: Request, container: ContainerDep) -> Response:
     return _render("login.html")
 
 
+def _cross_site(request: Request) -> bool:
+    """A form posted from another site (its ``Origin`` host is not ours): refused.
+
+    Hosts only, not schemes: behind a TLS proxy the page is https while we see http.
+    """
+    origin = request.headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc != request.headers.get("host")
+
+
 @router.post("/login")
 async def login(request: Request, container: ContainerDep) -> Response:
+    if _cross_site(request):
+        return _render("login.html", status=403, error="Log in from this site's own page.")
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (form.get("api_key") or [""])[0].strip()
     try:
@@ -71,7 +82,9 @@ async def login(request: Request, container: ContainerDep) -> Response:
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    if _cross_site(request):
+        return RedirectResponse("/portal", status_code=303)
     response = _to_login()
     clear_login(response)
     return response
