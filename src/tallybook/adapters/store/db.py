@@ -10,8 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.pool import StaticPool
+
+from tallybook.domain.errors import StoreUnavailable, ValidationError
 
 
 def normalize_url(url: str) -> str:
@@ -26,8 +29,28 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, echo=echo)
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        engine = _sqlite_engine(url, echo=echo)
+    else:
+        engine = create_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    event.listen(engine, "handle_error", translate_driver_error)
+    return engine
+
+
+def translate_driver_error(context: ExceptionContext) -> None:
+    """Driver errors become domain errors at this edge (ARCHITECTURE.md, adapters).
+
+    A value the database refuses (a NUL character in a text column, a number out of the
+    column's range) is bad client input, so it is a coded 4xx rather than a 500; a lost
+    connection is 503 ``store_unavailable``. Anything else is left as it is.
+    """
+    error = context.sqlalchemy_exception
+    if isinstance(error, sa_exc.DataError):
+        raise ValidationError(
+            "a value was refused by the store (e.g. a NUL character or a number out of range)",
+            code="invalid_value",
+        ) from context.original_exception
+    if context.is_disconnect or isinstance(error, sa_exc.InterfaceError):
+        raise StoreUnavailable("the database cannot be reached") from context.original_exception
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
