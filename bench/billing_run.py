@@ -276,10 +276,10 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def run_only(db: str, whole_tenant: bool) -> dict[str, Any]:
+def run_only(db: str, whole_tenant: bool | None) -> dict[str, Any]:
     container = build(settings(db), clock=FixedClock(AS_OF), migrate=False)
-    if whole_tenant:
-        container.billing.query_customers = None
+    if whole_tenant is not None:
+        container.billing.bulk_threshold = 1 if whole_tenant else None
     rss_before = peak_rss_kb()
     usage = TimedUsage(container.billing.usage)
     container.billing.usage = usage
@@ -312,15 +312,18 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--reuse", action="store_true", help="skip set-up (data already there)")
     parser.add_argument(
-        "--whole-tenant",
-        action="store_true",
-        help="read usage with one query per meter for the whole tenant (customers=None)",
+        "--usage",
+        choices=["default", "whole-tenant", "chunked"],
+        default="default",
+        help="how usage is read: the store's default, one query per meter for the whole "
+        "tenant (customers=None), or one per 1,000 customers",
     )
     parser.add_argument("--run-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     db = args.db or f"sqlite:///{Path('bench-billing.db').resolve()}"
     if args.run_only:
-        print(json.dumps(run_only(db, args.whole_tenant)))
+        mode = {"default": None, "whole-tenant": True, "chunked": False}[args.usage]
+        print(json.dumps(run_only(db, mode)))
         return
     if not args.reuse:
         if db.startswith("sqlite:///"):
@@ -328,8 +331,7 @@ def main() -> None:
                 Path(db.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
         setup(db, args.customers, args.events)
     output = subprocess.run(
-        [sys.executable, __file__, "--run-only", "--db", db]
-        + (["--whole-tenant"] if args.whole_tenant else []),
+        [sys.executable, __file__, "--run-only", "--db", db, "--usage", args.usage],
         check=True,
         capture_output=True,
         text=True,

@@ -30,7 +30,7 @@ from tallybook.services.customers import CustomerService
 from tallybook.services.events_deadletters import DeadLetterService
 from tallybook.services.events_validate import Limits
 from tallybook.services.ingest import IngestService
-from tallybook.services.invoicing import InvoiceService
+from tallybook.services.invoicing import BULK_THRESHOLD, InvoiceService
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
@@ -96,7 +96,11 @@ def _billing(
 ) -> BillingService:
     store = BillingStore(engine)
     tenants = TenantStore(engine)
-    return BillingService(store, catalog, usage, clock, tenants, settings.default_grace_seconds)
+    # SQLite plans whole-tenant usage queries badly: read usage per chunk of customers there
+    bulk = None if settings.is_sqlite else BULK_THRESHOLD
+    return BillingService(
+        store, catalog, usage, clock, tenants, settings.default_grace_seconds, bulk_threshold=bulk
+    )
 
 
 def _ingest(

@@ -38,7 +38,13 @@ from tallybook.domain.invoicing import (
     slot_usage_queries,
 )
 from tallybook.domain.subscriptions import Subscription
-from tallybook.services.invoicing import QUERY_CUSTOMERS, PlanBook, UsageCache, account_usage
+from tallybook.services.invoicing import (
+    BULK_THRESHOLD,
+    QUERY_CUSTOMERS,
+    PlanBook,
+    UsageCache,
+    account_usage,
+)
 from tallybook.services.ports import PlanReader, UsageReader
 
 log = logging.getLogger("tallybook.billing")
@@ -66,7 +72,9 @@ class _Run:
         self.as_of = as_of
         self.grace = grace
         self.book = PlanBook(service.plans, tenant_id)
-        self.usage = UsageCache(service.usage, tenant_id, self.book, service.query_customers)
+        self.usage = UsageCache(
+            service.usage, tenant_id, self.book, service.query_customers, service.bulk_threshold
+        )
 
 
 class BillingService:
@@ -79,6 +87,7 @@ class BillingService:
         tenants: TenantStore,
         default_grace_seconds: int = 3600,
         chunk_size: int = CHUNK,
+        bulk_threshold: int | None = BULK_THRESHOLD,
     ):
         self.store = store
         self.plans = plans
@@ -87,8 +96,10 @@ class BillingService:
         self._tenants = tenants
         self._default_grace = default_grace_seconds
         self.chunk_size = chunk_size
-        # customers per usage query (None: the whole tenant per meter and window)
-        self.query_customers: int | None = QUERY_CUSTOMERS
+        # usage reads: customers per query, and how many customers wanting one window
+        # make it a whole-tenant query (None: never); see services.invoicing.UsageCache
+        self.query_customers = QUERY_CUSTOMERS
+        self.bulk_threshold = bulk_threshold
 
     def grace_seconds(self, tenant_id: str) -> int:
         """How long the tenant's closed periods stay draft (late events still count)."""
