@@ -41,8 +41,9 @@ from tallybook.domain.invoices import (
 from tallybook.domain.rating import LineItem
 from tallybook.domain.subscriptions import BillingPeriod, Subscription
 
-# How many earlier periods are recomputed for late events (each costs usage queries).
-ADJUSTMENT_LOOKBACK = 12
+# How many earlier final periods each new invoice recomputes for late events: each one
+# costs its usage queries again on every run while the invoice is draft (docs/billing.md).
+ADJUSTMENT_LOOKBACK = 3
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
