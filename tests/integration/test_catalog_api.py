@@ -154,3 +154,11 @@ def test_another_tenant_sees_nothing(client: TestClient, container: Container) -
     assert client.get("/v1/plans/growth", headers=headers).status_code == 404
     assert client.get("/v1/catalog", headers=headers).json() == {"meters": [], "plans": []}
     assert client.get("/v1/catalog", headers={"authorization": "Bearer nope"}).status_code == 401
+
+
+def test_yaml_aliases_are_refused(client: TestClient) -> None:
+    bomb = 'a: &a ["x", "x"]\nb: &b [*a, *a]\nmeters: [*b, *b]\n'
+    response = put_yaml(client, bomb)
+    assert response.status_code == 422
+    issue = response.json()["error"]["details"]["issues"][0]
+    assert issue["location"].startswith("<body>:") and "alias" in issue["message"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import yaml
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -55,7 +56,22 @@ async def read_document(request: Request) -> Any:
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
         raise CatalogInvalid([CatalogIssue("<body>", "the body is not UTF-8 text")]) from None
+    if not text.lstrip().startswith(("{", "[")):
+        _reject_aliases(text)
     return read_text(text, "<body>")
+
+
+def _reject_aliases(text: str) -> None:
+    """YAML aliases can expand a small body into a huge document ("billion laughs");
+    a catalog never needs them."""
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                mark = event.start_mark
+                where = f"<body>:{mark.line + 1}:{mark.column + 1}" if mark else "<body>"
+                raise CatalogInvalid([CatalogIssue(where, "YAML aliases (*name) are not accepted")])
+    except yaml.YAMLError:
+        pass  # read_text reports syntax errors with their position
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
