@@ -26,11 +26,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import delete, insert, text, update
 
 from tallybook.adapters.clock import FixedClock
 from tallybook.adapters.store.db import normalize_url
-from tallybook.adapters.store.schema_billing import customers, subscriptions
+from tallybook.adapters.store.schema_billing import (
+    customers,
+    invoice_counters,
+    invoice_slots,
+    invoices,
+    subscriptions,
+)
 from tallybook.adapters.store.subscriptions import schedule_document
 from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
@@ -243,6 +249,20 @@ def _events_postgres(db: str, n_customers: int, n_events: int) -> None:
         conn.execute("ANALYZE events")
 
 
+def reset_billing(db: str) -> None:
+    """Forget every invoice so a run on reused data bills the month again."""
+    container = build(settings(db), migrate=False)
+    with container.engine.begin() as conn:
+        for table in (invoice_slots, invoices, invoice_counters):
+            conn.execute(delete(table))
+        conn.execute(
+            update(subscriptions).values(
+                billed_through=None, next_issue_at=datetime(2026, 2, 1, tzinfo=UTC)
+            )
+        )
+    container.close()
+
+
 # -- the run ------------------------------------------------------------------------------
 
 
@@ -310,7 +330,9 @@ def main() -> None:
     parser.add_argument("--db", default="", help="database URL (default: a new SQLite file)")
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--reuse", action="store_true", help="skip set-up (data already there)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="skip set-up (data already there); forget invoices"
+    )
     parser.add_argument(
         "--usage",
         choices=["default", "whole-tenant", "chunked"],
@@ -325,7 +347,9 @@ def main() -> None:
         mode = {"default": None, "whole-tenant": True, "chunked": False}[args.usage]
         print(json.dumps(run_only(db, mode)))
         return
-    if not args.reuse:
+    if args.reuse:
+        reset_billing(db)
+    else:
         if db.startswith("sqlite:///"):
             for suffix in ("", "-wal", "-shm"):
                 Path(db.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
