@@ -96,6 +96,7 @@ def test_bad_customers_get_coded_errors(client: TestClient) -> None:
         ({"id": "x", "currency": "USD", "colour": "red"}, (422, "invalid_request")),
         ({"id": "x" * 256, "currency": "USD"}, (422, "invalid_request")),
         ({"id": "bad\nid", "currency": "USD"}, (422, "invalid_id")),
+        ({"id": "x", "currency": "USD", "email": "a\u0000b"}, (422, "invalid_email")),
         ({"id": "x", "currency": "USD", "parent": "nobody"}, (404, "customer_not_found")),
         ({"id": "x", "currency": "USD", "parent": "x"}, (422, "invalid_parent")),
     ]

@@ -50,6 +50,7 @@ from tallybook.services.ports import PlanReader, UsageReader
 log = logging.getLogger("tallybook.billing")
 CHUNK = 500
 MAX_GRACE_SECONDS = 90 * 86_400
+FUTURE_TOLERANCE = timedelta(minutes=5)  # as for event timestamps
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,7 @@ class BillingService:
 
         ``progress`` is called with the number of subscriptions each chunk handled.
         """
-        as_of = as_of or self.clock.now()
+        as_of = self._check_as_of(as_of)
         run = _Run(self, tenant_id, as_of, timedelta(seconds=self.grace_seconds(tenant_id)))
         total, skipped, after = Counts(), [], None
         while True:
@@ -147,6 +148,20 @@ class BillingService:
             if progress is not None:
                 progress(counts.subscriptions)
         return _result(tenant_id, as_of, total)
+
+    def _check_as_of(self, as_of: datetime | None) -> datetime:
+        """``as_of`` defaults to now and may not be in the future: a run would finalize
+        periods that have not happened, and final invoices never change."""
+        now = self.clock.now()
+        if as_of is None:
+            return now
+        if as_of > now + FUTURE_TOLERANCE:
+            raise ValidationError(
+                f"as_of {as_of.isoformat()} is in the future (now is {now.isoformat()})",
+                code="as_of_in_future",
+                details={"now": now.isoformat()},
+            )
+        return as_of
 
     def bill_accounts(self, tenant_id: str, accounts: Sequence[str], as_of: datetime) -> RunResult:
         """Bill some accounts now (a cancellation's final invoice)."""

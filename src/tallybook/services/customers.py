@@ -37,6 +37,15 @@ def check_id(value: str, field: str = "id") -> str:
     return value
 
 
+def check_text(value: str | None, field: str) -> str | None:
+    """Free text (names, emails, descriptions): printable, no control characters."""
+    if value is not None and not value.isprintable():
+        raise ValidationError(
+            f"{field} must be printable text without control characters", code=f"invalid_{field}"
+        )
+    return value
+
+
 class CustomerService:
     def __init__(self, store: CustomerStore, clock: Clock):
         self._store = store
@@ -54,6 +63,8 @@ class CustomerService:
         parent: str | None = None,
     ) -> Customer:
         check_id(customer_id)
+        check_text(name, "name")
+        check_text(email, "email")
         minor_units(currency)  # unknown_currency
         load_zone(timezone)  # invalid_timezone
         if parent is not None:

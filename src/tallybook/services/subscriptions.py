@@ -34,7 +34,7 @@ from tallybook.domain.subscriptions import (
     check_not_billed,
     trial_end,
 )
-from tallybook.services.customers import CustomerService
+from tallybook.services.customers import CustomerService, check_text
 from tallybook.services.invoicing import PlanBook
 from tallybook.services.ports import PlanReader
 
@@ -299,6 +299,7 @@ def _discount(
             f"a fixed discount must be a positive {sub.currency} amount",
             code="invalid_discount",
         )
+    check_text(spec.description, "description")
     if spec.periods is not None and spec.periods < 1:
         raise ValidationError("discount periods must be at least 1", code="invalid_discount")
     start = spec.start or _next_period_start(sub, default_start)

@@ -6,7 +6,7 @@ arrive as JSON strings (or numbers) and become coded 422s when malformed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -27,6 +27,8 @@ DecimalIn = Annotated[str | int | float, Field(union_mode="left_to_right")]
 InstantIn = Annotated[str, Field(min_length=1, max_length=64, examples=["2026-01-15T00:00:00Z"])]
 IdIn = Annotated[str, Field(min_length=1, max_length=255)]
 MAX_LIMIT = 100
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class Strict(BaseModel):
@@ -45,16 +47,21 @@ def decimal_field(name: str, value: str | int | float | None) -> Decimal | None:
 
 
 def instant_field(name: str, value: str | None) -> datetime | None:
+    """An RFC 3339 instant between 1970 and 2199 (billing periods are computed from it)."""
     if value is None:
         return None
     try:
-        return parse_instant(value)
+        instant = parse_instant(value)
     except PeriodError:
+        instant = None
+    if instant is None or not EARLIEST <= instant < LATEST:
         raise ValidationError(
-            f"{name} must be an RFC 3339 timestamp such as 2026-01-15T00:00:00Z, got {value!r}",
+            f"{name} must be an RFC 3339 timestamp between 1970 and 2199 such as "
+            f"2026-01-15T00:00:00Z, got {value!r}",
             code="invalid_instant",
             details={"field": name},
-        ) from None
+        )
+    return instant
 
 
 def page_limit(limit: int) -> int:
