@@ -197,3 +197,23 @@ def test_openmeter_group_filters(loaded: TestClient) -> None:
     assert [r["value"] for r in as_json.json()["data"]] == [0.2]
     bad = loaded.get("/api/v1/meters/tokens/query", params={**base, "filterGroupBy": "[1]"})
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_filter")
+
+
+def test_nul_characters_match_nothing_and_are_never_stored(loaded: TestClient) -> None:
+    month = {"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"}
+    assert loaded.get("/v1/meters/tok%00ens").status_code == 404
+    assert loaded.get("/v1/plans/p%00/versions").status_code == 404
+    usage = loaded.get("/v1/meters/tokens/usage", params={**month, "customer": "acme\x00"})
+    assert usage.status_code == 200 and usage.json()["total"] == "0"
+    mixed = loaded.get("/v1/meters/tokens/usage", params={**month, "customer": ["acme", "x\x00"]})
+    assert {row["customer"] for row in mixed.json()["data"]} == {"acme"}
+    query = loaded.get("/api/v1/meters/tokens/query", params={"filterGroupBy[mo\x00del]": "a"})
+    assert query.status_code == 200 and query.json()["data"] == []
+    bad = loaded.put(
+        "/v1/catalog",
+        json={"meters": [{"key": "m", "event_type": "l\x00", "aggregation": "count"}]},
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["details"]["issues"] == [
+        {"location": "meters[0].event_type", "message": "text must not contain NUL characters"}
+    ]

@@ -124,6 +124,7 @@ class CatalogService:
                 parsed = catalog
             else:
                 parsed = parse_with_stored_meters(catalog, stored_meters)
+            _check_text(parsed)
             now = self._clock.now()
             meter_changes = tuple(
                 self._apply_meter(txn, meter, stored_meters, now, dry_run)
@@ -333,6 +334,32 @@ def _check_references(catalog: Catalog, stored: Mapping[str, JsonDict]) -> None:
     ]
     if issues:
         raise CatalogInvalid(issues)
+
+
+def _check_text(catalog: Catalog) -> None:
+    """NUL characters cannot be stored (PostgreSQL text and JSONB refuse them)."""
+    documents = [("meters", i, meter_document(m)) for i, m in enumerate(catalog.meters)]
+    documents += [("plans", i, plan_document(p)) for i, p in enumerate(catalog.plans)]
+    issues = [
+        CatalogIssue(format_location((kind, index, *path)), "text must not contain NUL characters")
+        for kind, index, document in documents
+        for path in _nul_paths(document)
+    ]
+    if issues:
+        raise CatalogInvalid(issues)
+
+
+def _nul_paths(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, Mapping):
+        found = [path] if any("\x00" in str(k) for k in value) else []
+        for k, v in value.items():
+            found += _nul_paths(v, (*path, str(k)))
+        return found
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nul_paths(v, (*path, i))]
+    return []
 
 
 def _strip_prefix(location: str, prefix: str) -> str:

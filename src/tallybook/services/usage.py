@@ -315,7 +315,12 @@ def _selection(
         start=to_micros(period.start),
         end=to_micros(period.end),
         value=split_path(meter.value) if meter.value else None,
-        filter=tuple((split_path(k), tuple(v)) for k, v in sorted(meter.filter.items())),
+        filter=tuple((split_path(k), tuple(_clean(v))) for k, v in sorted(meter.filter.items())),
         group_by=tuple(split_path(name) for name in group_by),
-        customers=None if customers is None else tuple(dict.fromkeys(customers)),
+        customers=None if customers is None else tuple(dict.fromkeys(_clean(customers))),
     )
+
+
+def _clean(values: Sequence[str]) -> list[str]:
+    """Ids with a NUL match nothing (no stored id holds one): leave them out."""
+    return [value for value in values if "\x00" not in value]

@@ -84,6 +84,8 @@ class CatalogReads:
         }
 
     def versions(self, key: str) -> list[PlanVersionRow]:
+        if "\x00" in key:
+            return []  # no stored key holds a NUL (and PostgreSQL refuses them)
         stmt = (
             select(plan_versions)
             .where(plan_versions.c.tenant_id == self._tenant, plan_versions.c.key == key)
@@ -168,6 +170,8 @@ class CatalogStore:
         return PlanVersionRow(key, version, self._json(row[0]), from_micros(int(row[1])))
 
     def _one(self, sql: str, params: dict[str, Any]) -> Any:
+        if any(isinstance(v, str) and "\x00" in v for v in params.values()):
+            return None  # no stored key holds a NUL (and PostgreSQL refuses them)
         if self._postgres:
             sql = re.sub(r":(\w+)", r"%(\1)s", sql)
         raw = self._engine.raw_connection()

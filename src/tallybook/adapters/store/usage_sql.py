@@ -122,6 +122,8 @@ class UsageSql:
         return partials
 
     def _fetch(self, sql: str, params: Params) -> list[Any]:
+        if any(_has_nul(value) for value in params.values()):
+            return []  # a NUL matches no stored text (and PostgreSQL refuses it)
         dbapi = self._engine.dialect.loaded_dbapi
         raw = self._engine.raw_connection()
         try:
@@ -145,6 +147,12 @@ class UsageSql:
 
 class _IntegerOverflow(Exception):
     pass
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    return isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value)
 
 
 def _partials(
