@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.billing import AccountResult, AccountState, BillingStore, Counts
+from tallybook.adapters.store.billing import BillingStore
+from tallybook.adapters.store.billing_writes import AccountResult, AccountState, Counts
 from tallybook.adapters.store.subscriptions import StoredSubscription
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.domain.billing import Slot, SlotKind, UsageQuery, next_issue_at

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.billing import new_id
+from tallybook.adapters.store.billing_writes import new_id
 from tallybook.adapters.store.subscriptions import StoredSubscription, SubscriptionStore
 from tallybook.domain.billing import next_issue_at
 from tallybook.domain.catalog import Plan
