@@ -29,7 +29,7 @@ from tallybook.adapters.store.billing_writes import AccountResult, AccountState,
 from tallybook.adapters.store.subscriptions import StoredSubscription
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.domain.billing import Slot, SlotKind, UsageQuery, next_issue_at
-from tallybook.domain.errors import ValidationError
+from tallybook.domain.errors import TallybookError, ValidationError
 from tallybook.domain.invoicing import (
     Account,
     account_drafts,
@@ -64,6 +64,7 @@ class RunResult:
     deleted: int
     accounts: int
     subscriptions: int
+    failed: int = 0  # accounts left unbilled by an error (logged)
 
 
 class _Run:
@@ -211,12 +212,31 @@ class BillingService:
         wanted: dict[UsageQuery, set[str]] = {}
         for item in stored:
             sub, through = item.subscription, item.billed_through
-            for slot in _due(sub, run, through):
-                for query in slot_usage_queries(sub, slot, run.book, through):
-                    wanted.setdefault(query, set()).add(sub.customer)
+            try:
+                queries = [
+                    query
+                    for slot in _due(sub, run, through)
+                    for query in slot_usage_queries(sub, slot, run.book, through)
+                ]
+            except TallybookError:
+                continue  # reported (and skipped) when its account is billed
+            for query in queries:
+                wanted.setdefault(query, set()).add(sub.customer)
         return wanted
 
     def _work(self, run: _Run, state: AccountState) -> AccountResult:
+        """The account's drafts; an account that cannot be billed (say its plan version
+        is gone) is logged and left as it is, so it does not stop the others."""
+        try:
+            return self._bill(run, state)
+        except TallybookError as exc:
+            log.error(
+                "account not billed",
+                extra={"tenant": run.tenant_id, "customer": state.customer.id, "code": exc.code},
+            )
+            return AccountResult([], [], failed=True)
+
+    def _bill(self, run: _Run, state: AccountState) -> AccountResult:
         subs = tuple(s.subscription for s in state.subscriptions)
         through = {s.subscription.id: s.billed_through for s in state.subscriptions}
         account = Account(state.customer.id, state.customer.currency, subs, through)
@@ -248,7 +268,11 @@ def _ledger_since(run: _Run, stored: list[StoredSubscription]) -> datetime | Non
     for item in stored:
         if item.billed_through is None:
             continue
-        for slot in _due(item.subscription, run, item.billed_through):
+        try:
+            due = _due(item.subscription, run, item.billed_through)
+        except TallybookError:
+            continue  # reported (and skipped) when its account is billed
+        for slot in due:
             if slot.kind is SlotKind.PERIOD:
                 start = lookback_start(item.subscription, slot.period)
                 if start is not None and (since is None or start < since):
@@ -266,4 +290,5 @@ def _result(tenant_id: str, as_of: datetime, counts: Counts) -> RunResult:
         counts.deleted,
         counts.accounts,
         counts.subscriptions,
+        counts.failed,
     )

@@ -59,6 +59,7 @@ class AccountResult:
 
     drafts: list[tuple[InvoiceDraft, bool]]  # (draft, finalize now)
     progress: list[tuple[str, datetime | None, datetime | None]]  # (sub, through, next)
+    failed: bool = False  # the account could not be billed: leave everything as it is
 
 
 @dataclass
@@ -69,9 +70,18 @@ class Counts:
     deleted: int = 0
     accounts: int = 0
     subscriptions: int = 0
+    failed: int = 0
 
     def add(self, other: Counts) -> None:
-        for name in ("created", "updated", "finalized", "deleted", "accounts", "subscriptions"):
+        for name in (
+            "created",
+            "updated",
+            "finalized",
+            "deleted",
+            "accounts",
+            "subscriptions",
+            "failed",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -94,6 +104,9 @@ def plan_writes(
     counts: Counts,
     writes: Writes,
 ) -> None:
+    if result.failed:
+        counts.failed += 1
+        return
     open_drafts = dict(state.drafts)
     for draft, finalize in result.drafts:
         existing = open_drafts.pop(_key(draft), None)

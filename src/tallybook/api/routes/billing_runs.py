@@ -35,6 +35,7 @@ def run_json(result: RunResult) -> dict[str, Any]:
         "invoices_deleted": result.deleted,
         "customers": result.accounts,
         "subscriptions": result.subscriptions,
+        "customers_failed": result.failed,
     }
 
 
