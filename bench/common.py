@@ -169,6 +169,17 @@ class Server:
             kids = []
         return kids or [self.process.pid]
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU consumed so far by the serving process(es)."""
+        ticks = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         """Peak resident memory (VmHWM) of the serving process(es), largest one."""
         peaks = []

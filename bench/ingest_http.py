@@ -64,7 +64,10 @@ def client_main(url: str, args: dict[str, Any], pipe: Connection) -> None:
     bodies = [encode(b) for b in make_batches(args["batches"], args["batch_size"])]
     pipe.send("ready")
     pipe.recv()  # go
-    pipe.send(asyncio.run(_send_all(url, bodies, args["concurrency"], args["seconds"])))
+    cpu = time.process_time()
+    result = asyncio.run(_send_all(url, bodies, args["concurrency"], args["seconds"]))
+    result["client_cpu"] -= cpu
+    pipe.send(result)
 
 
 async def _send_all(
@@ -95,7 +98,7 @@ async def _send_all(
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return {"elapsed": elapsed, "latencies": latencies, **totals}
+    return {"elapsed": elapsed, "latencies": latencies, "client_cpu": time.process_time(), **totals}
 
 
 def run_http(db_url: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -113,8 +116,10 @@ def run_http(db_url: str, workers: int, args: argparse.Namespace) -> dict[str, A
     try:
         client.start()
         assert parent.recv() == "ready"
+        cpu = server.cpu_seconds()
         parent.send("go")
         result: dict[str, Any] = parent.recv()
+        result["server_cpu"] = server.cpu_seconds() - cpu
         client.join()
         result["rss_mb"] = server.peak_rss_mb()
     finally:
@@ -224,9 +229,15 @@ def report(label: str, results: list[dict[str, Any]]) -> float:
     print(
         f"  {label:<36} {rate:>9,.0f} events/s  [{shown}]  p50 {p50:.0f} ms  p99 {p99:.0f} ms"
         f"  peak RSS {max(r['rss_mb'] for r in results):.0f} MB"
+        f"  CPU per event: server {cpu_us(results, 'server_cpu'):.0f} us,"
+        f" client {cpu_us(results, 'client_cpu'):.0f} us"
         f"  stored == sent: {'yes' if exact else 'NO'}"
     )
     return rate
+
+
+def cpu_us(results: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] / max(1, r["accepted"]) * 1e6 for r in results)
 
 
 def args_total(r: dict[str, Any]) -> int:

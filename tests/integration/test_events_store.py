@@ -47,7 +47,8 @@ def test_insert_reports_inserted_and_stored_hashes(engine: Engine, group: int) -
 
 
 @pytest.mark.parametrize("group", [0, 20_000], ids=["plain", "group-commit"])
-def test_a_failing_write_leaves_the_others_intact(engine: Engine, group: int) -> None:
+def test_a_failing_shared_write_leaves_the_others_intact(engine: Engine, group: int) -> None:
+    """A group whose transaction fails is re-run request by request."""
     store = EventStore(engine, group_commit_rows=group)
     errors: list[BaseException] = []
     start = threading.Barrier(12)
@@ -61,7 +62,7 @@ def test_a_failing_write_leaves_the_others_intact(engine: Engine, group: int) ->
 
         start.wait()
         try:
-            store.write("t", n, work, size=50)
+            store.write("t", n, work, size=50, shared=True)
         except RuntimeError as exc:
             errors.append(exc)
 

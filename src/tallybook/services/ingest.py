@@ -131,13 +131,13 @@ class IngestService:
             else:
                 batch.add(index, checked)
 
-        def work(tx: BatchWriter) -> BatchResult:
+        def work(tx: BatchWriter) -> BatchResult:  # may run twice: see EventStore.write
             inserted, stored = tx.insert(batch.firsts)
-            batch.settle(inserted, stored, items)
-            tx.dead_letters(batch.letters)
-            return batch.result
+            result, letters = batch.settle(inserted, stored, items)
+            tx.dead_letters(letters)
+            return result
 
-        return self.store.write(tenant_id, validator.now, work, size=len(items))
+        return self.store.write(tenant_id, validator.now, work, size=len(items), shared=True)
 
     def list_events(
         self,
@@ -178,8 +178,8 @@ class _Batch:
         self.first_index: list[int] = []
         self.position: dict[Key, int] = {}
         self.repeats: list[tuple[int, NewEvent]] = []  # later occurrences in the batch
+        self.errors: list[EventError] = []  # validation failures
         self.letters: list[DeadLetter] = []
-        self.result = BatchResult()
 
     def add(self, index: int, event: NewEvent) -> None:
         key = (event.source, event.id)
@@ -191,52 +191,55 @@ class _Batch:
         self.first_index.append(index)
 
     def reject(self, index: int, raw: Any, problem: Problem) -> None:
+        error, letter = self._rejection(index, raw, problem)
+        self.errors.append(error)
+        self.letters.append(letter)
+
+    def _rejection(self, index: int, raw: Any, problem: Problem) -> tuple[EventError, DeadLetter]:
         event_id = raw.get("id") if type(raw) is dict else None
         source = raw.get("source") if type(raw) is dict and self.fmt == "cloudevents" else None
-        self.result.errors.append(
-            EventError(index, event_id if type(event_id) is str else None, *_pair(problem))
+        error = EventError(
+            index, event_id if type(event_id) is str else None, problem.code, problem.message
         )
-        self.letters.append(
-            DeadLetter(
-                self.fmt,
-                _column_safe(source),
-                _column_safe(event_id),
-                problem.code,
-                problem.message,
-                dump_raw(raw),
-            )
+        letter = DeadLetter(
+            self.fmt,
+            _column_safe(source),
+            _column_safe(event_id),
+            problem.code,
+            problem.message,
+            dump_raw(raw),
         )
+        return error, letter
 
-    def settle(self, inserted: int, stored: dict[Key, str], items: list[Any]) -> None:
-        """Classify what the store did not insert: duplicates and conflicts."""
-        result = self.result
-        first_conflicts = 0
-        if stored:
-            for event, index in zip(self.firsts, self.first_index, strict=True):
-                if stored.get((event.source, event.id), event.body_hash) != event.body_hash:
-                    first_conflicts += 1
-                    self._conflict(index, items[index])
+    def settle(
+        self, inserted: int, stored: dict[Key, str], items: list[Any]
+    ) -> tuple[BatchResult, list[DeadLetter]]:
+        """Classify what the store did not insert (duplicates, conflicts): the result and
+        every dead letter. Pure, so a transaction that has to be re-run can call it again."""
+        conflicts = [
+            index
+            for event, index in zip(self.firsts, self.first_index, strict=True)
+            if stored and stored.get((event.source, event.id), event.body_hash) != event.body_hash
+        ]
+        first_duplicates = len(self.firsts) - inserted - len(conflicts)
+        repeat_duplicates = 0
         for index, event in self.repeats:
             key = (event.source, event.id)
-            current = stored.get(key) or self.firsts[self.position[key]].body_hash
-            if event.body_hash == current:
-                result.duplicates += 1
+            if event.body_hash == (stored.get(key) or self.firsts[self.position[key]].body_hash):
+                repeat_duplicates += 1
             else:
-                self._conflict(index, items[index])
-        result.accepted = inserted
-        result.duplicates += len(self.firsts) - inserted - first_conflicts
-        result.errors.sort(key=lambda e: e.index)
-
-    def _conflict(self, index: int, raw: Any) -> None:
-        self.result.conflicts += 1
-        self.reject(index, raw, CONFLICT)
+                conflicts.append(index)
+        rejected = [self._rejection(index, items[index], CONFLICT) for index in conflicts]
+        result = BatchResult(
+            accepted=inserted,
+            duplicates=first_duplicates + repeat_duplicates,
+            conflicts=len(conflicts),
+            errors=sorted(self.errors + [e for e, _ in rejected], key=lambda e: e.index),
+        )
+        return result, self.letters + [letter for _, letter in rejected]
 
 
 CONFLICT = Problem("conflict", "an event with this id was already received with a different body")
-
-
-def _pair(problem: Problem) -> tuple[str, str]:
-    return problem.code, problem.message
 
 
 def _column_safe(value: Any) -> str | None:

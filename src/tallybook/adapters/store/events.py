@@ -11,7 +11,7 @@ the commit, and the primary key ``(tenant_id, source, id)`` -- not a cache -- de
 what is a duplicate.
 
 SQLite allows one writer at a time, so on SQLite the writers of a process queue for a
-group commit (``_GroupCommit``) rather than on SQLite's busy handler, which sleeps in
+group commit (``events_group``) rather than on SQLite's busy handler, which sleeps in
 steps of up to 100 ms; requests that queued meanwhile share the next transaction.
 
 Tables and columns: see ``schema_events``.
@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import itertools
 import secrets
-import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from sqlalchemy import (
@@ -45,6 +43,7 @@ from sqlalchemy import (
 )
 
 from tallybook.adapters.store.db import is_postgres
+from tallybook.adapters.store.events_group import GroupCommit
 from tallybook.adapters.store.schema_events import events, rejected_events
 from tallybook.adapters.store.types import from_micros
 
@@ -221,101 +220,18 @@ class BatchWriter:
 Work = Callable[[BatchWriter], T]
 
 
-@dataclass(eq=False)
-class _Request(Generic[T]):
-    tenant_id: str
-    received: int
-    work: Work[T]
-    size: int
-    wake: threading.Event = field(default_factory=threading.Event)
-    done: bool = False
-    result: T | None = None
-    error: BaseException | None = None
-
-
-class _GroupCommit:
-    """Group commit: writers that arrive while a transaction runs are committed together.
-
-    The first writer leads: it takes the queued requests (up to ``max_rows`` events),
-    runs each one's work under its own SAVEPOINT in ONE transaction, commits, wakes them
-    all with their outcome, and hands the lead to the next queued writer. One commit (one
-    fsync, each touched page written once) then covers several requests, and nobody is
-    answered before the commit that holds their events.
-    """
-
-    def __init__(self, engine: Engine, postgres: bool, max_rows: int):
-        self._engine = engine
-        self._postgres = postgres
-        self._max_rows = max_rows
-        self._lock = threading.Lock()
-        self._queue: deque[_Request[Any]] = deque()
-        self._busy = False
-        self.database = threading.Lock()  # held around each transaction (see EventStore.quiet)
-
-    def submit(self, request: _Request[T]) -> T:
-        with self._lock:
-            self._queue.append(request)
-            lead = not self._busy
-            self._busy = True
-        if not lead:
-            request.wake.wait()
-        if not request.done:  # first in line, or handed the lead
-            self._lead()
-        if request.error is not None:
-            raise request.error
-        return request.result  # type: ignore[return-value]
-
-    def _lead(self) -> None:
-        with self._lock:
-            group = [self._queue.popleft()]
-            rows = group[0].size
-            while self._queue and rows + self._queue[0].size <= self._max_rows:
-                rows += self._queue[0].size
-                group.append(self._queue.popleft())
-        try:
-            self._run(group)
-        finally:
-            with self._lock:
-                for request in group:
-                    request.done = True
-                    request.wake.set()
-                if self._queue:
-                    self._queue[0].wake.set()  # not done: it leads the next group
-                else:
-                    self._busy = False
-
-    def _run(self, group: list[_Request[Any]]) -> None:
-        try:
-            with self.database, self._engine.begin() as conn:
-                for request in group:
-                    savepoint = conn.begin_nested()
-                    try:
-                        tx = BatchWriter(conn, request.tenant_id, request.received, self._postgres)
-                        request.result = request.work(tx)
-                        savepoint.commit()
-                    except Exception as exc:
-                        savepoint.rollback()
-                        request.error = exc
-        except BaseException as exc:  # the commit itself failed: nobody was stored
-            for request in group:
-                request.error = exc
-            raise
-
-
 class EventStore:
     """``write(tenant_id, received_micros, work)`` runs ``work(tx)`` in a write transaction
-    and returns its result after the commit. With ``group_commit_rows`` (default on SQLite,
-    whose writers are serialised anyway) concurrent writes share transactions; otherwise
-    each write is its own transaction."""
+    and returns its result after the commit. On SQLite (``group_commit_rows``, default
+    20,000 there and off on PostgreSQL, where concurrent transactions measured faster)
+    ``shared`` writes may share a transaction with concurrent ones (``events_group``)."""
 
     def __init__(self, engine: Engine, *, group_commit_rows: int | None = None):
         self._engine = engine
         self._postgres = is_postgres(engine)
         if group_commit_rows is None:
             group_commit_rows = 0 if self._postgres else 20_000
-        self._group = (
-            _GroupCommit(engine, self._postgres, group_commit_rows) if group_commit_rows else None
-        )
+        self._group = GroupCommit(engine, group_commit_rows) if group_commit_rows else None
 
     def quiet(self) -> AbstractContextManager[Any]:
         """Hold off this store's writes while the block runs: on SQLite, where every
@@ -323,11 +239,25 @@ class EventStore:
         never meets SQLITE_BUSY and its sleeping retries."""
         return self._group.database if self._group is not None else nullcontext()
 
-    def write(self, tenant_id: str, received_micros: int, work: Work[T], size: int = 1) -> T:
-        if self._group is not None:
-            return self._group.submit(_Request(tenant_id, received_micros, work, size))
-        with self._engine.begin() as conn:
+    def write(
+        self,
+        tenant_id: str,
+        received_micros: int,
+        work: Work[T],
+        size: int = 1,
+        *,
+        shared: bool = False,
+    ) -> T:
+        """``shared`` work may be run twice (a failed group is re-run request by request)
+        and must not raise on purpose."""
+
+        def run(conn: Connection) -> T:
             return work(BatchWriter(conn, tenant_id, received_micros, self._postgres))
+
+        if self._group is None:
+            with self._engine.begin() as conn:
+                return run(conn)
+        return self._group.submit(run, size) if shared else self._group.alone(run)
 
     def list_events(
         self,
