@@ -258,3 +258,15 @@ def test_metrics_count_events_by_outcome(client: TestClient) -> None:
     assert 'tallybook_events_total{outcome="duplicate"} 1.0' in text
     assert 'tallybook_events_total{outcome="conflict"} 1.0' in text
     assert 'tallybook_events_total{outcome="rejected"} 1.0' in text
+
+
+def test_cloudevents_batch_over_the_limit_is_a_413_problem(
+    small_client: tuple[TestClient, Container],
+) -> None:
+    client, container = small_client
+    batch = [{"id": f"c{i}", "source": "s", "type": "t", "subject": "acme"} for i in range(6)]
+    response = client.post("/api/v1/events", json=batch)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "batch_too_large"
+    assert stored(container) == 0
