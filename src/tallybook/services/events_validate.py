@@ -152,7 +152,7 @@ class Validator:
         problem = None if rules is None else _check_meter_values(properties, rules)
         if problem is not None:
             return problem
-        head = f"{customer}\x1f{event_type}\x1f{'' if sent is None else ts}\x1f".encode()
+        head = orjson.dumps((customer, event_type, None if sent is None else ts))
         digest = hashlib.blake2b(head, digest_size=16)
         digest.update(body)
         return NewEvent(
