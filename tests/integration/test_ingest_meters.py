@@ -72,6 +72,8 @@ def test_valid_meter_values(
         ("llm", {"usage": 5}),
         ("llm", {"usage": {"tokens": "12 tokens"}}),
         ("llm", {"usage": {"tokens": "1e5"}}),
+        ("llm", {"usage": {"tokens": "\u0663"}}),  # an Arabic-Indic digit is no decimal here
+        ("llm", {"usage": {"tokens": "1."}}),
         ("llm", {"usage": {"tokens": True}}),
         ("llm", {"usage": {"tokens": [1]}}),
         ("llm", {"usage": {"tokens": {"n": 1}}}),

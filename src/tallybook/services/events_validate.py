@@ -35,7 +35,7 @@ from tallybook.adapters.store.types import to_micros
 from tallybook.domain.catalog import Aggregation, Meter
 
 MAX_KEY_CHARS = 255
-_DECIMAL = re.compile(r"[+-]?\d{1,40}(\.\d{1,40})?")
+_DECIMAL = re.compile(r"[+-]?[0-9]{1,40}(\.[0-9]{1,40})?")
 _NEEDS_VALUE = frozenset(
     {
         Aggregation.SUM,
