@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -27,6 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO.parent / "shared" / "examples"
 TEST_KEY = "tb_test_key_0123456789abcdef0123456789abcdef"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# CI runs from a clean clone: no example database, so every run generates the same way.
+hypothesis_settings.register_profile("ci", database=None, print_blob=True)
+if IN_CI:
+    hypothesis_settings.load_profile("ci")
 
 
 def _pg_admin_url() -> str | None:
