@@ -31,6 +31,7 @@ from tallybook.services.events_deadletters import DeadLetterService
 from tallybook.services.events_validate import Limits
 from tallybook.services.ingest import IngestService
 from tallybook.services.invoicing import BULK_THRESHOLD, InvoiceService
+from tallybook.services.previews import PreviewService
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
@@ -50,6 +51,7 @@ class Container:
     subscriptions: SubscriptionService
     billing: BillingService
     invoices: InvoiceService
+    previews: PreviewService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -87,6 +89,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         subscriptions=subscriptions,
         billing=billing,
         invoices=InvoiceService(InvoiceStore(engine), catalog, usage, clock),
+        previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),
         scheduled_jobs=[billing.run_due],
     )
 

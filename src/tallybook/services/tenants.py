@@ -40,6 +40,11 @@ class TenantService:
         self._grace = default_grace_seconds
         self._cache: dict[str, str] = {}
 
+    def name(self, tenant_id: str) -> str:
+        """The tenant's display name (its id when it has none)."""
+        row = self._store.get(tenant_id)
+        return row.name if row is not None else tenant_id
+
     def ensure_tenant(self, tenant_id: str, name: str | None = None) -> None:
         if self._store.get(tenant_id) is None:
             self._store.create(tenant_id, name or tenant_id, self._clock.now(), self._grace)

@@ -17,7 +17,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
-from tallybook.adapters.store.tenants import TenantStore
 from tallybook.api.deps import ContainerDep
 from tallybook.api.routes.invoices import invoice_json
 from tallybook.bootstrap import Container
@@ -54,8 +53,7 @@ def document_view(
 
 
 def tenant_name(container: Container, tenant: str) -> str:
-    row = TenantStore(container.engine).get(tenant)
-    return row.name if row is not None else tenant
+    return container.tenants.name(tenant)
 
 
 def _party(customer: Customer) -> Party:

@@ -20,20 +20,9 @@ router = APIRouter(tags=["previews"])
 
 
 def get_previews(request: Request) -> PreviewService:
-    """The app's preview service, built once from the container's services."""
-    service: PreviewService | None = getattr(request.app.state, "previews", None)
-    if service is None:
-        container: Container = request.app.state.container
-        service = PreviewService(
-            container.customers,
-            container.subscriptions,
-            container.catalog,
-            container.usage,
-            container.clock,
-            reports=container.usage,
-        )
-        request.app.state.previews = service
-    return service
+    """The container's preview service."""
+    container: Container = request.app.state.container
+    return container.previews
 
 
 PreviewsDep = Annotated[PreviewService, Depends(get_previews)]
