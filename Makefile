@@ -36,8 +36,12 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench scripts
 	$(BIN)/ruff check --fix src tests bench scripts
 
+## make bench: every benchmark, printing figures (several minutes; PostgreSQL on the test cluster)
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	@eval "$$(scripts/pg-test-cluster.sh start)"; export TALLYBOOK_TEST_PG_URL; \
+	  $(BIN)/python bench/ingest_http.py && \
+	  $(BIN)/python bench/usage_query.py && \
+	  $(BIN)/python bench/billing_run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tallybook.db*
