@@ -70,8 +70,18 @@ def _clean_validation(errors: Any) -> list[dict[str, Any]]:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.TallybookError)
-    async def _domain(_request: Request, exc: e.TallybookError) -> JsonResponse:
-        return error_response(status_for(exc), exc.code, exc.message, exc.details)
+    async def _domain(request: Request, exc: e.TallybookError) -> JsonResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.warning(
+                "%s on %s %s: %s",
+                exc.code,
+                request.method,
+                request.url.path,
+                exc.message,
+                exc_info=exc.__cause__ or exc,
+            )
+        return error_response(status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JsonResponse:
