@@ -15,15 +15,19 @@ from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from corehttp.exceptions import HttpResponseError, ServiceResponseError
-from openmeter import Client
-from openmeter.models import Event
 
 from tests.e2e.conftest import RunningServer, ServerFactory
+
+# openmeter (and corehttp) are imported inside the tests, never at collection: importing
+# them skews CPython 3.11.7's AST recursion counter, which breaks Hypothesis property
+# tests that run later in the same process ("AST constructor recursion depth mismatch").
+if TYPE_CHECKING:
+    from openmeter import Client
+    from openmeter.models import Event
 
 pytestmark = pytest.mark.e2e
 
@@ -96,6 +100,8 @@ class FaultyProxy:
 
 @pytest.fixture
 def live(server: ServerFactory, db_url: str) -> Iterator[tuple[RunningServer, FaultyProxy, Client]]:
+    from openmeter import Client
+
     handle = server(db_url)
     proxy = FaultyProxy(handle.base_url)
     sdk = Client(
@@ -111,6 +117,8 @@ def live(server: ServerFactory, db_url: str) -> Iterator[tuple[RunningServer, Fa
 
 
 def event(event_id: str, tokens: int = 10, source: str = "sdk-test") -> Event:
+    from openmeter.models import Event
+
     return Event(
         id=event_id,
         source=source,
@@ -166,6 +174,8 @@ def test_application_retry_after_a_dropped_response(
 ) -> None:
     """corehttp does not retry a POST whose connection dropped; the application does,
     with the same event, and it is still stored once."""
+    from corehttp.exceptions import ServiceResponseError
+
     handle, proxy, sdk = live
     proxy.faults.extend(["drop"])
     batch = [event(f"d-{i}") for i in range(100)]
@@ -182,6 +192,9 @@ def test_application_retry_after_a_dropped_response(
 def test_sdk_surfaces_rejections_as_problems(
     live: tuple[RunningServer, FaultyProxy, Client],
 ) -> None:
+    from corehttp.exceptions import HttpResponseError
+    from openmeter.models import Event
+
     handle, _, sdk = live
     sdk.events.ingest_event(event("k", tokens=1))
     with pytest.raises(HttpResponseError) as caught:

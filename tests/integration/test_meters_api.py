@@ -5,15 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-import httpx
 import pytest
-from corehttp.exceptions import HttpResponseError
-from corehttp.transport.httpx import HttpXTransport
 from fastapi.testclient import TestClient
-from openmeter import Client as OpenMeterClient
 
 from tallybook.bootstrap import Container
-from tests.conftest import TEST_KEY
 from tests.integration.test_usage import store
 
 METERS = {
@@ -163,28 +158,6 @@ def test_openmeter_errors_are_problems(loaded: TestClient) -> None:
     assert bad.headers["content-type"] == "application/problem+json"
     assert bad.json()["code"] == "invalid_window"
     assert loaded.get("/api/v1/meters/ghost/query").status_code == 404
-
-
-def test_the_openmeter_sdk_reads_usage(loaded: TestClient) -> None:
-    # The SDK's httpx transport over the app in process (TestClient's own ASGI transport;
-    # a plain httpx.Client because TestClient warns about per-request timeouts).
-    in_process = httpx.Client(transport=loaded._transport, base_url="http://testserver")
-    transport = HttpXTransport(client=in_process, client_owner=False)
-    sdk = OpenMeterClient(endpoint="http://testserver", token=TEST_KEY, transport=transport)
-    result = sdk.meters.query_json(
-        "tokens",
-        from_parameter=ts("2026-01-01T00:00:00Z"),
-        to=ts("2026-01-03T00:00:00Z"),
-        window_size="DAY",
-        window_time_zone="UTC",
-        subject=["acme", "bolt"],
-        filter_group_by={"model": "a"},
-    )
-    rows = sorted((r.subject, r.window_start.day, r.value) for r in result.data)
-    assert rows == [("acme", 1, 0.1), ("acme", 2, 3), ("bolt", 1, 5)]
-    assert result.window_size == "DAY"
-    with pytest.raises(HttpResponseError):
-        sdk.meters.query_json("ghost")
 
 
 def test_openmeter_group_filters(loaded: TestClient) -> None:
