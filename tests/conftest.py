@@ -29,6 +29,34 @@ EXAMPLES = REPO.parent / "shared" / "examples"
 TEST_KEY = "tb_test_key_0123456789abcdef0123456789abcdef"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+
+def _stable_lambda_descriptions() -> None:
+    """Work around CPython 3.11.7 raising ``SystemError: AST constructor recursion depth
+    mismatch`` from ``ast.parse`` at some stack depths (fixed in later CPythons).
+
+    Hypothesis parses lambda sources to describe and rewrite strategies; a description that
+    fails once and succeeds on replay makes data generation "flaky" (seen in the schemathesis
+    fuzz tests of full runs). Each lambda keeps its first answer, so generation is stable.
+    """
+    from hypothesis.internal import filtering, lambda_sources
+
+    original = lambda_sources.lambda_description
+    answers: dict[object, str] = {}
+
+    def stable(f: object) -> str:
+        if f not in answers:
+            try:
+                answers[f] = original(f)
+            except SystemError:
+                answers[f] = "lambda: <unknown>"
+        return answers[f]
+
+    lambda_sources.lambda_description = stable
+    filtering.lambda_description = stable  # imported by name there
+
+
+_stable_lambda_descriptions()
+
 # CI runs from a clean clone: no example database, so every run generates the same way.
 hypothesis_settings.register_profile("ci", database=None, print_blob=True)
 if IN_CI:
