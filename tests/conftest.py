@@ -25,7 +25,6 @@ from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO.parent / "shared" / "examples"
 TEST_KEY = "tb_test_key_0123456789abcdef0123456789abcdef"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
