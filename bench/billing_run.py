@@ -41,7 +41,7 @@ from tallybook.adapters.store.subscriptions import schedule_document
 from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
 from tallybook.domain.periods import Anchor, Interval
-from tallybook.domain.subscriptions import Phase, PlanRef, QuantityChange, Subscription
+from tallybook.domain.subscriptions.model import Phase, PlanRef, QuantityChange, Subscription
 
 TENANT = "default"
 START = datetime(2026, 1, 1, tzinfo=UTC)

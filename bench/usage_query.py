@@ -51,7 +51,7 @@ from common import (
 from tallybook.adapters.store.db import normalize_url
 from tallybook.bootstrap import build
 from tallybook.config import Settings
-from tallybook.domain.meters import WindowSize
+from tallybook.domain.metering.meters import WindowSize
 
 TENANT = "default"
 START = datetime(2026, 1, 1, tzinfo=UTC)

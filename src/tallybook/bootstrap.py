@@ -24,14 +24,14 @@ from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.config import Settings
-from tallybook.services.billing import BillingService
+from tallybook.services.billing.invoices import BULK_THRESHOLD, InvoiceService
+from tallybook.services.billing.previews import PreviewService
+from tallybook.services.billing.runs import BillingService
 from tallybook.services.catalog import CatalogService
 from tallybook.services.customers import CustomerService
-from tallybook.services.events_deadletters import DeadLetterService
-from tallybook.services.events_validate import Limits
-from tallybook.services.ingest import IngestService
-from tallybook.services.invoicing import BULK_THRESHOLD, InvoiceService
-from tallybook.services.previews import PreviewService
+from tallybook.services.ingest.deadletters import DeadLetterService
+from tallybook.services.ingest.service import IngestService
+from tallybook.services.ingest.validate import Limits
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService

@@ -148,7 +148,7 @@ def validate(
     file: Annotated[Path, typer.Argument(help="Catalog document (YAML or JSON).", exists=False)],
 ) -> None:
     """Check a catalog document; print every problem with its exact place; exit 1 if any."""
-    from tallybook.catalog.document import CatalogInvalid, load_catalog_file
+    from tallybook.documents.catalog.document import CatalogInvalid, load_catalog_file
 
     if not file.exists():
         err_console.print(f"[red]error[/]: {file}: no such file")
@@ -178,7 +178,7 @@ def apply(
     Additive: meters and plans missing from the file are kept. A changed plan publishes a
     new version; existing subscriptions keep theirs. TALLYBOOK_DATABASE_URL picks the store.
     """
-    from tallybook.catalog.document import CatalogInvalid
+    from tallybook.documents.catalog.document import CatalogInvalid
 
     if not file.exists():
         err_console.print(f"[red]error[/]: {file}: no such file")
@@ -282,8 +282,8 @@ def invoices_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
 ) -> None:
     """Print one invoice: status, period, every line and the totals."""
-    from tallybook.api.responses import dumps
-    from tallybook.api.routes.invoices import invoice_json
+    from tallybook.documents.invoice_json import invoice_json
+    from tallybook.documents.json_format import dumps
     from tallybook.domain.errors import TallybookError
 
     container = _container()

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tallybook.bootstrap import Container
-from tallybook.catalog.document import CatalogInvalid, load_catalog_text
-from tallybook.domain.catalog import Aggregation, UsageCharge
+from tallybook.documents.catalog.document import CatalogInvalid, load_catalog_text
+from tallybook.domain.catalog.model import Aggregation, UsageCharge
 from tallybook.domain.errors import NotFound
 from tallybook.services.catalog import diff_documents
 

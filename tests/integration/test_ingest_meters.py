@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tallybook.bootstrap import Container
-from tallybook.domain.catalog import Aggregation, Meter, Plan
+from tallybook.domain.catalog.model import Aggregation, Meter, Plan
 from tallybook.domain.errors import NotFound
 
 

@@ -13,9 +13,9 @@ from sqlalchemy import insert
 
 from tallybook.adapters.store.schema_events import events
 from tallybook.bootstrap import Container
-from tallybook.domain.catalog import Aggregation, Meter
+from tallybook.domain.catalog.model import Aggregation, Meter
 from tallybook.domain.errors import NotFound, ValidationError
-from tallybook.domain.meters import WindowSize
+from tallybook.domain.metering.meters import WindowSize
 from tallybook.services.ports import UsageKey
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

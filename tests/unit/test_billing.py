@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from tallybook.domain.billing import (
+from tallybook.domain.billing.accounts import Account, Ledger, account_drafts, ledger_from_lines
+from tallybook.domain.billing.schedule import (
     SlotKind,
     Usage,
     UsageQuery,
@@ -15,7 +16,7 @@ from tallybook.domain.billing import (
     slots,
     usage_queries,
 )
-from tallybook.domain.catalog import (
+from tallybook.domain.catalog.model import (
     FlatCharge,
     Plan,
     Price,
@@ -23,10 +24,9 @@ from tallybook.domain.catalog import (
     Timing,
     UsageCharge,
 )
-from tallybook.domain.invoicing import Account, Ledger, account_drafts, ledger_from_lines
 from tallybook.domain.periods import Anchor, Interval
-from tallybook.domain.rating import LineType
-from tallybook.domain.subscriptions import (
+from tallybook.domain.pricing.rating import LineType
+from tallybook.domain.subscriptions.model import (
     CancelMode,
     FeeProration,
     Phase,

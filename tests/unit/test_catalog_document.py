@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tallybook.catalog.document import (
+from tallybook.documents.catalog.document import (
     CatalogDocument,
     CatalogInvalid,
     CatalogIssue,
@@ -21,7 +21,7 @@ from tallybook.catalog.document import (
     parse_catalog,
     validate_document,
 )
-from tallybook.domain.catalog import (
+from tallybook.domain.catalog.model import (
     Aggregation,
     FlatCharge,
     PackageRounding,

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tallybook.catalog.document import load_catalog_file
-from tallybook.domain.catalog import Catalog, FlatCharge, Plan
-from tallybook.domain.rating import LineItem, invoice_totals, rate_flat, rate_usage
+from tallybook.documents.catalog.document import load_catalog_file
+from tallybook.domain.catalog.model import Catalog, FlatCharge, Plan
+from tallybook.domain.pricing.rating import LineItem, invoice_totals, rate_flat, rate_usage
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"  # copies of ../shared/examples
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))

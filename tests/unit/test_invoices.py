@@ -9,9 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tallybook.domain.billing import SlotKind
-from tallybook.domain.errors import Conflict
-from tallybook.domain.invoices import (
+from tallybook.domain.billing.invoice import (
     Billed,
     Invoice,
     InvoiceDraft,
@@ -25,10 +23,18 @@ from tallybook.domain.invoices import (
     parse_number,
     totals,
 )
+from tallybook.domain.billing.schedule import SlotKind
+from tallybook.domain.errors import Conflict
 from tallybook.domain.periods import Anchor, Interval
-from tallybook.domain.pricing import TierSlice
-from tallybook.domain.rating import LineItem, LineType
-from tallybook.domain.subscriptions import Discount, DiscountKind, Phase, PlanRef, Subscription
+from tallybook.domain.pricing.rating import LineItem, LineType
+from tallybook.domain.pricing.registry import TierSlice
+from tallybook.domain.subscriptions.model import (
+    Discount,
+    DiscountKind,
+    Phase,
+    PlanRef,
+    Subscription,
+)
 
 D = Decimal
 NOW = datetime(2026, 5, 1, tzinfo=UTC)

@@ -56,3 +56,27 @@ def test_services_never_import_the_web_framework(path: Path) -> None:
 def test_domain_and_services_never_use_float_for_money(path: Path) -> None:
     source = path.read_text()
     assert "float(" not in source, f"{path.name} converts to float"
+
+
+
+@pytest.mark.parametrize("path", _modules("portal"), ids=lambda p: p.name)
+def test_portal_never_imports_api_routes(path: Path) -> None:
+    """The portal shares the app's plumbing (``api.deps``, ``api.auth``), never a route."""
+    for name in _imports(path):
+        assert not name.startswith("tallybook.api.routes"), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", _modules("api"), ids=lambda p: p.name)
+def test_api_never_imports_the_portal(path: Path) -> None:
+    for name in _imports(path):
+        assert not name.startswith("tallybook.portal"), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", _modules("documents"), ids=lambda p: p.name)
+def test_documents_never_import_an_entrypoint(path: Path) -> None:
+    """Documents are rendered for the API, the portal and the CLI alike."""
+    for name in _imports(path):
+        assert not name.startswith(("tallybook.api", "tallybook.portal", "tallybook.cli")), (
+            f"{path.name} imports {name}"
+        )
+        assert not name.startswith("tallybook.adapters"), f"{path.name} imports {name}"

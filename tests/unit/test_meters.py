@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tallybook.domain.catalog import Aggregation, Meter
+from tallybook.domain.catalog.model import Aggregation, Meter
 from tallybook.domain.errors import ValidationError
-from tallybook.domain.meters import (
+from tallybook.domain.metering.meters import (
     EXACT,
     MISSING,
     InvalidMeterValue,

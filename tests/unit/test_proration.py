@@ -8,8 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tallybook.domain.periods import Anchor, Interval, Period
-from tallybook.domain.proration import (
+from tallybook.domain.billing.proration import (
     advance_changes,
     fee_spans,
     fraction_label,
@@ -17,7 +16,8 @@ from tallybook.domain.proration import (
     scale_allowance,
     usage_spans,
 )
-from tallybook.domain.subscriptions import (
+from tallybook.domain.periods import Anchor, Interval, Period
+from tallybook.domain.subscriptions.model import (
     AllowancePolicy,
     BillingPeriod,
     FeeProration,

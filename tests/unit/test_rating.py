@@ -7,9 +7,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from tallybook.domain.catalog import FlatCharge, Price, PricingModel, Tier, UsageCharge
+from tallybook.domain.catalog.model import FlatCharge, Price, PricingModel, Tier, UsageCharge
 from tallybook.domain.errors import UnknownCurrency, ValidationError
-from tallybook.domain.rating import (
+from tallybook.domain.pricing.rating import (
     LineItem,
     LineType,
     billable_units,

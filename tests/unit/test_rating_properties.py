@@ -7,10 +7,10 @@ from decimal import Decimal as D
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tallybook.domain.catalog import Price, PricingModel, Tier, UsageCharge
+from tallybook.domain.catalog.model import Price, PricingModel, Tier, UsageCharge
 from tallybook.domain.money import minor_units
-from tallybook.domain.pricing import price_units
-from tallybook.domain.rating import invoice_totals, rate_usage
+from tallybook.domain.pricing.rating import invoice_totals, rate_usage
+from tallybook.domain.pricing.registry import price_units
 
 quantities = st.decimals(min_value=0, max_value=10_000_000, places=3)
 unit_prices = st.decimals(min_value=0, max_value=100, places=12)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tallybook.domain.errors import Conflict, ValidationError
 from tallybook.domain.periods import Anchor, Interval
-from tallybook.domain.subscriptions import (
+from tallybook.domain.subscriptions.model import (
     AllowancePolicy,
     CancelMode,
     Discount,

@@ -1,4 +1,5 @@
-"""Request dependencies: the container and the caller's tenant."""
+"""Request dependencies shared by the API routes and the portal: the container, the
+caller's tenant, the preview service."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from tallybook.api.auth import bearer_key
 from tallybook.bootstrap import Container
+from tallybook.services.billing.previews import PreviewService
 
 
 def get_container(request: Request) -> Container:
@@ -14,20 +17,19 @@ def get_container(request: Request) -> Container:
     return container
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.headers.get("x-api-key")
-
-
 def get_tenant(request: Request, container: Annotated[Container, Depends(get_container)]) -> str:
     """The tenant id of the request's API key; every query is scoped to it."""
-    tenant = container.tenants.authenticate(_bearer(request))
+    tenant = container.tenants.authenticate(bearer_key(request))
     request.state.tenant = tenant
     return tenant
 
 
+def get_previews(request: Request) -> PreviewService:
+    """The container's preview service."""
+    container: Container = request.app.state.container
+    return container.previews
+
+
 ContainerDep = Annotated[Container, Depends(get_container)]
 TenantDep = Annotated[str, Depends(get_tenant)]
+PreviewsDep = Annotated[PreviewService, Depends(get_previews)]

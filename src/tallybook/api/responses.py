@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-import orjson
 from starlette.responses import Response
 
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return f"{value:f}"
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def dumps(content: Any) -> bytes:
-    return orjson.dumps(content, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
-
-
-def iso(instant: datetime | None) -> str | None:
-    """RFC 3339 UTC with a trailing Z, as every output instant is."""
-    if instant is None:
-        return None
-    return orjson.dumps(instant, option=orjson.OPT_UTC_Z).decode()[1:-1]
+from tallybook.documents.json_format import dumps as dumps
+from tallybook.documents.json_format import iso as iso
 
 
 class JsonResponse(Response):

@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from urllib.parse import quote
 
 from babel.dates import format_date
 from markupsafe import Markup
 
-from tallybook.domain.invoices import Invoice
-from tallybook.portal import formats
+from tallybook.documents import formats
+from tallybook.documents.links import invoice_urls
+from tallybook.domain.billing.invoice import Invoice
 from tallybook.portal.charts import Bar, bar_chart
-from tallybook.services.previews import ChargeUsage, CurrentUsage, MeterDays
+from tallybook.services.billing.previews import ChargeUsage, CurrentUsage, MeterDays
 
 WARN_AT = Decimal(80)
 OVER_AT = Decimal(100)
@@ -85,15 +85,6 @@ class InvoiceRow:
     total: str
     html_url: str
     pdf_url: str
-
-
-def customer_url(customer_id: str) -> str:
-    return f"/portal/customers/{quote(customer_id, safe='')}"
-
-
-def invoice_urls(invoice_id: str) -> tuple[str, str]:
-    ref = quote(invoice_id, safe="")
-    return f"/v1/invoices/{ref}.html", f"/v1/invoices/{ref}.pdf"
 
 
 def summary(usage: CurrentUsage, locale: str) -> UsageSummary:

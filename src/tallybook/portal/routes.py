@@ -2,7 +2,7 @@
 
 Pages are server-rendered (Jinja2) with one local stylesheet and inline SVG charts: no
 script and no network asset. Every page reads through the same services as the API,
-scoped to the tenant of the key in the login cookie (``portal.auth``).
+scoped to the tenant of the key in the login cookie (``api.auth``).
 """
 
 from __future__ import annotations
@@ -13,27 +13,29 @@ from urllib.parse import parse_qs, quote, urlsplit
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from tallybook.api.deps import ContainerDep
-from tallybook.api.routes.invoice_documents import document_view, tenant_name
-from tallybook.api.routes.invoices import draft_json
-from tallybook.api.routes.previews import PreviewsDep
+from tallybook.api.auth import clear_login, portal_tenant, set_login
+from tallybook.api.deps import ContainerDep, PreviewsDep
 from tallybook.bootstrap import Container
+from tallybook.documents import formats
+from tallybook.documents.invoice_document import document_view
+from tallybook.documents.invoice_html import render_invoice_html
+from tallybook.documents.invoice_json import draft_json
+from tallybook.documents.links import customer_url
+from tallybook.documents.templating import environment, static_text
 from tallybook.domain.errors import NotFound, Unauthorized
-from tallybook.portal import formats, pages
-from tallybook.portal.auth import clear_login, portal_tenant, set_login
-from tallybook.portal.invoice_html import render_invoice_html
-from tallybook.portal.templating import environment, static_text
-from tallybook.services.previews import PreviewService
+from tallybook.portal import pages
+from tallybook.services.billing.previews import PreviewService
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 PAGE_SIZE = 25
+PORTAL = "tallybook.portal"
 LOCALE = formats.DEFAULT_LOCALE
 STATIC = {"portal.css": "text/css; charset=utf-8"}
 NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = environment().get_template(template).render(**context)
+    html = environment(PORTAL).get_template(template).render(**context)
     return HTMLResponse(html, status_code=status, headers=NO_STORE)
 
 
@@ -46,7 +48,9 @@ def static(name: str) -> Response:
     if name not in STATIC:
         raise NotFound(f"no static file {name!r}", code="not_found")
     return Response(
-        static_text(name), media_type=STATIC[name], headers={"Cache-Control": "max-age=3600"}
+        static_text(name, PORTAL),
+        media_type=STATIC[name],
+        headers={"Cache-Control": "max-age=3600"},
     )
 
 
@@ -105,7 +109,7 @@ def dashboard(
     rows = []
     for customer in customers[:PAGE_SIZE]:
         usage = previews.current_usage(tenant, customer.id, now)
-        url = pages.customer_url(customer.id)
+        url = customer_url(customer.id)
         rows.append(
             pages.CustomerRow(
                 customer.id, customer.name or customer.id, url, pages.summary(usage, LOCALE)
@@ -117,7 +121,7 @@ def dashboard(
         next_url = f"/portal?after={quote(customers[PAGE_SIZE - 1].id, safe='')}"
     return _render(
         "dashboard.html",
-        tenant_name=tenant_name(container, tenant),
+        tenant_name=container.tenants.name(tenant),
         active="customers",
         rows=rows,
         as_of=formats.moment(now, "UTC", LOCALE) + " UTC",
@@ -138,8 +142,10 @@ def upcoming(
         preview = previews.upcoming_invoice(tenant, customer_id)
     except NotFound as exc:
         return _not_found(container, tenant, exc)
-    view = document_view(container, tenant, draft_json(preview.draft), LOCALE)
-    back = pages.customer_url(customer_id)
+    view = document_view(
+        container.customers, container.tenants, tenant, draft_json(preview.draft), LOCALE
+    )
+    back = customer_url(customer_id)
     html = render_invoice_html(view, back_url=back, pdf_url=None)
     return HTMLResponse(html, headers=NO_STORE)
 
@@ -162,7 +168,7 @@ def _not_found(container: Container, tenant: str, exc: NotFound) -> HTMLResponse
     return _render(
         "error.html",
         status=404,
-        tenant_name=tenant_name(container, tenant),
+        tenant_name=container.tenants.name(tenant),
         title="Not found",
         message=exc.message,
     )
@@ -176,13 +182,13 @@ def _customer_context(
     days = previews.daily_usage(tenant, usage)
     invoices = container.invoices.list(tenant, customer=customer.account, limit=100)
     return {
-        "tenant_name": tenant_name(container, tenant),
+        "tenant_name": container.tenants.name(tenant),
         "active": "customers",
         "customer": customer,
         "name": customer.name or customer.id,
-        "parent_url": pages.customer_url(customer.parent) if customer.parent else None,
+        "parent_url": customer_url(customer.parent) if customer.parent else None,
         "summary": pages.summary(usage, LOCALE),
-        "upcoming_url": pages.customer_url(customer.id) + "/upcoming",
+        "upcoming_url": customer_url(customer.id) + "/upcoming",
         "charts": pages.charts(days, customer.timezone, LOCALE),
         "invoices": pages.invoice_rows(list(reversed(invoices)), customer.timezone, LOCALE),
     }

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from tallybook.adapters.clock import Clock
 from tallybook.adapters.store.catalog import CatalogStore, CatalogWrites, PlanVersionRow
-from tallybook.catalog.convert import to_domain
-from tallybook.catalog.document import (
+from tallybook.documents.catalog.convert import to_domain
+from tallybook.documents.catalog.document import (
     CatalogDocument,
     CatalogInvalid,
     CatalogIssue,
@@ -29,9 +29,9 @@ from tallybook.catalog.document import (
     catalog_to_document,
     parse_catalog,
 )
-from tallybook.catalog.issues import format_location
-from tallybook.catalog.loading import read_text
-from tallybook.domain.catalog import Catalog, Meter, Plan
+from tallybook.documents.catalog.issues import format_location
+from tallybook.documents.catalog.loading import read_text
+from tallybook.domain.catalog.model import Catalog, Meter, Plan
 from tallybook.domain.errors import NotFound
 
 JsonDict = dict[str, Any]

@@ -16,7 +16,7 @@ from tallybook.adapters.store.customers import CustomerStore
 from tallybook.domain.errors import CurrencyMismatch, NotFound, ValidationError
 from tallybook.domain.money import minor_units
 from tallybook.domain.periods import load_zone
-from tallybook.domain.subscriptions import Customer
+from tallybook.domain.subscriptions.model import Customer
 
 MAX_ID = 255
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from tallybook.domain.catalog import Meter, Plan
+from tallybook.domain.catalog.model import Meter, Plan
 
 
 @dataclass(frozen=True, slots=True)

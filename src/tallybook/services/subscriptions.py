@@ -1,7 +1,7 @@
 """Subscriptions: create (backdated too), change plan, set seats, cancel, add discounts.
 
 Each change is validated against the catalog here, applied to the pure value
-(``domain.subscriptions``) under the row's lock, and refused when it would touch a
+(``domain.subscriptions.model``) under the row's lock, and refused when it would touch a
 final invoice (``period_finalized``). One subscription per customer at a time: usage
 belongs to the subscription active at the event's time, so two overlapping ones would
 bill the same events twice (``subscription_exists``; change the plan instead).
@@ -17,11 +17,11 @@ from decimal import Decimal
 from tallybook.adapters.clock import Clock
 from tallybook.adapters.store.billing_writes import new_id
 from tallybook.adapters.store.subscriptions import StoredSubscription, SubscriptionStore
-from tallybook.domain.billing import next_issue_at
-from tallybook.domain.catalog import Plan
+from tallybook.domain.billing.schedule import next_issue_at
+from tallybook.domain.catalog.model import Plan
 from tallybook.domain.errors import CurrencyMismatch, NotFound, ValidationError
 from tallybook.domain.money import round_amount
-from tallybook.domain.subscriptions import (
+from tallybook.domain.subscriptions.model import (
     AllowancePolicy,
     CancelMode,
     Discount,
@@ -34,8 +34,8 @@ from tallybook.domain.subscriptions import (
     check_not_billed,
     trial_end,
 )
+from tallybook.services.billing.invoices import PlanBook
 from tallybook.services.customers import CustomerService, check_text
-from tallybook.services.invoicing import PlanBook
 from tallybook.services.ports import PlanReader
 
 MAX_QUANTITY = Decimal(1_000_000_000)

@@ -6,7 +6,7 @@ width that divides every window edge (an hour for hour windows and for day windo
 across a daylight-saving change, a day for UTC days). Buckets fold into windows here:
 counts and sums add, max/min compare, ``latest`` keeps the last by (time, id),
 ``unique_count`` unions distinct values. ``time_weighted_average`` reads the range's
-values plus each series' carry-in and integrates in ``domain.meters``.
+values plus each series' carry-in and integrates in ``domain.metering.meters``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from math import gcd
 
 from tallybook.adapters.store.types import from_micros, to_micros
 from tallybook.adapters.store.usage_sql import Partial, Selection, Series, UsageSql
-from tallybook.domain.catalog import Aggregation, Meter
+from tallybook.domain.catalog.model import Aggregation, Meter
 from tallybook.domain.errors import ValidationError
-from tallybook.domain.meters import (
+from tallybook.domain.metering.meters import (
     EXACT,
     WindowSize,
     split_path,

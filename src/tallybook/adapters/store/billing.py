@@ -45,11 +45,11 @@ from tallybook.adapters.store.subscriptions import (
     StoredSubscription,
     subscriptions_of_accounts,
 )
-from tallybook.domain.invoices import (
+from tallybook.domain.billing.invoice import (
     InvoiceStatus,
     line_from_dict,
 )
-from tallybook.domain.subscriptions import Customer
+from tallybook.domain.subscriptions.model import Customer
 
 FINAL = (InvoiceStatus.FINALIZED.value, InvoiceStatus.PAID.value, InvoiceStatus.VOID.value)
 

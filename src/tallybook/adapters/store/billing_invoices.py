@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from tallybook.adapters.store.schema_billing import invoice_slots, invoices
-from tallybook.domain.billing import SlotKind
+from tallybook.domain.billing.invoice import Invoice, InvoiceStatus, Totals, line_from_dict
+from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.errors import Conflict
-from tallybook.domain.invoices import Invoice, InvoiceStatus, Totals, line_from_dict
 
 
 def invoice_from_row(row: Any) -> Invoice:

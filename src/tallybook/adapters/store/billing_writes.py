@@ -21,14 +21,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tallybook.adapters.store.schema_billing import invoice_counters, invoice_slots, invoices
 from tallybook.adapters.store.subscriptions import StoredSubscription, set_progress
-from tallybook.domain.invoices import (
+from tallybook.domain.billing.invoice import (
     InvoiceDraft,
     InvoiceLine,
     InvoiceStatus,
     content_digest,
     line_to_dict,
 )
-from tallybook.domain.subscriptions import Customer
+from tallybook.domain.subscriptions.model import Customer
 
 
 def new_id(prefix: str) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.schema_billing import customers
 from tallybook.domain.errors import Conflict
-from tallybook.domain.subscriptions import Customer
+from tallybook.domain.subscriptions.model import Customer
 
 
 def customer_from_row(row: Any) -> Customer:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from tallybook.adapters.store.schema_billing import customers, subscriptions
 from tallybook.domain.errors import Conflict, NotFound
 from tallybook.domain.periods import Anchor, Interval
-from tallybook.domain.subscriptions import (
+from tallybook.domain.subscriptions.model import (
     AllowancePolicy,
     CancelMode,
     Discount,

@@ -27,9 +27,9 @@ from typing import Any
 
 from sqlalchemy import Engine, PoolProxiedConnection
 
-from tallybook.domain.catalog import Aggregation
+from tallybook.domain.catalog.model import Aggregation
 from tallybook.domain.errors import StoreUnavailable
-from tallybook.domain.meters import DECIMAL_TEXT, EXACT, json_text_value, unique_key
+from tallybook.domain.metering.meters import DECIMAL_TEXT, EXACT, json_text_value, unique_key
 
 Series = tuple[str, tuple[str | None, ...]]  # customer, group_by values
 Params = dict[str, Any]

@@ -1,5 +1,4 @@
-"""``POST /v1/billing-runs`` (close due periods as of an instant) and
-``PATCH /v1/tenant`` (the tenant's billing settings: the grace period)."""
+"""``POST /v1/billing-runs``: close due periods as of an instant."""
 
 from __future__ import annotations
 
@@ -9,21 +8,15 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from tallybook.api.deps import ContainerDep, TenantDep
+from tallybook.api.requests import InstantIn, Strict, instant_field
 from tallybook.api.responses import JsonResponse, iso
-from tallybook.api.routes.customers import InstantIn, Strict, instant_field
-from tallybook.services.billing import MAX_GRACE_SECONDS, RunResult
+from tallybook.services.billing.runs import RunResult
 
 router = APIRouter(tags=["billing"])
 
 
 class BillingRunIn(Strict):
     as_of: InstantIn | None = Field(None, description="default: now")
-
-
-class TenantSettingsIn(Strict):
-    grace_seconds: int = Field(
-        ge=0, le=MAX_GRACE_SECONDS, description="how long a closed period's invoice stays draft"
-    )
 
 
 def run_json(result: RunResult) -> dict[str, Any]:
@@ -43,16 +36,3 @@ def run_json(result: RunResult) -> dict[str, Any]:
 def billing_run(body: BillingRunIn, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
     as_of = instant_field("as_of", body.as_of) or container.clock.now()
     return JsonResponse(run_json(container.billing.run(tenant, as_of)))
-
-
-@router.patch("/v1/tenant", summary="Tenant billing settings (grace period)")
-def patch_tenant(
-    body: TenantSettingsIn, tenant: TenantDep, container: ContainerDep
-) -> JsonResponse:
-    grace = container.billing.set_grace_seconds(tenant, body.grace_seconds)
-    return JsonResponse({"id": tenant, "grace_seconds": grace})
-
-
-@router.get("/v1/tenant", summary="Tenant billing settings")
-def get_tenant(tenant: TenantDep, container: ContainerDep) -> JsonResponse:
-    return JsonResponse({"id": tenant, "grace_seconds": container.billing.grace_seconds(tenant)})

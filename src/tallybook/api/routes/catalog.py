@@ -18,10 +18,10 @@ from starlette.exceptions import HTTPException
 from tallybook.api.deps import ContainerDep, TenantDep
 from tallybook.api.responses import JsonResponse, iso
 from tallybook.bootstrap import Container
-from tallybook.catalog.document import CatalogDocument, CatalogInvalid, CatalogIssue
-from tallybook.catalog.document import catalog_to_document as to_document
-from tallybook.catalog.loading import read_text
-from tallybook.domain.catalog import Catalog, Plan
+from tallybook.documents.catalog.document import CatalogDocument, CatalogInvalid, CatalogIssue
+from tallybook.documents.catalog.document import catalog_to_document as to_document
+from tallybook.documents.catalog.loading import read_text
+from tallybook.domain.catalog.model import Catalog, Plan
 from tallybook.services.catalog import ResourceChange, plan_document
 
 router = APIRouter(tags=["catalog"])

@@ -21,8 +21,8 @@ from tallybook.api.deps import ContainerDep, TenantDep
 from tallybook.api.errors import error_response
 from tallybook.api.responses import JsonResponse, iso
 from tallybook.domain.errors import ValidationError
-from tallybook.services.events_deadletters import AS_RECEIVED
-from tallybook.services.ingest import BatchResult
+from tallybook.services.ingest.deadletters import AS_RECEIVED
+from tallybook.services.ingest.service import BatchResult
 
 router = APIRouter(tags=["events"])
 

@@ -1,7 +1,7 @@
 """``GET /v1/invoices/{id}.html`` and ``.pdf``: the invoice as a printable page and a PDF.
 
-Both render the contract's invoice JSON (``routes.invoices.invoice_json``) through
-``portal.invoice_view``. Authentication: the bearer API key, or the portal's login
+Both render the contract's invoice JSON (``documents.invoice_json``) through
+``documents.invoice_document``. Authentication: the bearer API key, or the portal's login
 cookie (so the portal can link to them). Another tenant's invoice is
 ``404 invoice_not_found``. ``?locale=fr_FR`` picks how money and dates are written
 (default ``en_US``). This router is listed before ``routes.invoices`` so that
@@ -10,57 +10,26 @@ cookie (so the portal can link to them). Another tenant's invoice is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
+from tallybook.api.auth import bearer_key, cookie_key, tenant_of
 from tallybook.api.deps import ContainerDep
-from tallybook.api.routes.invoices import invoice_json
 from tallybook.bootstrap import Container
+from tallybook.documents import formats
+from tallybook.documents.invoice_document import document_view
+from tallybook.documents.invoice_html import render_invoice_html
+from tallybook.documents.invoice_json import invoice_json
+from tallybook.documents.invoice_pdf import render_invoice_pdf
+from tallybook.documents.invoice_view import InvoiceView
+from tallybook.documents.links import customer_url
 from tallybook.domain.errors import NotFound
-from tallybook.domain.subscriptions import Customer
-from tallybook.portal import formats
-from tallybook.portal.auth import bearer_key, cookie_key, tenant_of
-from tallybook.portal.invoice_html import render_invoice_html
-from tallybook.portal.invoice_pdf import render_invoice_pdf
-from tallybook.portal.invoice_view import InvoiceView, Party, invoice_view
-from tallybook.portal.pages import customer_url
 
 router = APIRouter(tags=["invoices"])
 LocaleQuery = Annotated[str | None, Query(max_length=35, description="e.g. en_US, fr_FR")]
-
-
-def document_view(
-    container: Container, tenant: str, invoice: Mapping[str, Any], locale: str
-) -> InvoiceView:
-    """The view of one invoice of ``tenant`` (contract JSON), with names filled in."""
-    ids = {str(invoice.get("customer"))}
-    ids |= {str(line["customer"]) for line in invoice.get("lines", ()) if line.get("customer")}
-    customers = container.customers.get_many(tenant, ids)
-    bill_to = customers.get(str(invoice.get("customer")))
-    children = {c.id: c.name or c.id for c in customers.values() if c is not bill_to}
-    return invoice_view(
-        invoice,
-        issuer=Party(tenant_name(container, tenant)),
-        customer=_party(bill_to) if bill_to else None,
-        children=children,
-        timezone=bill_to.timezone if bill_to else None,
-        locale=locale,
-    )
-
-
-def tenant_name(container: Container, tenant: str) -> str:
-    return container.tenants.name(tenant)
-
-
-def _party(customer: Customer) -> Party:
-    detail = [customer.id] if customer.name else []
-    if customer.email:
-        detail.append(customer.email)
-    return Party(customer.name or customer.id, tuple(detail))
 
 
 def _load(
@@ -73,7 +42,8 @@ def _load(
             f"no invoice {reference!r}", code="invoice_not_found", details={"invoice": reference}
         )
     invoice = invoice_json(container.invoices.get(tenant, reference))
-    return document_view(container, tenant, invoice, chosen), chosen
+    view = document_view(container.customers, container.tenants, tenant, invoice, chosen)
+    return view, chosen
 
 
 def _back_url(request: Request, view: InvoiceView, customer: str) -> str | None:

@@ -1,77 +1,19 @@
-"""``/v1/invoices``: list, read (by id or number), void, pay.
-
-``invoice_json`` and ``draft_json`` are the contract's invoice shape (decimals as
-strings, instants RFC 3339 UTC with ``Z``); previews and the HTML/PDF documents use them.
-"""
+"""``/v1/invoices``: list, read (by id or number), void, pay (shape: ``documents.invoice_json``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from tallybook.api.deps import ContainerDep, TenantDep
-from tallybook.api.responses import JsonResponse, iso
-from tallybook.api.routes.customers import page_limit
+from tallybook.api.requests import page_limit
+from tallybook.api.responses import JsonResponse
+from tallybook.documents.invoice_json import invoice_json
+from tallybook.domain.billing.invoice import InvoiceStatus
 from tallybook.domain.errors import ValidationError
-from tallybook.domain.invoices import (
-    Invoice,
-    InvoiceDraft,
-    InvoiceStatus,
-    Totals,
-    line_to_dict,
-)
 
 router = APIRouter(tags=["invoices"])
-
-
-def _totals(totals: Totals) -> dict[str, Any]:
-    return {
-        "subtotal": totals.subtotal,
-        "discount_total": totals.discount_total,
-        "credits_applied": totals.credits_applied,
-        "total": totals.total,
-    }
-
-
-def invoice_json(invoice: Invoice) -> dict[str, Any]:
-    return {
-        "id": invoice.id,
-        "number": invoice.display_number,
-        "sequence": invoice.number,
-        "status": invoice.status.value,
-        "customer": invoice.customer,
-        "currency": invoice.currency,
-        "kind": invoice.kind.value,
-        "period_start": iso(invoice.period_start),
-        "period_end": iso(invoice.period_end),
-        "issue_at": iso(invoice.issue_at),
-        "lines": [line_to_dict(line) for line in invoice.lines],
-        **_totals(invoice.totals),
-        "created_at": iso(invoice.created_at),
-        "updated_at": iso(invoice.updated_at),
-        "finalized_at": iso(invoice.finalized_at),
-        "voided_at": iso(invoice.voided_at),
-        "paid_at": iso(invoice.paid_at),
-    }
-
-
-def draft_json(draft: InvoiceDraft, status: str = "preview") -> dict[str, Any]:
-    """A computed, unstored invoice (upcoming invoice) in the same shape."""
-    return {
-        "id": None,
-        "number": None,
-        "sequence": None,
-        "status": status,
-        "customer": draft.customer,
-        "currency": draft.currency,
-        "kind": draft.kind.value,
-        "period_start": iso(draft.period_start),
-        "period_end": iso(draft.period_end),
-        "issue_at": iso(draft.issue_at),
-        "lines": [line_to_dict(line) for line in draft.lines],
-        **_totals(draft.totals),
-    }
 
 
 def _status(value: str | None) -> InvoiceStatus | None:

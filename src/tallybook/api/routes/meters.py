@@ -12,7 +12,7 @@ from tallybook.api.deps import ContainerDep, TenantDep
 from tallybook.api.responses import JsonResponse, iso
 from tallybook.api.routes.catalog import document_body, post_resource
 from tallybook.domain.errors import ValidationError
-from tallybook.domain.meters import WindowSize
+from tallybook.domain.metering.meters import WindowSize
 from tallybook.domain.periods import PeriodError, parse_instant
 from tallybook.services.catalog import meter_document
 from tallybook.services.usage import UsageReport

@@ -1,31 +1,21 @@
 """``/v1/customers/{id}/upcoming-invoice`` and ``/v1/customers/{id}/usage``: previews.
 
 Computed on each request from the events stored so far, never stored
-(``services.previews``). Decimals are strings, instants RFC 3339 UTC with ``Z``.
+(``services.billing.previews``). Decimals are strings, instants RFC 3339 UTC with ``Z``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
-from tallybook.api.deps import TenantDep
+from tallybook.api.deps import PreviewsDep, TenantDep
 from tallybook.api.responses import JsonResponse, iso
-from tallybook.api.routes.invoices import draft_json
-from tallybook.bootstrap import Container
-from tallybook.services.previews import ChargeUsage, CurrentUsage, PreviewService, Upcoming
+from tallybook.documents.invoice_json import draft_json
+from tallybook.services.billing.previews import ChargeUsage, CurrentUsage, Upcoming
 
 router = APIRouter(tags=["previews"])
-
-
-def get_previews(request: Request) -> PreviewService:
-    """The container's preview service."""
-    container: Container = request.app.state.container
-    return container.previews
-
-
-PreviewsDep = Annotated[PreviewService, Depends(get_previews)]
 
 
 def upcoming_json(upcoming: Upcoming) -> dict[str, Any]:

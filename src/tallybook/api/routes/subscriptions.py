@@ -9,8 +9,7 @@ from pydantic import Field
 
 from tallybook.adapters.store.subscriptions import StoredSubscription
 from tallybook.api.deps import ContainerDep, TenantDep
-from tallybook.api.responses import JsonResponse, iso
-from tallybook.api.routes.customers import (
+from tallybook.api.requests import (
     DecimalIn,
     IdIn,
     InstantIn,
@@ -19,7 +18,8 @@ from tallybook.api.routes.customers import (
     instant_field,
     page_limit,
 )
-from tallybook.domain.subscriptions import (
+from tallybook.api.responses import JsonResponse, iso
+from tallybook.domain.subscriptions.model import (
     AllowancePolicy,
     CancelMode,
     DiscountKind,

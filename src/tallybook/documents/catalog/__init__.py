@@ -1,0 +1,1 @@
+"""The catalog document (YAML/JSON that RevOps edit): pydantic models, checks, conversion."""

@@ -1,0 +1,62 @@
+"""The contract's invoice JSON: decimals as strings, instants RFC 3339 UTC with ``Z``.
+
+The API returns it, previews use it for computed drafts, and the HTML/PDF documents and
+the CLI render it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tallybook.documents.json_format import iso
+from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, Totals, line_to_dict
+
+
+def _totals(totals: Totals) -> dict[str, Any]:
+    return {
+        "subtotal": totals.subtotal,
+        "discount_total": totals.discount_total,
+        "credits_applied": totals.credits_applied,
+        "total": totals.total,
+    }
+
+
+def invoice_json(invoice: Invoice) -> dict[str, Any]:
+    """A stored invoice in the contract's shape (``GET /v1/invoices/{id}``)."""
+    return {
+        "id": invoice.id,
+        "number": invoice.display_number,
+        "sequence": invoice.number,
+        "status": invoice.status.value,
+        "customer": invoice.customer,
+        "currency": invoice.currency,
+        "kind": invoice.kind.value,
+        "period_start": iso(invoice.period_start),
+        "period_end": iso(invoice.period_end),
+        "issue_at": iso(invoice.issue_at),
+        "lines": [line_to_dict(line) for line in invoice.lines],
+        **_totals(invoice.totals),
+        "created_at": iso(invoice.created_at),
+        "updated_at": iso(invoice.updated_at),
+        "finalized_at": iso(invoice.finalized_at),
+        "voided_at": iso(invoice.voided_at),
+        "paid_at": iso(invoice.paid_at),
+    }
+
+
+def draft_json(draft: InvoiceDraft, status: str = "preview") -> dict[str, Any]:
+    """A computed, unstored invoice (upcoming invoice) in the same shape."""
+    return {
+        "id": None,
+        "number": None,
+        "sequence": None,
+        "status": status,
+        "customer": draft.customer,
+        "currency": draft.currency,
+        "kind": draft.kind.value,
+        "period_start": iso(draft.period_start),
+        "period_end": iso(draft.period_end),
+        "issue_at": iso(draft.issue_at),
+        "lines": [line_to_dict(line) for line in draft.lines],
+        **_totals(draft.totals),
+    }

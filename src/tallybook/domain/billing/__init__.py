@@ -1,0 +1,1 @@
+"""Billing: the slot schedule, proration, period lines, adjustments, invoices and totals."""

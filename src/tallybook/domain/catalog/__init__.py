@@ -1,0 +1,1 @@
+"""Catalog values: meters, plans, charges and prices (frozen dataclasses)."""

@@ -1,0 +1,1 @@
+"""Metering: meters as pure aggregation of events over exact windows."""

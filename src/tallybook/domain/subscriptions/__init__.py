@@ -1,0 +1,1 @@
+"""Subscriptions as values: customers, phases, quantities, discounts and billing periods."""

@@ -1,0 +1,1 @@
+"""Billing use cases: billing runs, stored invoices and previews."""

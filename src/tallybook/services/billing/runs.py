@@ -1,0 +1,294 @@
+"""Billing runs: close every period ended at or before ``as_of`` into invoices.
+
+A run walks the tenant's *due* accounts (bill-to customers with a subscription whose
+next slot is issued at or before ``as_of``) in chunks. Per chunk it
+
+1. reads the subscriptions and works out every usage window their due slots need,
+   then reads usage in bulk (one GROUP BY customer query per meter and window shared
+   by many customers, ``UsageCache``), outside any write transaction;
+2. in one transaction (``BillingStore.process``) claims the accounts, recomputes their
+   drafts from scratch (pure domain), finalizes those whose grace is over
+   (``issue_at + grace <= as_of``) and writes the difference.
+
+Accounts claimed by a concurrent run are skipped, then retried with a blocking claim at
+the end, so the run's ``as_of`` is honoured for every account. Running twice bills
+nothing twice: slots already final are never computed again and an unchanged draft is
+not rewritten. The server's own schedule calls ``run_due`` with the clock's now.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tallybook.adapters.clock import Clock
+from tallybook.adapters.store.billing import BillingStore
+from tallybook.adapters.store.billing_writes import AccountResult, AccountState, Counts
+from tallybook.adapters.store.subscriptions import StoredSubscription
+from tallybook.adapters.store.tenants import TenantStore
+from tallybook.domain.billing.accounts import (
+    Account,
+    account_drafts,
+    due_slots,
+    ledger_from_lines,
+    lookback_start,
+    slot_usage_queries,
+)
+from tallybook.domain.billing.schedule import Slot, SlotKind, UsageQuery, next_issue_at
+from tallybook.domain.errors import TallybookError, ValidationError
+from tallybook.domain.subscriptions.model import Subscription
+from tallybook.services.billing.invoices import (
+    BULK_THRESHOLD,
+    QUERY_CUSTOMERS,
+    PlanBook,
+    UsageCache,
+    account_usage,
+)
+from tallybook.services.ports import PlanReader, UsageReader
+
+log = logging.getLogger("tallybook.billing")
+CHUNK = 500
+MAX_GRACE_SECONDS = 90 * 86_400
+FUTURE_TOLERANCE = timedelta(minutes=5)  # as for event timestamps
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    tenant_id: str
+    as_of: datetime
+    created: int
+    updated: int
+    finalized: int
+    deleted: int
+    accounts: int
+    subscriptions: int
+    failed: int = 0  # accounts left unbilled by an error (logged)
+
+
+class _Run:
+    """State shared by the chunks of one run: catalog and usage caches."""
+
+    def __init__(self, service: BillingService, tenant_id: str, as_of: datetime, grace: timedelta):
+        self.tenant_id = tenant_id
+        self.as_of = as_of
+        self.grace = grace
+        self.book = PlanBook(service.plans, tenant_id)
+        self.usage = UsageCache(
+            service.usage, tenant_id, self.book, service.query_customers, service.bulk_threshold
+        )
+
+
+class BillingService:
+    def __init__(
+        self,
+        store: BillingStore,
+        plans: PlanReader,
+        usage: UsageReader,
+        clock: Clock,
+        tenants: TenantStore,
+        default_grace_seconds: int = 3600,
+        chunk_size: int = CHUNK,
+        bulk_threshold: int | None = BULK_THRESHOLD,
+    ):
+        self.store = store
+        self.plans = plans
+        self.usage = usage
+        self.clock = clock
+        self._tenants = tenants
+        self._default_grace = default_grace_seconds
+        self.chunk_size = chunk_size
+        # usage reads: customers per query, and how many customers wanting one window
+        # make it a whole-tenant query (None: never); see services.invoicing.UsageCache
+        self.query_customers = QUERY_CUSTOMERS
+        self.bulk_threshold = bulk_threshold
+
+    def grace_seconds(self, tenant_id: str) -> int:
+        """How long the tenant's closed periods stay draft (late events still count)."""
+        tenant = self._tenants.get(tenant_id)
+        return self._default_grace if tenant is None else tenant.grace_seconds
+
+    def set_grace_seconds(self, tenant_id: str, seconds: int) -> int:
+        if not 0 <= seconds <= MAX_GRACE_SECONDS:
+            raise ValidationError(
+                f"grace_seconds must be 0-{MAX_GRACE_SECONDS}", code="invalid_grace"
+            )
+        self._tenants.set_grace(tenant_id, seconds)
+        return self.grace_seconds(tenant_id)
+
+    def run(
+        self,
+        tenant_id: str,
+        as_of: datetime | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> RunResult:
+        """Bill every due account of the tenant as of ``as_of`` (default: now).
+
+        ``progress`` is called with the number of subscriptions each chunk handled.
+        """
+        as_of = self._check_as_of(as_of)
+        run = _Run(self, tenant_id, as_of, timedelta(seconds=self.grace_seconds(tenant_id)))
+        total, skipped, after = Counts(), [], None
+        while True:
+            accounts = self.store.due_accounts(tenant_id, as_of, after=after, limit=self.chunk_size)
+            if not accounts:
+                break
+            after = accounts[-1]
+            counts, missed = self._chunk_run(run, accounts, skip_locked=True)
+            total.add(counts)
+            skipped += missed
+            run.usage.forget()
+            if progress is not None:
+                progress(counts.subscriptions)
+        for start in range(0, len(skipped), self.chunk_size):
+            counts, _ = self._chunk_run(
+                run, skipped[start : start + self.chunk_size], skip_locked=False
+            )
+            total.add(counts)
+            if progress is not None:
+                progress(counts.subscriptions)
+        return _result(tenant_id, as_of, total)
+
+    def _check_as_of(self, as_of: datetime | None) -> datetime:
+        """``as_of`` defaults to now and may not be in the future: a run would finalize
+        periods that have not happened, and final invoices never change."""
+        now = self.clock.now()
+        if as_of is None:
+            return now
+        if as_of > now + FUTURE_TOLERANCE:
+            raise ValidationError(
+                f"as_of {as_of.isoformat()} is in the future (now is {now.isoformat()})",
+                code="as_of_in_future",
+                details={"now": now.isoformat()},
+            )
+        return as_of
+
+    def bill_accounts(self, tenant_id: str, accounts: Sequence[str], as_of: datetime) -> RunResult:
+        """Bill some accounts now (a cancellation's final invoice)."""
+        run = _Run(self, tenant_id, as_of, timedelta(seconds=self.grace_seconds(tenant_id)))
+        counts, _ = self._chunk_run(run, list(accounts), skip_locked=False)
+        return _result(tenant_id, as_of, counts)
+
+    def count_due(self, tenant_id: str, as_of: datetime) -> int:
+        return self.store.count_due_subscriptions(tenant_id, as_of)
+
+    def run_due(self) -> list[RunResult]:
+        """The scheduled job: bill every tenant with due subscriptions as of now."""
+        now = self.clock.now()
+        results = []
+        for tenant_id in self.store.due_tenants(now):
+            result = self.run(tenant_id, now)
+            log.info(
+                "billing run",
+                extra={
+                    "tenant": tenant_id,
+                    "created": result.created,
+                    "finalized": result.finalized,
+                },
+            )
+            results.append(result)
+        return results
+
+    # -- one chunk ----------------------------------------------------------------------
+
+    def _chunk_run(
+        self, run: _Run, accounts: list[str], *, skip_locked: bool
+    ) -> tuple[Counts, list[str]]:
+        stored = self.store.subscriptions_of(run.tenant_id, accounts)
+        run.usage.prefetch(self._wanted(run, stored))
+        since = _ledger_since(run, stored)
+        return self.store.process(
+            run.tenant_id,
+            accounts,
+            lambda state: self._work(run, state),
+            now=self.clock.now(),
+            ledger_since=since,
+            skip_locked=skip_locked,
+        )
+
+    def _wanted(self, run: _Run, stored: list[StoredSubscription]) -> dict[UsageQuery, set[str]]:
+        wanted: dict[UsageQuery, set[str]] = {}
+        for item in stored:
+            sub, through = item.subscription, item.billed_through
+            try:
+                queries = [
+                    query
+                    for slot in _due(sub, run, through)
+                    for query in slot_usage_queries(sub, slot, run.book, through)
+                ]
+            except TallybookError:
+                continue  # reported (and skipped) when its account is billed
+            for query in queries:
+                wanted.setdefault(query, set()).add(sub.customer)
+        return wanted
+
+    def _work(self, run: _Run, state: AccountState) -> AccountResult:
+        """The account's drafts; an account that cannot be billed (say its plan version
+        is gone) is logged and left as it is, so it does not stop the others."""
+        try:
+            return self._bill(run, state)
+        except TallybookError as exc:
+            log.error(
+                "account not billed",
+                extra={"tenant": run.tenant_id, "customer": state.customer.id, "code": exc.code},
+            )
+            return AccountResult([], [], failed=True)
+
+    def _bill(self, run: _Run, state: AccountState) -> AccountResult:
+        subs = tuple(s.subscription for s in state.subscriptions)
+        through = {s.subscription.id: s.billed_through for s in state.subscriptions}
+        account = Account(state.customer.id, state.customer.currency, subs, through)
+        usage = account_usage(run.usage, account, run.book, due_slots(account, run.book, run.as_of))
+        ledger = ledger_from_lines(subs, state.final_lines)
+        drafts = account_drafts(account, run.book, usage, ledger, run.as_of)
+        decided = [(d, d.issue_at + run.grace <= run.as_of) for d in drafts]
+        new_through = dict(through)
+        for draft, final in decided:
+            if final:
+                for sid, _, _ in draft.slots:
+                    old = new_through.get(sid)
+                    new_through[sid] = draft.issue_at if old is None else max(old, draft.issue_at)
+        progress = [
+            (sub.id, new_through.get(sub.id), next_issue_at(sub, run.book, new_through.get(sub.id)))
+            for sub in subs
+        ]
+        return AccountResult(decided, progress)
+
+
+def _due(sub: Subscription, run: _Run, through: datetime | None) -> list[Slot]:
+    account = Account(sub.customer, sub.currency, (sub,), {sub.id: through})
+    return [slot for _, slot in due_slots(account, run.book, run.as_of)]
+
+
+def _ledger_since(run: _Run, stored: list[StoredSubscription]) -> datetime | None:
+    """How far back final lines are needed to adjust late usage (None: not at all)."""
+    since = None
+    for item in stored:
+        if item.billed_through is None:
+            continue
+        try:
+            due = _due(item.subscription, run, item.billed_through)
+        except TallybookError:
+            continue  # reported (and skipped) when its account is billed
+        for slot in due:
+            if slot.kind is SlotKind.PERIOD:
+                start = lookback_start(item.subscription, slot.period)
+                if start is not None and (since is None or start < since):
+                    since = start
+    return since
+
+
+def _result(tenant_id: str, as_of: datetime, counts: Counts) -> RunResult:
+    return RunResult(
+        tenant_id,
+        as_of,
+        counts.created,
+        counts.updated,
+        counts.finalized,
+        counts.deleted,
+        counts.accounts,
+        counts.subscriptions,
+        counts.failed,
+    )

@@ -1,0 +1,1 @@
+"""Ingest: validate, deduplicate and store usage events; the dead-letter queue."""
