@@ -58,7 +58,6 @@ def test_domain_and_services_never_use_float_for_money(path: Path) -> None:
     assert "float(" not in source, f"{path.name} converts to float"
 
 
-
 @pytest.mark.parametrize("path", _modules("portal"), ids=lambda p: p.name)
 def test_portal_never_imports_api_routes(path: Path) -> None:
     """The portal shares the app's plumbing (``api.deps``, ``api.auth``), never a route."""
