@@ -55,7 +55,7 @@ from common import (
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.schema_events import events
-from tallybook.adapters.store.types import to_micros
+from tallybook.domain.instants import to_micros
 
 # -- the client process -------------------------------------------------------------------
 

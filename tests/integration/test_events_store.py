@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from tallybook.adapters.store.db import make_engine
-from tallybook.adapters.store.events import BatchWriter, DeadLetter, EventStore, NewEvent
+from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.schema_events import events, rejected_events
+from tallybook.domain.metering.dedupe import BatchResult, EventBatch
+from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, Problem
 
 
 @pytest.fixture
@@ -35,15 +37,35 @@ def count(engine: Engine, table: object = events) -> int:
 @pytest.mark.parametrize("group", [0, 20_000], ids=["plain", "group-commit"])
 def test_insert_reports_inserted_and_stored_hashes(engine: Engine, group: int) -> None:
     store = EventStore(engine, group_commit_rows=group)
-    first = store.write("t1", 1, lambda tx: tx.insert([row("a"), row("b")]))
-    assert first == (2, {})
-    again = store.write("t1", 2, lambda tx: tx.insert([row("a", "x" * 32), row("c"), row("b")]))
+
+    def insert(tenant: str, received: int, rows: list[NewEvent]) -> tuple[int, dict[Key, str]]:
+        with store.transaction(tenant, received) as tx:
+            return tx.insert(rows)
+
+    assert insert("t1", 1, [row("a"), row("b")]) == (2, {})
+    again = insert("t1", 2, [row("a", "x" * 32), row("c"), row("b")])
     assert again == (1, {("", "a"): "h" * 32, ("", "b"): "h" * 32, ("", "c"): "h" * 32})
-    other_tenant = store.write("t2", 3, lambda tx: tx.insert([row("a", "x" * 32)]))
-    assert other_tenant == (1, {})
-    other_source = store.write("t1", 3, lambda tx: tx.insert([row("a", source="s")]))
-    assert other_source == (1, {})
+    assert insert("t2", 3, [row("a", "x" * 32)]) == (1, {})
+    assert insert("t1", 3, [row("a", source="s")]) == (1, {})
     assert count(engine) == 5
+
+
+class FailingBatch(EventBatch):
+    """A batch whose settling fails after its events were inserted."""
+
+    def settle(self, inserted: int, stored: dict[Key, str]) -> tuple[BatchResult, list[DeadLetter]]:
+        super().settle(inserted, stored)
+        raise RuntimeError(f"writer {self.fmt} fails after writing")
+
+
+def batch_of(n: int, *, failing: bool) -> EventBatch:
+    """50 valid events and one rejected one (a dead letter)."""
+    items: list[object] = [{"id": f"w{n}-{i}"} for i in range(50)] + [{"id": f"w{n}"}]
+    batch = (FailingBatch if failing else EventBatch)(str(n), items)
+    for i in range(50):
+        batch.add(i, row(f"w{n}-{i}"))
+    batch.reject(50, items[50], Problem("invalid_id", "m"))
+    return batch
 
 
 @pytest.mark.parametrize("group", [0, 20_000], ids=["plain", "group-commit"])
@@ -54,15 +76,11 @@ def test_a_failing_shared_write_leaves_the_others_intact(engine: Engine, group: 
     start = threading.Barrier(12)
 
     def writer(n: int) -> None:
-        def work(tx: BatchWriter) -> None:
-            tx.insert([row(f"w{n}-{i}") for i in range(50)])
-            tx.dead_letters([DeadLetter("native", None, f"w{n}", "invalid_id", "m", "{}")])
-            if n % 4 == 0:
-                raise RuntimeError(f"writer {n} fails after writing")
-
+        batch = batch_of(n, failing=n % 4 == 0)
         start.wait()
         try:
-            store.write("t", n, work, size=50, shared=True)
+            result = store.write_batch("t", n, batch)
+            assert (result.accepted, result.rejected) == (50, 1)
         except RuntimeError as exc:
             errors.append(exc)
 
@@ -78,13 +96,17 @@ def test_a_failing_shared_write_leaves_the_others_intact(engine: Engine, group: 
 
 def test_resolve_only_moves_open_letters(engine: Engine) -> None:
     store = EventStore(engine)
-    [rid] = store.write(
-        "t", 1, lambda tx: tx.dead_letters([DeadLetter("native", None, "e", "c", "m", "{}")])
-    )
+    with store.transaction("t", 1) as tx:
+        [rid] = tx.dead_letters([DeadLetter("native", None, "e", "c", "m", {})])
     now = datetime.now(UTC)
-    assert store.write("t", 2, lambda tx: tx.resolve(rid, "discarded", now)) is True
-    assert store.write("t", 3, lambda tx: tx.resolve(rid, "replayed", now)) is False
-    assert store.write("other", 3, lambda tx: tx.resolve(rid, "discarded", now)) is False
+
+    def resolve(tenant: str, status: str) -> bool:
+        with store.transaction(tenant, 2) as tx:
+            return tx.resolve(rid, status, now)
+
+    assert resolve("t", "discarded") is True
+    assert resolve("t", "replayed") is False
+    assert resolve("other", "discarded") is False
     letter = store.get_rejected("t", rid)
-    assert letter is not None and letter.status == "discarded"
+    assert letter is not None and letter.status == "discarded" and letter.event == "{}"
     assert store.get_rejected("other", rid) is None

@@ -52,6 +52,24 @@ def test_services_never_import_the_web_framework(path: Path) -> None:
         assert not name.startswith("tallybook.api"), f"{path.name} imports {name}"
 
 
+@pytest.mark.parametrize("path", _modules("services"), ids=lambda p: p.name)
+def test_services_depend_on_ports_never_on_adapters(path: Path) -> None:
+    """Services import the domain, the ports (``services/ports.py``), other services and the
+    catalog document models; never an adapter, an entrypoint or the composition root."""
+    allowed = ("tallybook.domain", "tallybook.services", "tallybook.documents.catalog")
+    for name in _imports(path):
+        if name.startswith("tallybook"):
+            assert name.startswith(allowed), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", _modules("adapters"), ids=lambda p: p.name)
+def test_adapters_never_import_a_service(path: Path) -> None:
+    """Adapters implement ports; they never call back into a service."""
+    for name in _imports(path):
+        if name.startswith("tallybook.services"):
+            assert name == "tallybook.services.ports", f"{path.name} imports {name}"
+
+
 @pytest.mark.parametrize("path", _modules("domain") + _modules("services"), ids=lambda p: p.name)
 def test_domain_and_services_never_use_float_for_money(path: Path) -> None:
     source = path.read_text()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol
 
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
+from tallybook.services.ports import Clock as Clock  # the port these implement
 
 
 class SystemClock:
+    """The machine's clock, in UTC."""
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 

@@ -10,6 +10,7 @@ and the CLI prints the code and message. Nothing here knows about HTTP.
     │   └── UnknownCurrency
     ├── NotFound                 the tenant has no such resource          -> 404
     ├── Conflict                 the request contradicts stored state     -> 409
+    │   └── WriteConflict        a concurrent write won a uniqueness race (retry the unit of work)
     ├── Unauthorized             missing or unknown API key               -> 401
     ├── PayloadTooLarge          body or batch over the configured limit  -> 413
     └── StoreUnavailable         the database cannot be reached           -> 503
@@ -53,6 +54,12 @@ class NotFound(TallybookError):
 
 class Conflict(TallybookError):
     code = "conflict"
+
+
+class WriteConflict(Conflict):
+    """A unit of work lost a race on a unique key to a concurrent one; retrying it is safe."""
+
+    code = "write_conflict"
 
 
 class Unauthorized(TallybookError):

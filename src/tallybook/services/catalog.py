@@ -18,8 +18,6 @@ from datetime import datetime
 from threading import Lock
 from typing import Any, Literal
 
-from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.catalog import CatalogStore, CatalogWrites, PlanVersionRow
 from tallybook.documents.catalog.convert import to_domain
 from tallybook.documents.catalog.document import (
     CatalogDocument,
@@ -33,6 +31,7 @@ from tallybook.documents.catalog.issues import format_location
 from tallybook.documents.catalog.loading import read_text
 from tallybook.domain.catalog.model import Catalog, Meter, Plan
 from tallybook.domain.errors import NotFound
+from tallybook.services.ports import CatalogStore, CatalogUnitOfWork, Clock, PlanVersionRow
 
 JsonDict = dict[str, Any]
 _MAX_CACHED_METERS = 10_000
@@ -169,7 +168,7 @@ class CatalogService:
 
     def _apply_meter(
         self,
-        txn: CatalogWrites,
+        txn: CatalogUnitOfWork,
         meter: Meter,
         stored: Mapping[str, JsonDict],
         now: datetime,
@@ -186,7 +185,7 @@ class CatalogService:
 
     def _apply_plan(
         self,
-        txn: CatalogWrites,
+        txn: CatalogUnitOfWork,
         plan: Plan,
         latest: Mapping[str, PlanVersionRow],
         now: datetime,

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.customers import CustomerStore
 from tallybook.domain.errors import CurrencyMismatch, NotFound, ValidationError
 from tallybook.domain.money import minor_units
 from tallybook.domain.periods import load_zone
 from tallybook.domain.subscriptions.model import Customer
+from tallybook.services.ports import Clock, CustomerStore
 
 MAX_ID = 255
 

@@ -1,18 +1,53 @@
-"""Interfaces between services (and the adapters behind them).
+"""Ports: what the services need from the world, declared as Protocols.
 
-Each area implements its side; the others code against these Protocols only, so the
-ingest, catalog/usage and billing services can change their storage freely.
+Services depend on these and on ``domain/`` only (``tests/unit/test_layers.py``);
+``adapters/`` implement them and ``bootstrap.py`` injects the implementations. Control
+flows down: a service opens a unit of work, asks a port for data, calls pure domain
+functions, and tells the port what to write. No adapter calls back into a service.
+
+    Clock                  now (a fixed clock in tests, scenarios and billing runs)
+    EventStore             ingest writes (group commit) and event/dead-letter reads
+    EventUnitOfWork        one write transaction over events (dead-letter replay/discard)
+    UsageSource            raw usage partials per series (SQL pushdown)
+    UsageReader            meter aggregates over windows (billing, previews, usage API)
+    PlanReader             the catalog as domain values
+    CatalogStore           catalog documents; CatalogUnitOfWork for serialised publishes
+    CustomerStore, SubscriptionStore, TenantStore, InvoiceStore   repositories
+    BillingStore           what is due; BillingUnitOfWork: one chunk's transaction
+    Outbox, PaymentProvider  placeholders for webhooks and provider sync (issue 7)
+
+The records that cross the boundary live here (or in ``domain/`` when the domain
+computes with them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
-from tallybook.domain.catalog.model import Meter, Plan
+from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
+from tallybook.domain.billing.invoice import Invoice, InvoiceLine, InvoiceStatus
+from tallybook.domain.catalog.model import Aggregation, Meter, Plan
+from tallybook.domain.metering.dedupe import BatchResult, EventBatch
+from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
+from tallybook.domain.subscriptions.model import Customer, Subscription
+
+JsonDict = dict[str, Any]
+Series = tuple[str, tuple[str | None, ...]]  # customer, group_by values
+
+
+class Clock(Protocol):
+    """Services take a clock so tests and billing runs can set "now"."""
+
+    def now(self) -> datetime: ...
+
+
+# -- records --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +56,109 @@ class UsageKey:
 
     customer: str
     dimension: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The events a meter query reads; instants are microseconds since the epoch."""
+
+    tenant_id: str
+    event_type: str
+    start: int
+    end: int
+    value: tuple[str, ...] | None = None
+    filter: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    group_by: tuple[tuple[str, ...], ...] = ()
+    customers: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """One SQL group: a series, a bucket (0 without buckets) and its aggregate.
+
+    ``key`` is set for ``unique_count`` by bucket (one row per distinct value);
+    ``instant``/``id`` for ``latest`` and readings (to order values).
+    """
+
+    series: Series
+    bucket: int
+    value: Decimal
+    key: str | None = None
+    instant: int = 0
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSubscription:
+    """A subscription with its bill-to account and billing progress."""
+
+    subscription: Subscription
+    account: str
+    billed_through: datetime | None
+    next_issue_at: datetime | None
+    created_at: datetime
+
+
+@dataclass
+class AccountState:
+    """What a billing run reads for one claimed account, in the chunk's transaction."""
+
+    customer: Customer
+    subscriptions: list[StoredSubscription]
+    drafts: dict[DraftKey, OpenDraft]
+    final_lines: list[InvoiceLine]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanVersionRow:
+    """One published plan version as its stored document."""
+
+    key: str
+    version: int
+    definition: JsonDict
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRow:
+    id: str
+    name: str
+    grace_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRow:
+    id: str
+    tenant_id: str
+    prefix: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A message to deliver after commit (webhooks, provider pushes): placeholder."""
+
+    topic: str
+    key: str
+    payload: JsonDict = field(default_factory=dict)
+
+
+# -- usage and catalog ------------------------------------------------------------------------
+
+
+class UsageSource(Protocol):
+    """Raw usage per series, pushed down to the event store (SQL on SQLite/PostgreSQL)."""
+
+    def partials(
+        self,
+        selection: Selection,
+        aggregation: Aggregation,
+        buckets: tuple[int, int] | None = None,
+    ) -> list[Partial]: ...
+
+    def readings(self, selection: Selection, *, before: bool = False) -> list[Partial]: ...
 
 
 class UsageReader(Protocol):
@@ -63,3 +201,256 @@ class PlanReader(Protocol):
         ...
 
     def list_meters(self, tenant_id: str) -> list[Meter]: ...
+
+
+class CatalogReads(Protocol):
+    """A consistent read of one tenant's catalog documents."""
+
+    def meter_documents(self) -> dict[str, JsonDict]: ...
+
+    def latest_plans(self) -> dict[str, PlanVersionRow]: ...
+
+    def versions(self, key: str) -> list[PlanVersionRow]: ...
+
+
+class CatalogUnitOfWork(CatalogReads, Protocol):
+    """One serialised read-then-write transaction over a tenant's catalog."""
+
+    def upsert_meter(
+        self, key: str, definition: JsonDict, now: datetime, *, exists: bool
+    ) -> None: ...
+
+    def publish_plan(self, key: str, version: int, definition: JsonDict, now: datetime) -> None: ...
+
+
+class CatalogStore(Protocol):
+    def meter_document(self, tenant_id: str, key: str) -> JsonDict | None: ...
+
+    def latest_version(self, tenant_id: str, key: str) -> int | None: ...
+
+    def plan_version(self, tenant_id: str, key: str, version: int) -> PlanVersionRow | None: ...
+
+    def reads(self, tenant_id: str) -> AbstractContextManager[CatalogReads]: ...
+
+    def transaction(self, tenant_id: str) -> AbstractContextManager[CatalogUnitOfWork]: ...
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+class EventUnitOfWork(Protocol):
+    """One open write transaction over the event store."""
+
+    def insert(self, rows: Sequence[NewEvent]) -> tuple[int, dict[Key, str]]:
+        """Insert the events whose keys are new: how many went in and, when some keys
+        already existed, the stored body hash of every key of ``rows``."""
+        ...
+
+    def dead_letters(self, letters: Sequence[DeadLetter]) -> list[str]: ...
+
+    def resolve(self, rejected_id: str, status: str, at: datetime) -> bool:
+        """Move an open dead letter to ``replayed`` or ``discarded``; False if not open."""
+        ...
+
+
+class EventStore(Protocol):
+    def quiet(self) -> AbstractContextManager[Any]:
+        """Hold off writes while a short read runs (SQLite's single writer)."""
+        ...
+
+    def write_batch(self, tenant_id: str, received_micros: int, batch: EventBatch) -> BatchResult:
+        """Store a request's events exactly once (``domain.metering.dedupe``); the result
+        after the commit."""
+        ...
+
+    def transaction(
+        self, tenant_id: str, received_micros: int
+    ) -> AbstractContextManager[EventUnitOfWork]: ...
+
+    def list_events(
+        self,
+        tenant_id: str,
+        *,
+        customer: str | None = None,
+        event_type: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after: tuple[int, str, str] | None = None,
+        newest_first: bool = True,
+        limit: int = 100,
+    ) -> list[StoredEvent]: ...
+
+    def list_rejected(
+        self, tenant_id: str, *, status: str | None = None, before: str | None = None, limit: int
+    ) -> list[RejectedEvent]: ...
+
+    def get_rejected(self, tenant_id: str, rejected_id: str) -> RejectedEvent | None: ...
+
+
+# -- repositories -----------------------------------------------------------------------------
+
+
+class CustomerStore(Protocol):
+    def insert(self, tenant_id: str, customer: Customer) -> None:
+        """Conflict when the id is taken."""
+        ...
+
+    def get(self, tenant_id: str, customer_id: str) -> Customer | None: ...
+
+    def get_many(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Customer]: ...
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        parent: str | None = None,
+    ) -> Sequence[Customer]: ...
+
+
+class SubscriptionUnitOfWork(Protocol):
+    """A subscription read under its row lock, and its rewrite, in one transaction."""
+
+    @property
+    def current(self) -> StoredSubscription: ...
+
+    def save(self, subscription: Subscription, next_issue_at: datetime | None) -> None: ...
+
+
+class SubscriptionStore(Protocol):
+    def insert_exclusive(
+        self,
+        tenant_id: str,
+        subscription: Subscription,
+        account: str,
+        next_issue_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        """Insert unless the customer has an overlapping subscription (Conflict)."""
+        ...
+
+    def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]: ...
+
+    def get(self, tenant_id: str, subscription_id: str) -> StoredSubscription | None: ...
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        customer: str | None = None,
+        limit: int = 100,
+        starting_after: str | None = None,
+    ) -> list[StoredSubscription]: ...
+
+    def locked(
+        self, tenant_id: str, subscription_id: str, now: datetime
+    ) -> AbstractContextManager[SubscriptionUnitOfWork]:
+        """Lock one subscription's row for a read-modify-write; NotFound when absent."""
+        ...
+
+
+class TenantStore(Protocol):
+    def get(self, tenant_id: str) -> TenantRow | None: ...
+
+    def create(self, tenant_id: str, name: str, now: datetime, grace_seconds: int) -> TenantRow: ...
+
+    def set_grace(self, tenant_id: str, grace_seconds: int) -> None: ...
+
+    def count_keys(self, tenant_id: str) -> int: ...
+
+    def add_key(
+        self, key_id: str, tenant_id: str, key_hash: str, prefix: str, name: str, now: datetime
+    ) -> None: ...
+
+    def tenant_for_hash(self, key_hash: str) -> str | None: ...
+
+
+class InvoiceStore(Protocol):
+    def get(self, tenant_id: str, invoice_id: str) -> Invoice | None: ...
+
+    def get_by_number(self, tenant_id: str, number: int) -> Invoice | None: ...
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        customer: str | None = None,
+        status: InvoiceStatus | None = None,
+        limit: int = 50,
+        starting_after: str | None = None,
+    ) -> Sequence[Invoice]: ...
+
+    def save_status(self, tenant_id: str, invoice: Invoice, expected: InvoiceStatus) -> None:
+        """Store a status change; Conflict when the stored status is not ``expected``."""
+        ...
+
+
+# -- billing runs -----------------------------------------------------------------------------
+
+
+class BillingUnitOfWork(Protocol):
+    """One chunk of a billing run: a transaction (``with``), rolled back unless committed;
+    a unique-key race lost to a concurrent run raises ``WriteConflict``."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None: ...
+
+    def claim(
+        self, tenant_id: str, accounts: Sequence[str], *, skip_locked: bool
+    ) -> dict[str, Customer]:
+        """Lock the accounts (skipping those another run holds when ``skip_locked``)."""
+        ...
+
+    def account_states(
+        self, tenant_id: str, claimed: dict[str, Customer], ledger_since: datetime | None
+    ) -> dict[str, AccountState]: ...
+
+    def take_numbers(self, tenant_id: str, count: int) -> int:
+        """Reserve ``count`` consecutive invoice numbers (gapless); returns the last."""
+        ...
+
+    def write(self, tenant_id: str, plan: ChunkPlan) -> None:
+        """Execute the writes ``domain.billing.drafts`` decided."""
+        ...
+
+    def commit(self) -> None: ...
+
+
+class BillingStore(Protocol):
+    def due_accounts(
+        self, tenant_id: str, as_of: datetime, *, after: str | None, limit: int
+    ) -> list[str]: ...
+
+    def count_due_subscriptions(self, tenant_id: str, as_of: datetime) -> int: ...
+
+    def due_tenants(self, as_of: datetime) -> list[str]: ...
+
+    def subscriptions_of(
+        self, tenant_id: str, accounts: Sequence[str]
+    ) -> list[StoredSubscription]: ...
+
+    def unit_of_work(self) -> BillingUnitOfWork: ...
+
+
+# -- coming capabilities (declared so their services have a port to code against) -----------
+
+
+class Outbox(Protocol):
+    """Messages written in the same transaction as the fact they announce; a worker
+    delivers them after commit (webhooks, e-mails, provider pushes). Not implemented yet."""
+
+    def add(self, tenant_id: str, message: OutboxMessage) -> None: ...
+
+
+class PaymentProvider(Protocol):
+    """A payment provider (Stripe first): push an invoice with an idempotency key.
+    Not implemented yet."""
+
+    def push_invoice(self, tenant_id: str, invoice: Invoice, idempotency_key: str) -> str: ...

@@ -10,20 +10,34 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from tallybook.bootstrap import Container
+from typing import Protocol
 
 log = logging.getLogger("tallybook.scheduler")
 
 
+class _Interval(Protocol):
+    @property
+    def scheduler_interval_seconds(self) -> float: ...
+
+
+class Jobs(Protocol):
+    """What the scheduler runs: the container's settings and ``scheduled_jobs``."""
+
+    @property
+    def settings(self) -> _Interval: ...
+
+    @property
+    def scheduled_jobs(self) -> list[Callable[[], object]]: ...
+
+
 class Scheduler:
-    def __init__(self, container: Container):
+    """Runs ``container.scheduled_jobs`` every ``scheduler_interval_seconds`` (0: never)."""
+
+    def __init__(self, container: Jobs):
         self._container = container
         self._interval = container.settings.scheduler_interval_seconds
         self._task: asyncio.Task[None] | None = None
-        self.jobs: list[Callable[[], object]] = list(getattr(container, "scheduled_jobs", []))
+        self.jobs: list[Callable[[], object]] = list(container.scheduled_jobs)
 
     def start(self) -> None:
         if self._interval > 0 and self.jobs:

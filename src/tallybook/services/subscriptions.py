@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.billing_writes import new_id
-from tallybook.adapters.store.subscriptions import StoredSubscription, SubscriptionStore
 from tallybook.domain.billing.schedule import next_issue_at
 from tallybook.domain.catalog.model import Plan
 from tallybook.domain.errors import CurrencyMismatch, NotFound, ValidationError
+from tallybook.domain.ids import new_id
 from tallybook.domain.money import round_amount
 from tallybook.domain.subscriptions.model import (
     AllowancePolicy,
@@ -36,7 +34,7 @@ from tallybook.domain.subscriptions.model import (
 )
 from tallybook.services.billing.invoices import PlanBook
 from tallybook.services.customers import CustomerService, check_text
-from tallybook.services.ports import PlanReader
+from tallybook.services.ports import Clock, PlanReader, StoredSubscription, SubscriptionStore
 
 MAX_QUANTITY = Decimal(1_000_000_000)
 MAX_TRIAL_DAYS = 3650
@@ -227,13 +225,14 @@ class SubscriptionService:
     ) -> StoredSubscription:
         book = PlanBook(self._plans, tenant_id)
 
-        def apply(
-            sub: Subscription, through: datetime | None
-        ) -> tuple[Subscription, datetime | None]:
-            new = change(sub, through)
-            return new, next_issue_at(new, book, through)
-
-        return self._store.change(tenant_id, subscription_id, apply, self._clock.now())
+        with self._store.locked(tenant_id, subscription_id, self._clock.now()) as uow:
+            current = uow.current
+            new = change(current.subscription, current.billed_through)
+            next_issue = next_issue_at(new, book, current.billed_through)
+            uow.save(new, next_issue)
+        return StoredSubscription(
+            new, current.account, current.billed_through, next_issue, current.created_at
+        )
 
 
 # -- validation -------------------------------------------------------------------------

@@ -10,9 +10,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.tenants import TenantStore
 from tallybook.domain.errors import Unauthorized, ValidationError
+from tallybook.services.ports import Clock, TenantStore
 
 DEFAULT_TENANT = "default"
 KEY_PREFIX = "tb_"

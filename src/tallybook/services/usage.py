@@ -19,10 +19,9 @@ from decimal import Decimal
 from itertools import pairwise
 from math import gcd
 
-from tallybook.adapters.store.types import from_micros, to_micros
-from tallybook.adapters.store.usage_sql import Partial, Selection, Series, UsageSql
 from tallybook.domain.catalog.model import Aggregation, Meter
 from tallybook.domain.errors import ValidationError
+from tallybook.domain.instants import from_micros, to_micros
 from tallybook.domain.metering.meters import (
     EXACT,
     WindowSize,
@@ -31,7 +30,7 @@ from tallybook.domain.metering.meters import (
     usage_windows,
 )
 from tallybook.domain.periods import Period, utc
-from tallybook.services.ports import PlanReader, UsageKey
+from tallybook.services.ports import Partial, PlanReader, Selection, Series, UsageKey, UsageSource
 
 Windows = dict[Series, dict[int, Decimal]]
 _ZERO_WHEN_EMPTY = frozenset(
@@ -68,7 +67,7 @@ class UsageReport:
 class UsageService:
     """Implements ``UsageReader`` (services.ports) and the usage endpoints' reports."""
 
-    def __init__(self, sql: UsageSql, catalog: PlanReader):
+    def __init__(self, sql: UsageSource, catalog: PlanReader):
         self._sql = sql
         self._catalog = catalog
 

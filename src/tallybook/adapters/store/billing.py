@@ -8,53 +8,39 @@ One transaction per chunk of accounts (bill-to customers):
    claim once the other run is done. SQLite serialises writers with ``BEGIN IMMEDIATE``:
    the whole chunk is already exclusive.
 2. read the accounts' subscriptions, open drafts and recent final lines (the ledger);
-3. let the caller compute the wanted drafts (pure domain);
-4. write (``billing_writes``): insert new invoices, rewrite changed drafts, delete drafts no longer wanted,
-   finalize the due ones with numbers taken from the tenant's counter row in the same
-   transaction (gapless: a rollback returns them), record slots and progress.
+3. the billing service computes the wanted drafts and ``domain.billing.drafts`` decides
+   the writes; ``take_numbers`` reserves the final invoices' numbers from the tenant's
+   counter row in the same transaction (gapless: a rollback returns them);
+4. ``write`` executes the chunk's plan (``billing_writes``).
+
+``BillingUnitOfWork`` is that transaction (``services.ports.BillingUnitOfWork``): the
+service opens it, reads, decides and tells it what to write; it never calls back.
 
 The ``invoice_slots`` primary key (subscription, kind, period start) and the invoices'
 unique (customer, kind, period) make a second invoice for a period impossible even if a
-claim were bypassed: the transaction fails and the chunk is retried.
+claim were bypassed: the transaction fails with ``WriteConflict`` and the service retries the chunk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
+from types import TracebackType
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, RootTransaction, select
 from sqlalchemy.exc import IntegrityError
 
-from tallybook.adapters.store.billing_writes import (
-    AccountResult,
-    AccountState,
-    Counts,
-    OpenDraft,
-    Writes,
-    apply_writes,
-    plan_writes,
-)
+from tallybook.adapters.store.billing_writes import take_numbers, write_plan
 from tallybook.adapters.store.customers import customer_from_row
-from tallybook.adapters.store.schema_billing import (
-    customers,
-    invoices,
-    subscriptions,
-)
-from tallybook.adapters.store.subscriptions import (
-    StoredSubscription,
-    subscriptions_of_accounts,
-)
-from tallybook.domain.billing.invoice import (
-    InvoiceStatus,
-    line_from_dict,
-)
+from tallybook.adapters.store.schema_billing import customers, invoices, subscriptions
+from tallybook.adapters.store.subscriptions import subscriptions_of_accounts
+from tallybook.domain.billing.drafts import ChunkPlan, OpenDraft
+from tallybook.domain.billing.invoice import InvoiceStatus, line_from_dict
+from tallybook.domain.errors import WriteConflict
 from tallybook.domain.subscriptions.model import Customer
+from tallybook.services.ports import AccountState, StoredSubscription
 
 FINAL = (InvoiceStatus.FINALIZED.value, InvoiceStatus.PAID.value, InvoiceStatus.VOID.value)
-
-
-Work = Callable[[AccountState], AccountResult]
 
 
 class BillingStore:
@@ -104,56 +90,73 @@ class BillingStore:
         with self._engine.connect() as conn:
             return subscriptions_of_accounts(conn, tenant_id, accounts)
 
-    # -- one chunk ------------------------------------------------------------------------
+    def unit_of_work(self) -> BillingUnitOfWork:
+        """A new write transaction for one chunk (opened by ``with``)."""
+        return BillingUnitOfWork(self._engine, self._postgres)
 
-    def process(
+
+class BillingUnitOfWork:
+    """One chunk's transaction: claim, read, number and write; commit or roll back.
+
+    Leaving the ``with`` block without ``commit()`` rolls back. A unique-key race lost to a
+    concurrent run (``IntegrityError``) surfaces as ``WriteConflict``.
+    """
+
+    def __init__(self, engine: Engine, postgres: bool):
+        self._engine = engine
+        self._postgres = postgres
+        self._conn: Connection | None = None
+        self._tx: RootTransaction | None = None
+
+    def __enter__(self) -> BillingUnitOfWork:
+        self._conn = self._engine.connect()
+        self._tx = self._conn.begin()
+        return self
+
+    def __exit__(
         self,
-        tenant_id: str,
-        accounts: Sequence[str],
-        work: Work,
-        *,
-        now: datetime,
-        ledger_since: datetime | None,
-        skip_locked: bool,
-    ) -> tuple[Counts, list[str]]:
-        """Claim, compute and write one chunk; returns counts and the skipped accounts."""
-        for attempt in range(3):
-            try:
-                with self._engine.begin() as conn:
-                    return self._process(
-                        conn, tenant_id, accounts, work, now, ledger_since, skip_locked
-                    )
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None and self._tx is not None
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self._conn.close()
+        if isinstance(error, IntegrityError):
+            raise WriteConflict(
+                "a concurrent billing run wrote first", code="write_conflict"
+            ) from error
 
-    def _process(
-        self,
-        conn: Connection,
-        tenant_id: str,
-        accounts: Sequence[str],
-        work: Work,
-        now: datetime,
-        ledger_since: datetime | None,
-        skip_locked: bool,
-    ) -> tuple[Counts, list[str]]:
-        claimed = self._claim(conn, tenant_id, accounts, skip_locked)
-        skipped = [a for a in accounts if a not in claimed]
-        states = self._load(conn, tenant_id, claimed, ledger_since)
-        counts, writes = Counts(), Writes()
-        for account in sorted(states):
-            state = states[account]
-            result = work(state)
-            plan_writes(tenant_id, state, result, now, counts, writes)
-            counts.accounts += 1
-            counts.subscriptions += len(state.subscriptions)
-        apply_writes(conn, tenant_id, writes)
-        return counts, skipped
+    @property
+    def conn(self) -> Connection:
+        assert self._conn is not None, "use the unit of work in a with block"
+        return self._conn
 
-    def _claim(
-        self, conn: Connection, tenant_id: str, accounts: Sequence[str], skip_locked: bool
+    def commit(self) -> None:
+        assert self._tx is not None
+        try:
+            self._tx.commit()
+        except IntegrityError as error:
+            raise WriteConflict(
+                "a concurrent billing run wrote first", code="write_conflict"
+            ) from error
+
+    def take_numbers(self, tenant_id: str, count: int) -> int:
+        """Reserve ``count`` consecutive invoice numbers; returns the last."""
+        return take_numbers(self.conn, tenant_id, count)
+
+    def write(self, tenant_id: str, plan: ChunkPlan) -> None:
+        """Execute the chunk's decided writes."""
+        write_plan(self.conn, tenant_id, plan)
+
+    def claim(
+        self, tenant_id: str, accounts: Sequence[str], *, skip_locked: bool
     ) -> dict[str, Customer]:
+        """Lock the accounts' customer rows (PostgreSQL: ``FOR UPDATE``, skipping rows
+        another run holds when ``skip_locked``); the claimed accounts by id."""
         stmt = (
             select(customers)
             .where(customers.c.tenant_id == tenant_id, customers.c.id.in_(list(accounts)))
@@ -161,15 +164,14 @@ class BillingStore:
         )
         if self._postgres:
             stmt = stmt.with_for_update(skip_locked=skip_locked)
-        return {row.id: customer_from_row(row) for row in conn.execute(stmt)}
+        return {row.id: customer_from_row(row) for row in self.conn.execute(stmt)}
 
-    def _load(
-        self,
-        conn: Connection,
-        tenant_id: str,
-        claimed: dict[str, Customer],
-        ledger_since: datetime | None,
+    def account_states(
+        self, tenant_id: str, claimed: dict[str, Customer], ledger_since: datetime | None
     ) -> dict[str, AccountState]:
+        """The claimed accounts' subscriptions, open drafts and (when ``ledger_since`` is
+        set) the lines of their final invoices of periods ending after it."""
+        conn = self.conn
         ids = list(claimed)
         states = {a: AccountState(claimed[a], [], {}, []) for a in ids}
         if not ids:

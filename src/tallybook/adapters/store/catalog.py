@@ -14,7 +14,6 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,17 +21,9 @@ from sqlalchemy import Connection, Engine, and_, insert, select, text, update
 
 from tallybook.adapters.store.schema_catalog import meters, plan_versions, plans
 from tallybook.adapters.store.types import from_micros
+from tallybook.services.ports import JsonDict, PlanVersionRow
 
-JsonDict = dict[str, Any]
 _CATALOG_LOCK_SPACE = 724_119_003
-
-
-@dataclass(frozen=True, slots=True)
-class PlanVersionRow:
-    key: str
-    version: int
-    definition: JsonDict
-    created_at: datetime
 
 
 def _lock_key(tenant_id: str) -> int:

@@ -1,11 +1,11 @@
 """The event store: batched, deduplicated writes and keyset-paginated reads.
 
-Writes go through ``EventStore.write(tenant_id, received, work)``: ``work(tx)`` runs
-inside ONE short transaction with a ``BatchWriter``. ``insert`` puts a batch's events in
+A request's events go through ``EventStore.write_batch(tenant_id, received, batch)`` in
+ONE short transaction with a ``BatchWriter``. ``insert`` puts a batch's events in
 with the raw driver -- SQLite: ``executemany`` of ``INSERT .. ON CONFLICT DO NOTHING``;
 PostgreSQL: ``COPY`` into a per-session temp stage, then one ``INSERT .. SELECT .. ON
 CONFLICT DO NOTHING`` -- and, only when some keys already existed, reads back their
-stored body hashes so the caller can tell duplicates from conflicts. ``dead_letters``
+stored body hashes so ``domain.metering.dedupe`` can tell duplicates from conflicts. ``dead_letters``
 records rejected events; ``resolve`` closes a dead letter. Nothing is acknowledged before
 the commit, and the primary key ``(tenant_id, source, id)`` -- not a cache -- decides
 what is a duplicate.
@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
 import orjson
 from sqlalchemy import (
@@ -45,59 +44,9 @@ from sqlalchemy import (
 from tallybook.adapters.store.db import is_postgres
 from tallybook.adapters.store.events_group import GroupCommit
 from tallybook.adapters.store.schema_events import events, rejected_events
-from tallybook.adapters.store.types import from_micros
-
-Key = tuple[str, str]  # (source, id)
-T = TypeVar("T")
-
-
-class NewEvent(NamedTuple):
-    """A validated event, in column order (``ts`` in microseconds, ``properties`` JSON text)."""
-
-    source: str
-    id: str
-    customer: str
-    type: str
-    ts: int
-    properties: str
-    body_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    format: str  # native | cloudevents
-    source: str | None
-    event_id: str | None
-    code: str
-    message: str
-    event: str  # the raw event as JSON text
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    source: str
-    id: str
-    customer: str
-    type: str
-    ts: datetime
-    properties: str  # JSON text, as stored (numbers exactly as stored)
-    received_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class RejectedEvent:
-    id: str
-    format: str
-    received_at: datetime
-    source: str | None
-    event_id: str | None
-    code: str
-    message: str
-    event: str
-    status: str
-    replayed_at: datetime | None
-    discarded_at: datetime | None
-
+from tallybook.domain.instants import from_micros
+from tallybook.domain.metering.dedupe import BatchResult, EventBatch
+from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
 
 _COLUMNS = "tenant_id, source, id, customer, type, ts, properties, body_hash, received_at"
 _SQLITE_INSERT = (
@@ -122,6 +71,7 @@ _PG_HASHES = (
     "SELECT e.source, e.id, e.body_hash FROM events_stage s "
     "JOIN events e ON e.tenant_id = %s AND e.source = s.source AND e.id = s.id"
 )
+_DUMP_DEPTH = 200  # orjson.dumps refuses deeper nesting; dead letters keep this much
 _REJECTED = [c for c in rejected_events.c if c.name != "tenant_id"]  # RejectedEvent order
 _sequence = itertools.count()
 
@@ -194,7 +144,7 @@ class BatchWriter:
                     "event_id": d.event_id,
                     "code": d.code,
                     "message": d.message,
-                    "event": d.event,
+                    "event": dump_raw(d.event),
                     "status": "open",
                 }
                 for rid, d in zip(ids, letters, strict=True)
@@ -217,14 +167,12 @@ class BatchWriter:
         return self._conn.execute(stmt).rowcount == 1
 
 
-Work = Callable[[BatchWriter], T]
-
-
 class EventStore:
-    """``write(tenant_id, received_micros, work)`` runs ``work(tx)`` in a write transaction
-    and returns its result after the commit. On SQLite (``group_commit_rows``, default
-    20,000 there and off on PostgreSQL, where concurrent transactions measured faster)
-    ``shared`` writes may share a transaction with concurrent ones (``events_group``)."""
+    """Event writes and reads. ``write_batch`` stores one request's events; on SQLite
+    (``group_commit_rows``, default 20,000 there and off on PostgreSQL, where concurrent
+    transactions measured faster) batches may share a transaction with concurrent ones
+    (``events_group``). ``transaction`` is a write transaction of its own (dead-letter
+    replay and discard), which the caller drives through its ``BatchWriter``."""
 
     def __init__(self, engine: Engine, *, group_commit_rows: int | None = None):
         self._engine = engine
@@ -239,25 +187,31 @@ class EventStore:
         never meets SQLITE_BUSY and its sleeping retries."""
         return self._group.database if self._group is not None else nullcontext()
 
-    def write(
-        self,
-        tenant_id: str,
-        received_micros: int,
-        work: Work[T],
-        size: int = 1,
-        *,
-        shared: bool = False,
-    ) -> T:
-        """``shared`` work may be run twice (a failed group is re-run request by request)
-        and must not raise on purpose."""
+    def write_batch(self, tenant_id: str, received_micros: int, batch: EventBatch) -> BatchResult:
+        """Insert the batch's first occurrences, let ``batch.settle`` (the domain's dedupe
+        rule) classify what did not go in, and keep its dead letters: one transaction,
+        answered after the commit. The batch may be settled twice (a failed group is
+        re-run request by request)."""
 
-        def run(conn: Connection) -> T:
-            return work(BatchWriter(conn, tenant_id, received_micros, self._postgres))
+        def run(conn: Connection) -> BatchResult:
+            tx = BatchWriter(conn, tenant_id, received_micros, self._postgres)
+            inserted, stored = tx.insert(batch.firsts)
+            result, letters = batch.settle(inserted, stored)
+            tx.dead_letters(letters)
+            return result
 
         if self._group is None:
             with self._engine.begin() as conn:
                 return run(conn)
-        return self._group.submit(run, size) if shared else self._group.alone(run)
+        return self._group.submit(run, batch.size)
+
+    @contextmanager
+    def transaction(self, tenant_id: str, received_micros: int) -> Iterator[BatchWriter]:
+        """A write transaction of its own (between groups on SQLite); an error raised in
+        the block rolls it back and propagates."""
+        lock = self._group.database if self._group is not None else nullcontext()
+        with lock, self._engine.begin() as conn:
+            yield BatchWriter(conn, tenant_id, received_micros, self._postgres)
 
     def list_events(
         self,
@@ -332,3 +286,23 @@ class EventStore:
 def _unmatchable(*values: str | None) -> bool:
     """A NUL can match no stored text (and PostgreSQL refuses it as a parameter)."""
     return any(v is not None and "\x00" in v for v in values)
+
+
+def dump_raw(raw: Any) -> str:
+    """The raw event as JSON text; nesting beyond ``_DUMP_DEPTH`` is cut (orjson's limit)."""
+    try:
+        return orjson.dumps(raw).decode()
+    except TypeError:
+        return orjson.dumps(_truncate(raw, _DUMP_DEPTH)).decode()
+
+
+def _truncate(node: Any, depth: int) -> Any:
+    if type(node) is dict:
+        if depth == 0:
+            return "(nesting truncated)"
+        return {k: _truncate(v, depth - 1) for k, v in node.items()}
+    if type(node) is list:
+        if depth == 0:
+            return "(nesting truncated)"
+        return [_truncate(v, depth - 1) for v in node]
+    return node

@@ -10,7 +10,7 @@ No savepoints (they copy every touched page in SQLite's WAL mode, measured 20-45
 if any work in a group raises, the whole transaction is rolled back and each request is
 run again in a transaction of its own, so one bad request never fails the others. Shared
 work must therefore be safe to run twice; work that fails on purpose (a replay that meets
-a conflict) goes through ``alone``.
+a conflict) takes ``database`` and a transaction of its own (``EventStore.transaction``).
 """
 
 from __future__ import annotations
@@ -59,11 +59,6 @@ class GroupCommit:
         if request.error is not None:
             raise request.error
         return request.result  # type: ignore[return-value]
-
-    def alone(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in a transaction of its own, between groups; errors propagate."""
-        with self.database, self._engine.begin() as conn:
-            return work(conn)
 
     def _lead(self) -> None:
         with self._lock:

@@ -7,8 +7,8 @@ changes never lose one another.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -29,19 +29,7 @@ from tallybook.domain.subscriptions.model import (
     QuantityChange,
     Subscription,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSubscription:
-    subscription: Subscription
-    account: str
-    billed_through: datetime | None
-    next_issue_at: datetime | None
-    created_at: datetime
-
-
-# A change: (current value, billed_through) -> (new value, its next issue time)
-Change = Callable[[Subscription, datetime | None], tuple[Subscription, datetime | None]]
+from tallybook.services.ports import StoredSubscription
 
 
 class SubscriptionStore:
@@ -126,26 +114,38 @@ class SubscriptionStore:
     def for_customer(self, tenant_id: str, customer: str) -> list[StoredSubscription]:
         return self.page(tenant_id, customer=customer, limit=10_000)
 
-    def change(
-        self, tenant_id: str, subscription_id: str, change: Change, now: datetime
-    ) -> StoredSubscription:
-        """Apply ``change`` to the subscription under its row lock."""
+    @contextmanager
+    def locked(
+        self, tenant_id: str, subscription_id: str, now: datetime
+    ) -> Iterator[LockedSubscription]:
+        """The subscription under its row lock, to rewrite in the same transaction."""
         with self._engine.begin() as conn:
             row = conn.execute(_by_id(tenant_id, subscription_id).with_for_update()).first()
             if row is None:
                 raise _not_found(subscription_id)
-            current = stored_from_row(row)
-            new, next_issue = change(current.subscription, current.billed_through)
-            conn.execute(
-                update(subscriptions)
-                .where(
-                    subscriptions.c.tenant_id == tenant_id,
-                    subscriptions.c.id == subscription_id,
-                )
-                .values(updated_at=now, next_issue_at=next_issue, **_columns(new))
+            yield LockedSubscription(conn, tenant_id, stored_from_row(row), now)
+
+
+class LockedSubscription:
+    """One locked subscription (``ports.SubscriptionUnitOfWork``)."""
+
+    def __init__(
+        self, conn: Connection, tenant_id: str, current: StoredSubscription, now: datetime
+    ):
+        self._conn = conn
+        self._tenant = tenant_id
+        self.current = current
+        self._now = now
+
+    def save(self, subscription: Subscription, next_issue_at: datetime | None) -> None:
+        """Rewrite the locked row with the new schedule and next issue time."""
+        self._conn.execute(
+            update(subscriptions)
+            .where(
+                subscriptions.c.tenant_id == self._tenant,
+                subscriptions.c.id == self.current.subscription.id,
             )
-        return StoredSubscription(
-            new, current.account, current.billed_through, next_issue, current.created_at
+            .values(updated_at=self._now, next_issue_at=next_issue_at, **_columns(subscription))
         )
 
 

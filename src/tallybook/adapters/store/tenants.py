@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, func, insert, select, update
 
 from tallybook.adapters.store.schema import api_keys, tenants
-
-
-@dataclass(frozen=True, slots=True)
-class TenantRow:
-    id: str
-    name: str
-    grace_seconds: int
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyRow:
-    id: str
-    tenant_id: str
-    prefix: str
-    name: str
-    created_at: datetime
-    revoked_at: datetime | None
+from tallybook.services.ports import ApiKeyRow, TenantRow
 
 
 class TenantStore:

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,19 +16,11 @@ from sqlalchemy import JSON, BigInteger, Dialect, Numeric, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from tallybook.domain.instants import EPOCH as EPOCH
+from tallybook.domain.instants import from_micros as from_micros
+from tallybook.domain.instants import to_micros as to_micros
+
 JsonType = JSON().with_variant(JSONB(), "postgresql")
-
-
-def to_micros(instant: datetime) -> int:
-    if instant.tzinfo is None:
-        raise ValueError("naive datetime: every stored instant is UTC-aware")
-    delta = instant - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
 
 
 class UtcMicros(TypeDecorator[datetime]):

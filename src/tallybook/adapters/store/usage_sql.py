@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -30,40 +29,10 @@ from sqlalchemy import Engine, PoolProxiedConnection
 from tallybook.domain.catalog.model import Aggregation
 from tallybook.domain.errors import StoreUnavailable
 from tallybook.domain.metering.meters import DECIMAL_TEXT, EXACT, json_text_value, unique_key
+from tallybook.services.ports import Partial, Selection, Series
 
-Series = tuple[str, tuple[str | None, ...]]  # customer, group_by values
 Params = dict[str, Any]
 NUMERIC = (Aggregation.COUNT, Aggregation.SUM, Aggregation.MAX, Aggregation.MIN)
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """The events a meter query reads; instants are microseconds since the epoch."""
-
-    tenant_id: str
-    event_type: str
-    start: int
-    end: int
-    value: tuple[str, ...] | None = None
-    filter: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
-    group_by: tuple[tuple[str, ...], ...] = ()
-    customers: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Partial:
-    """One SQL group: a series, a bucket (0 without buckets) and its aggregate.
-
-    ``key`` is set for ``unique_count`` by bucket (one row per distinct value);
-    ``instant``/``id`` for ``latest`` and readings (to order values).
-    """
-
-    series: Series
-    bucket: int
-    value: Decimal
-    key: str | None = None
-    instant: int = 0
-    id: str = ""
 
 
 class UsageSql:

@@ -24,7 +24,7 @@ from tallybook.api.deps import ContainerDep, get_tenant
 from tallybook.api.errors import status_for
 from tallybook.api.routes.events import BadRequest, count_outcomes, media_type, parse_json
 from tallybook.domain.errors import TallybookError
-from tallybook.services.ingest.service import BatchResult
+from tallybook.domain.metering.dedupe import BatchResult
 
 router = APIRouter(tags=["cloudevents"])
 

@@ -16,13 +16,13 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tallybook.adapters.store.events import RejectedEvent, StoredEvent
 from tallybook.api.deps import ContainerDep, TenantDep
 from tallybook.api.errors import error_response
 from tallybook.api.responses import JsonResponse, iso
 from tallybook.domain.errors import ValidationError
+from tallybook.domain.metering.dedupe import BatchResult
+from tallybook.domain.metering.events import RejectedEvent, StoredEvent
 from tallybook.services.ingest.deadletters import AS_RECEIVED
-from tallybook.services.ingest.service import BatchResult
 
 router = APIRouter(tags=["events"])
 

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from tallybook.adapters.store.subscriptions import StoredSubscription
 from tallybook.api.deps import ContainerDep, TenantDep
 from tallybook.api.requests import (
     DecimalIn,
@@ -25,6 +24,7 @@ from tallybook.domain.subscriptions.model import (
     DiscountKind,
     FeeProration,
 )
+from tallybook.services.ports import StoredSubscription
 from tallybook.services.subscriptions import DiscountSpec
 
 router = APIRouter(tags=["subscriptions"])

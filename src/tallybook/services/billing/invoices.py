@@ -13,8 +13,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.domain.billing.accounts import (
     Account,
     Ledger,
@@ -34,7 +32,7 @@ from tallybook.domain.billing.schedule import (
 from tallybook.domain.catalog.model import Meter, Plan
 from tallybook.domain.errors import NotFound
 from tallybook.domain.subscriptions.model import PlanRef, Subscription
-from tallybook.services.ports import PlanReader, UsageKey, UsageReader
+from tallybook.services.ports import Clock, InvoiceStore, PlanReader, UsageKey, UsageReader
 
 ZERO = Decimal(0)
 # Customers per usage query: one GROUP BY customer query per meter, window and this many

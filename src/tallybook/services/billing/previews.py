@@ -29,8 +29,6 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
-from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.subscriptions import StoredSubscription
 from tallybook.domain.billing.accounts import Ledger, assemble, slot_lines
 from tallybook.domain.billing.invoice import InvoiceDraft, InvoiceLine
 from tallybook.domain.billing.proration import parts, scale_allowance, usage_spans
@@ -50,7 +48,7 @@ from tallybook.domain.pricing.rating import LineItem, LineType
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.services.billing.invoices import PlanBook, UsageCache
 from tallybook.services.customers import customer_not_found
-from tallybook.services.ports import PlanReader, UsageReader
+from tallybook.services.ports import Clock, PlanReader, StoredSubscription, UsageReader
 from tallybook.services.usage import UsageService
 
 ZERO = Decimal(0)

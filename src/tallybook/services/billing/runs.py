@@ -6,9 +6,12 @@ next slot is issued at or before ``as_of``) in chunks. Per chunk it
 1. reads the subscriptions and works out every usage window their due slots need,
    then reads usage in bulk (one GROUP BY customer query per meter and window shared
    by many customers, ``UsageCache``), outside any write transaction;
-2. in one transaction (``BillingStore.process``) claims the accounts, recomputes their
-   drafts from scratch (pure domain), finalizes those whose grace is over
-   (``issue_at + grace <= as_of``) and writes the difference.
+2. opens one unit of work (``ports.BillingUnitOfWork``, one transaction): claims the
+   accounts, reads their state, recomputes their drafts from scratch (pure domain),
+   finalizes those whose grace is over (``issue_at + grace <= as_of``), lets
+   ``domain.billing.drafts`` decide the writes and numbering order, takes the numbers
+   and tells the unit of work to write; a unique-key race lost to a concurrent run
+   (``WriteConflict``) retries the chunk, up to three attempts.
 
 Accounts claimed by a concurrent run are skipped, then retried with a blocking claim at
 the end, so the run's ``as_of`` is honoured for every account. Running twice bills
@@ -23,11 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.billing import BillingStore
-from tallybook.adapters.store.billing_writes import AccountResult, AccountState, Counts
-from tallybook.adapters.store.subscriptions import StoredSubscription
-from tallybook.adapters.store.tenants import TenantStore
 from tallybook.domain.billing.accounts import (
     Account,
     account_drafts,
@@ -36,8 +34,9 @@ from tallybook.domain.billing.accounts import (
     lookback_start,
     slot_usage_queries,
 )
+from tallybook.domain.billing.drafts import AccountBill, ChunkPlan, Counts
 from tallybook.domain.billing.schedule import Slot, SlotKind, UsageQuery, next_issue_at
-from tallybook.domain.errors import TallybookError, ValidationError
+from tallybook.domain.errors import TallybookError, ValidationError, WriteConflict
 from tallybook.domain.subscriptions.model import Subscription
 from tallybook.services.billing.invoices import (
     BULK_THRESHOLD,
@@ -46,7 +45,15 @@ from tallybook.services.billing.invoices import (
     UsageCache,
     account_usage,
 )
-from tallybook.services.ports import PlanReader, UsageReader
+from tallybook.services.ports import (
+    AccountState,
+    BillingStore,
+    Clock,
+    PlanReader,
+    StoredSubscription,
+    TenantStore,
+    UsageReader,
+)
 
 log = logging.getLogger("tallybook.billing")
 CHUNK = 500
@@ -199,14 +206,34 @@ class BillingService:
         stored = self.store.subscriptions_of(run.tenant_id, accounts)
         run.usage.prefetch(self._wanted(run, stored))
         since = _ledger_since(run, stored)
-        return self.store.process(
-            run.tenant_id,
-            accounts,
-            lambda state: self._work(run, state),
-            now=self.clock.now(),
-            ledger_since=since,
-            skip_locked=skip_locked,
-        )
+        for attempt in range(3):
+            try:
+                return self._write_chunk(run, accounts, since, skip_locked)
+            except WriteConflict:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write_chunk(
+        self, run: _Run, accounts: list[str], since: datetime | None, skip_locked: bool
+    ) -> tuple[Counts, list[str]]:
+        """One transaction: claim, read, decide, number, write."""
+        with self.store.unit_of_work() as uow:
+            claimed = uow.claim(run.tenant_id, accounts, skip_locked=skip_locked)
+            skipped = [a for a in accounts if a not in claimed]
+            states = uow.account_states(run.tenant_id, claimed, since)
+            plan = ChunkPlan(self.clock.now())
+            for account in sorted(states):
+                state = states[account]
+                plan.add_account(state.drafts, self._work(run, state))
+                plan.counts.accounts += 1
+                plan.counts.subscriptions += len(state.subscriptions)
+            finals = len(plan.to_number)
+            if finals:
+                plan.assign_numbers(uow.take_numbers(run.tenant_id, finals))
+            uow.write(run.tenant_id, plan)
+            uow.commit()
+        return plan.counts, skipped
 
     def _wanted(self, run: _Run, stored: list[StoredSubscription]) -> dict[UsageQuery, set[str]]:
         wanted: dict[UsageQuery, set[str]] = {}
@@ -224,7 +251,7 @@ class BillingService:
                 wanted.setdefault(query, set()).add(sub.customer)
         return wanted
 
-    def _work(self, run: _Run, state: AccountState) -> AccountResult:
+    def _work(self, run: _Run, state: AccountState) -> AccountBill:
         """The account's drafts; an account that cannot be billed (say its plan version
         is gone) is logged and left as it is, so it does not stop the others."""
         try:
@@ -234,9 +261,9 @@ class BillingService:
                 "account not billed",
                 extra={"tenant": run.tenant_id, "customer": state.customer.id, "code": exc.code},
             )
-            return AccountResult([], [], failed=True)
+            return AccountBill([], [], failed=True)
 
-    def _bill(self, run: _Run, state: AccountState) -> AccountResult:
+    def _bill(self, run: _Run, state: AccountState) -> AccountBill:
         subs = tuple(s.subscription for s in state.subscriptions)
         through = {s.subscription.id: s.billed_through for s in state.subscriptions}
         account = Account(state.customer.id, state.customer.currency, subs, through)
@@ -254,7 +281,7 @@ class BillingService:
             (sub.id, new_through.get(sub.id), next_issue_at(sub, run.book, new_through.get(sub.id)))
             for sub in subs
         ]
-        return AccountResult(decided, progress)
+        return AccountBill(decided, progress)
 
 
 def _due(sub: Subscription, run: _Run, through: datetime | None) -> list[Slot]:

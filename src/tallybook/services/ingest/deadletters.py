@@ -16,10 +16,9 @@ from typing import Any
 
 import orjson
 
-from tallybook.adapters.store.events import BatchWriter, RejectedEvent
 from tallybook.domain.errors import Conflict, NotFound, ValidationError
+from tallybook.domain.metering.events import Problem, RejectedEvent
 from tallybook.services.ingest.service import IngestService, check_page_size
-from tallybook.services.ingest.validate import Problem
 
 STATUSES = ("open", "replayed", "discarded")
 
@@ -86,7 +85,7 @@ class DeadLetterService:
                 },
             )
 
-        def work(tx: BatchWriter) -> int:
+        with self._store.transaction(tenant_id, validator.now) as tx:
             inserted, stored = tx.insert([checked])
             if not inserted and stored.get((checked.source, checked.id)) != checked.body_hash:
                 raise Conflict(
@@ -96,9 +95,6 @@ class DeadLetterService:
                 )
             if not tx.resolve(rejected_id, "replayed", now):
                 raise _not_open(rejected_id)
-            return inserted
-
-        inserted = self._store.write(tenant_id, validator.now, work)
         outcome = "accepted" if inserted else "duplicate"
         return ReplayResult(outcome, self.get(tenant_id, rejected_id))
 
@@ -109,11 +105,9 @@ class DeadLetterService:
             return record
         now = self._clock.now()
 
-        def work(tx: BatchWriter) -> None:
+        with self._store.transaction(tenant_id, 0) as tx:
             if not tx.resolve(rejected_id, "discarded", now):
                 raise _not_open(rejected_id)
-
-        self._store.write(tenant_id, 0, work)
         return self.get(tenant_id, rejected_id)
 
     def _open(self, tenant_id: str, rejected_id: str) -> RejectedEvent:

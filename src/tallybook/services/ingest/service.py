@@ -19,68 +19,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.events import (
-    BatchWriter,
-    DeadLetter,
-    EventStore,
-    Key,
-    NewEvent,
-    StoredEvent,
-)
-from tallybook.adapters.store.types import to_micros
 from tallybook.domain.errors import PayloadTooLarge, ValidationError
+from tallybook.domain.instants import to_micros
+from tallybook.domain.metering.dedupe import BatchResult, EventBatch
+from tallybook.domain.metering.events import Problem, StoredEvent
 from tallybook.services.ingest.validate import (
     FORMATS,
-    MAX_KEY_CHARS,
     Limits,
     MeterRule,
-    Problem,
     Validator,
     compile_meters,
 )
-from tallybook.services.ports import PlanReader
+from tallybook.services.ports import Clock, EventStore, PlanReader
 
 MAX_PAGE = 1000
-_DUMP_DEPTH = 200  # orjson.dumps refuses deeper nesting; dead letters keep this much
-
-
-@dataclass(frozen=True, slots=True)
-class EventError:
-    index: int
-    id: str | None
-    code: str
-    message: str
-
-
-@dataclass(slots=True)
-class BatchResult:
-    accepted: int = 0
-    duplicates: int = 0
-    conflicts: int = 0
-    errors: list[EventError] = field(default_factory=list)
-
-    @property
-    def rejected(self) -> int:
-        return len(self.errors)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "rejected": self.rejected,
-            "conflicts": self.conflicts,
-            "errors": [
-                {"index": e.index, "id": e.id, "code": e.code, "message": e.message}
-                for e in self.errors
-            ],
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +81,7 @@ class IngestService:
             )
         now = self.clock.now()
         validator = self.validator(tenant_id, fmt, now)
-        batch = _Batch(fmt)
+        batch = EventBatch(fmt, items)
         for index, raw in enumerate(items):
             checked = validator.check(raw)
             if isinstance(checked, Problem):
@@ -131,13 +89,7 @@ class IngestService:
             else:
                 batch.add(index, checked)
 
-        def work(tx: BatchWriter) -> BatchResult:  # may run twice: see EventStore.write
-            inserted, stored = tx.insert(batch.firsts)
-            result, letters = batch.settle(inserted, stored, items)
-            tx.dead_letters(letters)
-            return result
-
-        return self.store.write(tenant_id, validator.now, work, size=len(items), shared=True)
+        return self.store.write_batch(tenant_id, validator.now, batch)
 
     def list_events(
         self,
@@ -167,106 +119,6 @@ class IngestService:
         last = rows[-1] if more else None
         token = None if last is None else _encode_cursor(to_micros(last.ts), last.source, last.id)
         return EventPage(rows, token)
-
-
-class _Batch:
-    """The bookkeeping of one request: which events go in, which are rejected and why."""
-
-    def __init__(self, fmt: str):
-        self.fmt = fmt
-        self.firsts: list[NewEvent] = []  # first valid occurrence of each key
-        self.first_index: list[int] = []
-        self.position: dict[Key, int] = {}
-        self.repeats: list[tuple[int, NewEvent]] = []  # later occurrences in the batch
-        self.errors: list[EventError] = []  # validation failures
-        self.letters: list[DeadLetter] = []
-
-    def add(self, index: int, event: NewEvent) -> None:
-        key = (event.source, event.id)
-        if key in self.position:
-            self.repeats.append((index, event))
-            return
-        self.position[key] = len(self.firsts)
-        self.firsts.append(event)
-        self.first_index.append(index)
-
-    def reject(self, index: int, raw: Any, problem: Problem) -> None:
-        error, letter = self._rejection(index, raw, problem)
-        self.errors.append(error)
-        self.letters.append(letter)
-
-    def _rejection(self, index: int, raw: Any, problem: Problem) -> tuple[EventError, DeadLetter]:
-        event_id = raw.get("id") if type(raw) is dict else None
-        source = raw.get("source") if type(raw) is dict and self.fmt == "cloudevents" else None
-        error = EventError(
-            index, event_id if type(event_id) is str else None, problem.code, problem.message
-        )
-        letter = DeadLetter(
-            self.fmt,
-            _column_safe(source),
-            _column_safe(event_id),
-            problem.code,
-            problem.message,
-            dump_raw(raw),
-        )
-        return error, letter
-
-    def settle(
-        self, inserted: int, stored: dict[Key, str], items: list[Any]
-    ) -> tuple[BatchResult, list[DeadLetter]]:
-        """Classify what the store did not insert (duplicates, conflicts): the result and
-        every dead letter. Pure, so a transaction that has to be re-run can call it again."""
-        conflicts = [
-            index
-            for event, index in zip(self.firsts, self.first_index, strict=True)
-            if stored and stored.get((event.source, event.id), event.body_hash) != event.body_hash
-        ]
-        first_duplicates = len(self.firsts) - inserted - len(conflicts)
-        repeat_duplicates = 0
-        for index, event in self.repeats:
-            key = (event.source, event.id)
-            if event.body_hash == (stored.get(key) or self.firsts[self.position[key]].body_hash):
-                repeat_duplicates += 1
-            else:
-                conflicts.append(index)
-        rejected = [self._rejection(index, items[index], CONFLICT) for index in conflicts]
-        result = BatchResult(
-            accepted=inserted,
-            duplicates=first_duplicates + repeat_duplicates,
-            conflicts=len(conflicts),
-            errors=sorted(self.errors + [e for e, _ in rejected], key=lambda e: e.index),
-        )
-        return result, self.letters + [letter for _, letter in rejected]
-
-
-CONFLICT = Problem("conflict", "an event with this id was already received with a different body")
-
-
-def _column_safe(value: Any) -> str | None:
-    """A raw id or source fit for a text column, or None."""
-    if type(value) is str and 0 < len(value) <= MAX_KEY_CHARS and "\x00" not in value:
-        return value
-    return None
-
-
-def dump_raw(raw: Any) -> str:
-    """The raw event as JSON text; nesting beyond ``_DUMP_DEPTH`` is cut (orjson's limit)."""
-    try:
-        return orjson.dumps(raw).decode()
-    except TypeError:
-        return orjson.dumps(_truncate(raw, _DUMP_DEPTH)).decode()
-
-
-def _truncate(node: Any, depth: int) -> Any:
-    if type(node) is dict:
-        if depth == 0:
-            return "(nesting truncated)"
-        return {k: _truncate(v, depth - 1) for k, v in node.items()}
-    if type(node) is list:
-        if depth == 0:
-            return "(nesting truncated)"
-        return [_truncate(v, depth - 1) for v in node]
-    return node
 
 
 def check_page_size(limit: int) -> int:

@@ -30,11 +30,10 @@ from typing import Any
 
 import orjson
 
-from tallybook.adapters.store.events import NewEvent
-from tallybook.adapters.store.types import to_micros
 from tallybook.domain.catalog.model import Aggregation, Meter
+from tallybook.domain.instants import to_micros
+from tallybook.domain.metering.events import MAX_KEY_CHARS, NewEvent, Problem
 
-MAX_KEY_CHARS = 255
 _DECIMAL = re.compile(r"[+-]?[0-9]{1,40}(\.[0-9]{1,40})?")
 _NEEDS_VALUE = frozenset(
     {
@@ -45,12 +44,6 @@ _NEEDS_VALUE = frozenset(
         Aggregation.TIME_WEIGHTED_AVERAGE,
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    code: str
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
