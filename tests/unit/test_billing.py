@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from tallybook.domain.billing.accounts import Account, Ledger, account_drafts, ledger_from_lines
+from tallybook.domain.billing.lines import LineType
 from tallybook.domain.billing.schedule import (
     SlotKind,
     Usage,
@@ -25,7 +26,6 @@ from tallybook.domain.catalog.model import (
     UsageCharge,
 )
 from tallybook.domain.periods import Anchor, Interval
-from tallybook.domain.pricing.rating import LineType
 from tallybook.domain.subscriptions.model import (
     CancelMode,
     FeeProration,

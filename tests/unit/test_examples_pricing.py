@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from tallybook.documents.catalog.document import load_catalog_file
+from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Catalog, FlatCharge, Plan
-from tallybook.domain.pricing.rating import LineItem, invoice_totals, rate_flat, rate_usage
+from tallybook.domain.pricing.rating import invoice_totals, rate_flat, rate_usage
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"  # copies of ../shared/examples
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
@@ -73,8 +74,8 @@ def expected_invoice(name: str, customer: str, period_start: str) -> dict[str, A
     raise LookupError(f"{name}: no invoice for {customer} from {period_start}")
 
 
-def rate_plan(plan: Plan, used: dict[str, str]) -> list[LineItem]:
-    lines: list[LineItem] = []
+def rate_plan(plan: Plan, used: dict[str, str]) -> list[Line]:
+    lines: list[Line] = []
     for charge in plan.charges:
         if isinstance(charge, FlatCharge):
             lines.append(rate_flat(charge, plan.currency))

@@ -13,20 +13,17 @@ from tallybook.domain.billing.invoice import (
     Billed,
     Invoice,
     InvoiceDraft,
-    InvoiceLine,
     InvoiceStatus,
     adjustment_lines,
     discount_lines,
     format_number,
-    line_from_dict,
-    line_to_dict,
     parse_number,
     totals,
 )
+from tallybook.domain.billing.lines import Line, LineType, line_from_dict, line_to_dict
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.errors import Conflict
 from tallybook.domain.periods import Anchor, Interval
-from tallybook.domain.pricing.rating import LineItem, LineType
 from tallybook.domain.pricing.registry import TierSlice
 from tallybook.domain.subscriptions.model import (
     Discount,
@@ -42,12 +39,12 @@ NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
 def item(
     amount: str, kind: LineType = LineType.FLAT, charge: str = "fee", quantity: str = "1"
-) -> LineItem:
-    return LineItem(kind, charge, f"{charge} line", D(quantity), D(amount), D(amount))
+) -> Line:
+    return Line(kind, charge, f"{charge} line", D(quantity), D(amount), D(amount))
 
 
-def line(amount: str, kind: LineType = LineType.FLAT) -> InvoiceLine:
-    return InvoiceLine.of(item(amount, kind), "c1", "sub_1")
+def line(amount: str, kind: LineType = LineType.FLAT) -> Line:
+    return item(amount, kind).owned_by("c1", "sub_1")
 
 
 def sub_with(*discounts: Discount) -> Subscription:
@@ -159,21 +156,21 @@ def _fields(invoice: Invoice) -> dict[str, object]:
 
 def test_the_line_shape_round_trips() -> None:
     tiers = (TierSlice(0, D(1), D(5), D(5), D("7.00"), D(0), D("35.00")),)
-    original = InvoiceLine(
+    original = Line(
         LineType.USAGE,
         "api",
         "api: 5",
         D(5),
         None,
         D("35.00"),
-        NOW,
-        NOW,
-        D(5),
-        D(0),
-        tiers,
-        "gpt",
-        "c1",
-        "s1",
+        used=D(5),
+        included=D(0),
+        breakdown=tiers,
+        dimension="gpt",
+        period_start=NOW,
+        period_end=NOW,
+        customer="c1",
+        subscription="s1",
     )
     shape = line_to_dict(original)
     assert shape["period_start"] == "2026-05-01T00:00:00Z"

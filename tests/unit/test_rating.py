@@ -7,11 +7,10 @@ from decimal import Decimal as D
 
 import pytest
 
+from tallybook.domain.billing.lines import Line, LineType
 from tallybook.domain.catalog.model import FlatCharge, Price, PricingModel, Tier, UsageCharge
 from tallybook.domain.errors import UnknownCurrency, ValidationError
 from tallybook.domain.pricing.rating import (
-    LineItem,
-    LineType,
     billable_units,
     invoice_totals,
     minimum_spend_true_up,
@@ -31,8 +30,8 @@ SEATS = FlatCharge(key="seats", unit_amount=D("10.00"), quantity_key="seats", na
 TIERS = (Tier(D(5), D("7.00")), Tier(D(10), D("6.50")), Tier(None, D("6.00")))
 
 
-def line(amount: str, charge: str = "x") -> LineItem:
-    return LineItem(LineType.FLAT, charge, charge, D(1), D(amount), D(amount))
+def line(amount: str, charge: str = "x") -> Line:
+    return Line(LineType.FLAT, charge, charge, D(1), D(amount), D(amount))
 
 
 # -- usage -------------------------------------------------------------------------------
@@ -192,7 +191,7 @@ def test_per_event_values_with_per_dimension_percentage_prices_are_refused() -> 
 
 def test_flat_fee_for_a_whole_period() -> None:
     fee = rate_flat(PLATFORM, "USD")
-    assert fee == LineItem(
+    assert fee == Line(
         LineType.FLAT, "platform", "Platform: 200.00 USD", D(1), D("200.00"), D("200.00")
     )
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from tallybook.documents.json_format import iso
-from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, Totals, line_to_dict
+from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, Totals
+from tallybook.domain.billing.lines import line_to_dict
 
 
 def _totals(totals: Totals) -> dict[str, Any]:

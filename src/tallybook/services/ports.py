@@ -31,7 +31,8 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
-from tallybook.domain.billing.invoice import Invoice, InvoiceLine, InvoiceStatus
+from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
+from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Aggregation, Meter, Plan
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
@@ -106,7 +107,7 @@ class AccountState:
     customer: Customer
     subscriptions: list[StoredSubscription]
     drafts: dict[DraftKey, OpenDraft]
-    final_lines: list[InvoiceLine]
+    final_lines: list[Line]
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,8 @@ from tallybook.adapters.store.customers import customer_from_row
 from tallybook.adapters.store.schema_billing import customers, invoices, subscriptions
 from tallybook.adapters.store.subscriptions import subscriptions_of_accounts
 from tallybook.domain.billing.drafts import ChunkPlan, OpenDraft
-from tallybook.domain.billing.invoice import InvoiceStatus, line_from_dict
+from tallybook.domain.billing.invoice import InvoiceStatus
+from tallybook.domain.billing.lines import line_from_dict
 from tallybook.domain.errors import WriteConflict
 from tallybook.domain.subscriptions.model import Customer
 from tallybook.services.ports import AccountState, StoredSubscription

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from tallybook.adapters.store.schema_billing import invoice_slots, invoices
-from tallybook.domain.billing.invoice import Invoice, InvoiceStatus, Totals, line_from_dict
+from tallybook.domain.billing.invoice import Invoice, InvoiceStatus, Totals
+from tallybook.domain.billing.lines import line_from_dict
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.errors import Conflict
 

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from tallybook.domain.billing.invoice import (
     Billed,
     InvoiceDraft,
-    InvoiceLine,
     adjustment_lines,
     billed_by_charge,
     discount_lines,
 )
+from tallybook.domain.billing.lines import Line
 from tallybook.domain.billing.schedule import (
     Plans,
     Slot,
@@ -38,7 +38,6 @@ from tallybook.domain.billing.schedule import (
     slots,
     usage_queries,
 )
-from tallybook.domain.pricing.rating import LineItem
 from tallybook.domain.subscriptions.model import BillingPeriod, Subscription
 
 # How many earlier final periods each new invoice recomputes for late events: each one
@@ -57,9 +56,7 @@ class Ledger:
 
     billed: dict[tuple[str, datetime], dict[str, Billed]] = field(default_factory=dict)
 
-    def add(
-        self, subscription: str, period_start: datetime, lines: Sequence[LineItem | InvoiceLine]
-    ) -> None:
+    def add(self, subscription: str, period_start: datetime, lines: Sequence[Line | Line]) -> None:
         entry = self.billed.setdefault((subscription, period_start), {})
         for charge, amount in billed_by_charge(lines).items():
             entry[charge] = entry.get(charge, Billed()) + amount
@@ -123,7 +120,7 @@ def slot_lines(
     usage: UsageData,
     ledger: Ledger,
     billed_through: datetime | None = None,
-) -> list[LineItem]:
+) -> list[Line]:
     """The lines of one slot; records them in ``ledger`` for later slots of the run."""
     period = slot.period
     if slot.kind is SlotKind.OPENING:
@@ -148,12 +145,10 @@ def lookback_start(subscription: Subscription, period: BillingPeriod) -> datetim
     return earlier[0].start if earlier else None
 
 
-def ledger_from_lines(
-    subscriptions: Sequence[Subscription], lines: Sequence[InvoiceLine]
-) -> Ledger:
+def ledger_from_lines(subscriptions: Sequence[Subscription], lines: Sequence[Line]) -> Ledger:
     """A ledger of what final invoices billed, per subscription and billing period."""
     ledger = Ledger()
-    by_sub: dict[str, list[InvoiceLine]] = {}
+    by_sub: dict[str, list[Line]] = {}
     for line in lines:
         if line.subscription is not None and line.period_start is not None:
             by_sub.setdefault(line.subscription, []).append(line)
@@ -192,8 +187,8 @@ def _adjustments(
     usage: UsageData,
     ledger: Ledger,
     billed_through: datetime | None,
-) -> list[LineItem]:
-    lines: list[LineItem] = []
+) -> list[Line]:
+    lines: list[Line] = []
     for earlier in _adjustable(subscription, period):
         billed = ledger.get(subscription.id, earlier.start)
         final = billed_through is not None and earlier.end <= billed_through
@@ -211,18 +206,18 @@ def _adjustments(
     return lines
 
 
-def _opt(line: LineItem | None) -> list[LineItem]:
+def _opt(line: Line | None) -> list[Line]:
     return [] if line is None else [line]
 
 
 def assemble(
     bill_to: str,
     currency: str,
-    computed: Sequence[tuple[Subscription, Slot, Sequence[LineItem]]],
+    computed: Sequence[tuple[Subscription, Slot, Sequence[Line]]],
 ) -> list[InvoiceDraft]:
     """Group slot lines into one draft per (kind, period); bill-to's lines first."""
     groups: dict[
-        tuple[SlotKind, datetime, datetime], list[tuple[Subscription, Slot, Sequence[LineItem]]]
+        tuple[SlotKind, datetime, datetime], list[tuple[Subscription, Slot, Sequence[Line]]]
     ] = {}
     for entry in computed:
         _, slot, _ = entry
@@ -233,7 +228,7 @@ def assemble(
     ):
         entries.sort(key=lambda e: (e[0].customer != bill_to, e[0].customer, e[0].id))
         lines = tuple(
-            InvoiceLine.of(item, subscription.customer, subscription.id)
+            item.owned_by(subscription.customer, subscription.id)
             for subscription, _, items in entries
             for item in items
         )

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tallybook.domain.billing.invoice import InvoiceDraft, content_digest, line_to_dict
+from tallybook.domain.billing.invoice import InvoiceDraft, content_digest
+from tallybook.domain.billing.lines import line_to_dict
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.ids import new_id
 

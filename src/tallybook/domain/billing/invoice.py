@@ -27,11 +27,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from tallybook.domain.billing.lines import Line, LineType, line_to_dict
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.errors import Conflict
 from tallybook.domain.money import format_decimal, round_amount
-from tallybook.domain.pricing.rating import LineItem, LineType
-from tallybook.domain.pricing.registry import TierSlice
 from tallybook.domain.subscriptions.model import BillingPeriod, DiscountKind, Subscription
 
 ZERO = Decimal(0)
@@ -48,45 +47,6 @@ class InvoiceStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class InvoiceLine:
-    """A line as it appears on an invoice: a rated ``LineItem`` plus whose it is."""
-
-    type: LineType
-    charge: str
-    description: str
-    quantity: Decimal
-    unit_amount: Decimal | None
-    amount: Decimal
-    period_start: datetime | None = None
-    period_end: datetime | None = None
-    used: Decimal | None = None
-    included: Decimal | None = None
-    breakdown: tuple[TierSlice, ...] = ()
-    dimension: str | None = None
-    customer: str | None = None
-    subscription: str | None = None
-
-    @classmethod
-    def of(cls, item: LineItem, customer: str, subscription: str) -> InvoiceLine:
-        return cls(
-            type=item.type,
-            charge=item.charge,
-            description=item.description,
-            quantity=item.quantity,
-            unit_amount=item.unit_amount,
-            amount=item.amount,
-            period_start=item.period_start,
-            period_end=item.period_end,
-            used=item.used,
-            included=item.included,
-            breakdown=item.breakdown,
-            dimension=item.dimension,
-            customer=customer,
-            subscription=subscription,
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class Totals:
     subtotal: Decimal
     discount_total: Decimal
@@ -94,7 +54,7 @@ class Totals:
     total: Decimal
 
 
-def totals(lines: Iterable[InvoiceLine], currency: str) -> Totals:
+def totals(lines: Iterable[Line], currency: str) -> Totals:
     subtotal = discounts = credits = round_amount(ZERO, currency)
     for line in lines:
         if line.type is LineType.DISCOUNT:
@@ -116,7 +76,7 @@ class InvoiceDraft:
     period_start: datetime
     period_end: datetime
     issue_at: datetime
-    lines: tuple[InvoiceLine, ...]
+    lines: tuple[Line, ...]
     slots: tuple[tuple[str, SlotKind, datetime], ...] = ()
     totals: Totals = field(init=False)
 
@@ -146,7 +106,7 @@ class Invoice:
     period_start: datetime
     period_end: datetime
     issue_at: datetime
-    lines: tuple[InvoiceLine, ...]
+    lines: tuple[Line, ...]
     totals: Totals
     created_at: datetime
     updated_at: datetime
@@ -197,16 +157,16 @@ def parse_number(text: str) -> int | None:
 def discount_lines(
     subscription: Subscription,
     period: BillingPeriod,
-    lines: Sequence[LineItem],
-    earlier: Sequence[LineItem],
-) -> list[LineItem]:
+    lines: Sequence[Line],
+    earlier: Sequence[Line],
+) -> list[Line]:
     """Discount lines for the ``lines`` of ``period`` on this invoice.
 
     ``earlier`` are the period's lines already billed on an earlier invoice (its
     in-advance fees), so a fixed amount is given once per period, whichever invoices
     carry the period's charges: this invoice gets ``D(earlier + lines) - D(earlier)``.
     """
-    result: list[LineItem] = []
+    result: list[Line] = []
     currency = subscription.currency
     for discount in subscription.discounts:
         first = subscription.discount_first_index(discount)
@@ -227,7 +187,7 @@ def discount_lines(
         which = _discount_period_text(discount.periods, period.index - first)
         text = f"Discount {discount.description or discount.id}: {what} ({which})"
         result.append(
-            LineItem(
+            Line(
                 type=LineType.DISCOUNT,
                 charge=discount.id,
                 description=text,
@@ -241,7 +201,7 @@ def discount_lines(
     return result
 
 
-def _discountable(lines: Sequence[LineItem]) -> Decimal:
+def _discountable(lines: Sequence[Line]) -> Decimal:
     return sum((line.amount for line in lines if line.type in DISCOUNTABLE), ZERO)
 
 
@@ -263,7 +223,7 @@ class Billed:
         return Billed(self.amount + other.amount, self.quantity + other.quantity)
 
 
-def billed_by_charge(lines: Iterable[LineItem | InvoiceLine]) -> dict[str, Billed]:
+def billed_by_charge(lines: Iterable[Line | Line]) -> dict[str, Billed]:
     """What was billed per charge for usage (usage, true-up and adjustment lines)."""
     billed: dict[str, Billed] = {}
     for line in lines:
@@ -276,10 +236,10 @@ def billed_by_charge(lines: Iterable[LineItem | InvoiceLine]) -> dict[str, Bille
 
 def adjustment_lines(
     period: BillingPeriod,
-    recomputed: Sequence[LineItem],
+    recomputed: Sequence[Line],
     billed: Mapping[str, Billed],
     currency: str,
-) -> list[LineItem]:
+) -> list[Line]:
     """One ``adjustment`` line per charge whose recomputed usage (or true-up) for a final
     ``period`` differs from what was billed for it: the difference, never the whole."""
     now = billed_by_charge(recomputed)
@@ -293,7 +253,7 @@ def adjustment_lines(
         span = f"{period.start.date().isoformat()} to {period.end.date().isoformat()}"
         units = new.quantity - old.quantity
         lines.append(
-            LineItem(
+            Line(
                 type=LineType.ADJUSTMENT,
                 charge=charge,
                 description=(
@@ -314,84 +274,3 @@ def adjustment_lines(
 def _signed(value: Decimal) -> str:
     text = format_decimal(value.normalize() if value != value.to_integral_value() else value)
     return text if value < 0 else f"+{text}"
-
-
-# -- serialisation (the stored and API shape of a line) -----------------------------------
-
-
-def line_to_dict(line: InvoiceLine) -> dict[str, Any]:
-    return {
-        "type": line.type.value,
-        "description": line.description,
-        "charge": line.charge,
-        "quantity": _text(line.quantity),
-        "unit_amount": _text(line.unit_amount),
-        "amount": _text(line.amount),
-        "period_start": _instant(line.period_start),
-        "period_end": _instant(line.period_end),
-        "used": _text(line.used),
-        "included": _text(line.included),
-        "breakdown": [_slice_to_dict(s) for s in line.breakdown],
-        "dimension": line.dimension,
-        "customer": line.customer,
-        "subscription": line.subscription,
-    }
-
-
-def line_from_dict(data: Mapping[str, Any]) -> InvoiceLine:
-    return InvoiceLine(
-        type=LineType(data["type"]),
-        charge=data["charge"],
-        description=data["description"],
-        quantity=Decimal(data["quantity"]),
-        unit_amount=_decimal(data.get("unit_amount")),
-        amount=Decimal(data["amount"]),
-        period_start=_parse(data.get("period_start")),
-        period_end=_parse(data.get("period_end")),
-        used=_decimal(data.get("used")),
-        included=_decimal(data.get("included")),
-        breakdown=tuple(_slice_from_dict(s) for s in data.get("breakdown") or ()),
-        dimension=data.get("dimension"),
-        customer=data.get("customer"),
-        subscription=data.get("subscription"),
-    )
-
-
-def _slice_to_dict(tier: TierSlice) -> dict[str, Any]:
-    return {
-        "tier": tier.tier_index + 1,
-        "first_unit": _text(tier.first_unit),
-        "last_unit": _text(tier.last_unit),
-        "units": _text(tier.units),
-        "unit_amount": _text(tier.unit_amount),
-        "flat_amount": _text(tier.flat_amount),
-        "amount": _text(tier.amount),
-    }
-
-
-def _slice_from_dict(data: Mapping[str, Any]) -> TierSlice:
-    return TierSlice(
-        tier_index=int(data["tier"]) - 1,
-        first_unit=Decimal(data["first_unit"]),
-        last_unit=_decimal(data.get("last_unit")),
-        units=Decimal(data["units"]),
-        unit_amount=Decimal(data["unit_amount"]),
-        flat_amount=Decimal(data["flat_amount"]),
-        amount=Decimal(data["amount"]),
-    )
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else format_decimal(value)
-
-
-def _decimal(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-def _instant(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
-def _parse(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)

@@ -24,6 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from tallybook.domain.billing.lines import Line, LineType
 from tallybook.domain.billing.proration import (
     Part,
     advance_changes,
@@ -42,13 +43,7 @@ from tallybook.domain.catalog.model import (
     UsageCharge,
 )
 from tallybook.domain.errors import NotFound
-from tallybook.domain.pricing.rating import (
-    LineItem,
-    LineType,
-    minimum_spend_true_up,
-    rate_flat,
-    rate_usage,
-)
+from tallybook.domain.pricing.rating import minimum_spend_true_up, rate_flat, rate_usage
 from tallybook.domain.subscriptions.model import BillingPeriod, PlanRef, Subscription
 
 ONE = Decimal(1)
@@ -109,19 +104,19 @@ class PeriodLines:
     the period closes.
     """
 
-    advance: tuple[LineItem, ...]
-    changes: tuple[LineItem, ...]
-    arrears: tuple[LineItem, ...]
-    usage: tuple[LineItem, ...]
-    true_up: LineItem | None
+    advance: tuple[Line, ...]
+    changes: tuple[Line, ...]
+    arrears: tuple[Line, ...]
+    usage: tuple[Line, ...]
+    true_up: Line | None
 
     @property
-    def at_close(self) -> list[LineItem]:
+    def at_close(self) -> list[Line]:
         lines = [*self.changes, *self.arrears, *self.usage]
         return lines if self.true_up is None else [*lines, self.true_up]
 
     @property
-    def all(self) -> list[LineItem]:
+    def all(self) -> list[Line]:
         return [*self.advance, *self.at_close]
 
 
@@ -197,9 +192,7 @@ def period_lines(
     return PeriodLines(advance, changes, arrears, used, true_up)
 
 
-def advance_lines(
-    subscription: Subscription, period: BillingPeriod, plans: Plans
-) -> list[LineItem]:
+def advance_lines(subscription: Subscription, period: BillingPeriod, plans: Plans) -> list[Line]:
     """In-advance fees for ``period``, billed before it starts, for the time until its
     planned end (a later cancellation credits the unused rest)."""
     plan = plan_for(plans, subscription.phase_at(period.start).plan)
@@ -213,10 +206,10 @@ def advance_lines(
 
 def _change_lines(
     period_parts: list[Part], period: BillingPeriod, plans: Plans, currency: str
-) -> list[LineItem]:
+) -> list[Line]:
     """Credit the old and charge the new in-advance fees for the rest of the period at
     each prorated change, and credit the unused rest when the subscription ends early."""
-    lines: list[LineItem] = []
+    lines: list[Line] = []
     billed = period_parts[0] if period_parts else None
     for before, after in advance_changes(period_parts):
         lines += _reprice(before, after, after.start, period, plans, currency)
@@ -230,10 +223,10 @@ def _change_lines(
 
 def _reprice(
     before: Part, after: Part, at: datetime, period: BillingPeriod, plans: Plans, currency: str
-) -> list[LineItem]:
+) -> list[Line]:
     old = {c.key: c for c in _advance_charges(plan_for(plans, before.phase.plan))}
     new = {c.key: c for c in _advance_charges(plan_for(plans, after.phase.plan))}
-    lines: list[LineItem] = []
+    lines: list[Line] = []
     for key in [*old, *(k for k in new if k not in old)]:
         was, now = old.get(key), new.get(key)
         if was is not None and now is not None and _same_price(was, now):
@@ -265,7 +258,7 @@ def _seat_change(
     at: datetime,
     period: BillingPeriod,
     currency: str,
-) -> list[LineItem]:
+) -> list[Line]:
     if not charge.is_licensed:
         return []
     old, new = _quantity(charge, before.quantities), _quantity(charge, after.quantities)
@@ -288,7 +281,7 @@ def _seat_change(
 
 def _arrears_lines(
     period_parts: list[Part], period: BillingPeriod, plans: Plans, currency: str
-) -> list[LineItem]:
+) -> list[Line]:
     """In-arrears fees per stretch of the period with the same fee (same charge price and
     quantity): a seat change splits a per-seat fee, never a fixed one."""
     stretches: dict[str, list[tuple[FlatCharge, Mapping[str, Decimal], datetime, datetime]]] = {}
@@ -320,8 +313,8 @@ def _usage_lines(
     plans: Plans,
     usage: UsageData,
     currency: str,
-) -> list[LineItem]:
-    lines: list[LineItem] = []
+) -> list[Line]:
+    lines: list[Line] = []
     for span in usage_spans(period_parts, period.full):
         for charge in plan_for(plans, span.phase.plan).usage_charges:
             measured = usage.get(_query(charge, span.start, span.end), Usage())
@@ -341,9 +334,9 @@ def _true_up(
     period_parts: list[Part],
     period: BillingPeriod,
     plans: Plans,
-    lines: Sequence[LineItem],
+    lines: Sequence[Line],
     currency: str,
-) -> LineItem | None:
+) -> Line | None:
     minimums = {p.phase.plan: plan_for(plans, p.phase.plan).minimum_spend for p in period_parts}
     if not any(minimums.values()):
         return None
@@ -383,7 +376,7 @@ def _fee(
     end: datetime,
     period: BillingPeriod,
     currency: str,
-) -> LineItem:
+) -> Line:
     share = fraction(start, end, period.full)
     label = fraction_label(start, end, period.full) if share != ONE else None
     quantity = _quantity(charge, quantities) if charge.is_licensed else None
@@ -391,7 +384,7 @@ def _fee(
     return line.for_period(start, end)
 
 
-def _credit(fee: LineItem, reason: str) -> LineItem:
+def _credit(fee: Line, reason: str) -> Line:
     return replace(
         fee,
         type=LineType.PRORATION,

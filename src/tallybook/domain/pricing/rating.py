@@ -12,25 +12,21 @@ Policies (CONTRACT.md):
   the value; the allowance is consumed across them in that order. Usage not attributed to
   any value (``used`` above the sum of the values) is rated last at the default price.
 
-Billing fills in ``period_start``/``period_end`` (``LineItem.for_period``).
+Billing fills in ``period_start``/``period_end`` (``Line.for_period``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
 from decimal import Decimal, localcontext
-from enum import StrEnum
 
+from tallybook.domain.billing.lines import Line, LineType
 from tallybook.domain.catalog.model import FlatCharge, Price, PricingModel, UsageCharge
 from tallybook.domain.errors import ValidationError
 from tallybook.domain.money import DECIMAL_CONTEXT, minor_units, normalize, round_amount
 from tallybook.domain.pricing.registry import PriceResult, TierSlice, package_count, price_units
 
 __all__ = [
-    "LineItem",
-    "LineType",
     "billable_units",
     "invoice_totals",
     "minimum_spend_true_up",
@@ -40,42 +36,6 @@ __all__ = [
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-
-
-class LineType(StrEnum):
-    FLAT = "flat"
-    USAGE = "usage"
-    TRUE_UP = "true_up"
-    PRORATION = "proration"
-    ADJUSTMENT = "adjustment"
-    CREDIT = "credit"
-    DISCOUNT = "discount"
-
-
-@dataclass(frozen=True, slots=True)
-class LineItem:
-    """One invoice line. ``amount`` is rounded to the currency's minor unit.
-
-    ``breakdown`` holds the tier slices with their exact (unrounded) amounts; the line
-    amount is the rounded sum, so rounding each slice for display may differ from it.
-    """
-
-    type: LineType
-    charge: str
-    description: str
-    quantity: Decimal
-    unit_amount: Decimal | None
-    amount: Decimal
-    used: Decimal | None = None
-    included: Decimal | None = None
-    breakdown: tuple[TierSlice, ...] = ()
-    dimension: str | None = None
-    period_start: datetime | None = None
-    period_end: datetime | None = None
-
-    def for_period(self, start: datetime, end: datetime) -> LineItem:
-        """This line naming the service period ``[start, end)`` it bills."""
-        return replace(self, period_start=start, period_end=end)
 
 
 def billable_units(used: Decimal, allowance: Decimal) -> Decimal:
@@ -91,7 +51,7 @@ def rate_usage(
     event_values: Sequence[Decimal] | None = None,
     by_dimension: Mapping[str, Decimal] | None = None,
     allowance: Decimal | None = None,
-) -> list[LineItem]:
+) -> list[Line]:
     """Usage lines for ``used`` units of ``charge`` (one line, or one per dimension value).
 
     ``allowance`` defaults to ``charge.included`` (billing passes a scaled one when it
@@ -117,7 +77,7 @@ def _rate_dimensions(
     by_dimension: Mapping[str, Decimal],
     allowance: Decimal,
     event_values: Sequence[Decimal] | None,
-) -> list[LineItem]:
+) -> list[Line]:
     groups: list[tuple[str | None, Decimal]] = sorted(by_dimension.items())
     unattributed = used - sum(by_dimension.values(), ZERO)
     if unattributed > 0:
@@ -128,7 +88,7 @@ def _rate_dimensions(
             "per-event values cannot be combined with per-dimension prices",
             code="unsupported_rating",
         )
-    lines: list[LineItem] = []
+    lines: list[Line] = []
     remaining = allowance
     for (value, dimension_used), price in zip(groups, prices, strict=True):
         share = min(remaining, max(dimension_used, ZERO))
@@ -151,7 +111,7 @@ def _usage_line(
     currency: str,
     event_values: Sequence[Decimal] | None,
     dimension: str | None = None,
-) -> LineItem:
+) -> Line:
     billable = billable_units(used, allowance)
     if event_values is not None:
         event_values = _events_after_allowance(event_values, allowance)
@@ -160,7 +120,7 @@ def _usage_line(
     if dimension is not None:
         name = f"{name} ({dimension})"
     pricing = _DESCRIBE[price.model](price, result, billable, currency)
-    return LineItem(
+    return Line(
         type=LineType.USAGE,
         charge=charge.key,
         description=f"{name}: {_usage_text(billable, used, allowance)} {pricing}",
@@ -203,7 +163,7 @@ def rate_flat(
     fraction: Decimal = ONE,
     fraction_label: str | None = None,
     line_type: LineType | None = None,
-) -> LineItem:
+) -> Line:
     """A flat fee: ``amount``, or ``unit_amount x quantity`` for licensed seats, times
     ``fraction`` of the period for proration.
 
@@ -219,7 +179,7 @@ def rate_flat(
         text += f" (prorated {fraction_label or _percent(fraction)})"
     with localcontext(DECIMAL_CONTEXT):
         exact = unit_amount * quantity * fraction
-    return LineItem(
+    return Line(
         type=line_type or (LineType.FLAT if fraction == ONE else LineType.PRORATION),
         charge=charge.key,
         description=text,
@@ -254,13 +214,13 @@ def _flat_error(charge: FlatCharge, problem: str) -> ValidationError:
 
 def minimum_spend_true_up(
     minimum: Decimal,
-    lines: Sequence[LineItem],
+    lines: Sequence[Line],
     currency: str,
     *,
     fraction: Decimal = ONE,
     fraction_label: str | None = None,
     charge: str = "minimum_spend",
-) -> LineItem | None:
+) -> Line | None:
     """A ``true_up`` line for the shortfall of ``minimum x fraction`` over the rounded
     lines' sum, or ``None`` when the lines reach the minimum.
 
@@ -275,7 +235,7 @@ def minimum_spend_true_up(
     commitment = f"{_price(minimum, currency)} {currency}"
     if fraction != ONE:
         commitment += f" (prorated {fraction_label or _percent(fraction)})"
-    return LineItem(
+    return Line(
         type=LineType.TRUE_UP,
         charge=charge,
         description=(
@@ -288,7 +248,7 @@ def minimum_spend_true_up(
     )
 
 
-def invoice_totals(lines: Sequence[LineItem], currency: str) -> Decimal:
+def invoice_totals(lines: Sequence[Line], currency: str) -> Decimal:
     """The subtotal: the sum of the (already rounded) line amounts.
 
     Raises ``ValidationError`` (``unrounded_line``) if a line amount is not rounded to

@@ -30,7 +30,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
 from tallybook.domain.billing.accounts import Ledger, assemble, slot_lines
-from tallybook.domain.billing.invoice import InvoiceDraft, InvoiceLine
+from tallybook.domain.billing.invoice import InvoiceDraft
+from tallybook.domain.billing.lines import Line, LineType
 from tallybook.domain.billing.proration import parts, scale_allowance, usage_spans
 from tallybook.domain.billing.schedule import (
     Slot,
@@ -44,7 +45,6 @@ from tallybook.domain.catalog.model import Aggregation
 from tallybook.domain.errors import NotFound
 from tallybook.domain.metering.meters import WindowSize
 from tallybook.domain.periods import Period
-from tallybook.domain.pricing.rating import LineItem, LineType
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.services.billing.invoices import PlanBook, UsageCache
 from tallybook.services.customers import customer_not_found
@@ -273,9 +273,7 @@ class PreviewService:
         )
 
 
-def _lines(
-    subscription: Subscription, slot: Slot, book: PlanBook, usage: UsageData
-) -> list[LineItem]:
+def _lines(subscription: Subscription, slot: Slot, book: PlanBook, usage: UsageData) -> list[Line]:
     return slot_lines(subscription, slot, book, usage, Ledger())
 
 
@@ -366,8 +364,8 @@ def _charge_usage(
     key: tuple[str, str],
     name: str,
     meter: str,
-    lines: list[InvoiceLine],
-    projected: list[InvoiceLine],
+    lines: list[Line],
+    projected: list[Line],
     spans: list[_Span],
     now: datetime,
 ) -> ChargeUsage:
@@ -409,8 +407,8 @@ def _spans(computed: _Computed, now: datetime) -> dict[tuple[str, str], list[_Sp
     return result
 
 
-def _usage_by_charge(lines: Iterable[InvoiceLine]) -> dict[tuple[str, str], list[InvoiceLine]]:
-    grouped: dict[tuple[str, str], list[InvoiceLine]] = {}
+def _usage_by_charge(lines: Iterable[Line]) -> dict[tuple[str, str], list[Line]]:
+    grouped: dict[tuple[str, str], list[Line]] = {}
     for line in lines:
         if line.type is LineType.USAGE:
             grouped.setdefault((line.subscription or "", line.charge), []).append(line)

@@ -1,0 +1,143 @@
+"""The one line type of Tallybook: what rating produces and what an invoice lists.
+
+``Line`` is a rated line (``pricing.rating``): a charge, its quantity and unit price and
+its ``amount`` rounded to the currency's minor unit, with the service period it bills;
+billing adds whose it is (``owned_by``: the customer and subscription, so a parent's
+invoice can group its children's lines). ``line_to_dict`` / ``line_from_dict`` are its
+stored and API shape (decimals as strings, instants RFC 3339 with ``Z``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from tallybook.domain.money import format_decimal
+from tallybook.domain.pricing.registry import TierSlice
+
+
+class LineType(StrEnum):
+    FLAT = "flat"
+    USAGE = "usage"
+    TRUE_UP = "true_up"
+    PRORATION = "proration"
+    ADJUSTMENT = "adjustment"
+    CREDIT = "credit"
+    DISCOUNT = "discount"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One invoice line. ``amount`` is rounded to the currency's minor unit.
+
+    ``breakdown`` holds the tier slices with their exact (unrounded) amounts; the line
+    amount is the rounded sum, so rounding each slice for display may differ from it.
+    ``customer`` and ``subscription`` are set once billing places the line on an invoice.
+    """
+
+    type: LineType
+    charge: str
+    description: str
+    quantity: Decimal
+    unit_amount: Decimal | None
+    amount: Decimal
+    used: Decimal | None = None
+    included: Decimal | None = None
+    breakdown: tuple[TierSlice, ...] = ()
+    dimension: str | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    customer: str | None = None
+    subscription: str | None = None
+
+    def for_period(self, start: datetime, end: datetime) -> Line:
+        """This line naming the service period ``[start, end)`` it bills."""
+        return replace(self, period_start=start, period_end=end)
+
+    def owned_by(self, customer: str, subscription: str) -> Line:
+        """This line as billed to ``customer`` under ``subscription``."""
+        return replace(self, customer=customer, subscription=subscription)
+
+
+def line_to_dict(line: Line) -> dict[str, Any]:
+    """The stored and API shape of a line."""
+    return {
+        "type": line.type.value,
+        "description": line.description,
+        "charge": line.charge,
+        "quantity": _text(line.quantity),
+        "unit_amount": _text(line.unit_amount),
+        "amount": _text(line.amount),
+        "period_start": _instant(line.period_start),
+        "period_end": _instant(line.period_end),
+        "used": _text(line.used),
+        "included": _text(line.included),
+        "breakdown": [_slice_to_dict(s) for s in line.breakdown],
+        "dimension": line.dimension,
+        "customer": line.customer,
+        "subscription": line.subscription,
+    }
+
+
+def line_from_dict(data: Mapping[str, Any]) -> Line:
+    """A line from ``line_to_dict``'s shape."""
+    return Line(
+        type=LineType(data["type"]),
+        charge=data["charge"],
+        description=data["description"],
+        quantity=Decimal(data["quantity"]),
+        unit_amount=_decimal(data.get("unit_amount")),
+        amount=Decimal(data["amount"]),
+        period_start=_parse(data.get("period_start")),
+        period_end=_parse(data.get("period_end")),
+        used=_decimal(data.get("used")),
+        included=_decimal(data.get("included")),
+        breakdown=tuple(_slice_from_dict(s) for s in data.get("breakdown") or ()),
+        dimension=data.get("dimension"),
+        customer=data.get("customer"),
+        subscription=data.get("subscription"),
+    )
+
+
+def _slice_to_dict(tier: TierSlice) -> dict[str, Any]:
+    return {
+        "tier": tier.tier_index + 1,
+        "first_unit": _text(tier.first_unit),
+        "last_unit": _text(tier.last_unit),
+        "units": _text(tier.units),
+        "unit_amount": _text(tier.unit_amount),
+        "flat_amount": _text(tier.flat_amount),
+        "amount": _text(tier.amount),
+    }
+
+
+def _slice_from_dict(data: Mapping[str, Any]) -> TierSlice:
+    return TierSlice(
+        tier_index=int(data["tier"]) - 1,
+        first_unit=Decimal(data["first_unit"]),
+        last_unit=_decimal(data.get("last_unit")),
+        units=Decimal(data["units"]),
+        unit_amount=Decimal(data["unit_amount"]),
+        flat_amount=Decimal(data["flat_amount"]),
+        amount=Decimal(data["amount"]),
+    )
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format_decimal(value)
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _instant(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _parse(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
