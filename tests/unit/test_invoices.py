@@ -24,7 +24,7 @@ from tallybook.domain.billing.lines import Line, LineType, line_from_dict, line_
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.errors import Conflict
 from tallybook.domain.periods import Anchor, Interval
-from tallybook.domain.pricing.registry import TierSlice
+from tallybook.domain.pricing.result import TierSlice
 from tallybook.domain.subscriptions.model import (
     Discount,
     DiscountKind,

@@ -8,13 +8,9 @@ import pytest
 
 from tallybook.domain.catalog.model import PackageRounding, Price, PricingModel, Tier
 from tallybook.domain.errors import ValidationError
-from tallybook.domain.pricing.registry import (
-    MODELS,
-    PriceResult,
-    TierSlice,
-    package_count,
-    price_units,
-)
+from tallybook.domain.pricing.package import package_count
+from tallybook.domain.pricing.registry import MODELS, price_units
+from tallybook.domain.pricing.result import PriceResult, TierSlice
 
 # Stripe's published tiers: 1-5 @ 7.00, 6-10 @ 6.50, 11+ @ 6.00
 STRIPE_TIERS = (Tier(D(5), D("7.00")), Tier(D(10), D("6.50")), Tier(None, D("6.00")))

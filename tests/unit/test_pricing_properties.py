@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tallybook.domain.catalog.model import PackageRounding, Price, PricingModel, Tier
-from tallybook.domain.pricing.registry import package_count, price_units
+from tallybook.domain.pricing.package import package_count
+from tallybook.domain.pricing.registry import price_units
 
 # Non-negative prices with up to 12 decimal places; quantities with up to 3 (GB, hours).
 prices = st.decimals(min_value=0, max_value=1000, places=12)

@@ -19,17 +19,10 @@ from tallybook.documents.catalog.models import (
     TierDocument,
     UsageChargeDocument,
 )
-from tallybook.domain.catalog.model import Aggregation, PricingModel, Timing
+from tallybook.domain.catalog.model import Aggregation, Timing
 from tallybook.domain.money import format_decimal, minor_units, round_amount
+from tallybook.domain.pricing.registry import MODELS
 
-# Fields each model requires, and the optional ones it uses; any other price field is an error.
-MODEL_FIELDS: dict[PricingModel, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    PricingModel.PER_UNIT: (("unit_amount",), ()),
-    PricingModel.GRADUATED: (("tiers",), ()),
-    PricingModel.VOLUME: (("tiers",), ()),
-    PricingModel.PACKAGE: (("package_size", "package_amount"), ("rounding",)),
-    PricingModel.PERCENTAGE: (("rate",), ("fixed_amount", "min_per_event", "max_per_event")),
-}
 PRICE_FIELDS = tuple(name for name in PriceDocument.model_fields if name != "model")
 FIELD_HINTS = {
     "unit_amount": "the price of one unit",
@@ -168,7 +161,8 @@ def _check_dimension(
 
 def _check_price(price: PriceDocument, at: Location, report: _Report) -> None:
     """The model's required fields are present, other price fields absent, values coherent."""
-    required, optional = MODEL_FIELDS[price.model]
+    spec = MODELS[price.model]  # the fields each model requires, and the optional ones
+    required, optional = spec.required, spec.optional
     model = price.model.value
     for name in PRICE_FIELDS:
         given = getattr(price, name) is not None

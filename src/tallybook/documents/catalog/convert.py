@@ -11,7 +11,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tallybook.documents.catalog.checks import MODEL_FIELDS
 from tallybook.documents.catalog.models import (
     CatalogDocument,
     FlatChargeDocument,
@@ -32,6 +31,7 @@ from tallybook.domain.catalog.model import (
     UsageCharge,
 )
 from tallybook.domain.money import format_decimal
+from tallybook.domain.pricing.registry import MODELS
 
 JsonDict = dict[str, Any]
 
@@ -183,7 +183,8 @@ def _charge_document(charge: Charge) -> JsonDict:
 
 def _price_document(price: Price) -> JsonDict:
     """Only the fields the model uses (so the document reads back without errors)."""
-    required, optional = MODEL_FIELDS[price.model]
+    spec = MODELS[price.model]
+    required, optional = spec.required, spec.optional
     values: JsonDict = {
         "unit_amount": _text(price.unit_amount),
         "tiers": [_tier_document(tier) for tier in price.tiers],

@@ -146,7 +146,7 @@ class TierDocument(_Document):
 
 
 class PriceDocument(_Document):
-    """A pricing model and its fields (which fields a model needs: ``checks.MODEL_FIELDS``)."""
+    """A pricing model and its fields (which fields a model needs: ``domain.pricing.registry.MODELS``)."""
 
     model: PricingModel
     unit_amount: Amount | None = None

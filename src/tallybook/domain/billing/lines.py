@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from tallybook.domain.money import format_decimal
-from tallybook.domain.pricing.registry import TierSlice
+from tallybook.domain.pricing.result import TierSlice
 
 
 class LineType(StrEnum):

@@ -17,14 +17,15 @@ Billing fills in ``period_start``/``period_end`` (``Line.for_period``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, localcontext
 
 from tallybook.domain.billing.lines import Line, LineType
 from tallybook.domain.catalog.model import FlatCharge, Price, PricingModel, UsageCharge
 from tallybook.domain.errors import ValidationError
-from tallybook.domain.money import DECIMAL_CONTEXT, minor_units, normalize, round_amount
-from tallybook.domain.pricing.registry import PriceResult, TierSlice, package_count, price_units
+from tallybook.domain.money import DECIMAL_CONTEXT, minor_units, round_amount
+from tallybook.domain.pricing.registry import describe, price_units
+from tallybook.domain.pricing.result import price_text, quantity_text
 
 __all__ = [
     "billable_units",
@@ -82,7 +83,7 @@ def _rate_dimensions(
     unattributed = used - sum(by_dimension.values(), ZERO)
     if unattributed > 0:
         groups.append((None, unattributed))
-    prices = [_dimension_price(charge, value) for value, _ in groups]
+    prices = [_dimensionprice_text(charge, value) for value, _ in groups]
     if event_values is not None and any(p.model is PricingModel.PERCENTAGE for p in prices):
         raise ValidationError(
             "per-event values cannot be combined with per-dimension prices",
@@ -97,7 +98,7 @@ def _rate_dimensions(
     return lines
 
 
-def _dimension_price(charge: UsageCharge, value: str | None) -> Price:
+def _dimensionprice_text(charge: UsageCharge, value: str | None) -> Price:
     if value is None:
         return charge.price
     return charge.prices_by_dimension.get(value, charge.price)
@@ -119,7 +120,7 @@ def _usage_line(
     name = charge.name or charge.key
     if dimension is not None:
         name = f"{name} ({dimension})"
-    pricing = _DESCRIBE[price.model](price, result, billable, currency)
+    pricing = describe(price, result, billable, currency)
     return Line(
         type=LineType.USAGE,
         charge=charge.key,
@@ -151,8 +152,8 @@ def _events_after_allowance(values: Sequence[Decimal], allowance: Decimal) -> li
 
 def _usage_text(billable: Decimal, used: Decimal, allowance: Decimal) -> str:
     if allowance == 0:
-        return _qty(billable)
-    return f"{_qty(billable)} billable of {_qty(used)} used ({_qty(allowance)} included)"
+        return quantity_text(billable)
+    return f"{quantity_text(billable)} billable of {quantity_text(used)} used ({quantity_text(allowance)} included)"
 
 
 def rate_flat(
@@ -173,8 +174,10 @@ def rate_flat(
     """
     unit_amount, quantity = _flat_terms(charge, quantity)
     name = charge.name or charge.key
-    price = f"{_price(unit_amount, currency)} {currency}"
-    text = f"{name}: {_qty(quantity)} x {price}" if charge.is_licensed else f"{name}: {price}"
+    price = f"{price_text(unit_amount, currency)} {currency}"
+    text = (
+        f"{name}: {quantity_text(quantity)} x {price}" if charge.is_licensed else f"{name}: {price}"
+    )
     if fraction != ONE:
         text += f" (prorated {fraction_label or _percent(fraction)})"
     with localcontext(DECIMAL_CONTEXT):
@@ -232,15 +235,15 @@ def minimum_spend_true_up(
         shortfall = round_amount(minimum * fraction - spent, currency)
     if shortfall <= 0:
         return None
-    commitment = f"{_price(minimum, currency)} {currency}"
+    commitment = f"{price_text(minimum, currency)} {currency}"
     if fraction != ONE:
         commitment += f" (prorated {fraction_label or _percent(fraction)})"
     return Line(
         type=LineType.TRUE_UP,
         charge=charge,
         description=(
-            f"Minimum spend {commitment}: spent {_price(spent, currency)}, "
-            f"shortfall {_price(shortfall, currency)} {currency}"
+            f"Minimum spend {commitment}: spent {price_text(spent, currency)}, "
+            f"shortfall {price_text(shortfall, currency)} {currency}"
         ),
         quantity=ONE,
         unit_amount=shortfall,
@@ -263,87 +266,6 @@ def invoice_totals(lines: Sequence[Line], currency: str) -> Decimal:
             )
         total += line.amount
     return round_amount(total, currency)  # exact: only fixes the exponent ("0" -> "0.00")
-
-
-# -- descriptions ---------------------------------------------------------------------
-
-Describe = Callable[[Price, PriceResult, Decimal, str], str]
-
-
-def _describe_per_unit(price: Price, result: PriceResult, units: Decimal, currency: str) -> str:
-    assert price.unit_amount is not None
-    return f"x {_price(price.unit_amount, currency)} {currency}"
-
-
-def _describe_graduated(price: Price, result: PriceResult, units: Decimal, currency: str) -> str:
-    parts = [_slice_text(s, currency) for s in result.slices]
-    return f"in graduated tiers: {' + '.join(p for p in parts if p) or '0'} {currency}"
-
-
-def _describe_volume(price: Price, result: PriceResult, units: Decimal, currency: str) -> str:
-    tier = result.slices[0]
-    text = f"x {_price(tier.unit_amount, currency)}"
-    if tier.flat_amount:
-        text += f" + {_price(tier.flat_amount, currency)} flat"
-    return f"{text} {currency} (volume tier {_tier_range(tier)})"
-
-
-def _describe_package(price: Price, result: PriceResult, units: Decimal, currency: str) -> str:
-    assert price.package_size is not None and price.package_amount is not None
-    count = package_count(price, units)
-    noun = "package" if count == 1 else "packages"
-    return (
-        f"= {_qty(count)} {noun} of {_qty(price.package_size)} "
-        f"x {_price(price.package_amount, currency)} {currency}"
-    )
-
-
-def _describe_percentage(price: Price, result: PriceResult, units: Decimal, currency: str) -> str:
-    assert price.rate is not None
-    text = f"at {_qty(price.rate)}%"
-    if price.fixed_amount:
-        text += f" + {_price(price.fixed_amount, currency)} {currency} per event"
-    limits = [
-        f"{label} {_price(value, currency)} {currency}"
-        for label, value in (("min", price.min_per_event), ("max", price.max_per_event))
-        if value is not None
-    ]
-    return f"{text} ({', '.join(limits)} per event)" if limits else text
-
-
-_DESCRIBE: dict[PricingModel, Describe] = {
-    PricingModel.PER_UNIT: _describe_per_unit,
-    PricingModel.GRADUATED: _describe_graduated,
-    PricingModel.VOLUME: _describe_volume,
-    PricingModel.PACKAGE: _describe_package,
-    PricingModel.PERCENTAGE: _describe_percentage,
-}
-
-
-def _slice_text(tier: TierSlice, currency: str) -> str:
-    parts = []
-    if tier.units:
-        parts.append(f"{_qty(tier.units)} x {_price(tier.unit_amount, currency)}")
-    if tier.flat_amount:
-        parts.append(f"{_price(tier.flat_amount, currency)} flat")
-    return " + ".join(parts)
-
-
-def _tier_range(tier: TierSlice) -> str:
-    if tier.last_unit is None:
-        return f"{_qty(tier.first_unit)}+"
-    return f"{_qty(tier.first_unit)}-{_qty(tier.last_unit)}"
-
-
-def _qty(value: Decimal) -> str:
-    """A quantity for people: thousands separators, no trailing zeros (70,000; 1.5)."""
-    return f"{normalize(value):,f}"
-
-
-def _price(value: Decimal, currency: str) -> str:
-    """A price shown with at least the currency's minor units (7 -> 7.00; 0.003 kept)."""
-    padded = round_amount(value, currency)
-    return f"{padded if padded == value else value:,f}"
 
 
 def _percent(fraction: Decimal) -> str:
