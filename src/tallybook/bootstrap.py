@@ -67,7 +67,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     catalog = CatalogService(CatalogStore(engine), clock)
     ingest = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
-    billing = _billing(settings, engine, clock, catalog, usage)
+    billing = _billing(settings, engine, clock, catalog, usage, tenants)
     customers = CustomerService(CustomerStore(engine), clock)
     subscriptions = SubscriptionService(
         SubscriptionStore(engine),
@@ -95,15 +95,17 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
 
 
 def _billing(
-    settings: Settings, engine: Engine, clock: Clock, catalog: CatalogService, usage: UsageService
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    catalog: CatalogService,
+    usage: UsageService,
+    tenants: TenantService,
 ) -> BillingService:
     store = BillingStore(engine)
-    tenants = TenantStore(engine)
     # SQLite plans whole-tenant usage queries badly: read usage per chunk of customers there
     bulk = None if settings.is_sqlite else BULK_THRESHOLD
-    return BillingService(
-        store, catalog, usage, clock, tenants, settings.default_grace_seconds, bulk_threshold=bulk
-    )
+    return BillingService(store, catalog, usage, clock, tenants, bulk_threshold=bulk)
 
 
 def _ingest(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from tallybook.domain.billing.accounts import Account, Ledger, account_drafts, ledger_from_lines
+from tallybook.domain.billing.accounts import Account, account_drafts
+from tallybook.domain.billing.adjustments import Ledger, ledger_from_lines
 from tallybook.domain.billing.lines import LineType
 from tallybook.domain.billing.schedule import (
     SlotKind,

@@ -9,18 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tallybook.domain.billing.invoice import (
-    Billed,
-    Invoice,
-    InvoiceDraft,
-    InvoiceStatus,
-    adjustment_lines,
-    discount_lines,
-    format_number,
-    parse_number,
-    totals,
-)
+from tallybook.domain.billing.adjustments import Billed, adjustment_lines
+from tallybook.domain.billing.discounts import discount_lines
+from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus, totals
 from tallybook.domain.billing.lines import Line, LineType, line_from_dict, line_to_dict
+from tallybook.domain.billing.numbering import format_number, parse_number
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.errors import Conflict
 from tallybook.domain.periods import Anchor, Interval

@@ -32,12 +32,32 @@ class NewKey:
     generated: bool
 
 
+MAX_GRACE_SECONDS = 90 * 86_400
+
+
 class TenantService:
     def __init__(self, store: TenantStore, clock: Clock, default_grace_seconds: int = 3600):
         self._store = store
         self._clock = clock
         self._grace = default_grace_seconds
         self._cache: dict[str, str] = {}
+
+    def grace_seconds(self, tenant_id: str) -> int:
+        """How long the tenant's closed periods stay draft (late events still count); the
+        configured default for a tenant not stored yet. The one owner of the grace period:
+        billing runs read it here."""
+        tenant = self._store.get(tenant_id)
+        return self._grace if tenant is None else tenant.grace_seconds
+
+    def set_grace_seconds(self, tenant_id: str, seconds: int) -> int:
+        """Set the tenant's grace period (0 to ``MAX_GRACE_SECONDS``); ValidationError
+        ``invalid_grace`` otherwise. Returns the stored value."""
+        if not 0 <= seconds <= MAX_GRACE_SECONDS:
+            raise ValidationError(
+                f"grace_seconds must be 0-{MAX_GRACE_SECONDS}", code="invalid_grace"
+            )
+        self._store.set_grace(tenant_id, seconds)
+        return self.grace_seconds(tenant_id)
 
     def name(self, tenant_id: str) -> str:
         """The tenant's display name (its id when it has none)."""

@@ -8,7 +8,7 @@ from pydantic import Field
 from tallybook.api.deps import ContainerDep, TenantDep
 from tallybook.api.requests import Strict
 from tallybook.api.responses import JsonResponse
-from tallybook.services.billing.runs import MAX_GRACE_SECONDS
+from tallybook.services.tenants import MAX_GRACE_SECONDS
 
 router = APIRouter(tags=["billing"])
 
@@ -23,10 +23,10 @@ class TenantSettingsIn(Strict):
 def patch_tenant(
     body: TenantSettingsIn, tenant: TenantDep, container: ContainerDep
 ) -> JsonResponse:
-    grace = container.billing.set_grace_seconds(tenant, body.grace_seconds)
+    grace = container.tenants.set_grace_seconds(tenant, body.grace_seconds)
     return JsonResponse({"id": tenant, "grace_seconds": grace})
 
 
 @router.get("/v1/tenant", summary="Tenant billing settings")
 def get_tenant(tenant: TenantDep, container: ContainerDep) -> JsonResponse:
-    return JsonResponse({"id": tenant, "grace_seconds": container.billing.grace_seconds(tenant)})
+    return JsonResponse({"id": tenant, "grace_seconds": container.tenants.grace_seconds(tenant)})

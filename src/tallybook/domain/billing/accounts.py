@@ -14,18 +14,13 @@ says which slots are final and must not be computed again.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-from tallybook.domain.billing.invoice import (
-    Billed,
-    InvoiceDraft,
-    adjustment_lines,
-    billed_by_charge,
-    discount_lines,
-)
+from tallybook.domain.billing.adjustments import Ledger, adjustable_periods, adjustments
+from tallybook.domain.billing.discounts import discount_lines
+from tallybook.domain.billing.invoice import InvoiceDraft
 from tallybook.domain.billing.lines import Line
 from tallybook.domain.billing.schedule import (
     Plans,
@@ -38,31 +33,7 @@ from tallybook.domain.billing.schedule import (
     slots,
     usage_queries,
 )
-from tallybook.domain.subscriptions.model import BillingPeriod, Subscription
-
-# How many earlier final periods each new invoice recomputes for late events: each one
-# costs its usage queries again on every run while the invoice is draft (docs/billing.md).
-ADJUSTMENT_LOOKBACK = 3
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass
-class Ledger:
-    """What was billed for usage per (subscription, period start), per charge.
-
-    Loaded from final invoices; the lines computed during a run are added as they are
-    made, so one late event is adjusted on one invoice only.
-    """
-
-    billed: dict[tuple[str, datetime], dict[str, Billed]] = field(default_factory=dict)
-
-    def add(self, subscription: str, period_start: datetime, lines: Sequence[Line | Line]) -> None:
-        entry = self.billed.setdefault((subscription, period_start), {})
-        for charge, amount in billed_by_charge(lines).items():
-            entry[charge] = entry.get(charge, Billed()) + amount
-
-    def get(self, subscription: str, period_start: datetime) -> dict[str, Billed] | None:
-        return self.billed.get((subscription, period_start))
+from tallybook.domain.subscriptions.model import Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +62,7 @@ def slot_usage_queries(
     if slot.kind is SlotKind.OPENING:
         return []
     queries = usage_queries(subscription, slot.period, plans)
-    for earlier in _adjustable(subscription, slot.period):
+    for earlier in adjustable_periods(subscription, slot.period):
         queries += usage_queries(subscription, earlier, plans)
     return queries
 
@@ -135,79 +106,8 @@ def slot_lines(
         lines = [*lines, *advance]
         discounts += discount_lines(subscription, following, advance, [])
     ledger.add(subscription.id, period.start, current.at_close)
-    adjustments = _adjustments(subscription, period, plans, usage, ledger, billed_through)
-    return [*lines, *adjustments, *discounts]
-
-
-def lookback_start(subscription: Subscription, period: BillingPeriod) -> datetime | None:
-    """The start of the earliest period a slot of ``period`` may adjust (None: none)."""
-    earlier = _adjustable(subscription, period)
-    return earlier[0].start if earlier else None
-
-
-def ledger_from_lines(subscriptions: Sequence[Subscription], lines: Sequence[Line]) -> Ledger:
-    """A ledger of what final invoices billed, per subscription and billing period."""
-    ledger = Ledger()
-    by_sub: dict[str, list[Line]] = {}
-    for line in lines:
-        if line.subscription is not None and line.period_start is not None:
-            by_sub.setdefault(line.subscription, []).append(line)
-    for subscription in subscriptions:
-        mine = sorted(by_sub.get(subscription.id, []), key=lambda x: x.period_start or _EPOCH)
-        if not mine:
-            continue
-        last = mine[-1].period_start or _EPOCH
-        starts = []
-        for period in subscription.periods():
-            if period.start > last:
-                break
-            starts.append(period.start)
-        for line in mine:
-            index = bisect_right(starts, line.period_start or _EPOCH) - 1
-            if index >= 0:
-                ledger.add(subscription.id, starts[index], [line])
-    return ledger
-
-
-def _adjustable(subscription: Subscription, period: BillingPeriod) -> list[BillingPeriod]:
-    first = max(0, period.index - ADJUSTMENT_LOOKBACK)
-    earlier = []
-    for candidate in subscription.periods():
-        if candidate.index >= period.index:
-            break
-        if candidate.index >= first:
-            earlier.append(candidate)
-    return earlier
-
-
-def _adjustments(
-    subscription: Subscription,
-    period: BillingPeriod,
-    plans: Plans,
-    usage: UsageData,
-    ledger: Ledger,
-    billed_through: datetime | None,
-) -> list[Line]:
-    lines: list[Line] = []
-    for earlier in _adjustable(subscription, period):
-        billed = ledger.get(subscription.id, earlier.start)
-        final = billed_through is not None and earlier.end <= billed_through
-        if billed is None and not final:
-            continue
-        recomputed = period_lines(subscription, earlier, plans, usage)
-        made = adjustment_lines(
-            earlier,
-            [*recomputed.usage, *_opt(recomputed.true_up)],
-            billed or {},
-            subscription.currency,
-        )
-        ledger.add(subscription.id, earlier.start, made)
-        lines += made
-    return lines
-
-
-def _opt(line: Line | None) -> list[Line]:
-    return [] if line is None else [line]
+    late = adjustments(subscription, period, plans, usage, ledger, billed_through)
+    return [*lines, *late, *discounts]
 
 
 def assemble(

@@ -25,6 +25,7 @@ from typing import Any
 
 from tallybook.domain.billing.invoice import InvoiceDraft, content_digest
 from tallybook.domain.billing.lines import line_to_dict
+from tallybook.domain.billing.numbering import numbering_order
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.ids import new_id
 
@@ -171,8 +172,3 @@ class ChunkPlan:
 
 def draft_key(draft: InvoiceDraft) -> DraftKey:
     return (draft.kind.value, draft.period_start, draft.period_end)
-
-
-def numbering_order(draft: InvoiceDraft) -> tuple[datetime, str, str, datetime]:
-    """Final invoices of one chunk are numbered by issue time, customer, kind, period."""
-    return (draft.issue_at, draft.customer, draft.kind.value, draft.period_start)

@@ -1,4 +1,5 @@
-"""Invoices: the model, its totals, discounts, late-usage adjustments and status rules.
+"""Invoices: the model, its totals and status rules (discounts: ``discounts``; late-usage
+adjustments: ``adjustments``; numbers: ``numbering``).
 
 ``InvoiceDraft`` is what billing computes (never stored by itself: previews use it as
 is); ``Invoice`` is a stored one with an id, a status and, once final, a number.
@@ -28,15 +29,12 @@ from enum import StrEnum
 from typing import Any
 
 from tallybook.domain.billing.lines import Line, LineType, line_to_dict
+from tallybook.domain.billing.numbering import format_number
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.errors import Conflict
-from tallybook.domain.money import format_decimal, round_amount
-from tallybook.domain.subscriptions.model import BillingPeriod, DiscountKind, Subscription
+from tallybook.domain.money import round_amount
 
 ZERO = Decimal(0)
-NUMBER_PREFIX = "INV-"
-ADJUSTABLE = (LineType.USAGE, LineType.TRUE_UP, LineType.ADJUSTMENT)
-DISCOUNTABLE = (LineType.FLAT, LineType.PRORATION, LineType.USAGE, LineType.TRUE_UP)
 
 
 class InvoiceStatus(StrEnum):
@@ -139,138 +137,3 @@ def content_digest(documents: Sequence[Mapping[str, Any]]) -> str:
     """The digest of serialised lines (``line_to_dict``), as ``InvoiceDraft.content_hash``."""
     text = json.dumps(documents, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def format_number(number: int) -> str:
-    return f"{NUMBER_PREFIX}{number:06d}"
-
-
-def parse_number(text: str) -> int | None:
-    """``INV-000042`` or ``42`` -> 42; None when ``text`` is not an invoice number."""
-    digits = text[len(NUMBER_PREFIX) :] if text.upper().startswith(NUMBER_PREFIX) else text
-    return int(digits) if digits.isdigit() and len(digits) < 18 else None
-
-
-# -- discounts ---------------------------------------------------------------------------
-
-
-def discount_lines(
-    subscription: Subscription,
-    period: BillingPeriod,
-    lines: Sequence[Line],
-    earlier: Sequence[Line],
-) -> list[Line]:
-    """Discount lines for the ``lines`` of ``period`` on this invoice.
-
-    ``earlier`` are the period's lines already billed on an earlier invoice (its
-    in-advance fees), so a fixed amount is given once per period, whichever invoices
-    carry the period's charges: this invoice gets ``D(earlier + lines) - D(earlier)``.
-    """
-    result: list[Line] = []
-    currency = subscription.currency
-    for discount in subscription.discounts:
-        first = subscription.discount_first_index(discount)
-        if not discount.covers(first, period.index):
-            continue
-        before = _discountable(earlier)
-        now = before + _discountable(lines)
-        if discount.kind is DiscountKind.PERCENT:
-            rate = discount.value / 100
-            amount = round_amount(now * rate, currency) - round_amount(before * rate, currency)
-            what = f"{format_decimal(discount.value.normalize())}% off"
-        else:
-            amount = min(discount.value, max(now, ZERO)) - min(discount.value, max(before, ZERO))
-            amount = round_amount(amount, currency)
-            what = f"{format_decimal(discount.value)} {currency} off"
-        if amount == 0:
-            continue
-        which = _discount_period_text(discount.periods, period.index - first)
-        text = f"Discount {discount.description or discount.id}: {what} ({which})"
-        result.append(
-            Line(
-                type=LineType.DISCOUNT,
-                charge=discount.id,
-                description=text,
-                quantity=Decimal(1),
-                unit_amount=-amount,
-                amount=-amount,
-                period_start=period.start,
-                period_end=period.end,
-            )
-        )
-    return result
-
-
-def _discountable(lines: Sequence[Line]) -> Decimal:
-    return sum((line.amount for line in lines if line.type in DISCOUNTABLE), ZERO)
-
-
-def _discount_period_text(periods: int | None, offset: int) -> str:
-    if periods is None:
-        return "every period"
-    return f"period {offset + 1} of {periods}"
-
-
-# -- adjustments for late usage ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Billed:
-    amount: Decimal = ZERO
-    quantity: Decimal = ZERO
-
-    def __add__(self, other: Billed) -> Billed:
-        return Billed(self.amount + other.amount, self.quantity + other.quantity)
-
-
-def billed_by_charge(lines: Iterable[Line | Line]) -> dict[str, Billed]:
-    """What was billed per charge for usage (usage, true-up and adjustment lines)."""
-    billed: dict[str, Billed] = {}
-    for line in lines:
-        if line.type in ADJUSTABLE:
-            billed[line.charge] = billed.get(line.charge, Billed()) + Billed(
-                line.amount, line.quantity
-            )
-    return billed
-
-
-def adjustment_lines(
-    period: BillingPeriod,
-    recomputed: Sequence[Line],
-    billed: Mapping[str, Billed],
-    currency: str,
-) -> list[Line]:
-    """One ``adjustment`` line per charge whose recomputed usage (or true-up) for a final
-    ``period`` differs from what was billed for it: the difference, never the whole."""
-    now = billed_by_charge(recomputed)
-    names = {line.charge: line.description.partition(":")[0] for line in recomputed}
-    lines = []
-    for charge in sorted(set(now) | set(billed)):
-        new, old = now.get(charge, Billed()), billed.get(charge, Billed())
-        delta = round_amount(new.amount - old.amount, currency)
-        if delta == 0:
-            continue
-        span = f"{period.start.date().isoformat()} to {period.end.date().isoformat()}"
-        units = new.quantity - old.quantity
-        lines.append(
-            Line(
-                type=LineType.ADJUSTMENT,
-                charge=charge,
-                description=(
-                    f"Adjustment for {span} ({names.get(charge, charge)}): late usage, "
-                    f"{_signed(units)} billable units, billed {format_decimal(old.amount)}, "
-                    f"now {format_decimal(new.amount)}"
-                ),
-                quantity=units,
-                unit_amount=None,
-                amount=delta,
-                period_start=period.start,
-                period_end=period.end,
-            )
-        )
-    return lines
-
-
-def _signed(value: Decimal) -> str:
-    text = format_decimal(value.normalize() if value != value.to_integral_value() else value)
-    return text if value < 0 else f"+{text}"

@@ -13,14 +13,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from tallybook.domain.billing.accounts import (
-    Account,
-    Ledger,
-    assemble,
-    slot_lines,
-    slot_usage_queries,
-)
-from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus, parse_number
+from tallybook.domain.billing.accounts import Account, assemble, slot_lines, slot_usage_queries
+from tallybook.domain.billing.adjustments import Ledger
+from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus
+from tallybook.domain.billing.numbering import parse_number
 from tallybook.domain.billing.schedule import (
     Slot,
     SlotKind,

@@ -29,7 +29,8 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
-from tallybook.domain.billing.accounts import Ledger, assemble, slot_lines
+from tallybook.domain.billing.accounts import assemble, slot_lines
+from tallybook.domain.billing.adjustments import Ledger
 from tallybook.domain.billing.invoice import InvoiceDraft
 from tallybook.domain.billing.lines import Line, LineType
 from tallybook.domain.billing.proration import parts, scale_allowance, usage_spans

@@ -26,14 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tallybook.domain.billing.accounts import (
-    Account,
-    account_drafts,
-    due_slots,
-    ledger_from_lines,
-    lookback_start,
-    slot_usage_queries,
-)
+from tallybook.domain.billing.accounts import Account, account_drafts, due_slots, slot_usage_queries
+from tallybook.domain.billing.adjustments import ledger_from_lines, lookback_start
 from tallybook.domain.billing.drafts import AccountBill, ChunkPlan, Counts
 from tallybook.domain.billing.schedule import Slot, SlotKind, UsageQuery, next_issue_at
 from tallybook.domain.errors import TallybookError, ValidationError, WriteConflict
@@ -51,13 +45,12 @@ from tallybook.services.ports import (
     Clock,
     PlanReader,
     StoredSubscription,
-    TenantStore,
     UsageReader,
 )
+from tallybook.services.tenants import TenantService
 
 log = logging.getLogger("tallybook.billing")
 CHUNK = 500
-MAX_GRACE_SECONDS = 90 * 86_400
 FUTURE_TOLERANCE = timedelta(minutes=5)  # as for event timestamps
 
 
@@ -94,8 +87,7 @@ class BillingService:
         plans: PlanReader,
         usage: UsageReader,
         clock: Clock,
-        tenants: TenantStore,
-        default_grace_seconds: int = 3600,
+        tenants: TenantService,
         chunk_size: int = CHUNK,
         bulk_threshold: int | None = BULK_THRESHOLD,
     ):
@@ -103,26 +95,12 @@ class BillingService:
         self.plans = plans
         self.usage = usage
         self.clock = clock
-        self._tenants = tenants
-        self._default_grace = default_grace_seconds
+        self._tenants = tenants  # owns the grace period
         self.chunk_size = chunk_size
         # usage reads: customers per query, and how many customers wanting one window
         # make it a whole-tenant query (None: never); see services.invoicing.UsageCache
         self.query_customers = QUERY_CUSTOMERS
         self.bulk_threshold = bulk_threshold
-
-    def grace_seconds(self, tenant_id: str) -> int:
-        """How long the tenant's closed periods stay draft (late events still count)."""
-        tenant = self._tenants.get(tenant_id)
-        return self._default_grace if tenant is None else tenant.grace_seconds
-
-    def set_grace_seconds(self, tenant_id: str, seconds: int) -> int:
-        if not 0 <= seconds <= MAX_GRACE_SECONDS:
-            raise ValidationError(
-                f"grace_seconds must be 0-{MAX_GRACE_SECONDS}", code="invalid_grace"
-            )
-        self._tenants.set_grace(tenant_id, seconds)
-        return self.grace_seconds(tenant_id)
 
     def run(
         self,
@@ -136,7 +114,9 @@ class BillingService:
         ``progress`` is called with the number of subscriptions each chunk handled.
         """
         as_of = self._check_as_of(as_of)
-        run = _Run(self, tenant_id, as_of, timedelta(seconds=self.grace_seconds(tenant_id)))
+        run = _Run(
+            self, tenant_id, as_of, timedelta(seconds=self._tenants.grace_seconds(tenant_id))
+        )
         total, skipped, after = Counts(), [], None
         while True:
             accounts = self.store.due_accounts(tenant_id, as_of, after=after, limit=self.chunk_size)
@@ -174,7 +154,9 @@ class BillingService:
 
     def bill_accounts(self, tenant_id: str, accounts: Sequence[str], as_of: datetime) -> RunResult:
         """Bill some accounts now (a cancellation's final invoice)."""
-        run = _Run(self, tenant_id, as_of, timedelta(seconds=self.grace_seconds(tenant_id)))
+        run = _Run(
+            self, tenant_id, as_of, timedelta(seconds=self._tenants.grace_seconds(tenant_id))
+        )
         counts, _ = self._chunk_run(run, list(accounts), skip_locked=False)
         return _result(tenant_id, as_of, counts)
 
