@@ -16,8 +16,9 @@ functions, and tells the port what to write. No adapter calls back into a servic
     BillingStore           what is due; BillingUnitOfWork: one chunk's transaction
     Outbox, PaymentProvider  placeholders for webhooks and provider sync (issue 7)
 
-The records that cross the boundary live here (or in ``domain/`` when the domain
-computes with them).
+The records that cross the boundary live here, or in ``domain/`` when the domain
+computes with them (``domain.metering.usage``, ``domain.subscriptions.stored``,
+``domain.metering.events``, ``domain.billing.drafts``).
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Aggregation, Meter, Plan
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
+from tallybook.domain.metering.usage import Partial, Selection
 from tallybook.domain.subscriptions.model import Customer, Subscription
+from tallybook.domain.subscriptions.stored import StoredSubscription
 
 JsonDict = dict[str, Any]
-Series = tuple[str, tuple[str | None, ...]]  # customer, group_by values
 
 
 class Clock(Protocol):
@@ -57,47 +59,6 @@ class UsageKey:
 
     customer: str
     dimension: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """The events a meter query reads; instants are microseconds since the epoch."""
-
-    tenant_id: str
-    event_type: str
-    start: int
-    end: int
-    value: tuple[str, ...] | None = None
-    filter: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
-    group_by: tuple[tuple[str, ...], ...] = ()
-    customers: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Partial:
-    """One SQL group: a series, a bucket (0 without buckets) and its aggregate.
-
-    ``key`` is set for ``unique_count`` by bucket (one row per distinct value);
-    ``instant``/``id`` for ``latest`` and readings (to order values).
-    """
-
-    series: Series
-    bucket: int
-    value: Decimal
-    key: str | None = None
-    instant: int = 0
-    id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSubscription:
-    """A subscription with its bill-to account and billing progress."""
-
-    subscription: Subscription
-    account: str
-    billed_through: datetime | None
-    next_issue_at: datetime | None
-    created_at: datetime
 
 
 @dataclass

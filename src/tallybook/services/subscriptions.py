@@ -32,9 +32,10 @@ from tallybook.domain.subscriptions.model import (
     check_not_billed,
     trial_end,
 )
+from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.services.billing.invoices import PlanBook
 from tallybook.services.customers import CustomerService, check_text
-from tallybook.services.ports import Clock, PlanReader, StoredSubscription, SubscriptionStore
+from tallybook.services.ports import Clock, PlanReader, SubscriptionStore
 
 MAX_QUANTITY = Decimal(1_000_000_000)
 MAX_TRIAL_DAYS = 3650

@@ -29,8 +29,9 @@ from tallybook.domain.metering.meters import (
     time_weighted_average,
     usage_windows,
 )
+from tallybook.domain.metering.usage import Partial, Selection, Series
 from tallybook.domain.periods import Period, utc
-from tallybook.services.ports import Partial, PlanReader, Selection, Series, UsageKey, UsageSource
+from tallybook.services.ports import PlanReader, UsageKey, UsageSource
 
 Windows = dict[Series, dict[int, Decimal]]
 _ZERO_WHEN_EMPTY = frozenset(

@@ -39,7 +39,8 @@ from tallybook.domain.billing.invoice import InvoiceStatus
 from tallybook.domain.billing.lines import line_from_dict
 from tallybook.domain.errors import WriteConflict
 from tallybook.domain.subscriptions.model import Customer
-from tallybook.services.ports import AccountState, StoredSubscription
+from tallybook.domain.subscriptions.stored import StoredSubscription
+from tallybook.services.ports import AccountState
 
 FINAL = (InvoiceStatus.FINALIZED.value, InvoiceStatus.PAID.value, InvoiceStatus.VOID.value)
 
@@ -127,9 +128,7 @@ class BillingUnitOfWork:
         finally:
             self._conn.close()
         if isinstance(error, IntegrityError):
-            raise WriteConflict(
-                "a concurrent billing run wrote first", code="write_conflict"
-            ) from error
+            raise _lost_race(error)
 
     @property
     def conn(self) -> Connection:
@@ -141,9 +140,7 @@ class BillingUnitOfWork:
         try:
             self._tx.commit()
         except IntegrityError as error:
-            raise WriteConflict(
-                "a concurrent billing run wrote first", code="write_conflict"
-            ) from error
+            raise _lost_race(error) from error
 
     def take_numbers(self, tenant_id: str, count: int) -> int:
         """Reserve ``count`` consecutive invoice numbers; returns the last."""
@@ -207,3 +204,9 @@ class BillingUnitOfWork:
             for final in conn.execute(final_stmt):
                 states[final.customer_id].final_lines += [line_from_dict(d) for d in final.lines]
         return states
+
+
+def _lost_race(error: IntegrityError) -> WriteConflict:
+    conflict = WriteConflict("a concurrent billing run wrote first", code="write_conflict")
+    conflict.__cause__ = error
+    return conflict

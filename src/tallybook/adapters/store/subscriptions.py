@@ -29,7 +29,7 @@ from tallybook.domain.subscriptions.model import (
     QuantityChange,
     Subscription,
 )
-from tallybook.services.ports import StoredSubscription
+from tallybook.domain.subscriptions.stored import StoredSubscription
 
 
 class SubscriptionStore:

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, PoolProxiedConnection
 from tallybook.domain.catalog.model import Aggregation
 from tallybook.domain.errors import StoreUnavailable
 from tallybook.domain.metering.meters import DECIMAL_TEXT, EXACT, json_text_value, unique_key
-from tallybook.services.ports import Partial, Selection, Series
+from tallybook.domain.metering.usage import Partial, Selection, Series
 
 Params = dict[str, Any]
 NUMERIC = (Aggregation.COUNT, Aggregation.SUM, Aggregation.MAX, Aggregation.MIN)

@@ -24,7 +24,7 @@ from tallybook.domain.subscriptions.model import (
     DiscountKind,
     FeeProration,
 )
-from tallybook.services.ports import StoredSubscription
+from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.services.subscriptions import DiscountSpec
 
 router = APIRouter(tags=["subscriptions"])

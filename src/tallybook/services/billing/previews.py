@@ -47,9 +47,10 @@ from tallybook.domain.errors import NotFound
 from tallybook.domain.metering.meters import WindowSize
 from tallybook.domain.periods import Period
 from tallybook.domain.subscriptions.model import Customer, Subscription
+from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.services.billing.invoices import PlanBook, UsageCache
 from tallybook.services.customers import customer_not_found
-from tallybook.services.ports import Clock, PlanReader, StoredSubscription, UsageReader
+from tallybook.services.ports import Clock, PlanReader, UsageReader
 from tallybook.services.usage import UsageService
 
 ZERO = Decimal(0)

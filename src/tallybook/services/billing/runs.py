@@ -32,6 +32,7 @@ from tallybook.domain.billing.drafts import AccountBill, ChunkPlan, Counts
 from tallybook.domain.billing.schedule import Slot, SlotKind, UsageQuery, next_issue_at
 from tallybook.domain.errors import TallybookError, ValidationError, WriteConflict
 from tallybook.domain.subscriptions.model import Subscription
+from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.services.billing.invoices import (
     BULK_THRESHOLD,
     QUERY_CUSTOMERS,
@@ -39,14 +40,7 @@ from tallybook.services.billing.invoices import (
     UsageCache,
     account_usage,
 )
-from tallybook.services.ports import (
-    AccountState,
-    BillingStore,
-    Clock,
-    PlanReader,
-    StoredSubscription,
-    UsageReader,
-)
+from tallybook.services.ports import AccountState, BillingStore, Clock, PlanReader, UsageReader
 from tallybook.services.tenants import TenantService
 
 log = logging.getLogger("tallybook.billing")
