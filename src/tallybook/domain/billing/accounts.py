@@ -1,7 +1,7 @@
 """From subscriptions to invoice drafts for one bill-to customer (pure).
 
 An *account* is a bill-to customer: a customer without a parent, with its own
-subscriptions and those of its children. Each due slot (``billing.slots``) of each
+subscriptions and those of its children. Each due slot (``schedule.slots``) of each
 subscription becomes lines; slots of the same kind and period are one invoice, so a
 child's lines sit on its parent's invoice, grouped by child (the parent's own first,
 then each child's in id order).

@@ -11,7 +11,7 @@ Two kinds of invoice *slots* per subscription (``slots``):
 
 The lines of a period (``period_lines``) are computed from scratch every time, so a draft
 is recomputed on each billing run, and a final period can be recomputed to bill a late
-event's difference (``invoices.adjustment_lines``). Usage is read through
+event's difference (``adjustments.adjustment_lines``). Usage is read through
 ``UsageQuery`` values: the caller collects them (``usage_queries``), fetches them in bulk
 and passes the answers back in a mapping.
 """

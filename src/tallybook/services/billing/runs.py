@@ -92,7 +92,7 @@ class BillingService:
         self._tenants = tenants  # owns the grace period
         self.chunk_size = chunk_size
         # usage reads: customers per query, and how many customers wanting one window
-        # make it a whole-tenant query (None: never); see services.invoicing.UsageCache
+        # make it a whole-tenant query (None: never); see services.billing.invoices.UsageCache
         self.query_customers = QUERY_CUSTOMERS
         self.bulk_threshold = bulk_threshold
 

@@ -3,16 +3,15 @@
 ``IngestService.ingest(tenant_id, items, fmt)`` takes the already-parsed events of one
 request (``fmt`` is ``native`` or ``cloudevents``) and returns a ``BatchResult``:
 
-- each event is validated on its own (``events_validate``); invalid ones are rejected
+- each event is validated on its own (``ingest.validate``); invalid ones are rejected
   with a code and kept in the dead-letter store, the others are stored;
-- a key ``(source, id)`` seen twice in the batch is stored once; the repeat is a
-  duplicate when its body hash matches, a conflict otherwise;
-- a key already stored is a duplicate (same body: not counted, not an error) or a
-  conflict (different body: rejected with code ``conflict`` and dead-lettered);
-- everything above happens in one transaction: the result is returned only after commit.
+- each key ``(source, id)`` is stored once: duplicates and conflicts are decided by the
+  dedupe rule, ``domain.metering.dedupe``;
+- everything above happens in one transaction (``ports.EventStore.write_batch``): the
+  result is returned only after commit.
 
 Dead letters can be listed, replayed (optionally with a corrected event, validated again)
-or discarded; see ``events_deadletters``. Listing stored events is ``list_events``.
+or discarded; see ``ingest.deadletters``. Listing stored events is ``list_events``.
 """
 
 from __future__ import annotations
