@@ -22,8 +22,9 @@ Policies that are decisions, documented in docs/billing.md:
 
 - a change (plan, quantities, cancellation) at ``at`` replaces any change scheduled
   at or after ``at``;
-- changes are rejected (``period_finalized``) at or before ``billed_through``, the last
-  boundary whose invoice is final, because a final invoice never changes;
+- changes are rejected (``period_finalized``) before ``billed_through``, the last
+  boundary whose invoice is final, because a final invoice never changes; exactly at it
+  only when that invoice billed the next period in advance (``check_not_billed``);
 - licensed quantities default to 1 (Stripe's default) when a plan needs one not set.
 """
 
