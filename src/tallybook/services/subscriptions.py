@@ -209,7 +209,10 @@ class SubscriptionService:
 
         def change(sub: Subscription, through: datetime | None) -> Subscription:
             new = sub.canceled(when, mode, now)
-            check_not_billed(when, through, billed_ahead=billed_ahead(sub, book, through))
+            # what changes is the schedule from the new end on (at period end: the end
+            # of the period holding ``when``, which may be after a billed boundary)
+            effective = when if new.end is None else new.end
+            check_not_billed(effective, through, billed_ahead=billed_ahead(sub, book, through))
             return new
 
         stored = self._change(tenant_id, subscription_id, change)
