@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import islice, pairwise
@@ -274,3 +275,44 @@ def test_periods_tile_the_subscription_without_gap_or_overlap(
     for period in periods:
         assert period.full.start <= period.start < period.end <= period.full.end
         assert 0 < period.fraction <= 1
+
+
+@given(
+    start=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)),
+    change_after=st.integers(min_value=1, max_value=400 * 24),
+    length=st.integers(min_value=1, max_value=900 * 24),
+    cycles=st.lists(
+        st.tuples(
+            st.sampled_from([Interval.WEEK, Interval.MONTH, Interval.QUARTER, Interval.YEAR]),
+            st.sampled_from(list(Anchor)),
+        ),
+        min_size=2,
+        max_size=2,
+    ),
+    tz=st.sampled_from(["UTC", "Europe/Paris", "America/Los_Angeles"]),
+)
+def test_periods_tile_across_a_cycle_change(
+    start: datetime,
+    change_after: int,
+    length: int,
+    cycles: list[tuple[Interval, Anchor]],
+    tz: str,
+) -> None:
+    begin = start.replace(tzinfo=UTC)
+    (interval, anchor), new_cycle = cycles
+    at = begin + timedelta(hours=change_after)
+    s = Subscription(
+        "s", "c", "USD", begin, tz, interval, anchor, (Phase(BASIC, begin),)
+    ).with_plan(PRO, at, AllowancePolicy.PRORATE, FeeProration.PRORATE, new_cycle)
+    s = replace(s, end=at + timedelta(hours=length))
+    periods = list(s.periods())
+    assert periods[0].start == begin and periods[-1].end == s.end
+    assert [p.index for p in periods] == list(range(len(periods)))
+    for before, after in pairwise(periods):
+        assert before.end == after.start
+    if new_cycle != (interval, anchor):
+        assert any(p.end == at for p in periods)  # the period holding the change ends there
+    for period in periods:
+        assert period.full.start <= period.start < period.end <= period.full.end
+        assert 0 < period.fraction <= 1
+        assert s.period_at(period.start) == period
