@@ -77,10 +77,11 @@ def is_retryable(error: DeliveryError) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    """Step: POST ``body`` to :data:`EVENTS_PATH`; send back the response or the
-    ``httpx.TransportError`` it raised."""
+    """Step: POST ``body`` (JSON) to ``path`` (relative to ``base_url``); send back the
+    response or the ``httpx.TransportError`` it raised."""
 
     body: bytes
+    path: str = EVENTS_PATH
 
 
 @dataclass(frozen=True, slots=True)
