@@ -22,7 +22,7 @@ from typing import Any, Self, TypeVar, Unpack
 import httpx
 
 from tallybook.client.config import DEFAULT_BASE_URL, ClientSettings
-from tallybook.client.core import ClientCore, Wait
+from tallybook.client.core import ClientCore, Done, Wait, advance
 from tallybook.client.delivery import Delivery, Post, Sleep
 from tallybook.client.errors import TallybookError
 from tallybook.client.events import Event
@@ -176,11 +176,7 @@ class AsyncClient:
     async def _drive(self, plan: Generator[Post | Sleep, Any, T]) -> T:
         """Run a core plan with this client's HTTP client and abortable sleep."""
         reply: Any = None
-        while True:
-            try:
-                step = plan.send(reply)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+        while not isinstance(step := advance(plan, reply), Done):
             if isinstance(step, Sleep):
                 reply = await self._sleep_unless_aborted(step.seconds)
                 continue
@@ -188,6 +184,7 @@ class AsyncClient:
                 reply = await self._http.post(step.path, content=step.body)
             except httpx.TransportError as exc:
                 reply = exc
+        return step.value
 
     async def _wait(self, predicate: Callable[[], bool] | None, timeout: float | None) -> bool:
         """Wait on ``_changed`` (held) until ``predicate`` holds, or for one notification

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from tallybook.client.buffer import EventBuffer
 from tallybook.client.config import ClientOptions, ClientSettings
@@ -38,12 +38,10 @@ from tallybook.client.errors import (
 from tallybook.client.events import Event, build_event, event_from_mapping
 from tallybook.client.results import BatchResult, ClientStats, StatsRecorder
 
-__all__ = ["ClientCore", "Plan", "Wait"]
+__all__ = ["ClientCore", "Done", "Wait", "advance"]
 
 logger = logging.getLogger("tallybook.client")
-
-Plan = Generator[Post | Sleep, Any, Any]
-"""A sans-I/O plan: yields ``Post``/``Sleep`` steps, returns its result."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +49,24 @@ class Wait:
     """No batch is due: wait for news, at most ``seconds`` (None: until notified)."""
 
     seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Done(Generic[T]):
+    """A plan has finished with ``value`` (its generator's return value)."""
+
+    value: T
+
+
+def advance(plan: Generator[Post | Sleep, Any, T], reply: Any) -> Post | Sleep | Done[T]:
+    """Send ``reply`` (None to start) into ``plan``; its next step, or :class:`Done`.
+
+    Exceptions the plan raises (``send()``'s errors) propagate to the caller.
+    """
+    try:
+        return plan.send(reply)
+    except StopIteration as stop:
+        return Done(stop.value)
 
 
 class ClientCore:

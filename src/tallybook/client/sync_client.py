@@ -26,7 +26,7 @@ from typing import Any, Self, TypeVar, Unpack
 import httpx
 
 from tallybook.client.config import DEFAULT_BASE_URL, ClientSettings
-from tallybook.client.core import ClientCore, Wait
+from tallybook.client.core import ClientCore, Done, Wait, advance
 from tallybook.client.delivery import Delivery, Post, Sleep
 from tallybook.client.errors import TallybookError
 from tallybook.client.events import Event
@@ -194,11 +194,7 @@ class Client:
     def _drive(self, plan: Generator[Post | Sleep, Any, T]) -> T:
         """Run a core plan with this client's HTTP client and abortable sleep."""
         reply: Any = None
-        while True:
-            try:
-                step = plan.send(reply)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+        while not isinstance(step := advance(plan, reply), Done):
             if isinstance(step, Sleep):
                 reply = self._abort.wait(step.seconds)
                 continue
@@ -206,6 +202,7 @@ class Client:
                 reply = self._http.post(step.path, content=step.body)
             except httpx.TransportError as exc:
                 reply = exc
+        return step.value
 
     def _finish(self, delivery: Delivery | None, count: int) -> None:
         """Report ``delivery``'s problems to ``on_error``, then settle ``count`` events."""
