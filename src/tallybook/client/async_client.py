@@ -25,7 +25,7 @@ from tallybook.client.config import DEFAULT_BASE_URL, ClientSettings
 from tallybook.client.core import ClientCore, Done, Wait, advance
 from tallybook.client.delivery import Delivery, Post, Sleep
 from tallybook.client.errors import TallybookError
-from tallybook.client.events import Event
+from tallybook.client.events import Event, build_event
 from tallybook.client.results import BatchResult, ClientStats
 
 __all__ = ["AsyncClient", "AsyncOnError"]
@@ -72,7 +72,7 @@ class AsyncClient:
         timestamp: datetime | str | None = None,
     ) -> str:
         """Buffer one event for background delivery and return its id (see ``Client``)."""
-        event = self._core.make_event(customer, type, properties, id, timestamp)
+        event = build_event(customer, type, properties, id, timestamp)
         async with self._changed:
             if self._core.must_wait_for_room():
                 await self._wait(

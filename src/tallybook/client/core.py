@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from tallybook.client.buffer import EventBuffer
@@ -35,7 +34,7 @@ from tallybook.client.errors import (
     QueueFullError,
     TallybookError,
 )
-from tallybook.client.events import Event, build_event, event_from_mapping
+from tallybook.client.events import Event, event_from_mapping
 from tallybook.client.results import BatchResult, ClientStats, StatsRecorder
 
 __all__ = ["ClientCore", "Done", "Wait", "advance"]
@@ -101,17 +100,6 @@ class ClientCore:
         return self.options.http_options()
 
     # -- buffering (call under the shell's lock) ---------------------------------------
-
-    @staticmethod
-    def make_event(
-        customer: str,
-        type: str,
-        properties: Mapping[str, Any] | None,
-        id: str | None,
-        timestamp: datetime | str | None,
-    ) -> Event:
-        """Validate ``track()``'s arguments into a wire event; raises ``InvalidEventError``."""
-        return build_event(customer, type, properties, id, timestamp)
 
     def must_wait_for_room(self) -> bool:
         """True while ``track()`` should wait: the buffer is full and the client is open."""

@@ -29,7 +29,7 @@ from tallybook.client.config import DEFAULT_BASE_URL, ClientSettings
 from tallybook.client.core import ClientCore, Done, Wait, advance
 from tallybook.client.delivery import Delivery, Post, Sleep
 from tallybook.client.errors import TallybookError
-from tallybook.client.events import Event
+from tallybook.client.events import Event, build_event
 from tallybook.client.results import BatchResult, ClientStats
 
 __all__ = ["Client", "OnError"]
@@ -90,7 +90,7 @@ class Client:
         Raises ``InvalidEventError``, ``QueueFullError`` (buffer still full after
         ``enqueue_timeout`` seconds) or ``ClientClosedError``.
         """
-        event = self._core.make_event(customer, type, properties, id, timestamp)
+        event = build_event(customer, type, properties, id, timestamp)
         with self._lock:
             if self._core.must_wait_for_room():
                 self._not_full.wait_for(
