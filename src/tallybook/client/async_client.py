@@ -1,7 +1,7 @@
 """``AsyncClient``: the asyncio twin of ``Client``, with one background task.
 
 Same buffering, batching, retry and flush semantics as ``sync_client.py`` (the shared
-parts live in ``buffer.py`` and ``delivery.py``). The worker task is started by the first
+parts live in ``core.py``, ``buffer.py`` and ``delivery.py``). The worker task is started by the first
 ``track()`` in the running event loop; the client belongs to that loop from then on.
 There is no ``atexit`` hook: use ``async with`` or ``await client.aclose()``.
 
