@@ -13,29 +13,20 @@ from typing import Any
 import httpx
 import pytest
 
-from tallybook.client import (
-    ApiError,
-    BatchResult,
-    ClientClosedError,
-    EventsRejectedError,
-    InvalidEventError,
-    NetworkError,
-    QueueFullError,
-    TallybookError,
-)
+from tallybook.client import BatchResult, errors
 from tallybook.client.config import ClientSettings
 from tallybook.client.core import ClientCore, Done, Wait, advance
 from tallybook.client.delivery import EVENTS_PATH, Post, Sleep
 from tallybook.client.events import Event
 
-Reported = list[tuple[TallybookError, list[Event]]]
+Reported = list[tuple[errors.TallybookError, list[Event]]]
 
 
 def make_core(reported: Reported | None = None, **settings: Any) -> ClientCore:
     options: ClientSettings = {"backoff_base": 0.001, "backoff_max": 0.002}
     options.update(settings)  # type: ignore[typeddict-item]
 
-    def on_error(error: TallybookError, events: list[Event]) -> None:
+    def on_error(error: errors.TallybookError, events: list[Event]) -> None:
         if reported is not None:
             reported.append((error, events))
 
@@ -124,11 +115,11 @@ def test_a_full_buffer_asks_track_to_wait_then_refuses() -> None:
     assert not core.must_wait_for_room()
     core.enqueue(event(2))
     assert core.must_wait_for_room()
-    with pytest.raises(QueueFullError, match="2 events are waiting"):
+    with pytest.raises(errors.QueueFullError, match="2 events are waiting"):
         core.enqueue(event(3))
     core.closing = True
     assert not core.must_wait_for_room()  # closing: track() must not wait, it must fail
-    with pytest.raises(ClientClosedError):
+    with pytest.raises(errors.ClientClosedError):
         core.enqueue(event(3))
 
 
@@ -168,7 +159,7 @@ def test_abandon_reports_leftovers_as_client_closed() -> None:
     delivery = core.abandon([event(1), event(2)])
     assert delivery is not None
     [(error, events)] = delivery.failures
-    assert isinstance(error, ClientClosedError)
+    assert isinstance(error, errors.ClientClosedError)
     assert events == [event(1), event(2)]
     assert core.stats().failed == 2
 
@@ -240,7 +231,7 @@ def test_error_answers_map_to_api_errors_and_send_raises_with_the_undelivered_ev
         403,
         json={"error": {"code": "forbidden", "message": "wrong key", "details": {"k": 1}}},
     )
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(errors.ApiError) as caught:
         driver.reply(forbidden)
     error = caught.value
     assert (error.status, error.code, error.message, error.details) == (
@@ -259,7 +250,7 @@ def test_non_json_answers_are_mapped_too() -> None:
     done = driver.reply(httpx.Response(502, text="Bad Gateway from the proxy"))
     assert isinstance(done, Done)
     [(error, _)] = done.value.failures
-    assert isinstance(error, ApiError)
+    assert isinstance(error, errors.ApiError)
     assert (error.status, error.code, error.message) == (
         502,
         "http_502",
@@ -269,7 +260,7 @@ def test_non_json_answers_are_mapped_too() -> None:
     done = driver.reply(httpx.Response(200, text="[1, 2]"))
     assert isinstance(done, Done)
     [(error, _)] = done.value.failures
-    assert isinstance(error, ApiError) and error.code == "invalid_response"
+    assert isinstance(error, errors.ApiError) and error.code == "invalid_response"
 
 
 def test_an_empty_2xx_counts_every_event_accepted() -> None:
@@ -286,18 +277,18 @@ def test_an_abort_during_a_backoff_gives_up_as_client_closed() -> None:
     done = driver.reply(True)  # the shell was told to stop waiting
     assert isinstance(done, Done)
     [(error, events)] = done.value.failures
-    assert isinstance(error, ClientClosedError)
-    assert isinstance(error.__cause__, NetworkError)
+    assert isinstance(error, errors.ClientClosedError)
+    assert isinstance(error.__cause__, errors.NetworkError)
     assert events == [event(1)]
 
 
 def test_send_plan_refuses_when_closing_and_validates_before_sending() -> None:
     core = make_core()
-    with pytest.raises(InvalidEventError):
+    with pytest.raises(errors.InvalidEventError):
         advance(core.plan_send([event(1), {"type": "api_call"}]), None)
     assert core.stats().sent == 0
     core.closing = True
-    with pytest.raises(ClientClosedError):
+    with pytest.raises(errors.ClientClosedError):
         advance(core.plan_send([event(1)]), None)
 
 
@@ -319,9 +310,9 @@ def test_report_passes_failures_then_rejections_to_on_error() -> None:
     done.value.failures.extend(crash.failures)
     assert core.report(done.value) == [None, None]
     [(failure, failed), (rejected, rejected_events)] = reported
-    assert type(failure) is TallybookError and isinstance(failure.__cause__, RuntimeError)
+    assert type(failure) is errors.TallybookError and isinstance(failure.__cause__, RuntimeError)
     assert failed == [event(3)]
-    assert isinstance(rejected, EventsRejectedError)
+    assert isinstance(rejected, errors.EventsRejectedError)
     assert rejected_events == [event(2)]
     assert core.stats().failed == 1
 
@@ -329,9 +320,9 @@ def test_report_passes_failures_then_rejections_to_on_error() -> None:
 def test_report_returns_what_on_error_returned_and_survives_its_exceptions() -> None:
     calls: list[str] = []
 
-    def on_error(error: TallybookError, events: list[Event]) -> object:
+    def on_error(error: errors.TallybookError, events: list[Event]) -> object:
         calls.append(type(error).__name__)
-        if isinstance(error, ClientClosedError):
+        if isinstance(error, errors.ClientClosedError):
             raise RuntimeError("callback bug")
         return "outcome"
 
@@ -339,7 +330,7 @@ def test_report_returns_what_on_error_returned_and_survives_its_exceptions() -> 
     delivery = core.abandon([event(1)])
     assert delivery is not None
     assert core.report(delivery) == []
-    delivery.failures.append((ApiError(500, "x", "y"), [event(2)]))
+    delivery.failures.append((errors.ApiError(500, "x", "y"), [event(2)]))
     assert core.report(delivery) == ["outcome"]
     assert calls == ["ClientClosedError", "ClientClosedError", "ApiError"]
     assert ClientCore("key", "http://x", None, {}).report(delivery) == []
