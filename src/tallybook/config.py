@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(
         60.0, ge=0, description="How often the server closes due periods (0 disables)."
     )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-Proto and "
+        "X-Forwarded-For are honoured ('*' for any); empty: none (portal cookies are Secure "
+        "only when the request itself came over https).",
+    )
+    portal_session_hours: float = Field(
+        8.0, gt=0, le=24 * 30, description="How long a portal login lasts (hours)."
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stderr.")
     sql_echo: bool = Field(False, description="Log every SQL statement (debugging).")
