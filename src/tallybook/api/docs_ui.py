@@ -2,15 +2,17 @@
 
 FastAPI's default ``/docs`` page loads Swagger UI from a CDN and starts it with an inline
 script; both break a strict Content-Security-Policy and the rule that nothing is fetched
-from a third party at run time. Here the assets come from the ``swagger-ui-bundle``
-package (installed from PyPI, never copied into this repository) under ``/docs/assets/``,
-and the start-up code is a local script, so the page runs under ``DOCS_CSP``
-(``script-src 'self'``). ReDoc (``/redoc``) is not offered: it has no packaged build.
+from a third party at run time. Here the assets are the Swagger UI 5 build shipped in the ``fastapi-offline``
+package (installed from PyPI, never copied into this repository; only its static files are
+used), served under ``/docs/assets/``, and the start-up code is a local script, so the page
+runs under ``DOCS_CSP`` (``script-src 'self'``, no inline code). ReDoc (``/redoc``) is not
+offered: its renderer needs inline styles.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from importlib import resources
 from importlib.resources.abc import Traversable
 
 from fastapi import APIRouter
@@ -24,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 ASSETS = {
     "swagger-ui.css": "text/css; charset=utf-8",
     "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-    "favicon-32x32.png": "image/png",
+    "favicon.png": "image/png",
 }
 INIT_JS = """\
 window.addEventListener("load", function () {
@@ -47,7 +49,7 @@ PAGE = """\
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Tallybook API</title>
 <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
-<link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png">
+<link rel="icon" type="image/png" href="/docs/assets/favicon.png">
 </head>
 <body>
 <div id="swagger-ui"></div>
@@ -60,10 +62,7 @@ PAGE = """\
 
 @cache
 def _bundle() -> Traversable:
-    from swagger_ui_bundle import swagger_ui_path
-
-    path: Traversable = swagger_ui_path
-    return path
+    return resources.files("fastapi_offline").joinpath("static")
 
 
 @cache

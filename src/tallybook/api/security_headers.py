@@ -6,7 +6,7 @@
   frame it); HTML routes set their own: ``PAGE_CSP`` (portal pages: the local stylesheet
   and inline SVG only, no script), ``invoice_csp`` (the self-contained invoice page: its
   embedded stylesheet and print script by SHA-256 hash) and ``DOCS_CSP`` (Swagger UI
-  served from the ``swagger-ui-bundle`` package, ``api.docs_ui``);
+  served from a package, ``api.docs_ui``);
 - ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` (with CSP
   ``frame-ancestors 'none'`` for browsers that read only one of them),
   ``Referrer-Policy: same-origin`` and ``Cross-Origin-Opener-Policy: same-origin``.
