@@ -271,6 +271,7 @@ def invoices_show(
     from tallybook.api.responses import dumps
     from tallybook.api.routes.invoices import invoice_json
     from tallybook.domain.errors import TallybookError
+    from tallybook.formatting import format_quantity
 
     container = _container()
     try:
@@ -293,7 +294,11 @@ def invoices_show(
         if line.period_start is not None and line.period_end is not None:
             period = f"{line.period_start:%Y-%m-%d} to {line.period_end:%Y-%m-%d}"
         table.add_row(
-            line.type.value, line.description, period, f"{line.quantity:f}", f"{line.amount:f}"
+            line.type.value,
+            line.description,
+            period,
+            format_quantity(line.quantity),
+            f"{line.amount:f}",
         )
     console.print(table)
     totals = invoice.totals
