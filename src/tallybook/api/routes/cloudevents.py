@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tallybook.api.deps import ContainerDep, get_tenant
-from tallybook.api.errors import status_for
+from tallybook.api.errors import retry_after, status_for
 from tallybook.api.routes.events import BadRequest, count_outcomes, media_type, parse_json
 from tallybook.domain.errors import TallybookError
 from tallybook.services.ingest import BatchResult
@@ -38,6 +38,7 @@ _TITLES = {
     413: "Payload Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    503: "Service Unavailable",
 }
 CLOUDEVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -134,6 +135,8 @@ async def ingest_cloudevents(request: Request, container: ContainerDep) -> Respo
     except BadRequest as bad:
         return problem(bad.status, bad.code, bad.message)
     except TallybookError as exc:
-        return problem(status_for(exc), exc.code, exc.message, details=exc.details)
+        answer = problem(status_for(exc), exc.code, exc.message, details=exc.details)
+        answer.headers.update(retry_after(exc))
+        return answer
     count_outcomes(request, result)
     return _outcome(result)
