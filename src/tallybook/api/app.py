@@ -17,6 +17,7 @@ from tallybook.adapters.clock import Clock
 from tallybook.api import errors
 from tallybook.api.limits import BodyLimit
 from tallybook.api.metrics import Metrics, middleware
+from tallybook.api.offload import install_limiter
 from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
 
@@ -50,6 +51,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_limiter(app)
         scheduler = _start_scheduler(container) if background else None
         try:
             yield
@@ -67,7 +69,11 @@ def create_app(
     app.state.metrics = Metrics()
     errors.install(app)
     app.middleware("http")(middleware(app.state.metrics))
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        document_bytes=settings.max_document_bytes,
+    )
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router)
     return app
