@@ -29,7 +29,7 @@ class Settings(BaseSettings):
         description="Largest event ingestion body (POST /v1/events, /api/v1/events); 413 above.",
     )
     max_document_bytes: int = Field(
-        1024 * 1024,
+        256 * 1024,
         ge=1024,
         description="Largest body of every endpoint but event ingestion (catalog documents, "
         "customers, ...): 413 above.",
