@@ -1,10 +1,12 @@
 """Catalog text (YAML or JSON) to plain data, without losing decimal digits.
 
 JSON (text starting with ``{`` or ``[``) is read with ``parse_float=Decimal``; anything
-else is YAML, read by a ``yaml.SafeLoader`` subclass (as safe as ``yaml.safe_load``)
+else is YAML, read by a ``yaml.SafeLoader`` (or, when libyaml is built, ``CSafeLoader``)
+subclass (as safe as ``yaml.safe_load``)
 that builds ``Decimal`` instead of ``float`` for YAML floats, so ``0.123456789012345678``
 keeps every digit. Both reject a key repeated in one mapping instead of silently keeping
-the last. Syntax errors become ``CatalogInvalid`` with a ``file:line:column`` location.
+the last. Syntax errors become ``CatalogInvalid`` with a ``file:line:column`` location;
+nesting deeper than ``bounds.MAX_DEPTH`` is refused before parsing (``CatalogTooDeep``).
 """
 
 from __future__ import annotations
