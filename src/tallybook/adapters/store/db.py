@@ -44,6 +44,8 @@ def translate_driver_error(context: ExceptionContext) -> None:
     read-only or failing store is 503 ``store_unavailable`` (see ``failures``). Anything
     else (an integrity error the caller handles, a bug) is left as it is.
     """
+    if context.is_pre_ping:
+        return  # the pool's liveness ping: SQLAlchemy reconnects, or the connect fails
     error: BaseException = context.sqlalchemy_exception or context.original_exception
     if context.is_disconnect:
         raise unavailable("the database cannot be reached") from context.original_exception
