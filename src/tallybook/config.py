@@ -24,7 +24,15 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535, description="Port `tallybook serve` binds.")
     max_batch_events: int = Field(10_000, ge=1, description="Most events in one POST /v1/events.")
     max_body_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, description="Largest accepted request body (413 above)."
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest event ingestion body (POST /v1/events, /api/v1/events); 413 above.",
+    )
+    max_document_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="Largest body of every endpoint but event ingestion (catalog documents, "
+        "customers, ...): 413 above.",
     )
     max_event_bytes: int = Field(
         64 * 1024, ge=256, description="Largest single event (its properties included)."

@@ -18,6 +18,7 @@ from tallybook.adapters.clock import Clock
 from tallybook.api import errors
 from tallybook.api.limits import BodyLimit
 from tallybook.api.metrics import Metrics, middleware
+from tallybook.api.offload import install_limiter
 from tallybook.api.security_headers import SecurityHeaders
 from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
@@ -53,6 +54,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_limiter(app)
         scheduler = _start_scheduler(container) if background else None
         try:
             yield
@@ -72,7 +74,11 @@ def create_app(
     app.state.metrics = Metrics()
     errors.install(app)
     app.middleware("http")(middleware(app.state.metrics))
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        document_bytes=settings.max_document_bytes,
+    )
     app.add_middleware(SecurityHeaders)
     if settings.trusted_proxies:
         trusted = [host.strip() for host in settings.trusted_proxies.split(",") if host.strip()]
