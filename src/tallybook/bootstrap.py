@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from tallybook.adapters.clock import Clock, SystemClock
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
+from tallybook.adapters.store.archive import PlanArchiveStore
 from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
@@ -25,6 +26,7 @@ from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.config import Settings
 from tallybook.services.billing import BillingService
+from tallybook.services.archiving import ArchiveService
 from tallybook.services.catalog import CatalogService
 from tallybook.services.customers import CustomerService
 from tallybook.services.events_deadletters import DeadLetterService
@@ -44,6 +46,7 @@ class Container:
     clock: Clock
     tenants: TenantService
     catalog: CatalogService
+    archive: ArchiveService
     usage: UsageService
     ingest: IngestService
     dead_letters: DeadLetterService
@@ -68,13 +71,17 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     ingest = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
     billing = _billing(settings, engine, clock, catalog, usage)
-    customers = CustomerService(CustomerStore(engine), clock)
+    customer_store = CustomerStore(engine)
+    customers = CustomerService(customer_store, clock)
+    subscription_store = SubscriptionStore(engine)
+    archive = ArchiveService(customer_store, subscription_store, PlanArchiveStore(engine), clock)
     subscriptions = SubscriptionService(
-        SubscriptionStore(engine),
+        subscription_store,
         customers,
         catalog,
         clock,
         after_end=lambda tenant, account: billing.bill_accounts(tenant, [account], clock.now()),
+        plan_gate=archive.check_plan_open,
     )
     return Container(
         settings=settings,
@@ -87,6 +94,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         dead_letters=DeadLetterService(ingest),
         customers=customers,
         subscriptions=subscriptions,
+        archive=archive,
         billing=billing,
         invoices=InvoiceService(InvoiceStore(engine), catalog, usage, clock),
         previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),

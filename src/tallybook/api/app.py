@@ -10,11 +10,12 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from tallybook import __version__
 from tallybook.adapters.clock import Clock
 from tallybook.api import errors
+from tallybook.api.hygiene import request_hygiene
 from tallybook.api.limits import BodyLimit
 from tallybook.api.metrics import Metrics, middleware
 from tallybook.bootstrap import Container, build
@@ -62,6 +63,7 @@ def create_app(
         version=__version__,
         summary="Metering and billing for usage-based and hybrid SaaS pricing",
         lifespan=lifespan,
+        dependencies=[Depends(request_hygiene)],
     )
     app.state.container = container
     app.state.metrics = Metrics()

@@ -41,6 +41,20 @@ _HTTP_CODES = {
 }
 
 
+class HttpError(Exception):
+    """An error of the HTTP layer itself (undeclared query parameter, wrong media type):
+    a status, a code, a message and details, rendered like every other error."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
+    ):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
 def status_for(exc: e.TallybookError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
@@ -82,6 +96,10 @@ def install(app: FastAPI) -> None:
                 exc_info=exc.__cause__ or exc,
             )
         return error_response(status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(HttpError)
+    async def _http_layer(_request: Request, exc: HttpError) -> JsonResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JsonResponse:

@@ -34,14 +34,19 @@ from tallybook.domain.subscriptions import (
     check_not_billed,
     trial_end,
 )
+from tallybook.services.archiving import check_customer_open
 from tallybook.services.customers import CustomerService, check_text
 from tallybook.services.invoicing import PlanBook
+from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import PlanReader
 
 MAX_QUANTITY = Decimal(1_000_000_000)
 MAX_TRIAL_DAYS = 3650
 # Called with (tenant, bill-to customer) after an immediate cancellation: the final invoice.
 AfterEnd = Callable[[str, str], object]
+# Called with (tenant, plan key) before a new subscription or a plan change to it; raises
+# ``Conflict`` ``plan_archived`` when the plan takes no new subscriptions.
+PlanGate = Callable[[str, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +66,10 @@ class SubscriptionService:
         plans: PlanReader,
         clock: Clock,
         after_end: AfterEnd | None = None,
+        plan_gate: PlanGate | None = None,
     ):
         self._store = store
+        self.plan_gate = plan_gate
         self._customers = customers
         self._plans = plans
         self._clock = clock
@@ -92,6 +99,24 @@ class SubscriptionService:
             tenant_id, customer=customer, limit=limit, starting_after=starting_after
         )
 
+    def list(
+        self,
+        tenant_id: str,
+        *,
+        customer: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[StoredSubscription]:
+        """A page of subscriptions by id. Raises ``invalid_limit`` / ``invalid_cursor``."""
+        after = decode_cursor(cursor, (str,))
+        rows = self._store.page(
+            tenant_id,
+            customer=customer,
+            limit=check_limit(limit) + 1,
+            starting_after=None if after is None else str(after[0]),
+        )
+        return page_of(rows, limit, lambda s: [s.subscription.id])
+
     def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]:
         """Every subscription billed to ``account`` (its own and its children's)."""
         return self._store.of_account(tenant_id, account)
@@ -111,7 +136,10 @@ class SubscriptionService:
         discounts: Sequence[DiscountSpec] = (),
     ) -> StoredSubscription:
         customer = self._customers.get(tenant_id, customer_id)
+        check_customer_open(customer)
         plan = self._plans.get_plan(tenant_id, plan_key, version)
+        if self.plan_gate is not None:
+            self.plan_gate(tenant_id, plan.key)
         _check_currency(plan, customer.currency)
         start = start or self._clock.now()
         days = plan.trial_days if trial_days is None else trial_days
@@ -158,6 +186,8 @@ class SubscriptionService:
         when = at or self._clock.now()
 
         def change(sub: Subscription, through: datetime | None) -> Subscription:
+            if self.plan_gate is not None and plan.key != sub.plan.key:
+                self.plan_gate(tenant_id, plan.key)  # a newer version of its own plan is fine
             _check_compatible(plan, sub)
             new = sub.with_plan(
                 PlanRef(plan.key, plan.version), when, allowance_policy, fee_proration
