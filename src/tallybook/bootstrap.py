@@ -35,6 +35,7 @@ from tallybook.services.ingest import IngestService
 from tallybook.services.invoicing import BULK_THRESHOLD, InvoiceService
 from tallybook.services.previews import PreviewService
 from tallybook.services.subscriptions import SubscriptionService
+from tallybook.services.keys import KeyService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
 
@@ -45,6 +46,7 @@ class Container:
     engine: Engine
     clock: Clock
     tenants: TenantService
+    keys: KeyService
     catalog: CatalogService
     archive: ArchiveService
     usage: UsageService
@@ -66,7 +68,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     if migrate:
         upgrade(engine)
     clock = clock or SystemClock()
-    tenants = TenantService(TenantStore(engine), clock, settings.default_grace_seconds)
+    tenant_store = TenantStore(engine)
+    tenants = TenantService(
+        tenant_store, clock, settings.default_grace_seconds, settings.key_cache_seconds
+    )
     catalog = CatalogService(CatalogStore(engine), clock)
     ingest = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
@@ -88,6 +93,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         engine=engine,
         clock=clock,
         tenants=tenants,
+        keys=KeyService(tenant_store, tenants, clock),
         catalog=catalog,
         usage=usage,
         ingest=ingest,

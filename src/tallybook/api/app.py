@@ -24,6 +24,7 @@ from tallybook.config import Settings
 ROUTERS = (
     "tallybook.api.routes.health",
     "tallybook.api.routes.customers",
+    "tallybook.api.routes.keys",
     "tallybook.api.routes.subscriptions",
     "tallybook.api.routes.invoice_documents",  # before invoices: /{id}.html, /{id}.pdf
     "tallybook.api.routes.invoices",

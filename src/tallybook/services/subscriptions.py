@@ -184,10 +184,10 @@ class SubscriptionService:
         same key with a newer version migrates the subscription to that version."""
         plan = self._plans.get_plan(tenant_id, plan_key, version)
         when = at or self._clock.now()
+        if self.plan_gate is not None and plan.key != self.get(tenant_id, subscription_id).subscription.plan.key:
+            self.plan_gate(tenant_id, plan.key)  # a newer version of its own plan is fine
 
         def change(sub: Subscription, through: datetime | None) -> Subscription:
-            if self.plan_gate is not None and plan.key != sub.plan.key:
-                self.plan_gate(tenant_id, plan.key)  # a newer version of its own plan is fine
             _check_compatible(plan, sub)
             new = sub.with_plan(
                 PlanRef(plan.key, plan.version), when, allowance_policy, fee_proration

@@ -195,6 +195,8 @@ async def post_resource(
 ) -> JsonResponse:
     """Apply one meter or plan document; 201 when created, 200 when updated or unchanged."""
     body = await read_document(request)
+    if kind == "plans" and isinstance(body, dict):
+        body.pop("archived_at", None)  # read-only (set by /archive): a GET body round-trips
     change = await run_in_threadpool(container.catalog.apply_resource, tenant, kind, body)
     resource = await run_in_threadpool(render, change.key)
     status = 201 if change.action == "created" else 200

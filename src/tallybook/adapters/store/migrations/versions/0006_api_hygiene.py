@@ -1,8 +1,8 @@
 """API hygiene: archived customers and plans, roles on API keys.
 
 ``customers.archived_at`` / ``plans.archived_at``: set by the archive endpoints; archived
-objects are hidden from lists unless asked for. ``api_keys.roles``: the JSON list of role
-names a key carries (existing keys were all admin keys).
+objects are hidden from lists unless asked for. ``api_keys.roles``: the comma-separated role
+names a key carries (existing keys were all admin keys, hence the default).
 
 Revision ID: 0006_api_hygiene
 Revises: 0004_billing
@@ -28,7 +28,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("archived_at", tt.UtcMicros(), nullable=True))
     with op.batch_alter_table("api_keys") as batch:
         batch.add_column(
-            sa.Column("roles", sa.String(200), nullable=False, server_default='["admin"]')
+            sa.Column("roles", sa.String(200), nullable=False, server_default="admin")
         )
     op.create_index("ix_customers_email", "customers", ["tenant_id", "email"])
 
