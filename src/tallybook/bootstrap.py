@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
+from tallybook.adapters.store.archive import PlanArchiveStore
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
-from tallybook.adapters.store.archive import PlanArchiveStore
 from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
@@ -25,17 +25,17 @@ from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.config import Settings
-from tallybook.services.billing import BillingService
 from tallybook.services.archiving import ArchiveService
+from tallybook.services.billing import BillingService
 from tallybook.services.catalog import CatalogService
 from tallybook.services.customers import CustomerService
 from tallybook.services.events_deadletters import DeadLetterService
 from tallybook.services.events_validate import Limits
 from tallybook.services.ingest import IngestService
 from tallybook.services.invoicing import BULK_THRESHOLD, InvoiceService
+from tallybook.services.keys import KeyService
 from tallybook.services.previews import PreviewService
 from tallybook.services.subscriptions import SubscriptionService
-from tallybook.services.keys import KeyService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
 

@@ -5,8 +5,8 @@ The CLI talks to the same services as the API, through the same composition root
 
 from __future__ import annotations
 
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer

@@ -45,9 +45,7 @@ class HttpError(Exception):
     """An error of the HTTP layer itself (undeclared query parameter, wrong media type):
     a status, a code, a message and details, rendered like every other error."""
 
-    def __init__(
-        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
-    ):
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None):
         super().__init__(message)
         self.status = status
         self.code = code

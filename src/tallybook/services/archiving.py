@@ -53,8 +53,12 @@ class ArchiveService:
             raise customer_not_found(customer_id)
         if customer.archived_at is not None:
             return customer
-        subs = {s.subscription.id: s for s in self._subscriptions.for_customer(tenant_id, customer_id)}
-        subs.update({s.subscription.id: s for s in self._subscriptions.of_account(tenant_id, customer_id)})
+        subs = {
+            s.subscription.id: s for s in self._subscriptions.for_customer(tenant_id, customer_id)
+        }
+        subs.update(
+            {s.subscription.id: s for s in self._subscriptions.of_account(tenant_id, customer_id)}
+        )
         live = sorted(i for i, s in subs.items() if s.subscription.end is None)
         if live:
             raise Conflict(
@@ -63,9 +67,7 @@ class ArchiveService:
                 code="customer_has_live_subscriptions",
                 details={"customer": customer_id, "subscriptions": live[:100]},
             )
-        updated = self._customers.update(
-            tenant_id, customer_id, {"archived_at": self._clock.now()}
-        )
+        updated = self._customers.update(tenant_id, customer_id, {"archived_at": self._clock.now()})
         if updated is None:  # deleted meanwhile (customers are never deleted today)
             raise customer_not_found(customer_id)
         return updated

@@ -153,7 +153,9 @@ class CustomerService:
         )
         return page_of(rows, limit, lambda c: [c.id])
 
-    def update(self, tenant_id: str, customer_id: str, changes: Mapping[str, str | None]) -> Customer:
+    def update(
+        self, tenant_id: str, customer_id: str, changes: Mapping[str, str | None]
+    ) -> Customer:
         """Change ``name``, ``email`` and/or ``timezone`` (a None name or email clears it).
 
         A new time zone applies to subscriptions created afterwards: each subscription keeps

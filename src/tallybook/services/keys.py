@@ -72,9 +72,7 @@ class KeyService:
         self._tenants = tenants
         self._clock = clock
 
-    def create(
-        self, tenant_id: str, name: str, roles: Sequence[str] | None = None
-    ) -> CreatedKey:
+    def create(self, tenant_id: str, name: str, roles: Sequence[str] | None = None) -> CreatedKey:
         """A new key for the tenant (created when new). Raises ``ValidationError``
         (``invalid_name``, ``invalid_roles``, ``invalid_tenant``)."""
         if not 1 <= len(name) <= MAX_NAME:
@@ -119,5 +117,7 @@ class KeyService:
         finally:
             self._tenants.forget_keys()
         if row is None:
-            raise NotFound(f"no API key {key_id!r}", code="key_not_found", details={"key": key_id[:64]})
+            raise NotFound(
+                f"no API key {key_id!r}", code="key_not_found", details={"key": key_id[:64]}
+            )
         return row

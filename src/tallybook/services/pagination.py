@@ -17,7 +17,7 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from tallybook.domain.errors import ValidationError
 
@@ -86,4 +86,3 @@ def page_of(rows: Sequence[T], limit: int, key: Callable[[T], Sequence[KeyPart]]
     items = list(rows[:limit])
     more = len(rows) > limit
     return Page(items, encode_cursor(key(items[-1])) if more and items else None)
-

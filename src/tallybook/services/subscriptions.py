@@ -99,6 +99,10 @@ class SubscriptionService:
             tenant_id, customer=customer, limit=limit, starting_after=starting_after
         )
 
+    def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]:
+        """Every subscription billed to ``account`` (its own and its children's)."""
+        return self._store.of_account(tenant_id, account)
+
     def list(
         self,
         tenant_id: str,
@@ -116,10 +120,6 @@ class SubscriptionService:
             starting_after=None if after is None else str(after[0]),
         )
         return page_of(rows, limit, lambda s: [s.subscription.id])
-
-    def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]:
-        """Every subscription billed to ``account`` (its own and its children's)."""
-        return self._store.of_account(tenant_id, account)
 
     # -- create -------------------------------------------------------------------------
 
@@ -184,7 +184,10 @@ class SubscriptionService:
         same key with a newer version migrates the subscription to that version."""
         plan = self._plans.get_plan(tenant_id, plan_key, version)
         when = at or self._clock.now()
-        if self.plan_gate is not None and plan.key != self.get(tenant_id, subscription_id).subscription.plan.key:
+        if (
+            self.plan_gate is not None
+            and plan.key != self.get(tenant_id, subscription_id).subscription.plan.key
+        ):
             self.plan_gate(tenant_id, plan.key)  # a newer version of its own plan is fine
 
         def change(sub: Subscription, through: datetime | None) -> Subscription:

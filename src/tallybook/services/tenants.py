@@ -100,9 +100,7 @@ class TenantService:
         key_id = self._add(tenant_id, key, name, roles)
         return NewKey(tenant_id, key, generated=True, key_id=key_id)
 
-    def _add(
-        self, tenant_id: str, key: str, name: str, roles: Sequence[str] = ("admin",)
-    ) -> str:
+    def _add(self, tenant_id: str, key: str, name: str, roles: Sequence[str] = ("admin",)) -> str:
         key_id = "key_" + secrets.token_hex(8)
         self._store.add_key(
             key_id,

@@ -36,9 +36,7 @@ class PlanArchiveStore:
 
     def archived_at(self, tenant_id: str, key: str) -> datetime | None:
         """When the plan was archived; None when it is not (or does not exist)."""
-        stmt = select(plans.c.archived_at).where(
-            plans.c.tenant_id == tenant_id, plans.c.key == key
-        )
+        stmt = select(plans.c.archived_at).where(plans.c.tenant_id == tenant_id, plans.c.key == key)
         with self._engine.connect() as conn:
             value: datetime | None = conn.execute(stmt).scalar_one_or_none()
         return value

@@ -143,7 +143,10 @@ class TenantStore:
             if row is None:
                 return None
             if row.revoked_at is None:
-                if "admin" in _roles(row.roles) and self._other_admins(conn, tenant_id, key_id) == 0:
+                if (
+                    "admin" in _roles(row.roles)
+                    and self._other_admins(conn, tenant_id, key_id) == 0
+                ):
                     raise LastAdminKey(key_id)
                 conn.execute(update(api_keys).where(*where).values(revoked_at=now))
                 row = conn.execute(select(api_keys).where(*where)).first()

@@ -98,9 +98,7 @@ def list_invoices(
     status: Annotated[
         str | None, Query(max_length=16, description="draft, finalized, void or paid")
     ] = None,
-    number: Annotated[
-        str | None, Query(max_length=32, description="INV-000042 or 42")
-    ] = None,
+    number: Annotated[str | None, Query(max_length=32, description="INV-000042 or 42")] = None,
     period_start_from: Annotated[
         str | None, Query(max_length=64, description="period_start >= this (RFC 3339)")
     ] = None,

@@ -27,7 +27,7 @@ class KeyIn(Strict):
         None,
         min_length=1,
         max_length=len(ROLES),
-        description="Any of " + ", ".join(ROLES) + "; default [\"admin\"]",
+        description="Any of " + ", ".join(ROLES) + '; default ["admin"]',
         examples=[["admin"]],
     )
 
@@ -70,7 +70,9 @@ def list_keys(
     cursor: Annotated[str | None, Query(max_length=2048, description=CURSOR_HELP)] = None,
 ) -> JsonResponse:
     page = container.keys.list(tenant, limit=limit, cursor=cursor)
-    return JsonResponse({"data": [key_json(k) for k in page.items], "next_cursor": page.next_cursor})
+    return JsonResponse(
+        {"data": [key_json(k) for k in page.items], "next_cursor": page.next_cursor}
+    )
 
 
 @router.delete(

@@ -73,8 +73,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-
-
 def _query(name: str, description: str, *, repeat: bool = False) -> dict[str, Any]:
     text: dict[str, Any] = {"type": "string", "maxLength": 255}
     schema = {"type": "array", "items": text} if repeat else text

@@ -11,13 +11,13 @@ from tallybook.adapters.store.subscriptions import StoredSubscription
 from tallybook.api.deps import ContainerDep, TenantDep
 from tallybook.api.responses import JsonResponse, iso
 from tallybook.api.routes.customers import (
+    CURSOR_HELP,
     DecimalIn,
     IdIn,
     InstantIn,
     Strict,
     decimal_field,
     instant_field,
-    CURSOR_HELP,
 )
 from tallybook.domain.subscriptions import (
     AllowancePolicy,

@@ -27,9 +27,7 @@ def upgrade() -> None:
     with op.batch_alter_table("plans") as batch:
         batch.add_column(sa.Column("archived_at", tt.UtcMicros(), nullable=True))
     with op.batch_alter_table("api_keys") as batch:
-        batch.add_column(
-            sa.Column("roles", sa.String(200), nullable=False, server_default="admin")
-        )
+        batch.add_column(sa.Column("roles", sa.String(200), nullable=False, server_default="admin"))
     op.create_index("ix_customers_email", "customers", ["tenant_id", "email"])
 
 
