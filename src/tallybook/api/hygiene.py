@@ -44,13 +44,13 @@ class RouteRules:
         return name in self.query or any(p.fullmatch(name) for p in self.patterns)
 
 
-_RULES: dict[int, RouteRules] = {}
+_CACHE_ATTRIBUTE = "_tallybook_rules"  # kept on the route object: lives and dies with it
 
 
 def route_rules(route: APIRoute) -> RouteRules:
     """The declared query names and body kind of ``route`` (cached per route object)."""
-    cached = _RULES.get(id(route))
-    if cached is not None:
+    cached = getattr(route, _CACHE_ATTRIBUTE, None)
+    if isinstance(cached, RouteRules):
         return cached
     names = {field.alias for field in get_flat_params(route.dependant) if _is_query(field)}
     extra: dict[str, Any] = route.openapi_extra or {}
@@ -60,7 +60,7 @@ def route_rules(route: APIRoute) -> RouteRules:
     patterns = tuple(re.compile(p) for p in extra.get("x-query-name-patterns", ()))
     json_body = route.body_field is not None and not _is_form(route)
     rules = RouteRules(frozenset(names), patterns, json_body)
-    _RULES[id(route)] = rules
+    setattr(route, _CACHE_ATTRIBUTE, rules)
     return rules
 
 

@@ -1,4 +1,5 @@
-"""``/v1/customers``: create, read and list customers (a child is billed to its parent).
+"""``/v1/customers``: create, read, list (with filters), update and archive customers
+(a child is billed to its parent).
 
 Also the request helpers the billing routes share: decimal and instant fields that
 arrive as JSON strings (or numbers) and become coded 422s when malformed.

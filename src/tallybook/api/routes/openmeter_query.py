@@ -91,6 +91,7 @@ _PARAMETERS = [
     _query("filterCustomerId", "A customer id (repeatable)", repeat=True),
     _query("groupBy", "A group-by property (repeatable)", repeat=True),
     _query("filterGroupBy", "JSON object of group-by values; also filterGroupBy[name]=value"),
+    _query("clientId", "OpenMeter's client id for query caching; accepted and ignored"),
 ]
 
 
