@@ -48,7 +48,6 @@ customers = Table(
     PrimaryKeyConstraint("tenant_id", "id", name="pk_customers"),
 )
 Index("ix_customers_parent", customers.c.tenant_id, customers.c.parent_id)
-Index("ix_customers_email", customers.c.tenant_id, customers.c.email)
 
 subscriptions = Table(
     "subscriptions",

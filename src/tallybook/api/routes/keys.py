@@ -23,7 +23,7 @@ router = APIRouter(tags=["keys"])
 
 class KeyIn(Strict):
     name: str = Field(min_length=1, max_length=200, examples=["billing-job"])
-    roles: list[str] | None = Field(
+    roles: list[Annotated[str, Field(max_length=32)]] | None = Field(
         None,
         min_length=1,
         max_length=len(ROLES),

@@ -28,11 +28,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("archived_at", tt.UtcMicros(), nullable=True))
     with op.batch_alter_table("api_keys") as batch:
         batch.add_column(sa.Column("roles", sa.String(200), nullable=False, server_default="admin"))
-    op.create_index("ix_customers_email", "customers", ["tenant_id", "email"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_customers_email", table_name="customers")
     with op.batch_alter_table("api_keys") as batch:
         batch.drop_column("roles")
     with op.batch_alter_table("plans") as batch:
