@@ -46,6 +46,15 @@ class Settings(BaseSettings):
         description="How long a process trusts a checked API key before asking the store again: "
         "a key revoked by another process stops working there within this time (0: no cache).",
     )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-Proto and "
+        "X-Forwarded-For are honoured ('*' for any); empty: none (portal cookies are Secure "
+        "only when the request itself came over https).",
+    )
+    portal_session_hours: float = Field(
+        8.0, gt=0, le=24 * 30, description="How long a portal login lasts (hours)."
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stderr.")
     sql_echo: bool = Field(False, description="Log every SQL statement (debugging).")

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tallybook import __version__
 from tallybook.adapters.clock import Clock
@@ -18,6 +19,7 @@ from tallybook.api import errors
 from tallybook.api.hygiene import request_hygiene
 from tallybook.api.limits import BodyLimit
 from tallybook.api.metrics import Metrics, middleware
+from tallybook.api.security_headers import SecurityHeaders
 from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
 
@@ -36,6 +38,7 @@ ROUTERS = (
     "tallybook.api.routes.meters",
     "tallybook.api.routes.openmeter_query",
     "tallybook.portal.routes",
+    "tallybook.api.docs_ui",
 )
 
 
@@ -65,12 +68,18 @@ def create_app(
         summary="Metering and billing for usage-based and hybrid SaaS pricing",
         lifespan=lifespan,
         dependencies=[Depends(request_hygiene)],
+        docs_url=None,  # served by api.docs_ui from a package, not a CDN
+        redoc_url=None,
     )
     app.state.container = container
     app.state.metrics = Metrics()
     errors.install(app)
     app.middleware("http")(middleware(app.state.metrics))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    if settings.trusted_proxies:
+        trusted = [host.strip() for host in settings.trusted_proxies.split(",") if host.strip()]
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router)
     return app

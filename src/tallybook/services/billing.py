@@ -34,6 +34,7 @@ from tallybook.domain.invoicing import (
     Account,
     account_drafts,
     due_slots,
+    late_window_start,
     ledger_from_lines,
     lookback_start,
     slot_usage_queries,
@@ -240,11 +241,16 @@ class BillingService:
         subs = tuple(s.subscription for s in state.subscriptions)
         through = {s.subscription.id: s.billed_through for s in state.subscriptions}
         account = Account(state.customer.id, state.customer.currency, subs, through)
-        usage = account_usage(run.usage, account, run.book, due_slots(account, run.book, run.as_of))
+        due = due_slots(account, run.book, run.as_of)
+        usage = account_usage(run.usage, account, run.book, due)
         ledger = ledger_from_lines(subs, state.final_lines)
         drafts = account_drafts(account, run.book, usage, ledger, run.as_of)
         decided = [(d, d.issue_at + run.grace <= run.as_of) for d in drafts]
         new_through = dict(through)
+        for sub, slot in due:  # an adjustment slot is done past its grace, invoice or not
+            if slot.kind is SlotKind.ADJUSTMENT and slot.issue_at + run.grace <= run.as_of:
+                old = new_through.get(sub.id)
+                new_through[sub.id] = slot.issue_at if old is None else max(old, slot.issue_at)
         for draft, final in decided:
             if final:
                 for sid, _, _ in draft.slots:
@@ -272,11 +278,15 @@ def _ledger_since(run: _Run, stored: list[StoredSubscription]) -> datetime | Non
             due = _due(item.subscription, run, item.billed_through)
         except TallybookError:
             continue  # reported (and skipped) when its account is billed
-        for slot in due:
-            if slot.kind is SlotKind.PERIOD:
-                start = lookback_start(item.subscription, slot.period)
-                if start is not None and (since is None or start < since):
-                    since = start
+        starts = [
+            lookback_start(item.subscription, slot.period)
+            for slot in due
+            if slot.kind is not SlotKind.OPENING
+        ]
+        starts.append(late_window_start(item.subscription, item.billed_through))
+        for start in starts:
+            if start is not None and (since is None or start < since):
+                since = start
     return since
 
 

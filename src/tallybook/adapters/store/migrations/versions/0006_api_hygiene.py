@@ -5,7 +5,7 @@ objects are hidden from lists unless asked for. ``api_keys.roles``: the comma-se
 names a key carries (existing keys were all admin keys, hence the default).
 
 Revision ID: 0006_api_hygiene
-Revises: 0004_billing
+Revises: 0005_portal_sessions
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from alembic import op
 import tallybook.adapters.store.types as tt
 
 revision = "0006_api_hygiene"
-down_revision = "0004_billing"
+down_revision = "0005_portal_sessions"
 branch_labels = None
 depends_on = None
 
