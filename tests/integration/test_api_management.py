@@ -309,3 +309,13 @@ def test_cli_keys_create_list_and_revoke(
     assert refused.exit_code == 1 and "last_admin_key" in refused.output
     bad = runner.invoke(cli, ["keys", "create", "--role", "root"])
     assert bad.exit_code == 1 and "invalid_roles" in bad.output
+
+
+def test_revoking_a_key_over_http_ends_its_portal_sessions(client: TestClient) -> None:
+    new = client.post("/v1/keys", json={"name": "portal user"}).json()
+    with TestClient(client.app) as browser:
+        login = browser.post("/portal/login", data={"api_key": new["key"]}, follow_redirects=False)
+        assert login.status_code == 303, login.text
+        assert browser.get("/portal", follow_redirects=False).status_code == 200
+        assert client.delete(f"/v1/keys/{new['id']}").status_code == 200
+        assert browser.get("/portal", follow_redirects=False).status_code == 303  # to login
