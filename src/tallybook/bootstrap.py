@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
+from tallybook.adapters.store.archive import PlanArchiveStore
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
@@ -26,6 +27,7 @@ from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.config import Settings
+from tallybook.services.archiving import ArchiveService
 from tallybook.services.billing import BillingService
 from tallybook.services.catalog import CatalogService
 from tallybook.services.customers import CustomerService
@@ -33,6 +35,7 @@ from tallybook.services.events_deadletters import DeadLetterService
 from tallybook.services.events_validate import Limits
 from tallybook.services.ingest import IngestService
 from tallybook.services.invoicing import BULK_THRESHOLD, InvoiceService
+from tallybook.services.keys import KeyService
 from tallybook.services.portal_sessions import PortalSessionService
 from tallybook.services.previews import PreviewService
 from tallybook.services.subscriptions import SubscriptionService
@@ -46,7 +49,9 @@ class Container:
     engine: Engine
     clock: Clock
     tenants: TenantService
+    keys: KeyService
     catalog: CatalogService
+    archive: ArchiveService
     usage: UsageService
     ingest: IngestService
     dead_letters: DeadLetterService
@@ -67,30 +72,39 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     if migrate:
         upgrade(engine)
     clock = clock or SystemClock()
-    tenants = TenantService(TenantStore(engine), clock, settings.default_grace_seconds)
+    tenant_store = TenantStore(engine)
+    tenants = TenantService(
+        tenant_store, clock, settings.default_grace_seconds, settings.key_cache_seconds
+    )
     catalog = CatalogService(CatalogStore(engine), clock)
     ingest = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
     billing = _billing(settings, engine, clock, catalog, usage)
-    customers = CustomerService(CustomerStore(engine), clock)
+    customer_store = CustomerStore(engine)
+    customers = CustomerService(customer_store, clock)
+    subscription_store = SubscriptionStore(engine)
+    archive = ArchiveService(customer_store, subscription_store, PlanArchiveStore(engine), clock)
     subscriptions = SubscriptionService(
-        SubscriptionStore(engine),
+        subscription_store,
         customers,
         catalog,
         clock,
         after_end=lambda tenant, account: billing.bill_accounts(tenant, [account], clock.now()),
+        plan_gate=archive.check_plan_open,
     )
     return Container(
         settings=settings,
         engine=engine,
         clock=clock,
         tenants=tenants,
+        keys=KeyService(tenant_store, tenants, clock),
         catalog=catalog,
         usage=usage,
         ingest=ingest,
         dead_letters=DeadLetterService(ingest),
         customers=customers,
         subscriptions=subscriptions,
+        archive=archive,
         billing=billing,
         invoices=InvoiceService(InvoiceStore(engine), catalog, usage, clock),
         previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),

@@ -5,8 +5,9 @@ The CLI talks to the same services as the API, through the same composition root
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,6 +17,7 @@ from tallybook import __version__
 from tallybook.config import Settings
 
 if TYPE_CHECKING:
+    from tallybook.domain.errors import TallybookError
     from tallybook.services.catalog import CatalogDiff
 
 app = typer.Typer(
@@ -94,27 +96,75 @@ def keys_create(
         str, typer.Option(help="Tenant the key belongs to (created if new).")
     ] = "default",
     name: Annotated[str, typer.Option(help="A label for the key.")] = "api key",
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A role (repeatable): admin, pricing_editor, pricing_approver, billing, "
+            "viewer, ingest. Default admin."
+        ),
+    ] = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
+    from tallybook.domain.errors import TallybookError
+
     container = _container()
-    new = container.tenants.create_key(tenant, name)
-    console.print(f"tenant {new.tenant_id}: [bold green]{new.key}[/]")
+    try:
+        new = container.keys.create(tenant, name, role or None)
+    except TallybookError as exc:
+        _fail(exc)
+    console.print(f"tenant {new.tenant_id} key {new.id} ({', '.join(new.roles)}): ", end="")
+    console.print(f"[bold green]{new.key}[/]")
 
 
 @keys_app.command("list")
 def keys_list(
     tenant: Annotated[str, typer.Option(help="Tenant whose keys to list.")] = "default",
 ) -> None:
-    """List a tenant's keys (prefix and label only; keys are stored hashed)."""
-    from tallybook.adapters.store.tenants import TenantStore
+    """List a tenant's keys (prefix, label and roles only; keys are stored hashed)."""
+    container = _container()
+    table = Table("id", "prefix", "name", "roles", "created", "revoked")
+    cursor: str | None = None
+    while True:
+        page = container.keys.list(tenant, limit=1000, cursor=cursor)
+        for row in page.items:
+            table.add_row(
+                row.id,
+                row.prefix + "…",
+                row.name,
+                ",".join(row.roles),
+                _utc(row.created_at),
+                _utc(row.revoked_at),
+            )
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (tallybook keys list).")],
+    tenant: Annotated[str, typer.Option(help="Tenant the key belongs to.")] = "default",
+) -> None:
+    """Revoke an API key. The tenant's last admin key cannot be revoked; other running
+    processes stop accepting the key within TALLYBOOK_KEY_CACHE_SECONDS."""
+    from tallybook.domain.errors import TallybookError
 
     container = _container()
-    table = Table("id", "prefix", "name", "created", "revoked")
-    for row in TenantStore(container.engine).list_keys(tenant):
-        table.add_row(
-            row.id, row.prefix + "…", row.name, str(row.created_at), str(row.revoked_at or "")
-        )
-    console.print(table)
+    try:
+        row = container.keys.revoke(tenant, key_id)
+    except TallybookError as exc:
+        _fail(exc)
+    console.print(f"revoked {row.id} ({row.name}) at {_utc(row.revoked_at)}")
+
+
+def _utc(instant: datetime | None) -> str:
+    return "" if instant is None else instant.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _fail(exc: TallybookError) -> NoReturn:
+    err_console.print(f"[red]error[/] {exc.code}: {exc.message}")
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -276,6 +326,7 @@ def invoices_show(
     container = _container()
     try:
         invoice = container.invoices.get(tenant, reference)
+        zone = _customer_zone(container, tenant, invoice.customer)
     except TallybookError as exc:
         err_console.print(f"[red]error[/] {exc.code}: {exc.message}")
         raise typer.Exit(1) from None
@@ -286,13 +337,14 @@ def invoices_show(
         return
     title = (
         f"{invoice.display_number or 'draft ' + invoice.id}  {invoice.status.value}  "
-        f"{invoice.customer}  {invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"
+        f"{invoice.customer}  {local_time(invoice.period_start, zone)} to "
+        f"{local_time(invoice.period_end, zone)} ({zone})"
     )
     table = Table("type", "description", "period", "quantity", "amount", title=title)
     for line in invoice.lines:
         period = ""
         if line.period_start is not None and line.period_end is not None:
-            period = f"{line.period_start:%Y-%m-%d} to {line.period_end:%Y-%m-%d}"
+            period = f"{local_time(line.period_start, zone)} to {local_time(line.period_end, zone)}"
         table.add_row(
             line.type.value,
             line.description,
@@ -306,6 +358,28 @@ def invoices_show(
         f"subtotal {totals.subtotal:f}  discounts {totals.discount_total:f}  "
         f"credits {totals.credits_applied:f}  [bold]total {totals.total:f} {invoice.currency}[/]"
     )
+
+
+def _customer_zone(container: Any, tenant: str, customer: str) -> str:
+    """The customer's IANA time zone (UTC when the customer cannot be read)."""
+    from tallybook.domain.errors import NotFound
+
+    try:
+        zone: str = container.customers.get(tenant, customer).timezone
+    except NotFound:
+        return "UTC"
+    return zone
+
+
+def local_time(instant: datetime, zone: str) -> str:
+    """``instant`` in ``zone`` for people: the date at local midnight (period edges), else
+    date and time. The caller names the zone once (``--json`` keeps ISO UTC)."""
+    from tallybook.domain.periods import load_zone
+
+    local = instant.astimezone(load_zone(zone))
+    if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+        return f"{local:%Y-%m-%d}"
+    return f"{local:%Y-%m-%d %H:%M}"
 
 
 def main() -> None:

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(
         60.0, ge=0, description="How often the server closes due periods (0 disables)."
     )
+    key_cache_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=300,
+        description="How long a process trusts a checked API key before asking the store again: "
+        "a key revoked by another process stops working there within this time (0: no cache).",
+    )
     trusted_proxies: str = Field(
         "",
         description="Comma-separated addresses of reverse proxies whose X-Forwarded-Proto and "

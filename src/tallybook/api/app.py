@@ -10,12 +10,13 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tallybook import __version__
 from tallybook.adapters.clock import Clock
 from tallybook.api import errors
+from tallybook.api.hygiene import request_hygiene
 from tallybook.api.limits import BodyLimit
 from tallybook.api.metrics import Metrics, middleware
 from tallybook.api.offload import install_limiter
@@ -26,6 +27,7 @@ from tallybook.config import Settings
 ROUTERS = (
     "tallybook.api.routes.health",
     "tallybook.api.routes.customers",
+    "tallybook.api.routes.keys",
     "tallybook.api.routes.subscriptions",
     "tallybook.api.routes.invoice_documents",  # before invoices: /{id}.html, /{id}.pdf
     "tallybook.api.routes.invoices",
@@ -67,6 +69,7 @@ def create_app(
         version=__version__,
         summary="Metering and billing for usage-based and hybrid SaaS pricing",
         lifespan=lifespan,
+        dependencies=[Depends(request_hygiene)],
         docs_url=None,  # served by api.docs_ui from a package, not a CDN
         redoc_url=None,
     )

@@ -24,9 +24,10 @@ def _bearer(request: Request) -> str | None:
 
 def get_tenant(request: Request, container: Annotated[Container, Depends(get_container)]) -> str:
     """The tenant id of the request's API key; every query is scoped to it."""
-    tenant = container.tenants.authenticate(_bearer(request))
-    request.state.tenant = tenant
-    return tenant
+    identity = container.tenants.identify(_bearer(request))
+    request.state.tenant = identity.tenant_id
+    request.state.key_id = identity.key_id
+    return identity.tenant_id
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]

@@ -42,6 +42,18 @@ _HTTP_CODES = {
 }
 
 
+class HttpError(Exception):
+    """An error of the HTTP layer itself (undeclared query parameter, wrong media type):
+    a status, a code, a message and details, rendered like every other error."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
 def status_for(exc: e.TallybookError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
@@ -105,6 +117,10 @@ def install(app: FastAPI) -> None:
         # for any nesting that still reaches a recursive parser or validator.
         log.warning("nesting too deep on %s %s", request.method, request.url.path)
         return error_response(422, "too_deep", "the request is nested too deeply to be processed")
+
+    @app.exception_handler(HttpError)
+    async def _http_layer(_request: Request, exc: HttpError) -> JsonResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JsonResponse:

@@ -197,5 +197,5 @@ def _customer_context(
         "summary": pages.summary(usage, LOCALE),
         "upcoming_url": pages.customer_url(customer.id) + "/upcoming",
         "charts": pages.charts(days, customer.timezone, LOCALE),
-        "invoices": pages.invoice_rows(list(reversed(invoices)), customer.timezone, LOCALE),
+        "invoices": pages.invoice_rows(list(reversed(invoices.items)), customer.timezone, LOCALE),
     }

@@ -20,6 +20,7 @@ from tallybook.adapters.store.events import BatchWriter, RejectedEvent
 from tallybook.domain.errors import Conflict, NotFound, ValidationError
 from tallybook.services.events_validate import Problem
 from tallybook.services.ingest import IngestService, check_page_size
+from tallybook.services.pagination import decode_cursor, page_of
 
 STATUSES = ("open", "replayed", "discarded")
 
@@ -57,10 +58,11 @@ class DeadLetterService:
                 f"status must be one of {', '.join(STATUSES)}", code="invalid_status"
             )
         limit = check_page_size(limit)
-        rows = self._store.list_rejected(tenant_id, status=status, before=cursor, limit=limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return RejectedPage(rows, rows[-1].id if more else None)
+        position = decode_cursor(cursor, (str,))  # opaque, like every list's cursor
+        before = None if position is None or position[0] is None else str(position[0])
+        rows = self._store.list_rejected(tenant_id, status=status, before=before, limit=limit + 1)
+        page = page_of(rows, limit, lambda r: [r.id])
+        return RejectedPage(list(page.items), page.next_cursor)
 
     def get(self, tenant_id: str, rejected_id: str) -> RejectedEvent:
         record = self._store.get_rejected(tenant_id, rejected_id)

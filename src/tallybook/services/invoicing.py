@@ -17,7 +17,7 @@ from tallybook.adapters.clock import Clock
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.domain.billing import Slot, SlotKind, Usage, UsageData, UsageQuery, usage_queries
 from tallybook.domain.catalog import Meter, Plan
-from tallybook.domain.errors import NotFound
+from tallybook.domain.errors import NotFound, ValidationError
 from tallybook.domain.invoices import Invoice, InvoiceDraft, InvoiceStatus, parse_number
 from tallybook.domain.invoicing import (
     Account,
@@ -28,6 +28,7 @@ from tallybook.domain.invoicing import (
     slot_usage_queries,
 )
 from tallybook.domain.subscriptions import PlanRef, Subscription
+from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import PlanReader, UsageKey, UsageReader
 
 ZERO = Decimal(0)
@@ -276,9 +277,41 @@ class InvoiceService:
         *,
         customer: str | None = None,
         status: InvoiceStatus | None = None,
-        limit: int = 50,
-        starting_after: str | None = None,
-    ) -> Sequence[Invoice]:
-        return self._store.page(
-            tenant_id, customer=customer, status=status, limit=limit, starting_after=starting_after
+        number: str | None = None,
+        period_start_from: datetime | None = None,
+        period_start_to: datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[Invoice]:
+        """A page of invoices in number order (drafts last, by id). ``number`` is
+        ``INV-000042`` or ``42``; ``period_start_from``/``_to`` bound the period start as
+        ``[from, to)``. Raises ``ValidationError`` (``invalid_number_filter``,
+        ``invalid_limit``, ``invalid_cursor``)."""
+        wanted = None
+        if number is not None:
+            wanted = parse_number(number)
+            if wanted is None:
+                raise ValidationError(
+                    f"number must be an invoice number such as INV-000042 or 42, got {number!r}",
+                    code="invalid_number_filter",
+                    details={"number": number[:64]},
+                )
+        position = decode_cursor(cursor, (int, str))
+        if position is not None and position[1] is None:
+            raise ValidationError("cursor is not one this API returned", code="invalid_cursor")
+        after = None if position is None else (_int_or_none(position[0]), str(position[1]))
+        rows = self._store.page(
+            tenant_id,
+            customer=customer,
+            status=status,
+            number=wanted,
+            period_start_from=period_start_from,
+            period_start_to=period_start_to,
+            limit=check_limit(limit) + 1,
+            after=after,
         )
+        return page_of(rows, limit, lambda i: [i.number, i.id])
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None

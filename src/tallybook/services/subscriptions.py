@@ -34,8 +34,10 @@ from tallybook.domain.subscriptions import (
     check_not_billed,
     trial_end,
 )
+from tallybook.services.archiving import check_customer_open
 from tallybook.services.customers import CustomerService, check_text
 from tallybook.services.invoicing import PlanBook
+from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import PlanReader
 
 MAX_QUANTITY = Decimal(1_000_000_000)
@@ -43,6 +45,9 @@ MAX_TRIAL_DAYS = 3650
 # Called with (tenant, bill-to customer) after an immediate cancellation or a billing-cycle
 # change that has taken effect: its invoice is made at once.
 AfterEnd = Callable[[str, str], object]
+# Called with (tenant, plan key) before a new subscription or a plan change to it; raises
+# ``Conflict`` ``plan_archived`` when the plan takes no new subscriptions.
+PlanGate = Callable[[str, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +67,10 @@ class SubscriptionService:
         plans: PlanReader,
         clock: Clock,
         after_end: AfterEnd | None = None,
+        plan_gate: PlanGate | None = None,
     ):
         self._store = store
+        self.plan_gate = plan_gate
         self._customers = customers
         self._plans = plans
         self._clock = clock
@@ -97,6 +104,24 @@ class SubscriptionService:
         """Every subscription billed to ``account`` (its own and its children's)."""
         return self._store.of_account(tenant_id, account)
 
+    def list(
+        self,
+        tenant_id: str,
+        *,
+        customer: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[StoredSubscription]:
+        """A page of subscriptions by id. Raises ``invalid_limit`` / ``invalid_cursor``."""
+        after = decode_cursor(cursor, (str,))
+        rows = self._store.page(
+            tenant_id,
+            customer=customer,
+            limit=check_limit(limit) + 1,
+            starting_after=None if after is None else str(after[0]),
+        )
+        return page_of(rows, limit, lambda s: [s.subscription.id])
+
     # -- create -------------------------------------------------------------------------
 
     def create(
@@ -112,7 +137,10 @@ class SubscriptionService:
         discounts: Sequence[DiscountSpec] = (),
     ) -> StoredSubscription:
         customer = self._customers.get(tenant_id, customer_id)
+        check_customer_open(customer)
         plan = self._plans.get_plan(tenant_id, plan_key, version)
+        if self.plan_gate is not None:
+            self.plan_gate(tenant_id, plan.key)
         _check_currency(plan, customer.currency)
         start = start or self._clock.now()
         days = plan.trial_days if trial_days is None else trial_days
@@ -159,6 +187,11 @@ class SubscriptionService:
         now = self._clock.now()
         when = at or now
         book = PlanBook(self._plans, tenant_id)
+        if (
+            self.plan_gate is not None
+            and plan.key != self.get(tenant_id, subscription_id).subscription.plan.key
+        ):
+            self.plan_gate(tenant_id, plan.key)  # a newer version of its own plan is fine
 
         def change(sub: Subscription, through: datetime | None) -> Subscription:
             _check_currency(plan, sub.currency)

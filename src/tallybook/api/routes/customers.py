@@ -1,4 +1,5 @@
-"""``/v1/customers``: create, read and list customers (a child is billed to its parent).
+"""``/v1/customers``: create, read, list (with filters), update and archive customers
+(a child is billed to its parent).
 
 Also the request helpers the billing routes share: decimal and instant fields that
 arrive as JSON strings (or numbers) and become coded 422s when malformed.
@@ -26,7 +27,7 @@ router = APIRouter(tags=["customers"])
 DecimalIn = Annotated[str | int | float, Field(union_mode="left_to_right")]
 InstantIn = Annotated[str, Field(min_length=1, max_length=64, examples=["2026-01-15T00:00:00Z"])]
 IdIn = Annotated[str, Field(min_length=1, max_length=255)]
-MAX_LIMIT = 100
+CURSOR_HELP = "next_cursor of the previous page"
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
@@ -64,12 +65,6 @@ def instant_field(name: str, value: str | None) -> datetime | None:
     return instant
 
 
-def page_limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError(f"limit must be 1-{MAX_LIMIT}", code="invalid_limit")
-    return limit
-
-
 class CustomerIn(Strict):
     id: IdIn
     currency: str = Field(min_length=3, max_length=3, examples=["USD"])
@@ -88,6 +83,7 @@ def customer_json(customer: Customer) -> dict[str, Any]:
         "timezone": customer.timezone,
         "parent": customer.parent,
         "created_at": iso(customer.created_at),
+        "archived_at": iso(customer.archived_at),
     }
 
 
@@ -105,21 +101,79 @@ def create_customer(body: CustomerIn, tenant: TenantDep, container: ContainerDep
     return JsonResponse(customer_json(customer), status_code=201)
 
 
-@router.get("/v1/customers", summary="Customers, by id (keyset pagination)")
+@router.get(
+    "/v1/customers",
+    summary="Customers, by id (cursor pagination; filters by email, text, parent)",
+)
 def list_customers(
     tenant: TenantDep,
     container: ContainerDep,
-    limit: Annotated[int, Query()] = 50,
-    starting_after: Annotated[str | None, Query(max_length=255)] = None,
-    parent: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(description="1-1000")] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048, description=CURSOR_HELP)] = None,
+    parent: Annotated[str | None, Query(max_length=255, description="Children of")] = None,
+    email: Annotated[
+        str | None, Query(max_length=320, description="Exact e-mail (case-insensitive)")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=255, description="Text in the id or name (any case)"),
+    ] = None,
+    include_archived: Annotated[bool, Query(description="Also archived customers")] = False,
 ) -> JsonResponse:
-    found = container.customers.page(
-        tenant, limit=page_limit(limit), starting_after=starting_after, parent=parent
+    page = container.customers.list(
+        tenant,
+        limit=limit,
+        cursor=cursor,
+        parent=parent,
+        email=email,
+        query=q,
+        include_archived=include_archived,
     )
-    data = [customer_json(c) for c in found]
-    return JsonResponse({"data": data, "has_more": len(data) == limit})
+    data = [customer_json(c) for c in page.items]
+    return JsonResponse({"data": data, "next_cursor": page.next_cursor})
 
 
 @router.get("/v1/customers/{customer_id}", summary="A customer")
 def get_customer(customer_id: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
     return JsonResponse(customer_json(container.customers.get(tenant, customer_id)))
+
+
+class CustomerPatch(BaseModel):
+    """Mutable fields; any other field is refused (``immutable_field`` / ``unknown_field``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(None, max_length=255)
+    email: str | None = Field(None, max_length=320)
+    timezone: str | None = Field(None, min_length=1, max_length=64, examples=["Europe/Paris"])
+
+
+@router.patch(
+    "/v1/customers/{customer_id}",
+    summary="Change a customer's name, email or time zone",
+    description=(
+        "Only the fields sent change; `null` clears `name` or `email`. `id`, `currency` and "
+        "`parent` are immutable (`422 immutable_field`). A new `timezone` applies to "
+        "subscriptions created afterwards; existing subscriptions keep the zone they were "
+        "created in, so no billed period or finalized invoice moves."
+    ),
+)
+def patch_customer(
+    customer_id: str, body: CustomerPatch, tenant: TenantDep, container: ContainerDep
+) -> JsonResponse:
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    changes.update(body.model_extra or {})
+    customer = container.customers.update(tenant, customer_id, changes)
+    return JsonResponse(customer_json(customer))
+
+
+@router.post(
+    "/v1/customers/{customer_id}/archive",
+    summary="Archive a customer (hidden from lists, no new subscriptions)",
+    description=(
+        "Refused with `409 customer_has_live_subscriptions` while a subscription of the "
+        "customer (or billed to it) is not cancelled. Idempotent."
+    ),
+)
+def archive_customer(customer_id: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+    return JsonResponse(customer_json(container.archive.archive_customer(tenant, customer_id)))
