@@ -39,6 +39,34 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(
         60.0, ge=0, description="How often the server closes due periods (0 disables)."
     )
+    outbox_enabled: bool = Field(
+        True,
+        description="Record facts (invoice.*, subscription.*) in the outbox for webhooks; "
+        "false records none and sends no webhooks.",
+    )
+    webhook_worker: bool = Field(
+        True,
+        description="Run the webhook delivery worker inside `tallybook serve` (false when "
+        "separate `tallybook worker` processes deliver).",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="Time a receiver has to answer one delivery attempt."
+    )
+    webhook_concurrency: int = Field(
+        200, ge=1, le=10_000, description="Delivery attempts one worker keeps in flight at most."
+    )
+    webhook_endpoint_concurrency: int = Field(
+        16, ge=1, le=1000, description="Attempts in flight to one endpoint, per worker, at most."
+    )
+    webhook_poll_seconds: float = Field(
+        0.5, gt=0, le=60, description="How often an idle delivery worker looks for new messages."
+    )
+    webhook_backoff_scale: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Multiplies the retry schedule (+5 s ... 24 h); below 1 only for tests.",
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stderr.")
     sql_echo: bool = Field(False, description="Log every SQL statement (debugging).")

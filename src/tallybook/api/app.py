@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from tallybook import __version__
 from tallybook.adapters.clock import Clock
 from tallybook.api import errors
+from tallybook.api.delivery import start_delivery
 from tallybook.api.limits import BodyLimit
 from tallybook.api.metrics import Metrics, middleware
 from tallybook.bootstrap import Container, build
@@ -33,6 +34,7 @@ ROUTERS = (
     "tallybook.api.routes.catalog",
     "tallybook.api.routes.meters",
     "tallybook.api.routes.openmeter_query",
+    "tallybook.api.routes.webhooks",
     "tallybook.portal.routes",
 )
 
@@ -51,9 +53,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         scheduler = _start_scheduler(container) if background else None
+        delivery = None
+        if background and settings.webhook_worker:
+            delivery = start_delivery(container, app.state.metrics.count_webhook)
         try:
             yield
         finally:
+            if delivery is not None:
+                await delivery.stop()
             if scheduler is not None:
                 await scheduler.stop()
 
@@ -65,6 +72,9 @@ def create_app(
     )
     app.state.container = container
     app.state.metrics = Metrics()
+    app.state.metrics.watch_webhook_lag(
+        lambda: container.outbox_queue.lag_seconds(container.clock.now())
+    )
     errors.install(app)
     app.middleware("http")(middleware(app.state.metrics))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -115,6 +115,51 @@ class Endpoint:
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """One attempt a worker holds (claimed from the queue): all it needs to send it and
+    record the outcome. ``secrets`` (valid signing secrets) never appear in a repr."""
+
+    tenant_id: str
+    message_id: str
+    endpoint_id: str
+    url: str
+    secrets: tuple[str, ...] = field(repr=False)
+    type: str
+    occurred_at: datetime
+    sequence: int
+    data: Any
+    attempt: int
+    failures: int
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt produced; ``next_attempt_at`` None ends the message."""
+
+    claimed: Claimed
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    status: MessageStatus
+    next_attempt_at: datetime | None
+    disable_endpoint: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One attempt's answer: ``status_code`` None when no HTTP answer came (``error``);
+    ``retry_after`` is the raw ``Retry-After`` header."""
+
+    status_code: int | None
+    retry_after: str | None
+    error: str | None
+    started_at: datetime
+    duration_ms: int
+
+
 # -- secrets, filters, URLs -------------------------------------------------------------
 
 
@@ -159,7 +204,7 @@ def check_filters(events: Sequence[str]) -> tuple[str, ...]:
 
 def matches(filters: Iterable[str], event_type: str) -> bool:
     """True when an endpoint with these filters receives ``event_type``."""
-    return any(f == ALL_EVENTS or f == event_type for f in filters)
+    return any(f in (ALL_EVENTS, event_type) for f in filters)
 
 
 def check_url(url: str, own: Iterable[tuple[str, int]] = ()) -> str:
@@ -293,3 +338,33 @@ def instant(value: datetime | None) -> str | None:
 
 def amount(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:f}"
+
+
+def decide(
+    claimed: Claimed,
+    *,
+    status_code: int | None,
+    error: str | None,
+    retry_after: timedelta | None,
+    started_at: datetime,
+    duration_ms: int,
+    now: datetime,
+    scale: float = 1.0,
+) -> Outcome:
+    """What an attempt's answer means: ``delivered`` on 2xx; otherwise (non-2xx, timeout,
+    connection error) the next attempt per ``next_attempt_delay``, or ``failed`` when the
+    schedule is over. A 410 also disables the endpoint: its messages stay pending (nothing
+    is lost) and resume when it is enabled again."""
+
+    def outcome(status: MessageStatus, at: datetime | None, gone: bool = False) -> Outcome:
+        return Outcome(
+            claimed, started_at, duration_ms, status_code, error, status, at, disable_endpoint=gone
+        )
+
+    if status_code is not None and is_success(status_code):
+        return outcome(MessageStatus.DELIVERED, None)
+    gone = status_code is not None and disables_endpoint(status_code)
+    delay = next_attempt_delay(claimed.failures + 1, retry_after, scale)
+    if delay is None:
+        return outcome(MessageStatus.FAILED, None, gone)
+    return outcome(MessageStatus.PENDING, now + delay, gone)

@@ -84,13 +84,9 @@ def _messages() -> None:
         sa.Column("updated_at", tt.UtcMicros(), nullable=False),
         sa.Column("delivered_at", tt.UtcMicros(), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_webhook_messages"),
-        sa.UniqueConstraint(
-            "event_id", "endpoint_id", name="uq_webhook_messages_event_endpoint"
-        ),
+        sa.UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_messages_event_endpoint"),
     )
-    op.create_index(
-        "ix_webhook_messages_due", "webhook_messages", ["status", "next_attempt_at"]
-    )
+    op.create_index("ix_webhook_messages_due", "webhook_messages", ["status", "next_attempt_at"])
     op.create_index(
         "ix_webhook_messages_endpoint", "webhook_messages", ["tenant_id", "endpoint_id"]
     )
@@ -103,9 +99,7 @@ def _messages() -> None:
         sa.Column("duration_ms", sa.Integer(), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("error", sa.String(500), nullable=True),
-        sa.PrimaryKeyConstraint(
-            "tenant_id", "message_id", "attempt", name="pk_webhook_attempts"
-        ),
+        sa.PrimaryKeyConstraint("tenant_id", "message_id", "attempt", name="pk_webhook_attempts"),
     )
 
 
