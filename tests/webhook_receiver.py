@@ -86,11 +86,15 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # many workers connect at once (the default backlog is 5)
+
+
 @contextmanager
 def running_receiver(secrets: list[str] | None = None) -> Iterator[Receiver]:
     """Start a receiver on a free port of 127.0.0.1; stopped when the block ends."""
     receiver = Receiver(url="")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    server = _Server(("127.0.0.1", 0), _handler(receiver))
     server.daemon_threads = True
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
     receiver.secrets = list(secrets or [])

@@ -60,6 +60,8 @@ class Queue(Protocol):
 
     def record(self, outcomes: Sequence[Outcome], now: datetime) -> int: ...
 
+    def has_due(self, now: datetime) -> bool: ...
+
     def lag_seconds(self, now: datetime) -> float: ...
 
 
@@ -132,7 +134,8 @@ class DeliveryWorker:
 
     async def drain(self) -> int:
         """Deliver everything due now, then return the number of attempts made
-        (tests, benchmarks and ``tallybook worker --once``)."""
+        (tests, benchmarks and ``tallybook worker --once``). Rows other workers hold
+        are waited for, so when it returns nothing is due any more."""
         state, total = _State(), 0
         try:
             while True:
@@ -140,9 +143,12 @@ class DeliveryWorker:
                 total += claimed
                 if claimed or state.done:
                     continue
-                if not state.tasks:
+                if state.tasks:
+                    await _wait_any(state.wake, None, self.options.poll_interval)
+                elif await asyncio.to_thread(self.queue.has_due, self.clock.now()):
+                    await asyncio.sleep(0.01)  # due rows another worker is claiming
+                else:
                     break
-                await _wait_any(state.wake, None, self.options.poll_interval)
         finally:
             await self._finish(state)
         return total

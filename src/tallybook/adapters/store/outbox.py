@@ -277,6 +277,27 @@ class OutboxQueue:
                 )
         return kept
 
+    def has_due(self, now: datetime) -> bool:
+        """Whether any fact awaits fan-out or any attempt on an enabled endpoint is due
+        (rows another worker is claiming right now included)."""
+        m, e = webhook_messages, webhook_endpoints
+        due = (
+            select(m.c.id)
+            .join(e, and_(e.c.tenant_id == m.c.tenant_id, e.c.id == m.c.endpoint_id))
+            .where(
+                m.c.status == MessageStatus.PENDING.value,
+                m.c.next_attempt_at <= now,
+                e.c.status == EndpointStatus.ENABLED.value,
+            )
+            .limit(1)
+        )
+        undispatched = select(outbox.c.id).where(outbox.c.dispatched_at.is_(None)).limit(1)
+        with self._engine.connect() as conn:
+            return (
+                conn.execute(due).first() is not None
+                or conn.execute(undispatched).first() is not None
+            )
+
     def lag_seconds(self, now: datetime) -> float:
         """Age of the oldest work not yet done: an undispatched fact, or a pending message
         past its due time on an enabled endpoint (0 when the queue is empty)."""
