@@ -5,6 +5,7 @@ signature with ``standardwebhooks``. A FixedClock walks the retry schedule."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -339,3 +340,37 @@ def test_metrics_count_attempts_and_show_the_lag(
     assert 'tallybook_webhook_attempts_total{result="success"} 1.0' in text
     assert 'tallybook_webhook_messages_total{status="delivered"} 1.0' in text
     assert "tallybook_webhook_lag_seconds 0.0" in text
+
+
+def test_a_slow_receiver_times_out_and_is_retried(
+    settings: Settings, receiver: Receiver, clock: FixedClock
+) -> None:
+    slow = build(settings.model_copy(update={"webhook_timeout_seconds": 0.3}), clock=clock)
+    try:
+        slow.tenants.bootstrap_default(TEST_KEY)
+        app = create_app(container=slow)
+        with TestClient(app, headers={"Authorization": f"Bearer {TEST_KEY}"}) as client:
+            endpoint(client, receiver)
+
+            calls = []
+
+            def answer(_r: Any) -> tuple[int, dict[str, str]]:
+                calls.append(1)
+                if len(calls) == 1:
+                    time.sleep(1.0)  # longer than the 0.3 s timeout
+                return 200, {}
+
+            receiver.answer = answer
+            subscribe(client, ["a"])
+            started = time.monotonic()
+            assert deliver(slow) == 1
+            assert time.monotonic() - started < 0.9, "the attempt did not wait for the receiver"
+            listed = client.get("/v1/webhook-messages").json()["data"]
+            msg = message(client, listed[0]["id"])
+            assert msg["status"] == "pending" and "timeout" in msg["attempts"][0]["error"]
+            assert msg["attempts"][0]["status_code"] is None
+            clock.set(NOW + timedelta(seconds=5))
+            assert deliver(slow) == 1
+            assert message(client, msg["id"])["status"] == "delivered"
+    finally:
+        slow.close()

@@ -13,6 +13,7 @@ Redirects are not followed (a 3xx is a failed attempt); the answer's body is nev
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 
@@ -77,11 +78,12 @@ class HttpSender:
         status, retry_after, error = None, None, None
         try:
             request = self._http().build_request("POST", claimed.url, content=body, headers=headers)
-            response = await self._http().send(request, stream=True)
-            await response.aclose()
+            async with asyncio.timeout(self.timeout):  # the whole attempt, not each phase
+                response = await self._http().send(request, stream=True)
+                await response.aclose()
             status = response.status_code
             retry_after = response.headers.get("retry-after")
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             error = f"timeout after {self.timeout:g} s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]

@@ -114,8 +114,10 @@ class DeliveryWorker:
         self.clock = clock
         self.options = options or WorkerOptions()
         self.on_outcome = on_outcome
-        # an attempt's lease outlives its timeout by a wide margin: nobody else sends it
-        self.lease = timedelta(seconds=sender.timeout + 60)
+        # an attempt (bounded by the sender's timeout as a whole) ends well before its
+        # lease does, so no other worker sends it meanwhile; a worker killed mid-attempt
+        # leaves it to be retried when the lease ends
+        self.lease = timedelta(seconds=2 * sender.timeout + 5)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; then finish the attempts in flight."""
