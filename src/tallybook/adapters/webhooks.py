@@ -6,8 +6,8 @@ seconds of this attempt) and ``webhook-signature``: one ``v1,<base64 HMAC-SHA256
 valid secret, space-separated (two during a rotation's overlap). Signatures come from the
 ``standardwebhooks`` package, so they are exactly what its ``Webhook.verify`` accepts.
 
-Redirects are not followed (a 3xx is a failed attempt); the answer's body is never read
-(a receiver cannot make the worker buffer megabytes); transport errors become an
+Redirects are not followed (a 3xx is a failed attempt); at most 64 KiB of an answer's
+body is read and dropped (a receiver cannot make the worker buffer megabytes); transport errors become an
 ``error`` string, never an exception, and never contain a secret.
 """
 
@@ -25,6 +25,7 @@ from tallybook import __version__
 from tallybook.domain.webhooks import Claimed, Sent, message_body
 
 MAX_ERROR = 300
+MAX_ANSWER_BYTES = 64 * 1024  # read (and drop) this much of an answer's body at most
 
 
 def signed_request(claimed: Claimed, now: datetime) -> tuple[bytes, dict[str, str]]:
@@ -80,7 +81,7 @@ class HttpSender:
             request = self._http().build_request("POST", claimed.url, content=body, headers=headers)
             async with asyncio.timeout(self.timeout):  # the whole attempt, not each phase
                 response = await self._http().send(request, stream=True)
-                await response.aclose()
+                await _drain(response)
             status = response.status_code
             retry_after = response.headers.get("retry-after")
         except (httpx.TimeoutException, TimeoutError):
@@ -96,3 +97,16 @@ class HttpSender:
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read and drop a small answer body (so the connection is kept alive and reused);
+    a larger one is cut off by closing the connection."""
+    read = 0
+    try:
+        async for chunk in response.aiter_raw():
+            read += len(chunk)
+            if read > MAX_ANSWER_BYTES:
+                break
+    finally:
+        await response.aclose()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -93,6 +94,8 @@ class _State:
     in_flight: dict[str, int] = field(default_factory=dict)
     done: list[Outcome] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    dispatched: bool = True  # the last dispatch found facts
+    next_dispatch: float = 0.0  # monotonic time of the next dispatch when idle
 
 
 class DeliveryWorker:
@@ -160,7 +163,10 @@ class DeliveryWorker:
     async def _step(self, state: _State) -> int:
         await self._flush(state)
         now = self.clock.now()
-        await asyncio.to_thread(self.queue.dispatch, now)
+        if state.dispatched or time.monotonic() >= state.next_dispatch:
+            # look for new facts at once while there are some, else every poll interval
+            state.dispatched = await asyncio.to_thread(self.queue.dispatch, now) > 0
+            state.next_dispatch = time.monotonic() + self.options.poll_interval
         room = self.options.batch - len(state.tasks)
         if room <= 0:
             return 0

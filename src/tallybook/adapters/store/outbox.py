@@ -73,7 +73,7 @@ class OutboxWriter:
         for message in messages:
             key = message.customer or ""
             counts[key] = counts.get(key, 0) + 1
-        last = {key: _take_sequences(conn, tenant_id, key, n) for key, n in sorted(counts.items())}
+        last = _take_sequences(conn, tenant_id, counts)
         given = {key: last[key] - counts[key] for key in counts}
         rows = []
         for message in messages:
@@ -114,23 +114,23 @@ def finalized_messages(writes: Any, now: datetime) -> list[OutboxMessage]:
     ]
 
 
-def _take_sequences(conn: Connection, tenant_id: str, customer: str, count: int) -> int:
-    """Reserve ``count`` sequence numbers for the customer; returns the last one."""
+def _take_sequences(conn: Connection, tenant_id: str, counts: dict[str, int]) -> dict[str, int]:
+    """Reserve ``counts[customer]`` sequence numbers per customer in one upsert per 500
+    customers (rows locked until commit, in key order); returns the last number given."""
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(
-        dialect_insert(outbox_sequences)
-        .values(tenant_id=tenant_id, customer_id=customer, last_sequence=0)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "customer_id"])
-    )
-    stmt = (
-        update(outbox_sequences)
-        .where(
-            outbox_sequences.c.tenant_id == tenant_id, outbox_sequences.c.customer_id == customer
+    keys = sorted(counts)
+    last: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        stmt = dialect_insert(outbox_sequences).values(
+            [{"tenant_id": tenant_id, "customer_id": k, "last_sequence": counts[k]} for k in chunk]
         )
-        .values(last_sequence=outbox_sequences.c.last_sequence + count)
-        .returning(outbox_sequences.c.last_sequence)
-    )
-    return int(conn.execute(stmt).scalar_one())
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "customer_id"],
+            set_={"last_sequence": outbox_sequences.c.last_sequence + stmt.excluded.last_sequence},
+        ).returning(outbox_sequences.c.customer_id, outbox_sequences.c.last_sequence)
+        last.update({row[0]: int(row[1]) for row in conn.execute(stmt)})
+    return last
 
 
 class OutboxQueue:
@@ -216,19 +216,19 @@ class OutboxQueue:
                 return []
             conn.execute(
                 update(m)
-                .where(m.c.tenant_id == bindparam("b_tenant"), m.c.id == bindparam("b_id"))
+                .where(m.c.id.in_([r.id for r in taken]))  # ids are unique across tenants
                 .values(
                     attempts=m.c.attempts + 1,
                     claim_token=token,
                     next_attempt_at=now + lease,
                     updated_at=now,
-                ),
-                [{"b_tenant": r.tenant_id, "b_id": r.id} for r in taken],
+                )
             )
             return _load_claimed(conn, taken, token, now)
 
     def record(self, outcomes: Sequence[Outcome], now: datetime) -> int:
-        """Store attempt outcomes; returns how many were still held (token matched)."""
+        """Store attempt outcomes (an outcome whose claim token no longer matches changes
+        nothing but its attempt row); returns the driver's count of updated messages."""
         if not outcomes:
             return 0
         m = webhook_messages
@@ -250,10 +250,8 @@ class OutboxQueue:
                 updated_at=now,
             )
         )
-        kept = 0
         with self._engine.begin() as conn:
-            for outcome in outcomes:
-                kept += conn.execute(stmt, _outcome_params(outcome)).rowcount
+            kept = conn.execute(stmt, [_outcome_params(o) for o in outcomes]).rowcount
             conn.execute(insert(webhook_attempts), [_attempt_row(o) for o in outcomes])
             gone = sorted(
                 {
