@@ -153,3 +153,19 @@ def test_signed_request_verifies_with_standardwebhooks() -> None:
     with pytest.raises(WebhookVerificationError):
         Webhook(new).verify(body.replace(b"10.00", b"99.00"), headers)
     assert new not in repr(claimed(secrets=(new,)))
+
+
+def test_the_stdlib_verifier_in_the_docs_works() -> None:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    snippet = next(code for code in re.findall(r"```python\n(.*?)```", doc, re.S) if "hmac" in code)
+    namespace: dict[str, object] = {}
+    exec(snippet, namespace)  # noqa: S102 (our own documentation)
+    verify = namespace["verify"]
+    old, new = generate_secret(), generate_secret()
+    body, headers = signed_request(claimed(secrets=(new, old)), datetime.now(UTC))
+    assert verify(old, body, headers) and verify(new, body, headers)  # type: ignore[operator]
+    assert not verify(generate_secret(), body, headers)  # type: ignore[operator]
+    assert not verify(new, body + b" ", headers)  # type: ignore[operator]
