@@ -18,7 +18,7 @@ from tests.conftest import TEST_KEY
 from tests.scenarios.runner import Run, load
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[1] / "examples"  # copies of ../shared/examples: the suite needs only the repo
+SHARED = HERE.parent / "examples"  # copies of ../shared/examples: the suite needs only the repo
 FILES = sorted(SHARED.glob("*.yaml")) + sorted(HERE.glob("*.yaml"))
 
 
