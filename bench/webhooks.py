@@ -36,15 +36,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEFAULT_PG, machine, postgres_store, sqlite_store  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from common import DEFAULT_PG, machine, postgres_store, sqlite_store
+from sqlalchemy import create_engine, text
 
-from tallybook.adapters.clock import FixedClock  # noqa: E402
-from tallybook.adapters.store.db import normalize_url  # noqa: E402
-from tallybook.adapters.store.outbox import OutboxWriter  # noqa: E402
-from tallybook.bootstrap import build  # noqa: E402
-from tallybook.config import Settings  # noqa: E402
-from tallybook.domain.webhooks import OutboxMessage  # noqa: E402
+from tallybook.adapters.clock import FixedClock
+from tallybook.adapters.store.db import normalize_url
+from tallybook.adapters.store.outbox import OutboxWriter
+from tallybook.bootstrap import build
+from tallybook.config import Settings
+from tallybook.domain.webhooks import OutboxMessage
 
 TENANT = "default"
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -248,7 +248,9 @@ def bench_store(name: str, db_factory: Any, args: argparse.Namespace) -> None:
         ("customers_per_s", "billing run customers/s"),
     ):
         off, on = figures[False][key], figures[True][key]
-        print(f"{name:10} {label:24} outbox off {off:10,.0f}   on {on:10,.0f}   ({on / off - 1:+.1%})")
+        print(
+            f"{name:10} {label:24} outbox off {off:10,.0f}   on {on:10,.0f}   ({on / off - 1:+.1%})"
+        )
     print(
         f"{name:10} facts recorded: off {figures[False]['facts']:,}, on {figures[True]['facts']:,} "
         f"({figures[True]['finalized']:,} invoices finalized)"

@@ -41,7 +41,7 @@ class Receiver:
     url: str
     secrets: list[str] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
-    answer: Answer = lambda _r: (204, {})  # noqa: E731
+    answer: Answer = lambda _r: (204, {})
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ok(self) -> list[Received]:
@@ -58,7 +58,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -80,7 +80,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self.send_header("content-length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Handler

@@ -65,7 +65,9 @@ def test_kill_9_with_undelivered_messages_loses_none(server: ServerFactory, db_u
         )
         late = api.post("/v1/customers", json={"id": "late", "currency": "USD"})
         assert late.is_success
-        assert api.post("/v1/subscriptions", json={"customer": "late", "plan": "monthly"}).is_success
+        assert api.post(
+            "/v1/subscriptions", json={"customer": "late", "plan": "monthly"}
+        ).is_success
         handle.kill()  # SIGKILL: attempts in flight, the last fact perhaps not fanned out
         before = set(receiver.ids())
         assert len(before) >= CUSTOMERS
@@ -75,9 +77,7 @@ def test_kill_9_with_undelivered_messages_loses_none(server: ServerFactory, db_u
 
         def all_delivered() -> bool:
             listed = api.get("/v1/webhook-messages", params={"limit": 1000}).json()["data"]
-            return len(listed) == CUSTOMERS + 1 and all(
-                m["status"] == "delivered" for m in listed
-            )
+            return len(listed) == CUSTOMERS + 1 and all(m["status"] == "delivered" for m in listed)
 
         wait_for(all_delivered, 60, "every message delivered after the restart")
         messages = api.get("/v1/webhook-messages", params={"limit": 1000}).json()["data"]

@@ -104,7 +104,9 @@ def test_billing_run_delivers_one_signed_invoice_finalized_per_invoice(
     assert all(r.verified == [0] for r in got), "every signature verifies with the secret"
     bodies = [r.json for r in got]
     assert {b["type"] for b in bodies} == {"invoice.finalized"}
-    assert all(r.id == b["id"] and r.id.startswith("msg_") for r, b in zip(got, bodies, strict=True))
+    assert all(
+        r.id == b["id"] and r.id.startswith("msg_") for r, b in zip(got, bodies, strict=True)
+    )
     assert len({r.id for r in got}) == 9
     finalized = client.get("/v1/invoices", params={"status": "finalized", "limit": 100}).json()
     by_id = {i["id"]: i for i in finalized["data"]}
