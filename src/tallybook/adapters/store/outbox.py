@@ -125,11 +125,11 @@ def _take_sequences(conn: Connection, tenant_id: str, counts: dict[str, int]) ->
         stmt = dialect_insert(outbox_sequences).values(
             [{"tenant_id": tenant_id, "customer_id": k, "last_sequence": counts[k]} for k in chunk]
         )
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=["tenant_id", "customer_id"],
             set_={"last_sequence": outbox_sequences.c.last_sequence + stmt.excluded.last_sequence},
         ).returning(outbox_sequences.c.customer_id, outbox_sequences.c.last_sequence)
-        last.update({row[0]: int(row[1]) for row in conn.execute(stmt)})
+        last.update({row[0]: int(row[1]) for row in conn.execute(upsert)})
     return last
 
 
