@@ -8,8 +8,8 @@
    worker (``DeliveryWorker.drain``, default settings: 200 in flight, 16 per endpoint)
    fans them out to one endpoint and POSTs each, signed, to a receiver running in its own
    process on 127.0.0.1 (a minimal asyncio HTTP/1.1 server answering 204; it does not
-   verify signatures: the tests do). Delivery runs in a fresh process, so the peak RSS
-   printed is the worker's.
+   verify signatures: the tests do). Workers run in fresh processes (``--workers 1 2``:
+   one, then two sharing the queue), so the peak RSS printed is a worker's.
 2. **Outbox on vs off**, same run, same store kind, fresh store each, alternated
    ``--rounds`` times (best figure of each side, as the machine may be shared): ``--customers``
    subscriptions created through ``SubscriptionService`` (one ``subscription.created``
@@ -113,8 +113,8 @@ def settings(db: str, *, outbox: bool = True) -> Settings:
 # -- 1. delivery --------------------------------------------------------------------------
 
 
-def deliver_only(db: str, messages: int, url: str) -> dict[str, Any]:
-    """In a fresh process: write the facts, then time the worker delivering them."""
+def write_facts(db: str, messages: int, url: str) -> None:
+    """An endpoint to the receiver and ``messages`` facts in the outbox (not timed)."""
     container = build(settings(db))
     container.tenants.ensure_tenant(TENANT)
     created = container.webhooks.create(TENANT, url, ["*"])
@@ -126,21 +126,23 @@ def deliver_only(db: str, messages: int, url: str) -> dict[str, Any]:
     ]
     with container.engine.begin() as conn:
         OutboxWriter().add(conn, TENANT, facts, now)
+    container.close()
+
+
+def deliver_only(db: str) -> dict[str, Any]:
+    """In a fresh process: one worker delivering until nothing is due."""
+    container = build(settings(db), migrate=False)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cpu_before = _cpu()
-    started = time.perf_counter()
+    started = time.time()
     attempts = asyncio.run(container.delivery_worker().drain())
-    elapsed = time.perf_counter() - started
-    cpu = _cpu() - cpu_before
-    page = container.webhooks.messages(TENANT, limit=1000, cursor=None, status="delivered")
+    ended = time.time()
     container.close()
     return {
-        "messages": messages,
         "attempts": attempts,
-        "seconds": elapsed,
-        "rate": messages / elapsed,
-        "cpu_seconds": cpu,
-        "delivered_first_page": len(page.data),
+        "started": started,
+        "ended": ended,
+        "cpu_seconds": _cpu() - cpu_before,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_before_mb": rss_before,
     }
@@ -151,20 +153,33 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def delivery(db: str, messages: int) -> dict[str, Any]:
+def delivery(db: str, messages: int, workers: int) -> dict[str, Any]:
+    """``workers`` worker processes drain ``messages`` facts to one receiver process."""
     port = free_port()
     receiver = subprocess.Popen(
         [sys.executable, "-c", RECEIVER, str(port)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
-        cmd = [sys.executable, __file__, "--deliver-only", db, str(messages), str(port)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-        return result
+        write_facts(db, messages, f"http://127.0.0.1:{port}/hooks")
+        cmd = [sys.executable, __file__, "--deliver-only", db]
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(workers)]
+        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
     finally:
         receiver.terminate()
         receiver.wait(10)
+    attempts = sum(r["attempts"] for r in results)
+    assert attempts == messages, f"{attempts} attempts for {messages} messages"
+    seconds = max(r["ended"] for r in results) - min(r["started"] for r in results)
+    return {
+        "messages": messages,
+        "workers": workers,
+        "seconds": seconds,
+        "rate": messages / seconds,
+        "cpu_seconds": sum(r["cpu_seconds"] for r in results),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+        "rss_before_mb": max(r["rss_before_mb"] for r in results),
+    }
 
 
 # -- 2. outbox on vs off ------------------------------------------------------------------
@@ -226,14 +241,16 @@ def pg_reachable(url: str) -> bool:
 
 
 def bench_store(name: str, db_factory: Any, args: argparse.Namespace) -> None:
-    with db_factory() as db:
-        got = delivery(db, args.messages)
-    print(
-        f"{name:10} delivery: {got['messages']:,} messages in {got['seconds']:.2f} s = "
-        f"{got['rate']:,.0f} msg/s ({got['messages'] / got['cpu_seconds']:,.0f} per worker "
-        f"CPU-second); peak RSS {got['peak_rss_mb']:.0f} MB "
-        f"({got['rss_before_mb']:.0f} MB before delivery)"
-    )
+    for workers in args.workers:
+        with db_factory() as db:
+            got = delivery(db, args.messages, workers)
+        print(
+            f"{name:10} delivery, {workers} worker(s): {got['messages']:,} messages in "
+            f"{got['seconds']:.2f} s = {got['rate']:,.0f} msg/s "
+            f"({got['messages'] / got['cpu_seconds']:,.0f} per worker CPU-second); "
+            f"peak RSS {got['peak_rss_mb']:.0f} MB per worker "
+            f"({got['rss_before_mb']:.0f} MB before delivery)"
+        )
     figures: dict[bool, dict[str, float]] = {}
     for _ in range(args.rounds):  # off, on, off, on, ...: the best of each (shared machines)
         for outbox in (False, True):
@@ -264,12 +281,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=2, help="off/on pairs (best of each)")
     parser.add_argument("--pg", default=os.environ.get("TALLYBOOK_BENCH_PG", DEFAULT_PG))
-    parser.add_argument("--deliver-only", nargs=3, metavar=("DB", "N", "PORT"))
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--deliver-only", metavar="DB")
     args = parser.parse_args()
     if args.deliver_only:
-        db, n, port = args.deliver_only
-        result = deliver_only(db, int(n), f"http://127.0.0.1:{port}/hooks")
-        print(json.dumps(result))
+        print(json.dumps(deliver_only(args.deliver_only)))
         return
     print(f"machine: {machine()}")
     bench_store("sqlite", sqlite_store, args)

@@ -115,22 +115,28 @@ def finalized_messages(writes: Any, now: datetime) -> list[OutboxMessage]:
 
 
 def _take_sequences(conn: Connection, tenant_id: str, counts: dict[str, int]) -> dict[str, int]:
-    """Reserve ``counts[customer]`` sequence numbers per customer in one upsert per 500
-    customers (rows locked until commit, in key order); returns the last number given."""
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    keys = sorted(counts)
-    last: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        stmt = dialect_insert(outbox_sequences).values(
-            [{"tenant_id": tenant_id, "customer_id": k, "last_sequence": counts[k]} for k in chunk]
-        )
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "customer_id"],
-            set_={"last_sequence": outbox_sequences.c.last_sequence + stmt.excluded.last_sequence},
-        ).returning(outbox_sequences.c.customer_id, outbox_sequences.c.last_sequence)
-        last.update({row[0]: int(row[1]) for row in conn.execute(upsert)})
+    """Reserve ``counts[customer]`` sequence numbers per customer (an upsert each, rows
+    locked until commit, taken in key order); returns the last number given."""
+    stmt = _UPSERT[conn.dialect.name]
+    last = {}
+    for key in sorted(counts):
+        row = conn.execute(stmt, {"t": tenant_id, "c": key, "n": counts[key]}).one()
+        last[key] = int(row[0])
     return last
+
+
+def _upsert(dialect_insert: Any) -> Any:
+    """One statement (compiled once, cached): insert the counter or add to it."""
+    stmt = dialect_insert(outbox_sequences).values(
+        tenant_id=bindparam("t"), customer_id=bindparam("c"), last_sequence=bindparam("n")
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "customer_id"],
+        set_={"last_sequence": outbox_sequences.c.last_sequence + stmt.excluded.last_sequence},
+    ).returning(outbox_sequences.c.last_sequence)
+
+
+_UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
 
 class OutboxQueue:
