@@ -146,3 +146,8 @@ def test_endpoints_are_scoped_to_the_tenant(client: TestClient) -> None:
     assert client.get(f"/v1/webhook-endpoints/{endpoint_id}", headers=foreign).status_code == 404
     assert client.get("/v1/webhook-endpoints", headers=foreign).json()["data"] == []
     assert client.get("/v1/webhook-endpoints", headers={"Authorization": ""}).status_code == 401
+
+
+def test_path_ids_are_bounded(client: TestClient) -> None:
+    assert error(client.get("/v1/webhook-endpoints/" + "e" * 256))[0] == 422
+    assert error(client.get("/v1/webhook-messages/" + "m" * 41))[0] == 422

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import Field
 
 from tallybook.adapters.store.webhooks import Message
@@ -32,6 +32,8 @@ router = APIRouter(tags=["webhooks"])
 EventType = Annotated[str, Field(min_length=1, max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size (1-1000).")]
 Cursor = Annotated[str | None, Query(max_length=400, description="From next_cursor.")]
+EndpointId = Annotated[str, Path(max_length=255)]
+MessageId = Annotated[str, Path(max_length=40)]
 
 
 def only_params(*names: str) -> Any:
@@ -155,7 +157,9 @@ def list_endpoints(
 @router.get(
     "/v1/webhook-endpoints/{endpoint_id}", summary="A webhook endpoint", dependencies=NO_PARAMS
 )
-def get_endpoint(endpoint_id: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+def get_endpoint(
+    endpoint_id: EndpointId, tenant: TenantDep, container: ContainerDep
+) -> JsonResponse:
     return JsonResponse(endpoint_json(container.webhooks.get(tenant, endpoint_id)))
 
 
@@ -165,7 +169,7 @@ def get_endpoint(endpoint_id: str, tenant: TenantDep, container: ContainerDep) -
     dependencies=NO_PARAMS,
 )
 def update_endpoint(
-    endpoint_id: str, body: EndpointPatch, tenant: TenantDep, container: ContainerDep
+    endpoint_id: EndpointId, body: EndpointPatch, tenant: TenantDep, container: ContainerDep
 ) -> JsonResponse:
     endpoint = container.webhooks.update(
         tenant, endpoint_id, url=body.url, events=body.events, description=body.description
@@ -178,7 +182,9 @@ def update_endpoint(
     summary="Delete an endpoint (its pending messages fail)",
     dependencies=NO_PARAMS,
 )
-def delete_endpoint(endpoint_id: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+def delete_endpoint(
+    endpoint_id: EndpointId, tenant: TenantDep, container: ContainerDep
+) -> JsonResponse:
     container.webhooks.delete(tenant, endpoint_id)
     return JsonResponse({"id": endpoint_id, "deleted": True})
 
@@ -188,7 +194,9 @@ def delete_endpoint(endpoint_id: str, tenant: TenantDep, container: ContainerDep
     summary="New signing secret; the old one also signs for 24 hours",
     dependencies=NO_PARAMS,
 )
-def rotate_secret(endpoint_id: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+def rotate_secret(
+    endpoint_id: EndpointId, tenant: TenantDep, container: ContainerDep
+) -> JsonResponse:
     endpoint, secret = container.webhooks.rotate_secret(tenant, endpoint_id)
     body = endpoint_json(endpoint, secret)
     rotated = endpoint.secret_rotated_at
@@ -201,7 +209,9 @@ def rotate_secret(endpoint_id: str, tenant: TenantDep, container: ContainerDep) 
     summary="Stop delivering to an endpoint (messages wait)",
     dependencies=NO_PARAMS,
 )
-def disable_endpoint(endpoint_id: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+def disable_endpoint(
+    endpoint_id: EndpointId, tenant: TenantDep, container: ContainerDep
+) -> JsonResponse:
     return JsonResponse(endpoint_json(container.webhooks.set_enabled(tenant, endpoint_id, False)))
 
 
@@ -210,7 +220,9 @@ def disable_endpoint(endpoint_id: str, tenant: TenantDep, container: ContainerDe
     summary="Resume delivering to an endpoint",
     dependencies=NO_PARAMS,
 )
-def enable_endpoint(endpoint_id: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+def enable_endpoint(
+    endpoint_id: EndpointId, tenant: TenantDep, container: ContainerDep
+) -> JsonResponse:
     return JsonResponse(endpoint_json(container.webhooks.set_enabled(tenant, endpoint_id, True)))
 
 
@@ -242,7 +254,7 @@ def list_messages(
     summary="A webhook message and its attempts",
     dependencies=NO_PARAMS,
 )
-def get_message(message_id: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+def get_message(message_id: MessageId, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
     return JsonResponse(message_json(container.webhooks.message(tenant, message_id), detail=True))
 
 
@@ -252,6 +264,8 @@ def get_message(message_id: str, tenant: TenantDep, container: ContainerDep) -> 
     status_code=202,
     dependencies=NO_PARAMS,
 )
-def retry_message(message_id: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
+def retry_message(
+    message_id: MessageId, tenant: TenantDep, container: ContainerDep
+) -> JsonResponse:
     message = container.webhooks.retry(tenant, message_id)
     return JsonResponse(message_json(message, detail=True), status_code=202)
