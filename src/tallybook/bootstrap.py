@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -21,6 +22,7 @@ from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
+from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
@@ -36,6 +38,7 @@ from tallybook.services.events_validate import Limits
 from tallybook.services.ingest import IngestService
 from tallybook.services.invoicing import BULK_THRESHOLD, InvoiceService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
+from tallybook.services.portal_sessions import PortalSessionService
 from tallybook.services.previews import PreviewService
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
@@ -62,6 +65,7 @@ class Container:
     previews: PreviewService
     webhooks: WebhookService
     outbox_queue: OutboxQueue
+    portal_sessions: PortalSessionService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -115,6 +119,9 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),
         webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
         outbox_queue=OutboxQueue(engine),
+        portal_sessions=PortalSessionService(
+            PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
+        ),
         scheduled_jobs=[billing.run_due],
     )
 

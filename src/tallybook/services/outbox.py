@@ -201,7 +201,7 @@ class DeliveryWorker:
             )
             state.done.append(outcome)
         except Exception:  # never lose track of a claim: its lease will expire
-            log.exception("webhook attempt failed", extra={"message": claimed.message_id})
+            log.exception("webhook attempt failed", extra={"webhook_message": claimed.message_id})
         finally:
             state.in_flight[claimed.endpoint_id] -= 1
             state.wake.set()

@@ -2,7 +2,7 @@
 webhook_attempts (see ``tallybook.adapters.store.schema_webhooks``).
 
 Revision ID: 0007_outbox_webhooks
-Revises: 0004_billing
+Revises: 0005_portal_sessions
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import tallybook.adapters.store.types as tt
 
 revision = "0007_outbox_webhooks"
-down_revision = "0004_billing"
+down_revision = "0005_portal_sessions"
 branch_labels = None
 depends_on = None
 
