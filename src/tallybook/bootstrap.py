@@ -22,11 +22,15 @@ from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
+from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
+from tallybook.adapters.store.webhooks import WebhookStore
+from tallybook.adapters.webhooks import HttpSender
 from tallybook.config import Settings
+from tallybook.domain.webhooks import Outcome
 from tallybook.services.archiving import ArchiveService
 from tallybook.services.billing import BillingService
 from tallybook.services.catalog import CatalogService
@@ -36,11 +40,15 @@ from tallybook.services.events_validate import Limits
 from tallybook.services.ingest import IngestService
 from tallybook.services.invoicing import BULK_THRESHOLD, InvoiceService
 from tallybook.services.keys import KeyService
+from tallybook.services.outbox import DeliveryWorker, WorkerOptions
 from tallybook.services.portal_sessions import PortalSessionService
 from tallybook.services.previews import PreviewService
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
+from tallybook.services.webhooks import WebhookService
+
+OnOutcome = Callable[[Outcome], None]
 
 
 @dataclass
@@ -60,11 +68,25 @@ class Container:
     billing: BillingService
     invoices: InvoiceService
     previews: PreviewService
+    webhooks: WebhookService
+    outbox_queue: OutboxQueue
     portal_sessions: PortalSessionService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def delivery_worker(self, on_outcome: OnOutcome | None = None) -> DeliveryWorker:
+        """A webhook delivery worker on this container's store and settings."""
+        s = self.settings
+        options = WorkerOptions(
+            batch=s.webhook_concurrency,
+            per_endpoint=s.webhook_endpoint_concurrency,
+            poll_interval=s.webhook_poll_seconds,
+            backoff_scale=s.webhook_backoff_scale,
+        )
+        sender = HttpSender(s.webhook_timeout_seconds, max_connections=s.webhook_concurrency)
+        return DeliveryWorker(self.outbox_queue, sender, self.clock, options, on_outcome)
 
 
 def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Container:
@@ -72,6 +94,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     if migrate:
         upgrade(engine)
     clock = clock or SystemClock()
+    outbox = OutboxWriter(enabled=settings.outbox_enabled)
     tenant_store = TenantStore(engine)
     tenants = TenantService(
         tenant_store, clock, settings.default_grace_seconds, settings.key_cache_seconds
@@ -79,10 +102,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     catalog = CatalogService(CatalogStore(engine), clock)
     ingest = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
-    billing = _billing(settings, engine, clock, catalog, usage)
+    billing = _billing(settings, engine, clock, catalog, usage, outbox)
     customer_store = CustomerStore(engine)
     customers = CustomerService(customer_store, clock)
-    subscription_store = SubscriptionStore(engine)
+    subscription_store = SubscriptionStore(engine, outbox)
     archive = ArchiveService(customer_store, subscription_store, PlanArchiveStore(engine), clock)
     subscriptions = SubscriptionService(
         subscription_store,
@@ -106,8 +129,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         subscriptions=subscriptions,
         archive=archive,
         billing=billing,
-        invoices=InvoiceService(InvoiceStore(engine), catalog, usage, clock),
+        invoices=InvoiceService(InvoiceStore(engine, outbox), catalog, usage, clock),
         previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),
+        webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
+        outbox_queue=OutboxQueue(engine),
         portal_sessions=PortalSessionService(
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
         ),
@@ -116,9 +141,14 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
 
 
 def _billing(
-    settings: Settings, engine: Engine, clock: Clock, catalog: CatalogService, usage: UsageService
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    catalog: CatalogService,
+    usage: UsageService,
+    outbox: OutboxWriter,
 ) -> BillingService:
-    store = BillingStore(engine)
+    store = BillingStore(engine, outbox)
     tenants = TenantStore(engine)
     # SQLite plans whole-tenant usage queries badly: read usage per chunk of customers there
     bulk = None if settings.is_sqlite else BULK_THRESHOLD

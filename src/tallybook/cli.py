@@ -51,7 +51,7 @@ def serve(
         bool, typer.Option(help="Seed a demo catalog, customers and usage when the store is empty.")
     ] = False,
 ) -> None:
-    """Start the API, the customer pages and the billing scheduler in one process."""
+    """Start the API, the customer pages, the billing scheduler and webhook delivery."""
     import uvicorn
 
     from tallybook import logs
@@ -66,6 +66,7 @@ def serve(
     )
     host = host or settings.host
     port = port or settings.port
+    container.webhooks.own_addresses.append((host, port))  # receivers may not point here
     base = f"http://{host}:{port}"
     keys: list[ShownKey] = []
     if new_key is not None:
@@ -88,6 +89,53 @@ def serve(
         loop="uvloop",
         http="httptools",
     )
+
+
+@app.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option(help="Deliver what is due now, then exit (cron-style).")
+    ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics while running."),
+    ] = None,
+) -> None:
+    """Deliver webhooks from the outbox (for deployments that run delivery apart from
+    `tallybook serve`; any number of workers may share one PostgreSQL)."""
+    import asyncio
+    import signal
+
+    from tallybook import logs
+    from tallybook.api.metrics import Metrics
+
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_json)
+    container = _container(settings)
+    metrics = Metrics()
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        metrics.watch_webhook_lag(lambda: container.outbox_queue.lag_seconds(container.clock.now()))
+        start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
+    delivery = container.delivery_worker(metrics.count_webhook)
+
+    async def run() -> None:
+        if once:
+            attempts = await delivery.drain()
+            console.print(f"{attempts} delivery attempts")
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        err_console.print("delivering webhooks (Ctrl-C to stop)")
+        await delivery.run(stop)
+
+    try:
+        asyncio.run(run())
+    finally:
+        container.close()
 
 
 @keys_app.command("create")

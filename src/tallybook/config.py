@@ -54,6 +54,34 @@ class Settings(BaseSettings):
         description="How long a process trusts a checked API key before asking the store again: "
         "a key revoked by another process stops working there within this time (0: no cache).",
     )
+    outbox_enabled: bool = Field(
+        True,
+        description="Record facts (invoice.*, subscription.*) in the outbox for webhooks; "
+        "false records none and sends no webhooks.",
+    )
+    webhook_worker: bool = Field(
+        True,
+        description="Run the webhook delivery worker inside `tallybook serve` (false when "
+        "separate `tallybook worker` processes deliver).",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="Time a receiver has to answer one delivery attempt."
+    )
+    webhook_concurrency: int = Field(
+        200, ge=1, le=10_000, description="Delivery attempts one worker keeps in flight at most."
+    )
+    webhook_endpoint_concurrency: int = Field(
+        16, ge=1, le=1000, description="Attempts in flight to one endpoint, per worker, at most."
+    )
+    webhook_poll_seconds: float = Field(
+        0.5, gt=0, le=60, description="How often an idle delivery worker looks for new messages."
+    )
+    webhook_backoff_scale: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Multiplies the retry schedule (+5 s ... 24 h); below 1 only for tests.",
+    )
     trusted_proxies: str = Field(
         "",
         description="Comma-separated addresses of reverse proxies whose X-Forwarded-Proto and "

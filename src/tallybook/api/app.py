@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from tallybook import __version__
 from tallybook.adapters.clock import Clock
 from tallybook.api import errors
+from tallybook.api.delivery import start_delivery
 from tallybook.api.hygiene import request_hygiene
 from tallybook.api.limits import BodyLimit
 from tallybook.api.metrics import Metrics, middleware
@@ -38,6 +39,7 @@ ROUTERS = (
     "tallybook.api.routes.catalog",
     "tallybook.api.routes.meters",
     "tallybook.api.routes.openmeter_query",
+    "tallybook.api.routes.webhooks",
     "tallybook.portal.routes",
     "tallybook.api.docs_ui",
 )
@@ -58,9 +60,14 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_limiter(app)
         scheduler = _start_scheduler(container) if background else None
+        delivery = None
+        if background and settings.webhook_worker:
+            delivery = start_delivery(container, app.state.metrics.count_webhook)
         try:
             yield
         finally:
+            if delivery is not None:
+                await delivery.stop()
             if scheduler is not None:
                 await scheduler.stop()
 
@@ -75,6 +82,9 @@ def create_app(
     )
     app.state.container = container
     app.state.metrics = Metrics()
+    app.state.metrics.watch_webhook_lag(
+        lambda: container.outbox_queue.lag_seconds(container.clock.now())
+    )
     errors.install(app)
     app.middleware("http")(middleware(app.state.metrics))
     app.add_middleware(

@@ -27,6 +27,7 @@ from tallybook.domain.invoicing import (
     slot_lines,
     slot_usage_queries,
 )
+from tallybook.domain.notifications import invoice_status_message
 from tallybook.domain.subscriptions import PlanRef, Subscription
 from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import PlanReader, UsageKey, UsageReader
@@ -235,14 +236,18 @@ class InvoiceService:
 
     def void(self, tenant_id: str, reference: str) -> Invoice:
         invoice = self.get(tenant_id, reference)
-        voided = invoice.voided(self._clock.now())
-        self._store.save_status(tenant_id, voided, InvoiceStatus.FINALIZED)
+        now = self._clock.now()
+        voided = invoice.voided(now)
+        message = invoice_status_message(voided, now)
+        self._store.save_status(tenant_id, voided, InvoiceStatus.FINALIZED, [message])
         return voided
 
     def pay(self, tenant_id: str, reference: str) -> Invoice:
         invoice = self.get(tenant_id, reference)
-        paid = invoice.paid(self._clock.now())
-        self._store.save_status(tenant_id, paid, InvoiceStatus.FINALIZED)
+        now = self._clock.now()
+        paid = invoice.paid(now)
+        message = invoice_status_message(paid, now)
+        self._store.save_status(tenant_id, paid, InvoiceStatus.FINALIZED, [message])
         return paid
 
     def preview(

@@ -248,7 +248,7 @@ class SubscriptionService:
             check_not_billed(effective, through, billed_ahead=billed_ahead(sub, book, through))
             return new
 
-        stored = self._change(tenant_id, subscription_id, change)
+        stored = self._change(tenant_id, subscription_id, change, "subscription.canceled")
         if mode is CancelMode.IMMEDIATELY and self.after_end is not None:
             self.after_end(tenant_id, stored.account)
         return stored
@@ -273,6 +273,7 @@ class SubscriptionService:
         tenant_id: str,
         subscription_id: str,
         change: Callable[[Subscription, datetime | None], Subscription],
+        event_type: str = "subscription.changed",
     ) -> StoredSubscription:
         book = PlanBook(self._plans, tenant_id)
 
@@ -282,7 +283,7 @@ class SubscriptionService:
             new = change(sub, through)
             return new, next_issue_at(new, book, through)
 
-        return self._store.change(tenant_id, subscription_id, apply, self._clock.now())
+        return self._store.change(tenant_id, subscription_id, apply, self._clock.now(), event_type)
 
 
 # -- validation -------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from tallybook.adapters.store.billing_writes import (
     plan_writes,
 )
 from tallybook.adapters.store.customers import customer_from_row
+from tallybook.adapters.store.outbox import OutboxWriter, finalized_messages
 from tallybook.adapters.store.schema_billing import (
     customers,
     invoices,
@@ -58,9 +59,13 @@ Work = Callable[[AccountState], AccountResult]
 
 
 class BillingStore:
-    def __init__(self, engine: Engine):
+    """``outbox`` (when given) records one ``invoice.finalized`` per invoice a chunk
+    finalizes, in the chunk's transaction."""
+
+    def __init__(self, engine: Engine, outbox: OutboxWriter | None = None):
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._outbox = outbox
 
     # -- what is due --------------------------------------------------------------------
 
@@ -150,6 +155,8 @@ class BillingStore:
             counts.accounts += 1
             counts.subscriptions += len(state.subscriptions)
         apply_writes(conn, tenant_id, writes)
+        if self._outbox is not None and writes.to_number:
+            self._outbox.add(conn, tenant_id, finalized_messages(writes, now), now)
         return counts, skipped
 
     def _claim(

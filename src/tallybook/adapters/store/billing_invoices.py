@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, case, or_, select, update
 
+from tallybook.adapters.store.outbox import OutboxWriter
 from tallybook.adapters.store.schema_billing import invoice_slots, invoices
 from tallybook.domain.billing import SlotKind
 from tallybook.domain.errors import Conflict
 from tallybook.domain.invoices import Invoice, InvoiceStatus, Totals, line_from_dict
+from tallybook.domain.webhooks import OutboxMessage
 
 
 def invoice_from_row(row: Any) -> Invoice:
@@ -42,8 +44,9 @@ def invoice_from_row(row: Any) -> Invoice:
 
 
 class InvoiceStore:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, outbox: OutboxWriter | None = None):
         self._engine = engine
+        self._outbox = outbox
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
         return self._one(invoices.c.id == invoice_id, tenant_id)
@@ -119,8 +122,15 @@ class InvoiceStore:
         with self._engine.connect() as conn:
             return len(list(conn.scalars(stmt)))
 
-    def save_status(self, tenant_id: str, invoice: Invoice, expected: InvoiceStatus) -> None:
-        """Store a status change, only if the stored status is still ``expected``."""
+    def save_status(
+        self,
+        tenant_id: str,
+        invoice: Invoice,
+        expected: InvoiceStatus,
+        messages: Sequence[OutboxMessage] = (),
+    ) -> None:
+        """Store a status change, only if the stored status is still ``expected``; the
+        outbox ``messages`` about it are written in the same transaction."""
         stmt = (
             update(invoices)
             .where(
@@ -141,3 +151,5 @@ class InvoiceStore:
                     f"invoice {invoice.id} changed status meanwhile; retry",
                     code="invalid_invoice_status",
                 )
+            if self._outbox is not None:
+                self._outbox.add(conn, tenant_id, messages, invoice.updated_at)

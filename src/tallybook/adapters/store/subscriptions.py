@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
+from tallybook.adapters.store.outbox import OutboxWriter
 from tallybook.adapters.store.schema_billing import customers, subscriptions
 from tallybook.domain.errors import Conflict, NotFound
+from tallybook.domain.notifications import subscription_message
 from tallybook.domain.periods import Anchor, Interval
 from tallybook.domain.subscriptions import (
     AllowancePolicy,
@@ -46,8 +48,12 @@ Change = Callable[[Subscription, datetime | None], tuple[Subscription, datetime 
 
 
 class SubscriptionStore:
-    def __init__(self, engine: Engine):
+    """``outbox`` (when given) records ``subscription.*`` messages in the transaction
+    that writes the subscription."""
+
+    def __init__(self, engine: Engine, outbox: OutboxWriter | None = None):
         self._engine = engine
+        self._outbox = outbox
 
     def insert(
         self,
@@ -79,7 +85,8 @@ class SubscriptionStore:
         now: datetime,
     ) -> None:
         """Insert unless the customer has a subscription overlapping this one's time
-        (checked under the customer row's lock, so two requests cannot both pass)."""
+        (checked under the customer row's lock, so two requests cannot both pass);
+        reports ``subscription.created`` to the outbox in the same transaction."""
         with self._engine.begin() as conn:
             lock = select(customers.c.id).where(
                 customers.c.tenant_id == tenant_id, customers.c.id == subscription.customer
@@ -97,6 +104,9 @@ class SubscriptionStore:
                     **_columns(subscription),
                 )
             )
+            if self._outbox is not None:
+                message = subscription_message("subscription.created", subscription, account, now)
+                self._outbox.add(conn, tenant_id, [message], now)
 
     def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]:
         with self._engine.connect() as conn:
@@ -128,9 +138,15 @@ class SubscriptionStore:
         return self.page(tenant_id, customer=customer, limit=10_000)
 
     def change(
-        self, tenant_id: str, subscription_id: str, change: Change, now: datetime
+        self,
+        tenant_id: str,
+        subscription_id: str,
+        change: Change,
+        now: datetime,
+        event_type: str = "subscription.changed",
     ) -> StoredSubscription:
-        """Apply ``change`` to the subscription under its row lock."""
+        """Apply ``change`` to the subscription under its row lock; ``event_type`` is
+        reported to the outbox in the same transaction."""
         with self._engine.begin() as conn:
             row = conn.execute(_by_id(tenant_id, subscription_id).with_for_update()).first()
             if row is None:
@@ -145,6 +161,9 @@ class SubscriptionStore:
                 )
                 .values(updated_at=now, next_issue_at=next_issue, **_columns(new))
             )
+            if self._outbox is not None:
+                message = subscription_message(event_type, new, current.account, now)
+                self._outbox.add(conn, tenant_id, [message], now)
         return StoredSubscription(
             new, current.account, current.billed_through, next_issue, current.created_at
         )
