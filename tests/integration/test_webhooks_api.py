@@ -112,7 +112,13 @@ def test_other_bad_input_is_a_coded_4xx(client: TestClient) -> None:
     assert error(create(client, events=["*", "invoice.paid"])) == (422, "invalid_event_filter")
     assert error(create(client, secret="whsec_mine")) == (422, "invalid_request")
     assert error(create(client, description="x" * 501)) == (422, "invalid_request")
-    assert error(client.post("/v1/webhook-endpoints", content=b"{not json")) == (
+    assert error(
+        client.post(
+            "/v1/webhook-endpoints",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+        )
+    ) == (
         422,
         "invalid_request",
     )
@@ -124,13 +130,13 @@ def test_other_bad_input_is_a_coded_4xx(client: TestClient) -> None:
         "invalid_cursor",
     )
     assert error(client.get("/v1/webhook-endpoints", params={"colour": "red"})) == (
-        422,
+        400,
         "unknown_parameter",
     )
     messages = "/v1/webhook-messages"
     assert error(client.get(messages, params={"status": "lost"})) == (422, "invalid_status")
     assert error(client.get(messages, params={"type": "nope"})) == (422, "unknown_event_type")
-    assert error(client.get(messages, params={"since": "x"})) == (422, "unknown_parameter")
+    assert error(client.get(messages, params={"since": "x"})) == (400, "unknown_parameter")
     assert error(client.get(f"{messages}/msg_nope")) == (404, "webhook_message_not_found")
     assert error(client.post(f"{messages}/msg_nope/retry")) == (404, "webhook_message_not_found")
     assert client.get(messages).json() == {"data": [], "has_more": False, "next_cursor": None}
