@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
+from tallybook.adapters.store.archive import PlanArchiveStore
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
@@ -20,10 +22,16 @@ from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
+from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
+from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
+from tallybook.adapters.store.webhooks import WebhookStore
+from tallybook.adapters.webhooks import HttpSender
 from tallybook.config import Settings
+from tallybook.domain.webhooks import Outcome
+from tallybook.services.archiving import ArchiveService
 from tallybook.services.billing.invoices import BULK_THRESHOLD, InvoiceService
 from tallybook.services.billing.previews import PreviewService
 from tallybook.services.billing.runs import BillingService
@@ -32,9 +40,15 @@ from tallybook.services.customers import CustomerService
 from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
 from tallybook.services.ingest.validate import Limits
+from tallybook.services.keys import KeyService
+from tallybook.services.outbox import DeliveryWorker, WorkerOptions
+from tallybook.services.portal_sessions import PortalSessionService
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
+from tallybook.services.webhooks import WebhookService
+
+OnOutcome = Callable[[Outcome], None]
 
 
 @dataclass
@@ -43,7 +57,9 @@ class Container:
     engine: Engine
     clock: Clock
     tenants: TenantService
+    keys: KeyService
     catalog: CatalogService
+    archive: ArchiveService
     usage: UsageService
     ingest: IngestService
     dead_letters: DeadLetterService
@@ -52,10 +68,25 @@ class Container:
     billing: BillingService
     invoices: InvoiceService
     previews: PreviewService
+    webhooks: WebhookService
+    outbox_queue: OutboxQueue
+    portal_sessions: PortalSessionService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def delivery_worker(self, on_outcome: OnOutcome | None = None) -> DeliveryWorker:
+        """A webhook delivery worker on this container's store and settings."""
+        s = self.settings
+        options = WorkerOptions(
+            batch=s.webhook_concurrency,
+            per_endpoint=s.webhook_endpoint_concurrency,
+            poll_interval=s.webhook_poll_seconds,
+            backoff_scale=s.webhook_backoff_scale,
+        )
+        sender = HttpSender(s.webhook_timeout_seconds, max_connections=s.webhook_concurrency)
+        return DeliveryWorker(self.outbox_queue, sender, self.clock, options, on_outcome)
 
 
 def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Container:
@@ -63,33 +94,48 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     if migrate:
         upgrade(engine)
     clock = clock or SystemClock()
-    tenants = TenantService(TenantStore(engine), clock, settings.default_grace_seconds)
+    outbox = OutboxWriter(enabled=settings.outbox_enabled)
+    tenant_store = TenantStore(engine)
+    tenants = TenantService(
+        tenant_store, clock, settings.default_grace_seconds, settings.key_cache_seconds
+    )
     catalog = CatalogService(CatalogStore(engine), clock)
     ingest = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
-    billing = _billing(settings, engine, clock, catalog, usage, tenants)
-    customers = CustomerService(CustomerStore(engine), clock)
+    billing = _billing(settings, engine, clock, catalog, usage, tenants, outbox)
+    customer_store = CustomerStore(engine)
+    customers = CustomerService(customer_store, clock)
+    subscription_store = SubscriptionStore(engine, outbox)
+    archive = ArchiveService(customer_store, subscription_store, PlanArchiveStore(engine), clock)
     subscriptions = SubscriptionService(
-        SubscriptionStore(engine),
+        subscription_store,
         customers,
         catalog,
         clock,
         after_end=lambda tenant, account: billing.bill_accounts(tenant, [account], clock.now()),
+        plan_gate=archive.check_plan_open,
     )
     return Container(
         settings=settings,
         engine=engine,
         clock=clock,
         tenants=tenants,
+        keys=KeyService(tenant_store, tenants, clock),
         catalog=catalog,
         usage=usage,
         ingest=ingest,
         dead_letters=DeadLetterService(ingest),
         customers=customers,
         subscriptions=subscriptions,
+        archive=archive,
         billing=billing,
-        invoices=InvoiceService(InvoiceStore(engine), catalog, usage, clock),
+        invoices=InvoiceService(InvoiceStore(engine, outbox), catalog, usage, clock),
         previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),
+        webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
+        outbox_queue=OutboxQueue(engine),
+        portal_sessions=PortalSessionService(
+            PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
+        ),
         scheduled_jobs=[billing.run_due],
     )
 
@@ -101,8 +147,9 @@ def _billing(
     catalog: CatalogService,
     usage: UsageService,
     tenants: TenantService,
+    outbox: OutboxWriter,
 ) -> BillingService:
-    store = BillingStore(engine)
+    store = BillingStore(engine, outbox)
     # SQLite plans whole-tenant usage queries badly: read usage per chunk of customers there
     bulk = None if settings.is_sqlite else BULK_THRESHOLD
     return BillingService(store, catalog, usage, clock, tenants, bulk_threshold=bulk)

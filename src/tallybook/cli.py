@@ -5,8 +5,9 @@ The CLI talks to the same services as the API, through the same composition root
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,6 +17,7 @@ from tallybook import __version__
 from tallybook.config import Settings
 
 if TYPE_CHECKING:
+    from tallybook.domain.errors import TallybookError
     from tallybook.services.catalog import CatalogDiff
 
 app = typer.Typer(
@@ -49,11 +51,12 @@ def serve(
         bool, typer.Option(help="Seed a demo catalog, customers and usage when the store is empty.")
     ] = False,
 ) -> None:
-    """Start the API, the customer pages and the billing scheduler in one process."""
+    """Start the API, the customer pages, the billing scheduler and webhook delivery."""
     import uvicorn
 
     from tallybook import logs
     from tallybook.api.app import create_app
+    from tallybook.banner import ShownKey, banner_lines
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
@@ -63,43 +66,76 @@ def serve(
     )
     host = host or settings.host
     port = port or settings.port
+    container.webhooks.own_addresses.append((host, port))  # receivers may not point here
     base = f"http://{host}:{port}"
-    keys: list[tuple[str, str]] = []
+    keys: list[ShownKey] = []
     if new_key is not None:
-        note = "generated: shown once, store it now" if new_key.generated else "TALLYBOOK_API_KEY"
-        keys.append((new_key.key, note))
+        note = "generated: shown once, store it now" if new_key.generated else "registered"
+        keys.append(ShownKey(new_key.key, note, new_key.generated))
     if demo:
         from tallybook.demo import KEY_FILE, seed_demo
 
-        keys.append((seed_demo(container), f"demo key, kept in {KEY_FILE}"))
-    _print_banner(base, keys)
+        keys.append(ShownKey(seed_demo(container), f"demo key, kept in {KEY_FILE}", True))
+    console.rule("[bold]Tallybook is running")
+    for line in banner_lines(base, keys, demo=demo):
+        console.print(line)
     uvicorn.run(
         create_app(container=container, background=True),
         host=host,
         port=port,
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # X-Forwarded-*: only from TALLYBOOK_TRUSTED_PROXIES (create_app)
         loop="uvloop",
         http="httptools",
     )
 
 
-def _print_banner(base: str, keys: list[tuple[str, str]]) -> None:
-    console.rule("[bold]Tallybook is running")
-    for key, note in keys:
-        console.print(f"API key ({note}): [bold green]{key}[/]")
-    if not keys:
-        console.print("API key: the one you configured or created earlier (tallybook keys create)")
-    console.print(f"Dashboard:     {base}/portal")
-    console.print(f"API docs:      {base}/docs   OpenAPI: {base}/openapi.json")
-    shown = keys[-1][0] if keys else "$TALLYBOOK_API_KEY"
-    console.print("Sample call (current usage and projected bill of the demo customer acme):")
-    console.print(f"  curl -s -H 'Authorization: Bearer {shown}' {base}/v1/customers/acme/usage")
-    console.print("Send an event:")
-    console.print(
-        f"  curl -s -H 'Authorization: Bearer {shown}' -H 'Content-Type: application/json' "
-        f"""-d '{{"id": "evt_1", "customer": "acme", "type": "api_request"}}' {base}/v1/events"""
-    )
+@app.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option(help="Deliver what is due now, then exit (cron-style).")
+    ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics while running."),
+    ] = None,
+) -> None:
+    """Deliver webhooks from the outbox (for deployments that run delivery apart from
+    `tallybook serve`; any number of workers may share one PostgreSQL)."""
+    import asyncio
+    import signal
+
+    from tallybook import logs
+    from tallybook.api.metrics import Metrics
+
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_json)
+    container = _container(settings)
+    metrics = Metrics()
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        metrics.watch_webhook_lag(lambda: container.outbox_queue.lag_seconds(container.clock.now()))
+        start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
+    delivery = container.delivery_worker(metrics.count_webhook)
+
+    async def run() -> None:
+        if once:
+            attempts = await delivery.drain()
+            console.print(f"{attempts} delivery attempts")
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        err_console.print("delivering webhooks (Ctrl-C to stop)")
+        await delivery.run(stop)
+
+    try:
+        asyncio.run(run())
+    finally:
+        container.close()
 
 
 @keys_app.command("create")
@@ -108,27 +144,75 @@ def keys_create(
         str, typer.Option(help="Tenant the key belongs to (created if new).")
     ] = "default",
     name: Annotated[str, typer.Option(help="A label for the key.")] = "api key",
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A role (repeatable): admin, pricing_editor, pricing_approver, billing, "
+            "viewer, ingest. Default admin."
+        ),
+    ] = None,
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
+    from tallybook.domain.errors import TallybookError
+
     container = _container()
-    new = container.tenants.create_key(tenant, name)
-    console.print(f"tenant {new.tenant_id}: [bold green]{new.key}[/]")
+    try:
+        new = container.keys.create(tenant, name, role or None)
+    except TallybookError as exc:
+        _fail(exc)
+    console.print(f"tenant {new.tenant_id} key {new.id} ({', '.join(new.roles)}): ", end="")
+    console.print(f"[bold green]{new.key}[/]")
 
 
 @keys_app.command("list")
 def keys_list(
     tenant: Annotated[str, typer.Option(help="Tenant whose keys to list.")] = "default",
 ) -> None:
-    """List a tenant's keys (prefix and label only; keys are stored hashed)."""
-    from tallybook.adapters.store.tenants import TenantStore
+    """List a tenant's keys (prefix, label and roles only; keys are stored hashed)."""
+    container = _container()
+    table = Table("id", "prefix", "name", "roles", "created", "revoked")
+    cursor: str | None = None
+    while True:
+        page = container.keys.list(tenant, limit=1000, cursor=cursor)
+        for row in page.items:
+            table.add_row(
+                row.id,
+                row.prefix + "…",
+                row.name,
+                ",".join(row.roles),
+                _utc(row.created_at),
+                _utc(row.revoked_at),
+            )
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (tallybook keys list).")],
+    tenant: Annotated[str, typer.Option(help="Tenant the key belongs to.")] = "default",
+) -> None:
+    """Revoke an API key. The tenant's last admin key cannot be revoked; other running
+    processes stop accepting the key within TALLYBOOK_KEY_CACHE_SECONDS."""
+    from tallybook.domain.errors import TallybookError
 
     container = _container()
-    table = Table("id", "prefix", "name", "created", "revoked")
-    for row in TenantStore(container.engine).list_keys(tenant):
-        table.add_row(
-            row.id, row.prefix + "…", row.name, str(row.created_at), str(row.revoked_at or "")
-        )
-    console.print(table)
+    try:
+        row = container.keys.revoke(tenant, key_id)
+    except TallybookError as exc:
+        _fail(exc)
+    console.print(f"revoked {row.id} ({row.name}) at {_utc(row.revoked_at)}")
+
+
+def _utc(instant: datetime | None) -> str:
+    return "" if instant is None else instant.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _fail(exc: TallybookError) -> NoReturn:
+    err_console.print(f"[red]error[/] {exc.code}: {exc.message}")
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -285,10 +369,12 @@ def invoices_show(
     from tallybook.documents.invoice_json import invoice_json
     from tallybook.documents.json_format import dumps
     from tallybook.domain.errors import TallybookError
+    from tallybook.formatting import format_quantity
 
     container = _container()
     try:
         invoice = container.invoices.get(tenant, reference)
+        zone = _customer_zone(container, tenant, invoice.customer)
     except TallybookError as exc:
         err_console.print(f"[red]error[/] {exc.code}: {exc.message}")
         raise typer.Exit(1) from None
@@ -299,15 +385,20 @@ def invoices_show(
         return
     title = (
         f"{invoice.display_number or 'draft ' + invoice.id}  {invoice.status.value}  "
-        f"{invoice.customer}  {invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"
+        f"{invoice.customer}  {local_time(invoice.period_start, zone)} to "
+        f"{local_time(invoice.period_end, zone)} ({zone})"
     )
     table = Table("type", "description", "period", "quantity", "amount", title=title)
     for line in invoice.lines:
         period = ""
         if line.period_start is not None and line.period_end is not None:
-            period = f"{line.period_start:%Y-%m-%d} to {line.period_end:%Y-%m-%d}"
+            period = f"{local_time(line.period_start, zone)} to {local_time(line.period_end, zone)}"
         table.add_row(
-            line.type.value, line.description, period, f"{line.quantity:f}", f"{line.amount:f}"
+            line.type.value,
+            line.description,
+            period,
+            format_quantity(line.quantity),
+            f"{line.amount:f}",
         )
     console.print(table)
     totals = invoice.totals
@@ -315,6 +406,28 @@ def invoices_show(
         f"subtotal {totals.subtotal:f}  discounts {totals.discount_total:f}  "
         f"credits {totals.credits_applied:f}  [bold]total {totals.total:f} {invoice.currency}[/]"
     )
+
+
+def _customer_zone(container: Any, tenant: str, customer: str) -> str:
+    """The customer's IANA time zone (UTC when the customer cannot be read)."""
+    from tallybook.domain.errors import NotFound
+
+    try:
+        zone: str = container.customers.get(tenant, customer).timezone
+    except NotFound:
+        return "UTC"
+    return zone
+
+
+def local_time(instant: datetime, zone: str) -> str:
+    """``instant`` in ``zone`` for people: the date at local midnight (period edges), else
+    date and time. The caller names the zone once (``--json`` keeps ISO UTC)."""
+    from tallybook.domain.periods import load_zone
+
+    local = instant.astimezone(load_zone(zone))
+    if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+        return f"{local:%Y-%m-%d}"
+    return f"{local:%Y-%m-%d %H:%M}"
 
 
 def main() -> None:

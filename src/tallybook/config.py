@@ -24,7 +24,15 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535, description="Port `tallybook serve` binds.")
     max_batch_events: int = Field(10_000, ge=1, description="Most events in one POST /v1/events.")
     max_body_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, description="Largest accepted request body (413 above)."
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest event ingestion body (POST /v1/events, /api/v1/events); 413 above.",
+    )
+    max_document_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="Largest body of every endpoint but event ingestion (catalog documents, "
+        "customers, ...): 413 above.",
     )
     max_event_bytes: int = Field(
         64 * 1024, ge=256, description="Largest single event (its properties included)."
@@ -38,6 +46,50 @@ class Settings(BaseSettings):
     )
     scheduler_interval_seconds: float = Field(
         60.0, ge=0, description="How often the server closes due periods (0 disables)."
+    )
+    key_cache_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=300,
+        description="How long a process trusts a checked API key before asking the store again: "
+        "a key revoked by another process stops working there within this time (0: no cache).",
+    )
+    outbox_enabled: bool = Field(
+        True,
+        description="Record facts (invoice.*, subscription.*) in the outbox for webhooks; "
+        "false records none and sends no webhooks.",
+    )
+    webhook_worker: bool = Field(
+        True,
+        description="Run the webhook delivery worker inside `tallybook serve` (false when "
+        "separate `tallybook worker` processes deliver).",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="Time a receiver has to answer one delivery attempt."
+    )
+    webhook_concurrency: int = Field(
+        200, ge=1, le=10_000, description="Delivery attempts one worker keeps in flight at most."
+    )
+    webhook_endpoint_concurrency: int = Field(
+        16, ge=1, le=1000, description="Attempts in flight to one endpoint, per worker, at most."
+    )
+    webhook_poll_seconds: float = Field(
+        0.5, gt=0, le=60, description="How often an idle delivery worker looks for new messages."
+    )
+    webhook_backoff_scale: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Multiplies the retry schedule (+5 s ... 24 h); below 1 only for tests.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-Proto and "
+        "X-Forwarded-For are honoured ('*' for any); empty: none (portal cookies are Secure "
+        "only when the request itself came over https).",
+    )
+    portal_session_hours: float = Field(
+        8.0, gt=0, le=24 * 30, description="How long a portal login lasts (hours)."
     )
     log_level: str = Field("INFO", description="Python log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stderr.")

@@ -70,9 +70,9 @@ def _all_invoices(api: httpx.Client) -> list[dict[str, Any]]:
     while True:
         page = api.get("/v1/invoices", params=params).json()
         found.extend(page["data"])
-        if not page["has_more"]:
+        if page["next_cursor"] is None:
             return found
-        params["starting_after"] = page["data"][-1]["id"]
+        params["cursor"] = page["next_cursor"]
 
 
 def test_two_servers_never_bill_a_period_twice(server: ServerFactory, pg_url: str) -> None:

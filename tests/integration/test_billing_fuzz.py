@@ -37,7 +37,7 @@ def billing_api(client: TestClient, container: Container) -> BaseOpenAPISchema:
 
 schema = schemathesis.from_pytest_fixture(
     "billing_api",
-    endpoint=r"^/v1/(customers|subscriptions|invoices|billing-runs|tenant)",
+    endpoint=r"^/v1/(customers|subscriptions|invoices|billing-runs|tenant|keys)",
     data_generation_methods=[
         schemathesis.DataGenerationMethod.positive,
         schemathesis.DataGenerationMethod.negative,

@@ -69,6 +69,7 @@ def test_customers_are_created_read_and_listed(client: TestClient) -> None:
         "timezone": "Europe/Paris",
         "parent": None,
         "created_at": None,
+        "archived_at": None,
     }
     assert body["created_at"].endswith("Z")
     assert (
@@ -79,9 +80,9 @@ def test_customers_are_created_read_and_listed(client: TestClient) -> None:
     )
     assert client.get("/v1/customers/acme").json()["timezone"] == "Europe/Paris"
     page = client.get("/v1/customers", params={"limit": 1}).json()
-    assert [c["id"] for c in page["data"]] == ["acme"] and page["has_more"]
-    rest = client.get("/v1/customers", params={"starting_after": "acme"}).json()
-    assert [c["id"] for c in rest["data"]] == ["acme-eu"]
+    assert [c["id"] for c in page["data"]] == ["acme"] and page["next_cursor"]
+    rest = client.get("/v1/customers", params={"cursor": page["next_cursor"]}).json()
+    assert [c["id"] for c in rest["data"]] == ["acme-eu"] and rest["next_cursor"] is None
     children = client.get("/v1/customers", params={"parent": "acme"}).json()
     assert [c["id"] for c in children["data"]] == ["acme-eu"]
 

@@ -95,4 +95,6 @@ def test_nul_in_filters_matches_nothing(seeded: TestClient) -> None:
     assert ids(seeded, type="\x00") == []
     response = seeded.get("/v1/events/rejected/rej_%00")
     assert response.status_code == 404
-    assert seeded.get("/v1/events/rejected", params={"cursor": "rej\x00"}).json()["data"] == []
+    bad_cursor = seeded.get("/v1/events/rejected", params={"cursor": "rej\x00"})
+    assert bad_cursor.status_code == 422  # cursors are opaque: not one this API gave
+    assert bad_cursor.json()["error"]["code"] == "invalid_cursor"

@@ -212,16 +212,16 @@ class Run:
 
     def invoices(self, customer: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
-        after = None
+        cursor = None
         while True:
             query = f"/v1/invoices?customer={customer}&limit=100"
-            if after:
-                query += f"&starting_after={after}"
+            if cursor:
+                query += f"&cursor={cursor}"
             page = self.call("GET", query, None, expect=200).json()
             found += page["data"]
-            if not page["has_more"]:
+            cursor = page["next_cursor"]
+            if cursor is None:
                 return found
-            after = page["data"][-1]["id"]
 
     def find_invoice(self, expected: Mapping[str, Any]) -> dict[str, Any] | None:
         start = instant(expected["period_start"])

@@ -10,19 +10,25 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tallybook import __version__
 from tallybook.adapters.clock import Clock
 from tallybook.api import errors
+from tallybook.api.delivery import start_delivery
+from tallybook.api.hygiene import request_hygiene
 from tallybook.api.limits import BodyLimit
 from tallybook.api.metrics import Metrics, middleware
+from tallybook.api.offload import install_limiter
+from tallybook.api.security_headers import SecurityHeaders
 from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
 
 ROUTERS = (
     "tallybook.api.routes.health",
     "tallybook.api.routes.customers",
+    "tallybook.api.routes.keys",
     "tallybook.api.routes.subscriptions",
     "tallybook.api.routes.invoice_documents",  # before invoices: /{id}.html, /{id}.pdf
     "tallybook.api.routes.invoices",
@@ -34,7 +40,9 @@ ROUTERS = (
     "tallybook.api.routes.catalog",
     "tallybook.api.routes.meters",
     "tallybook.api.routes.openmeter_query",
+    "tallybook.api.routes.webhooks",
     "tallybook.portal.routes",
+    "tallybook.api.docs_ui",
 )
 
 
@@ -51,10 +59,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_limiter(app)
         scheduler = _start_scheduler(container) if background else None
+        delivery = None
+        if background and settings.webhook_worker:
+            delivery = start_delivery(container, app.state.metrics.count_webhook)
         try:
             yield
         finally:
+            if delivery is not None:
+                await delivery.stop()
             if scheduler is not None:
                 await scheduler.stop()
 
@@ -63,12 +77,26 @@ def create_app(
         version=__version__,
         summary="Metering and billing for usage-based and hybrid SaaS pricing",
         lifespan=lifespan,
+        dependencies=[Depends(request_hygiene)],
+        docs_url=None,  # served by api.docs_ui from a package, not a CDN
+        redoc_url=None,
     )
     app.state.container = container
     app.state.metrics = Metrics()
+    app.state.metrics.watch_webhook_lag(
+        lambda: container.outbox_queue.lag_seconds(container.clock.now())
+    )
     errors.install(app)
     app.middleware("http")(middleware(app.state.metrics))
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        document_bytes=settings.max_document_bytes,
+    )
+    app.add_middleware(SecurityHeaders)
+    if settings.trusted_proxies:
+        trusted = [host.strip() for host in settings.trusted_proxies.split(",") if host.strip()]
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router)
     return app

@@ -19,9 +19,10 @@ def get_container(request: Request) -> Container:
 
 def get_tenant(request: Request, container: Annotated[Container, Depends(get_container)]) -> str:
     """The tenant id of the request's API key; every query is scoped to it."""
-    tenant = container.tenants.authenticate(bearer_key(request))
-    request.state.tenant = tenant
-    return tenant
+    identity = container.tenants.identify(bearer_key(request))
+    request.state.tenant = identity.tenant_id
+    request.state.key_id = identity.key_id
+    return identity.tenant_id
 
 
 def get_previews(request: Request) -> PreviewService:

@@ -6,11 +6,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
+
+from tallybook.domain.webhooks import MessageStatus, Outcome
 
 
 class Metrics:
@@ -35,6 +37,42 @@ class Metrics:
         self.invoices = Counter(
             "tallybook_invoices_created", "Invoices created by billing runs", registry=self.registry
         )
+
+        self.webhook_attempts = Counter(
+            "tallybook_webhook_attempts",
+            "Webhook delivery attempts by result (success: a 2xx answer)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.webhook_messages = Counter(
+            "tallybook_webhook_messages",
+            "Webhook messages that reached a final status (delivered or failed)",
+            ["status"],
+            registry=self.registry,
+        )
+        self.webhook_disabled = Counter(
+            "tallybook_webhook_endpoints_disabled",
+            "Endpoints disabled by a 410 answer",
+            registry=self.registry,
+        )
+        self.webhook_lag = Gauge(
+            "tallybook_webhook_lag_seconds",
+            "Age of the oldest webhook work not done (undispatched fact or overdue attempt)",
+            registry=self.registry,
+        )
+
+    def count_webhook(self, outcome: Outcome) -> None:
+        """Count one recorded delivery attempt (the worker's ``on_outcome``)."""
+        delivered = outcome.status is MessageStatus.DELIVERED
+        self.webhook_attempts.labels("success" if delivered else "failure").inc()
+        if outcome.status is not MessageStatus.PENDING:
+            self.webhook_messages.labels(outcome.status.value).inc()
+        if outcome.disable_endpoint:
+            self.webhook_disabled.inc()
+
+    def watch_webhook_lag(self, lag: Callable[[], float]) -> None:
+        """Compute the lag gauge from the store at every scrape (any worker's progress)."""
+        self.webhook_lag.set_function(lag)
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -18,6 +18,7 @@ DecimalIn = Annotated[str | int | float, Field(union_mode="left_to_right")]
 InstantIn = Annotated[str, Field(min_length=1, max_length=64, examples=["2026-01-15T00:00:00Z"])]
 IdIn = Annotated[str, Field(min_length=1, max_length=255)]
 MAX_LIMIT = 100
+CURSOR_HELP = "next_cursor of the previous page"
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 

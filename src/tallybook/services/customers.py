@@ -1,4 +1,4 @@
-"""Customers: create, read, list. A child customer is billed to its parent.
+"""Customers: create, read, list, update. A child customer is billed to its parent.
 
 Rules: ids are 1-255 printable characters; the currency is an ISO 4217 code; the time
 zone an IANA name (``invalid_timezone`` otherwise); a parent must exist, must not have a
@@ -9,15 +9,18 @@ their customer exists: usage is keyed by the customer id, so it counts once the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from tallybook.domain.errors import CurrencyMismatch, NotFound, ValidationError
 from tallybook.domain.money import minor_units
 from tallybook.domain.periods import load_zone
 from tallybook.domain.subscriptions.model import Customer
+from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import Clock, CustomerStore
 
 MAX_ID = 255
+MUTABLE = frozenset({"name", "email", "timezone"})
+IMMUTABLE = frozenset({"id", "currency", "parent", "created_at", "archived_at"})
 
 
 def customer_not_found(customer_id: str) -> NotFound:
@@ -122,3 +125,66 @@ class CustomerService:
         return self._store.page(
             tenant_id, limit=limit, starting_after=starting_after, parent=parent
         )
+
+    def list(
+        self,
+        tenant_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        parent: str | None = None,
+        email: str | None = None,
+        query: str | None = None,
+        include_archived: bool = False,
+    ) -> Page[Customer]:
+        """A page of customers by id. ``email``: exact, case-insensitive; ``query``: a
+        case-insensitive substring of the id or name; archived ones only when asked.
+        Raises ``ValidationError`` ``invalid_limit`` / ``invalid_cursor``."""
+        after = decode_cursor(cursor, (str,))
+        rows = self._store.page(
+            tenant_id,
+            limit=check_limit(limit) + 1,
+            starting_after=None if after is None else str(after[0]),
+            parent=parent,
+            email=email,
+            query=query,
+            include_archived=include_archived,
+        )
+        return page_of(rows, limit, lambda c: [c.id])
+
+    def update(
+        self, tenant_id: str, customer_id: str, changes: Mapping[str, str | None]
+    ) -> Customer:
+        """Change ``name``, ``email`` and/or ``timezone`` (a None name or email clears it).
+
+        A new time zone applies to subscriptions created afterwards: each subscription keeps
+        the zone it was created in, so no billed period (and no finalized invoice) moves.
+        Raises ``ValidationError`` (``immutable_field``, ``unknown_field``,
+        ``invalid_timezone``, ``invalid_name``, ``invalid_email``) and ``NotFound``.
+        """
+        self.get(tenant_id, customer_id)
+        values: dict[str, str | None] = {}
+        for field, value in changes.items():
+            if field in IMMUTABLE:
+                raise ValidationError(
+                    f"{field} cannot be changed after a customer is created",
+                    code="immutable_field",
+                    details={"field": field, "mutable": sorted(MUTABLE)},
+                )
+            if field not in MUTABLE:
+                raise ValidationError(
+                    f"unknown field {field!r}",
+                    code="unknown_field",
+                    details={"field": field[:100], "mutable": sorted(MUTABLE)},
+                )
+            if field == "timezone":
+                if value is None:
+                    raise ValidationError("timezone cannot be null", code="invalid_timezone")
+                load_zone(value)  # invalid_timezone
+            else:
+                check_text(value, field)
+            values[field] = value
+        updated = self._store.update(tenant_id, customer_id, values)
+        if updated is None:
+            raise customer_not_found(customer_id)
+        return updated

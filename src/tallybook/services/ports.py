@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -40,6 +40,7 @@ from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, Rejected
 from tallybook.domain.metering.usage import Partial, Selection
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
+from tallybook.domain.webhooks import OutboxMessage
 
 JsonDict = dict[str, Any]
 
@@ -96,15 +97,16 @@ class ApiKeyRow:
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    roles: tuple[str, ...] = ("admin",)
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxMessage:
-    """A message to deliver after commit (webhooks, provider pushes): placeholder."""
+class KeyIdentity:
+    """Who a bearer key is: its tenant, its id and its roles."""
 
-    topic: str
-    key: str
-    payload: JsonDict = field(default_factory=dict)
+    tenant_id: str
+    key_id: str
+    roles: tuple[str, ...]
 
 
 # -- usage and catalog ------------------------------------------------------------------------
@@ -268,7 +270,14 @@ class CustomerStore(Protocol):
         limit: int,
         starting_after: str | None = None,
         parent: str | None = None,
+        email: str | None = None,
+        query: str | None = None,
+        include_archived: bool = True,
     ) -> Sequence[Customer]: ...
+
+    def update(self, tenant_id: str, customer_id: str, values: dict[str, Any]) -> Customer | None:
+        """Set ``values`` (column: value); the customer after, None when absent."""
+        ...
 
 
 class SubscriptionUnitOfWork(Protocol):
@@ -277,10 +286,20 @@ class SubscriptionUnitOfWork(Protocol):
     @property
     def current(self) -> StoredSubscription: ...
 
-    def save(self, subscription: Subscription, next_issue_at: datetime | None) -> None: ...
+    def save(
+        self,
+        subscription: Subscription,
+        next_issue_at: datetime | None,
+        event_type: str = "subscription.changed",
+    ) -> None:
+        """Rewrite the row; the ``subscription.*`` outbox message goes in the same
+        transaction."""
+        ...
 
 
 class SubscriptionStore(Protocol):
+    def for_customer(self, tenant_id: str, customer: str) -> list[StoredSubscription]: ...
+
     def insert_exclusive(
         self,
         tenant_id: str,
@@ -322,10 +341,43 @@ class TenantStore(Protocol):
     def count_keys(self, tenant_id: str) -> int: ...
 
     def add_key(
-        self, key_id: str, tenant_id: str, key_hash: str, prefix: str, name: str, now: datetime
+        self,
+        key_id: str,
+        tenant_id: str,
+        key_hash: str,
+        prefix: str,
+        name: str,
+        now: datetime,
+        roles: Sequence[str] = ("admin",),
     ) -> None: ...
 
     def tenant_for_hash(self, key_hash: str) -> str | None: ...
+
+    def identity_for_hash(self, key_hash: str) -> KeyIdentity | None: ...
+
+    def hash_known(self, key_hash: str) -> bool: ...
+
+    def get_key(self, tenant_id: str, key_id: str) -> ApiKeyRow | None: ...
+
+    def page_keys(self, tenant_id: str, *, limit: int, after: str | None) -> list[ApiKeyRow]: ...
+
+    def revoke_key(self, tenant_id: str, key_id: str, now: datetime) -> ApiKeyRow | None:
+        """None when there is no such key; LastAdminKey when it is the last active admin."""
+        ...
+
+
+class LastAdminKey(Exception):
+    """Revoking this key would leave the tenant without an active admin key."""
+
+
+class PlanArchiveStore(Protocol):
+    """Archived plans (by key) of a tenant."""
+
+    def archive(self, tenant_id: str, key: str, now: datetime) -> datetime | None: ...
+
+    def archived(self, tenant_id: str) -> dict[str, datetime]: ...
+
+    def archived_at(self, tenant_id: str, key: str) -> datetime | None: ...
 
 
 class InvoiceStore(Protocol):
@@ -340,11 +392,21 @@ class InvoiceStore(Protocol):
         customer: str | None = None,
         status: InvoiceStatus | None = None,
         limit: int = 50,
-        starting_after: str | None = None,
+        after: tuple[int | None, str] | None = None,
+        number: int | None = None,
+        period_start_from: datetime | None = None,
+        period_start_to: datetime | None = None,
     ) -> Sequence[Invoice]: ...
 
-    def save_status(self, tenant_id: str, invoice: Invoice, expected: InvoiceStatus) -> None:
-        """Store a status change; Conflict when the stored status is not ``expected``."""
+    def save_status(
+        self,
+        tenant_id: str,
+        invoice: Invoice,
+        expected: InvoiceStatus,
+        messages: Sequence[OutboxMessage] = (),
+    ) -> None:
+        """Store a status change and its outbox ``messages`` in one transaction; Conflict
+        when the stored status is not ``expected``."""
         ...
 
 
@@ -402,13 +464,6 @@ class BillingStore(Protocol):
 
 
 # -- coming capabilities (declared so their services have a port to code against) -----------
-
-
-class Outbox(Protocol):
-    """Messages written in the same transaction as the fact they announce; a worker
-    delivers them after commit (webhooks, e-mails, provider pushes). Not implemented yet."""
-
-    def add(self, tenant_id: str, message: OutboxMessage) -> None: ...
 
 
 class PaymentProvider(Protocol):

@@ -33,8 +33,10 @@ from tallybook.domain.subscriptions.model import (
     trial_end,
 )
 from tallybook.domain.subscriptions.stored import StoredSubscription
+from tallybook.services.archiving import check_customer_open
 from tallybook.services.billing.invoices import PlanBook
 from tallybook.services.customers import CustomerService, check_text
+from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import Clock, PlanReader, SubscriptionStore
 
 MAX_QUANTITY = Decimal(1_000_000_000)
@@ -42,6 +44,9 @@ MAX_TRIAL_DAYS = 3650
 # Called with (tenant, bill-to customer) after an immediate cancellation or a billing-cycle
 # change that has taken effect: its invoice is made at once.
 AfterEnd = Callable[[str, str], object]
+# Called with (tenant, plan key) before a new subscription or a plan change to it; raises
+# ``Conflict`` ``plan_archived`` when the plan takes no new subscriptions.
+PlanGate = Callable[[str, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +66,10 @@ class SubscriptionService:
         plans: PlanReader,
         clock: Clock,
         after_end: AfterEnd | None = None,
+        plan_gate: PlanGate | None = None,
     ):
         self._store = store
+        self.plan_gate = plan_gate
         self._customers = customers
         self._plans = plans
         self._clock = clock
@@ -96,6 +103,24 @@ class SubscriptionService:
         """Every subscription billed to ``account`` (its own and its children's)."""
         return self._store.of_account(tenant_id, account)
 
+    def list(
+        self,
+        tenant_id: str,
+        *,
+        customer: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[StoredSubscription]:
+        """A page of subscriptions by id. Raises ``invalid_limit`` / ``invalid_cursor``."""
+        after = decode_cursor(cursor, (str,))
+        rows = self._store.page(
+            tenant_id,
+            customer=customer,
+            limit=check_limit(limit) + 1,
+            starting_after=None if after is None else str(after[0]),
+        )
+        return page_of(rows, limit, lambda s: [s.subscription.id])
+
     # -- create -------------------------------------------------------------------------
 
     def create(
@@ -111,7 +136,10 @@ class SubscriptionService:
         discounts: Sequence[DiscountSpec] = (),
     ) -> StoredSubscription:
         customer = self._customers.get(tenant_id, customer_id)
+        check_customer_open(customer)
         plan = self._plans.get_plan(tenant_id, plan_key, version)
+        if self.plan_gate is not None:
+            self.plan_gate(tenant_id, plan.key)
         _check_currency(plan, customer.currency)
         start = start or self._clock.now()
         days = plan.trial_days if trial_days is None else trial_days
@@ -158,6 +186,11 @@ class SubscriptionService:
         now = self._clock.now()
         when = at or now
         book = PlanBook(self._plans, tenant_id)
+        if (
+            self.plan_gate is not None
+            and plan.key != self.get(tenant_id, subscription_id).subscription.plan.key
+        ):
+            self.plan_gate(tenant_id, plan.key)  # a newer version of its own plan is fine
 
         def change(sub: Subscription, through: datetime | None) -> Subscription:
             _check_currency(plan, sub.currency)
@@ -214,7 +247,7 @@ class SubscriptionService:
             check_not_billed(effective, through, billed_ahead=billed_ahead(sub, book, through))
             return new
 
-        stored = self._change(tenant_id, subscription_id, change)
+        stored = self._change(tenant_id, subscription_id, change, "subscription.canceled")
         if mode is CancelMode.IMMEDIATELY and self.after_end is not None:
             self.after_end(tenant_id, stored.account)
         return stored
@@ -239,6 +272,7 @@ class SubscriptionService:
         tenant_id: str,
         subscription_id: str,
         change: Callable[[Subscription, datetime | None], Subscription],
+        event_type: str = "subscription.changed",
     ) -> StoredSubscription:
         book = PlanBook(self._plans, tenant_id)
 
@@ -246,7 +280,7 @@ class SubscriptionService:
             current = uow.current
             new = change(current.subscription, current.billed_through)
             next_issue = next_issue_at(new, book, current.billed_through)
-            uow.save(new, next_issue)
+            uow.save(new, next_issue, event_type)
         return StoredSubscription(
             new, current.account, current.billed_through, next_issue, current.created_at
         )

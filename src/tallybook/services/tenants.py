@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cachetools import TTLCache
+
 from tallybook.domain.errors import Unauthorized, ValidationError
-from tallybook.services.ports import Clock, TenantStore
+from tallybook.services.ports import Clock, KeyIdentity, TenantStore
 
 DEFAULT_TENANT = "default"
 KEY_PREFIX = "tb_"
@@ -30,17 +34,33 @@ class NewKey:
     tenant_id: str
     key: str  # shown once, never stored
     generated: bool
+    key_id: str = ""
+
+
+MAX_CACHED_KEYS = 10_000
 
 
 MAX_GRACE_SECONDS = 90 * 86_400
 
 
 class TenantService:
-    def __init__(self, store: TenantStore, clock: Clock, default_grace_seconds: int = 3600):
+    def __init__(
+        self,
+        store: TenantStore,
+        clock: Clock,
+        default_grace_seconds: int = 3600,
+        key_cache_seconds: float = 10.0,
+    ):
         self._store = store
         self._clock = clock
         self._grace = default_grace_seconds
-        self._cache: dict[str, str] = {}
+        # Checked keys, by hash: bounded, and expiring so that a key revoked by another
+        # process stops working here within ``key_cache_seconds``.
+        self._cache_seconds = key_cache_seconds
+        self._cache: TTLCache[str, KeyIdentity] = TTLCache(
+            maxsize=MAX_CACHED_KEYS, ttl=max(key_cache_seconds, 0.001)
+        )
+        self._cache_lock = threading.Lock()
 
     def grace_seconds(self, tenant_id: str) -> int:
         """How long the tenant's closed periods stay draft (late events still count); the
@@ -72,11 +92,12 @@ class TenantService:
         """First start: create the default tenant and its admin key (configured or generated).
 
         Returns the new key so the caller can print it once; None when keys already exist.
-        A configured key is (re-)registered on every start so scripts can rely on it.
+        A configured key is (re-)registered on every start so scripts can rely on it, unless
+        it was revoked: a revoked key stays revoked (remove it from TALLYBOOK_API_KEY).
         """
         self.ensure_tenant(DEFAULT_TENANT, "Default")
         if configured_key:
-            if self._store.tenant_for_hash(hash_key(configured_key)) is None:
+            if not self._store.hash_known(hash_key(configured_key)):
                 self._add(DEFAULT_TENANT, configured_key, "admin (TALLYBOOK_API_KEY)")
                 return NewKey(DEFAULT_TENANT, configured_key, generated=False)
             return None
@@ -86,35 +107,56 @@ class TenantService:
         self._add(DEFAULT_TENANT, key, "admin (generated)")
         return NewKey(DEFAULT_TENANT, key, generated=True)
 
-    def create_key(self, tenant_id: str, name: str = "api key") -> NewKey:
+    def create_key(
+        self, tenant_id: str, name: str = "api key", roles: Sequence[str] = ("admin",)
+    ) -> NewKey:
+        """A new key (the tenant is created when new); roles are checked by the caller
+        (``tallybook.services.keys``)."""
         if not tenant_id or len(tenant_id) > 64:
             raise ValidationError("tenant id must be 1-64 characters", code="invalid_tenant")
         self.ensure_tenant(tenant_id)
         key = generate_key()
-        self._add(tenant_id, key, name)
-        return NewKey(tenant_id, key, generated=True)
+        key_id = self._add(tenant_id, key, name, roles)
+        return NewKey(tenant_id, key, generated=True, key_id=key_id)
 
-    def _add(self, tenant_id: str, key: str, name: str) -> None:
+    def _add(self, tenant_id: str, key: str, name: str, roles: Sequence[str] = ("admin",)) -> str:
+        key_id = "key_" + secrets.token_hex(8)
         self._store.add_key(
-            "key_" + secrets.token_hex(8),
+            key_id,
             tenant_id,
             hash_key(key),
             key[: len(KEY_PREFIX) + 4],
             name,
             self._clock.now(),
+            roles,
         )
+        return key_id
 
     def authenticate(self, key: str | None) -> str:
         """The tenant id a bearer key belongs to, or Unauthorized."""
+        return self.identify(key).tenant_id
+
+    def identify(self, key: str | None) -> KeyIdentity:
+        """The tenant, id and roles of an active bearer key. Raises ``Unauthorized``
+        (``missing_api_key``, ``invalid_api_key``). Answers are cached for
+        ``key_cache_seconds`` (bounded to ``MAX_CACHED_KEYS`` keys)."""
         if not key:
             raise Unauthorized(
                 "missing API key: send Authorization: Bearer <key>", code="missing_api_key"
             )
         digest = hash_key(key)
-        tenant = self._cache.get(digest)
-        if tenant is None:
-            tenant = self._store.tenant_for_hash(digest)
-            if tenant is None:
+        with self._cache_lock:
+            found = self._cache.get(digest)
+        if found is None:
+            found = self._store.identity_for_hash(digest)
+            if found is None:
                 raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
-            self._cache[digest] = tenant
-        return tenant
+            if self._cache_seconds > 0:
+                with self._cache_lock:
+                    self._cache[digest] = found
+        return found
+
+    def forget_keys(self) -> None:
+        """Drop every cached key check (after a revocation)."""
+        with self._cache_lock:
+            self._cache.clear()

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import take_numbers, write_plan
 from tallybook.adapters.store.customers import customer_from_row
+from tallybook.adapters.store.outbox import OutboxWriter, finalized_messages
 from tallybook.adapters.store.schema_billing import customers, invoices, subscriptions
 from tallybook.adapters.store.subscriptions import subscriptions_of_accounts
 from tallybook.domain.billing.drafts import ChunkPlan, OpenDraft
@@ -46,9 +47,13 @@ FINAL = (InvoiceStatus.FINALIZED.value, InvoiceStatus.PAID.value, InvoiceStatus.
 
 
 class BillingStore:
-    def __init__(self, engine: Engine):
+    """``outbox`` (when given) records one ``invoice.finalized`` per invoice a chunk
+    finalizes, in the chunk's transaction."""
+
+    def __init__(self, engine: Engine, outbox: OutboxWriter | None = None):
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._outbox = outbox
 
     # -- what is due --------------------------------------------------------------------
 
@@ -84,6 +89,7 @@ class BillingStore:
             select(subscriptions.c.tenant_id)
             .where(subscriptions.c.next_issue_at <= as_of)
             .distinct()
+            .order_by(subscriptions.c.tenant_id)
         )
         with self._engine.connect() as conn:
             return list(conn.scalars(stmt))
@@ -94,7 +100,7 @@ class BillingStore:
 
     def unit_of_work(self) -> BillingUnitOfWork:
         """A new write transaction for one chunk (opened by ``with``)."""
-        return BillingUnitOfWork(self._engine, self._postgres)
+        return BillingUnitOfWork(self._engine, self._postgres, self._outbox)
 
 
 class BillingUnitOfWork:
@@ -104,9 +110,10 @@ class BillingUnitOfWork:
     concurrent run (``IntegrityError``) surfaces as ``WriteConflict``.
     """
 
-    def __init__(self, engine: Engine, postgres: bool):
+    def __init__(self, engine: Engine, postgres: bool, outbox: OutboxWriter | None = None):
         self._engine = engine
         self._postgres = postgres
+        self._outbox = outbox
         self._conn: Connection | None = None
         self._tx: RootTransaction | None = None
 
@@ -147,8 +154,11 @@ class BillingUnitOfWork:
         return take_numbers(self.conn, tenant_id, count)
 
     def write(self, tenant_id: str, plan: ChunkPlan) -> None:
-        """Execute the chunk's decided writes."""
+        """Execute the chunk's decided writes; with an outbox, one ``invoice.finalized``
+        message per invoice the chunk numbers, in the same transaction."""
         write_plan(self.conn, tenant_id, plan)
+        if self._outbox is not None and plan.to_number:
+            self._outbox.add(self.conn, tenant_id, finalized_messages(plan), plan.now)
 
     def claim(
         self, tenant_id: str, accounts: Sequence[str], *, skip_locked: bool

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, and_, case, or_, select, update
 
+from tallybook.adapters.store.outbox import OutboxWriter
 from tallybook.adapters.store.schema_billing import invoice_slots, invoices
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus, Totals
 from tallybook.domain.billing.lines import line_from_dict
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.errors import Conflict
+from tallybook.domain.webhooks import OutboxMessage
 
 
 def invoice_from_row(row: Any) -> Invoice:
@@ -42,8 +45,9 @@ def invoice_from_row(row: Any) -> Invoice:
 
 
 class InvoiceStore:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, outbox: OutboxWriter | None = None):
         self._engine = engine
+        self._outbox = outbox
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
         return self._one(invoices.c.id == invoice_id, tenant_id)
@@ -64,16 +68,40 @@ class InvoiceStore:
         customer: str | None = None,
         status: InvoiceStatus | None = None,
         limit: int = 50,
-        starting_after: str | None = None,
+        after: tuple[int | None, str] | None = None,
+        number: int | None = None,
+        period_start_from: datetime | None = None,
+        period_start_to: datetime | None = None,
     ) -> Sequence[Invoice]:
+        """Invoices in number order, drafts (no number yet) after them by id: a stable
+        order. ``after`` is the (number, id) of the last invoice of the previous page;
+        ``period_start_from``/``_to`` bound ``period_start`` as ``[from, to)``."""
+        number_col, id_col = invoices.c.number, invoices.c.id
         stmt = select(invoices).where(invoices.c.tenant_id == tenant_id)
         if customer is not None:
             stmt = stmt.where(invoices.c.customer_id == customer)
         if status is not None:
             stmt = stmt.where(invoices.c.status == status.value)
-        if starting_after is not None:
-            stmt = stmt.where(invoices.c.id > starting_after)
-        stmt = stmt.order_by(invoices.c.id).limit(limit)
+        if number is not None:
+            stmt = stmt.where(number_col == number)
+        if period_start_from is not None:
+            stmt = stmt.where(invoices.c.period_start >= period_start_from)
+        if period_start_to is not None:
+            stmt = stmt.where(invoices.c.period_start < period_start_to)
+        if after is not None:
+            last_number, last_id = after
+            if last_number is None:
+                stmt = stmt.where(number_col.is_(None), id_col > last_id)
+            else:
+                stmt = stmt.where(
+                    or_(
+                        number_col > last_number,
+                        number_col.is_(None),
+                        and_(number_col == last_number, id_col > last_id),
+                    )
+                )
+        drafts_last = case((number_col.is_(None), 1), else_=0)
+        stmt = stmt.order_by(drafts_last, number_col, id_col).limit(limit)
         with self._engine.connect() as conn:
             return [invoice_from_row(row) for row in conn.execute(stmt)]
 
@@ -95,8 +123,15 @@ class InvoiceStore:
         with self._engine.connect() as conn:
             return len(list(conn.scalars(stmt)))
 
-    def save_status(self, tenant_id: str, invoice: Invoice, expected: InvoiceStatus) -> None:
-        """Store a status change, only if the stored status is still ``expected``."""
+    def save_status(
+        self,
+        tenant_id: str,
+        invoice: Invoice,
+        expected: InvoiceStatus,
+        messages: Sequence[OutboxMessage] = (),
+    ) -> None:
+        """Store a status change, only if the stored status is still ``expected``; the
+        outbox ``messages`` about it are written in the same transaction."""
         stmt = (
             update(invoices)
             .where(
@@ -117,3 +152,5 @@ class InvoiceStore:
                     f"invoice {invoice.id} changed status meanwhile; retry",
                     code="invalid_invoice_status",
                 )
+            if self._outbox is not None:
+                self._outbox.add(conn, tenant_id, messages, invoice.updated_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.schema_billing import customers
@@ -22,6 +22,7 @@ def customer_from_row(row: Any) -> Customer:
         email=row.email,
         parent=row.parent_id,
         created_at=row.created_at,
+        archived_at=row.archived_at,
     )
 
 
@@ -74,15 +75,45 @@ class CustomerStore:
         limit: int,
         starting_after: str | None = None,
         parent: str | None = None,
+        email: str | None = None,
+        query: str | None = None,
+        include_archived: bool = True,
     ) -> Sequence[Customer]:
+        """Customers by id after ``starting_after``. ``email`` matches exactly (ignoring
+        case); ``query`` is a case-insensitive substring of the id or the name."""
         stmt = select(customers).where(customers.c.tenant_id == tenant_id)
         if starting_after is not None:
             stmt = stmt.where(customers.c.id > starting_after)
         if parent is not None:
             stmt = stmt.where(customers.c.parent_id == parent)
+        if email is not None:
+            stmt = stmt.where(func.lower(customers.c.email) == email.lower())
+        if query is not None:
+            needle = query.lower()
+            stmt = stmt.where(
+                or_(
+                    func.lower(customers.c.id).contains(needle, autoescape=True),
+                    func.lower(customers.c.name).contains(needle, autoescape=True),
+                )
+            )
+        if not include_archived:
+            stmt = stmt.where(customers.c.archived_at.is_(None))
         stmt = stmt.order_by(customers.c.id).limit(limit)
         with self._engine.connect() as conn:
             return [customer_from_row(row) for row in conn.execute(stmt)]
+
+    def update(self, tenant_id: str, customer_id: str, values: dict[str, Any]) -> Customer | None:
+        """Set the given columns (``name``, ``email``, ``timezone``, ``archived_at``); the
+        customer as stored afterwards, or None when there is no such customer."""
+        stmt = (
+            update(customers)
+            .where(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)
+            .values(values)
+        )
+        with self._engine.begin() as conn:
+            if values:
+                conn.execute(stmt)
+            return get_customer(conn, tenant_id, customer_id)
 
 
 def get_customer(conn: Connection, tenant_id: str, customer_id: str) -> Customer | None:

@@ -43,8 +43,10 @@ from sqlalchemy import (
 
 from tallybook.adapters.store.db import is_postgres
 from tallybook.adapters.store.events_group import GroupCommit
+from tallybook.adapters.store.failures import translated, with_retries
 from tallybook.adapters.store.schema_events import events, rejected_events
 from tallybook.domain.instants import from_micros
+from tallybook.domain.metering.bounds import DUMP_DEPTH, MAX_STORED_CHARS, MAX_STORED_STRING, cut
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
 
@@ -65,13 +67,12 @@ _PG_STAGE = (
 _PG_COPY = "COPY events_stage FROM STDIN"
 _PG_INSERT = (
     f"INSERT INTO events ({_COLUMNS}) SELECT %s, source, id, customer, type, ts, properties, "
-    "body_hash, %s FROM events_stage ON CONFLICT DO NOTHING"
-)
+    "body_hash, %s FROM events_stage ORDER BY source, id ON CONFLICT DO NOTHING"
+)  # one key order for every writer: concurrent batches of the same keys never deadlock
 _PG_HASHES = (
     "SELECT e.source, e.id, e.body_hash FROM events_stage s "
     "JOIN events e ON e.tenant_id = %s AND e.source = s.source AND e.id = s.id"
 )
-_DUMP_DEPTH = 200  # orjson.dumps refuses deeper nesting; dead letters keep this much
 _REJECTED = [c for c in rejected_events.c if c.name != "tenant_id"]  # RejectedEvent order
 _sequence = itertools.count()
 
@@ -191,7 +192,9 @@ class EventStore:
         """Insert the batch's first occurrences, let ``batch.settle`` (the domain's dedupe
         rule) classify what did not go in, and keep its dead letters: one transaction,
         answered after the commit. The batch may be settled twice (a failed group is
-        re-run request by request)."""
+        re-run request by request). It may also be run again after a deadlock or
+        serialization failure (``failures.with_retries``). Store failures, the raw driver's
+        included, are raised as domain errors (``StoreUnavailable``: 503)."""
 
         def run(conn: Connection) -> BatchResult:
             tx = BatchWriter(conn, tenant_id, received_micros, self._postgres)
@@ -200,17 +203,21 @@ class EventStore:
             tx.dead_letters(letters)
             return result
 
-        if self._group is None:
-            with self._engine.begin() as conn:
-                return run(conn)
-        return self._group.submit(run, batch.size)
+        def once() -> BatchResult:
+            with translated():  # the raw cursor's driver errors too
+                if self._group is None:
+                    with self._engine.begin() as conn:
+                        return run(conn)
+                return self._group.submit(run, batch.size)
+
+        return with_retries(once)
 
     @contextmanager
     def transaction(self, tenant_id: str, received_micros: int) -> Iterator[BatchWriter]:
         """A write transaction of its own (between groups on SQLite); an error raised in
-        the block rolls it back and propagates."""
+        the block rolls it back and propagates (store failures as ``StoreUnavailable``)."""
         lock = self._group.database if self._group is not None else nullcontext()
-        with lock, self._engine.begin() as conn:
+        with translated(), lock, self._engine.begin() as conn:
             yield BatchWriter(conn, tenant_id, received_micros, self._postgres)
 
     def list_events(
@@ -289,20 +296,16 @@ def _unmatchable(*values: str | None) -> bool:
 
 
 def dump_raw(raw: Any) -> str:
-    """The raw event as JSON text; nesting beyond ``_DUMP_DEPTH`` is cut (orjson's limit)."""
+    """The raw event as JSON text of at most about ``MAX_STORED_CHARS`` characters, for
+    the dead-letter store (``domain.metering.bounds``)."""
     try:
-        return orjson.dumps(raw).decode()
-    except TypeError:
-        return orjson.dumps(_truncate(raw, _DUMP_DEPTH)).decode()
-
-
-def _truncate(node: Any, depth: int) -> Any:
-    if type(node) is dict:
-        if depth == 0:
-            return "(nesting truncated)"
-        return {k: _truncate(v, depth - 1) for k, v in node.items()}
-    if type(node) is list:
-        if depth == 0:
-            return "(nesting truncated)"
-        return [_truncate(v, depth - 1) for v in node]
-    return node
+        text = orjson.dumps(raw).decode()
+    except TypeError:  # nesting beyond orjson's limit
+        text = orjson.dumps(cut(raw, DUMP_DEPTH, None)).decode()
+    if len(text) <= MAX_STORED_CHARS:
+        return text
+    text = orjson.dumps(cut(raw, DUMP_DEPTH, MAX_STORED_STRING)).decode()
+    if len(text) <= MAX_STORED_CHARS:
+        return text
+    head = {"truncated": True, "chars": len(text), "head": text[:MAX_STORED_CHARS]}
+    return orjson.dumps(head).decode()

@@ -39,6 +39,7 @@ api_keys = Table(
     Column("name", String(200), nullable=False),
     Column("created_at", UtcMicros, nullable=False),
     Column("revoked_at", UtcMicros, nullable=True),
+    Column("roles", String(200), nullable=False, server_default="admin"),
 )
 Index("ix_api_keys_tenant", api_keys.c.tenant_id)
 
@@ -46,6 +47,8 @@ AREA_MODULES = (
     "tallybook.adapters.store.schema_events",
     "tallybook.adapters.store.schema_catalog",
     "tallybook.adapters.store.schema_billing",
+    "tallybook.adapters.store.schema_webhooks",
+    "tallybook.adapters.store.schema_portal",
 )
 
 

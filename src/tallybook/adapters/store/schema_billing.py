@@ -44,6 +44,7 @@ customers = Table(
     Column("timezone", String(64), nullable=False),
     Column("parent_id", String(255), nullable=True),
     Column("created_at", UtcMicros, nullable=False),
+    Column("archived_at", UtcMicros, nullable=True),
     PrimaryKeyConstraint("tenant_id", "id", name="pk_customers"),
 )
 Index("ix_customers_parent", customers.c.tenant_id, customers.c.parent_id)

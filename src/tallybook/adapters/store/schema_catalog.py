@@ -43,6 +43,7 @@ plans = Table(
     Column("latest_version", Integer, nullable=False),
     Column("created_at", UtcMicros, nullable=False),
     Column("updated_at", UtcMicros, nullable=False),
+    Column("archived_at", UtcMicros, nullable=True),
     PrimaryKeyConstraint("tenant_id", "key", name="pk_plans"),
 )
 

@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
+from tallybook.adapters.store.outbox import OutboxWriter
 from tallybook.adapters.store.schema_billing import customers, subscriptions
 from tallybook.domain.errors import Conflict, NotFound
+from tallybook.domain.notifications import subscription_message
 from tallybook.domain.periods import Anchor, Interval
 from tallybook.domain.subscriptions.model import (
     AllowancePolicy,
@@ -34,8 +36,12 @@ from tallybook.domain.subscriptions.stored import StoredSubscription
 
 
 class SubscriptionStore:
-    def __init__(self, engine: Engine):
+    """``outbox`` (when given) records ``subscription.*`` messages in the transaction
+    that writes the subscription."""
+
+    def __init__(self, engine: Engine, outbox: OutboxWriter | None = None):
         self._engine = engine
+        self._outbox = outbox
 
     def insert(
         self,
@@ -67,7 +73,8 @@ class SubscriptionStore:
         now: datetime,
     ) -> None:
         """Insert unless the customer has a subscription overlapping this one's time
-        (checked under the customer row's lock, so two requests cannot both pass)."""
+        (checked under the customer row's lock, so two requests cannot both pass);
+        reports ``subscription.created`` to the outbox in the same transaction."""
         with self._engine.begin() as conn:
             lock = select(customers.c.id).where(
                 customers.c.tenant_id == tenant_id, customers.c.id == subscription.customer
@@ -85,6 +92,9 @@ class SubscriptionStore:
                     **_columns(subscription),
                 )
             )
+            if self._outbox is not None:
+                message = subscription_message("subscription.created", subscription, account, now)
+                self._outbox.add(conn, tenant_id, [message], now)
 
     def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]:
         with self._engine.connect() as conn:
@@ -119,27 +129,40 @@ class SubscriptionStore:
     def locked(
         self, tenant_id: str, subscription_id: str, now: datetime
     ) -> Iterator[LockedSubscription]:
-        """The subscription under its row lock, to rewrite in the same transaction."""
+        """The subscription under its row lock, to rewrite in the same transaction (with
+        its ``subscription.*`` outbox message, when an outbox is configured)."""
         with self._engine.begin() as conn:
             row = conn.execute(_by_id(tenant_id, subscription_id).with_for_update()).first()
             if row is None:
                 raise _not_found(subscription_id)
-            yield LockedSubscription(conn, tenant_id, stored_from_row(row), now)
+            yield LockedSubscription(conn, tenant_id, stored_from_row(row), now, self._outbox)
 
 
 class LockedSubscription:
     """One locked subscription (``ports.SubscriptionUnitOfWork``)."""
 
     def __init__(
-        self, conn: Connection, tenant_id: str, current: StoredSubscription, now: datetime
+        self,
+        conn: Connection,
+        tenant_id: str,
+        current: StoredSubscription,
+        now: datetime,
+        outbox: OutboxWriter | None = None,
     ):
         self._conn = conn
         self._tenant = tenant_id
         self.current = current
         self._now = now
+        self._outbox = outbox
 
-    def save(self, subscription: Subscription, next_issue_at: datetime | None) -> None:
-        """Rewrite the locked row with the new schedule and next issue time."""
+    def save(
+        self,
+        subscription: Subscription,
+        next_issue_at: datetime | None,
+        event_type: str = "subscription.changed",
+    ) -> None:
+        """Rewrite the locked row with the new schedule and next issue time; ``event_type``
+        is reported to the outbox in the same transaction."""
         self._conn.execute(
             update(subscriptions)
             .where(
@@ -148,6 +171,11 @@ class LockedSubscription:
             )
             .values(updated_at=self._now, next_issue_at=next_issue_at, **_columns(subscription))
         )
+        if self._outbox is not None:
+            message = subscription_message(
+                event_type, subscription, self.current.account, self._now
+            )
+            self._outbox.add(self._conn, self._tenant, [message], self._now)
 
 
 def subscriptions_of_accounts(

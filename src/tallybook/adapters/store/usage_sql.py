@@ -26,8 +26,8 @@ from typing import Any
 
 from sqlalchemy import Engine, PoolProxiedConnection
 
+from tallybook.adapters.store.failures import store_error, translated
 from tallybook.domain.catalog.model import Aggregation
-from tallybook.domain.errors import StoreUnavailable
 from tallybook.domain.metering.meters import DECIMAL_TEXT, EXACT, json_text_value, unique_key
 from tallybook.domain.metering.usage import Partial, Selection, Series
 
@@ -94,7 +94,8 @@ class UsageSql:
         if any(_has_nul(value) for value in params.values()):
             return []  # a NUL matches no stored text (and PostgreSQL refuses it)
         dbapi = self._engine.dialect.loaded_dbapi
-        raw = self._engine.raw_connection()
+        with translated():  # a failed pool connect is a 503 too
+            raw = self._engine.raw_connection()
         try:
             self._sql.prepare(raw)
             cursor = raw.cursor()
@@ -106,8 +107,9 @@ class UsageSql:
         except dbapi.Error as exc:
             if "integer overflow" in str(exc):
                 raise _IntegerOverflow from exc
-            if isinstance(exc, dbapi.OperationalError):
-                raise StoreUnavailable(f"usage query failed: {exc}") from exc
+            domain = store_error(exc)
+            if domain is not None:
+                raise domain from exc
             raise
         finally:
             self._sql.release(raw)
@@ -390,8 +392,8 @@ class _PostgresSql(_Sql):
         conn.dbapi_connection.autocommit = True  # type: ignore[union-attr]
 
     def release(self, conn: PoolProxiedConnection) -> None:
-        if conn.dbapi_connection is not None and not conn.dbapi_connection.closed:  # type: ignore[attr-defined]
-            conn.dbapi_connection.autocommit = False  # type: ignore[attr-defined]
+        if conn.dbapi_connection is not None and not conn.dbapi_connection.closed:
+            conn.dbapi_connection.autocommit = False
 
     def path(self, parts: Sequence[str]) -> list[str]:
         return list(parts)

@@ -21,7 +21,7 @@ from tallybook.api.deps import ContainerDep
 from tallybook.bootstrap import Container
 from tallybook.documents import formats
 from tallybook.documents.invoice_document import document_view
-from tallybook.documents.invoice_html import render_invoice_html
+from tallybook.documents.invoice_html import invoice_page_csp, render_invoice_html
 from tallybook.documents.invoice_json import invoice_json
 from tallybook.documents.invoice_pdf import render_invoice_pdf
 from tallybook.documents.invoice_view import InvoiceView
@@ -68,7 +68,8 @@ def invoice_html(
     )
     back_url = _back_url(request, view, view.customer_id)
     page = render_invoice_html(view, lang=chosen.split("_")[0], back_url=back_url, pdf_url=pdf_url)
-    return HTMLResponse(page, headers={"Cache-Control": "private, no-store"})
+    headers = {"Cache-Control": "private, no-store", "Content-Security-Policy": invoice_page_csp()}
+    return HTMLResponse(page, headers=headers)
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tallybook.api.deps import ContainerDep, TenantDep
-from tallybook.api.requests import page_limit
+from tallybook.api.requests import CURSOR_HELP, instant_field
 from tallybook.api.responses import JsonResponse
 from tallybook.documents.invoice_json import invoice_json
 from tallybook.domain.billing.invoice import InvoiceStatus
@@ -29,24 +29,39 @@ def _status(value: str | None) -> InvoiceStatus | None:
         ) from None
 
 
-@router.get("/v1/invoices", summary="Invoices, oldest first (keyset pagination)")
+@router.get(
+    "/v1/invoices",
+    summary="Invoices in number order, drafts last (cursor pagination; filters)",
+)
 def list_invoices(
     tenant: TenantDep,
     container: ContainerDep,
     customer: Annotated[str | None, Query(max_length=255)] = None,
-    status: Annotated[str | None, Query(max_length=16)] = None,
-    limit: Annotated[int, Query()] = 50,
-    starting_after: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[
+        str | None, Query(max_length=16, description="draft, finalized, void or paid")
+    ] = None,
+    number: Annotated[str | None, Query(max_length=32, description="INV-000042 or 42")] = None,
+    period_start_from: Annotated[
+        str | None, Query(max_length=64, description="period_start >= this (RFC 3339)")
+    ] = None,
+    period_start_to: Annotated[
+        str | None, Query(max_length=64, description="period_start < this (RFC 3339)")
+    ] = None,
+    limit: Annotated[int, Query(description="1-1000")] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048, description=CURSOR_HELP)] = None,
 ) -> JsonResponse:
-    found = container.invoices.list(
+    page = container.invoices.list(
         tenant,
         customer=customer,
         status=_status(status),
-        limit=page_limit(limit),
-        starting_after=starting_after,
+        number=number,
+        period_start_from=instant_field("period_start_from", period_start_from),
+        period_start_to=instant_field("period_start_to", period_start_to),
+        limit=limit,
+        cursor=cursor,
     )
-    data = [invoice_json(i) for i in found]
-    return JsonResponse({"data": data, "has_more": len(data) == limit})
+    data = [invoice_json(i) for i in page.items]
+    return JsonResponse({"data": data, "next_cursor": page.next_cursor})
 
 
 @router.get("/v1/invoices/{reference}", summary="An invoice, by id or number (INV-000042)")

@@ -42,7 +42,7 @@ def window_size(value: str | None) -> WindowSize | None:
         return WindowSize(value.strip().lower())
     except ValueError:
         raise ValidationError(
-            f"window must be hour, day or month, got {value!r}",
+            f"window must be one of {', '.join(w.value for w in WindowSize)}, got {value!r}",
             code="invalid_window",
             details={"window": value, "allowed": [w.value for w in WindowSize]},
         ) from None
@@ -56,7 +56,7 @@ def split_names(values: list[str] | None) -> list[str]:
 @router.get("/v1/meters", summary="Meters")
 def list_meters(tenant: TenantDep, container: ContainerDep) -> JsonResponse:
     meters = container.catalog.list_meters(tenant)
-    return JsonResponse({"data": [meter_document(m) for m in meters]})
+    return JsonResponse({"data": [meter_document(m) for m in meters], "next_cursor": None})
 
 
 @router.post(
@@ -91,7 +91,7 @@ def meter_usage(
         list[str] | None, Query(description="Customer id(s); all when absent")
     ] = None,
     window: Annotated[
-        str | None, Query(description="hour, day or month; absent: one window")
+        str | None, Query(description="minute, hour, day or month; absent: one window")
     ] = None,
     tz: Annotated[str, Query(description="IANA time zone of the windows")] = "UTC",
     group_by: Annotated[list[str] | None, Query(description="Meter group_by properties")] = None,

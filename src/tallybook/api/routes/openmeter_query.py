@@ -73,10 +73,36 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _query(name: str, description: str, *, repeat: bool = False) -> dict[str, Any]:
+    text: dict[str, Any] = {"type": "string", "maxLength": 255}
+    schema = {"type": "array", "items": text} if repeat else text
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}  # fmt: skip
+
+
+# Read by hand from ``request.query_params``; declared here for the docs and for the
+# app-wide unknown-parameter check (``tallybook.api.hygiene``).
+_PARAMETERS = [
+    _query("from", "Start (RFC 3339, inclusive); default the Unix epoch"),
+    _query("to", "End (RFC 3339, exclusive); default now"),
+    _query("windowSize", "MINUTE | HOUR | DAY | MONTH"),
+    _query("windowTimeZone", "IANA time zone of the windows (default UTC)"),
+    _query("subject", "A customer id (repeatable)", repeat=True),
+    _query("filterCustomerId", "A customer id (repeatable)", repeat=True),
+    _query("groupBy", "A group-by property (repeatable)", repeat=True),
+    _query("filterGroupBy", "JSON object of group-by values; also filterGroupBy[name]=value"),
+    _query("clientId", "OpenMeter's client id for query caching; accepted and ignored"),
+]
+
+
 @router.get(
     "/api/v1/meters/{slug}/query",
     summary="Query a meter (OpenMeter-compatible)",
     responses=_RESPONSES,
+    openapi_extra={
+        "parameters": _PARAMETERS,
+        "x-query-name-patterns": [_FILTER_GROUP_BY.pattern],
+    },
 )
 def query_meter(
     slug: str, request: Request, tenant: TenantDep, container: ContainerDep

@@ -9,13 +9,13 @@ from pydantic import Field
 
 from tallybook.api.deps import ContainerDep, TenantDep
 from tallybook.api.requests import (
+    CURSOR_HELP,
     DecimalIn,
     IdIn,
     InstantIn,
     Strict,
     decimal_field,
     instant_field,
-    page_limit,
 )
 from tallybook.api.responses import JsonResponse, iso
 from tallybook.domain.subscriptions.model import (
@@ -175,20 +175,18 @@ def create_subscription(
     return _respond(stored, container, 201)
 
 
-@router.get("/v1/subscriptions", summary="Subscriptions, by id (keyset pagination)")
+@router.get("/v1/subscriptions", summary="Subscriptions, by id (cursor pagination)")
 def list_subscriptions(
     tenant: TenantDep,
     container: ContainerDep,
     customer: Annotated[str | None, Query(max_length=255)] = None,
-    limit: Annotated[int, Query()] = 50,
-    starting_after: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(description="1-1000")] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048, description=CURSOR_HELP)] = None,
 ) -> JsonResponse:
-    found = container.subscriptions.page(
-        tenant, customer=customer, limit=page_limit(limit), starting_after=starting_after
-    )
+    page = container.subscriptions.list(tenant, customer=customer, limit=limit, cursor=cursor)
     now = container.clock.now()
-    data = [subscription_json(s, now) for s in found]
-    return JsonResponse({"data": data, "has_more": len(data) == limit})
+    data = [subscription_json(s, now) for s in page.items]
+    return JsonResponse({"data": data, "next_cursor": page.next_cursor})
 
 
 @router.get("/v1/subscriptions/{subscription_id}", summary="A subscription")

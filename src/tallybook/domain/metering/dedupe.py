@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tallybook.domain.metering.bounds import bounded_text
 from tallybook.domain.metering.events import MAX_KEY_CHARS, DeadLetter, Key, NewEvent, Problem
 
 
@@ -92,9 +93,8 @@ class EventBatch:
     def _rejection(self, index: int, raw: Any, problem: Problem) -> tuple[EventError, DeadLetter]:
         event_id = raw.get("id") if type(raw) is dict else None
         source = raw.get("source") if type(raw) is dict and self.fmt == "cloudevents" else None
-        error = EventError(
-            index, event_id if type(event_id) is str else None, problem.code, problem.message
-        )
+        echoed = bounded_text(event_id) if type(event_id) is str else None
+        error = EventError(index, echoed, problem.code, problem.message)
         letter = DeadLetter(
             self.fmt,
             _column_safe(source),

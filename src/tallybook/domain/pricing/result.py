@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from tallybook.domain.catalog.model import Price
 from tallybook.domain.errors import ValidationError
-from tallybook.domain.money import normalize, round_amount
+from tallybook.domain.money import round_amount, round_quantity_for_display
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -76,8 +76,9 @@ def invalid(price: Price, problem: str) -> ValidationError:
 
 
 def quantity_text(value: Decimal) -> str:
-    """A quantity for people: thousands separators, no trailing zeros (70,000; 1.5)."""
-    return f"{normalize(value):,f}"
+    """A quantity for people: thousands separators, no trailing zeros, rounded for reading
+    (70,000; 1.5; 27.7464): the line's ``quantity`` and ``used`` fields stay exact."""
+    return f"{round_quantity_for_display(value):,f}"
 
 
 def price_text(value: Decimal, currency: str) -> str:

@@ -95,6 +95,7 @@ class Customer:
     email: str | None = None
     parent: str | None = None
     created_at: datetime | None = None
+    archived_at: datetime | None = None  # archived: hidden from lists, no new subscriptions
 
     @property
     def account(self) -> str:

@@ -26,8 +26,10 @@ from tallybook.domain.billing.schedule import (
     usage_queries,
 )
 from tallybook.domain.catalog.model import Meter, Plan
-from tallybook.domain.errors import NotFound
+from tallybook.domain.errors import NotFound, ValidationError
+from tallybook.domain.notifications import invoice_status_message
 from tallybook.domain.subscriptions.model import PlanRef, Subscription
+from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import Clock, InvoiceStore, PlanReader, UsageKey, UsageReader
 
 ZERO = Decimal(0)
@@ -234,14 +236,18 @@ class InvoiceService:
 
     def void(self, tenant_id: str, reference: str) -> Invoice:
         invoice = self.get(tenant_id, reference)
-        voided = invoice.voided(self._clock.now())
-        self._store.save_status(tenant_id, voided, InvoiceStatus.FINALIZED)
+        now = self._clock.now()
+        voided = invoice.voided(now)
+        message = invoice_status_message(voided, now)
+        self._store.save_status(tenant_id, voided, InvoiceStatus.FINALIZED, [message])
         return voided
 
     def pay(self, tenant_id: str, reference: str) -> Invoice:
         invoice = self.get(tenant_id, reference)
-        paid = invoice.paid(self._clock.now())
-        self._store.save_status(tenant_id, paid, InvoiceStatus.FINALIZED)
+        now = self._clock.now()
+        paid = invoice.paid(now)
+        message = invoice_status_message(paid, now)
+        self._store.save_status(tenant_id, paid, InvoiceStatus.FINALIZED, [message])
         return paid
 
     def preview(
@@ -276,9 +282,41 @@ class InvoiceService:
         *,
         customer: str | None = None,
         status: InvoiceStatus | None = None,
-        limit: int = 50,
-        starting_after: str | None = None,
-    ) -> Sequence[Invoice]:
-        return self._store.page(
-            tenant_id, customer=customer, status=status, limit=limit, starting_after=starting_after
+        number: str | None = None,
+        period_start_from: datetime | None = None,
+        period_start_to: datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[Invoice]:
+        """A page of invoices in number order (drafts last, by id). ``number`` is
+        ``INV-000042`` or ``42``; ``period_start_from``/``_to`` bound the period start as
+        ``[from, to)``. Raises ``ValidationError`` (``invalid_number_filter``,
+        ``invalid_limit``, ``invalid_cursor``)."""
+        wanted = None
+        if number is not None:
+            wanted = parse_number(number)
+            if wanted is None:
+                raise ValidationError(
+                    f"number must be an invoice number such as INV-000042 or 42, got {number!r}",
+                    code="invalid_number_filter",
+                    details={"number": number[:64]},
+                )
+        position = decode_cursor(cursor, (int, str))
+        if position is not None and position[1] is None:
+            raise ValidationError("cursor is not one this API returned", code="invalid_cursor")
+        after = None if position is None else (_int_or_none(position[0]), str(position[1]))
+        rows = self._store.page(
+            tenant_id,
+            customer=customer,
+            status=status,
+            number=wanted,
+            period_start_from=period_start_from,
+            period_start_to=period_start_to,
+            limit=check_limit(limit) + 1,
+            after=after,
         )
+        return page_of(rows, limit, lambda i: [i.number, i.id])
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None

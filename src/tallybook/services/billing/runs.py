@@ -65,6 +65,15 @@ class RunResult:
     failed: int = 0  # accounts left unbilled by an error (logged)
 
 
+@dataclass(frozen=True, slots=True)
+class DuePass:
+    """Counts of one scheduled pass (``run_due``): tenants billed and tenants that failed."""
+
+    as_of: datetime
+    billed: int
+    failed: list[str]
+
+
 class _Run:
     """State shared by the chunks of one run: catalog and usage caches."""
 
@@ -99,6 +108,7 @@ class BillingService:
         # make it a whole-tenant query (None: never); see services.billing.invoices.UsageCache
         self.query_customers = QUERY_CUSTOMERS
         self.bulk_threshold = bulk_threshold
+        self.last_pass: DuePass | None = None
 
     def run(
         self,
@@ -162,20 +172,41 @@ class BillingService:
         return self.store.count_due_subscriptions(tenant_id, as_of)
 
     def run_due(self) -> list[RunResult]:
-        """The scheduled job: bill every tenant with due subscriptions as of now."""
+        """The scheduled job: bill every tenant with due subscriptions as of now.
+
+        A tenant whose run fails (a store error, a bug) is logged and counted, and the
+        pass goes on with the next tenant: one tenant never stops the others. Returns the
+        results of the tenants billed; ``last_pass`` keeps the counts of the pass.
+        """
         now = self.clock.now()
-        results = []
+        results: list[RunResult] = []
+        failed: list[str] = []
         for tenant_id in self.store.due_tenants(now):
-            result = self.run(tenant_id, now)
+            try:
+                result = self.run(tenant_id, now)
+            except Exception as exc:  # isolate the tenant: log, count, continue
+                failed.append(tenant_id)
+                log.exception(
+                    "billing run failed",
+                    extra={"tenant": tenant_id, "error": type(exc).__name__},
+                )
+                continue
             log.info(
                 "billing run",
                 extra={
                     "tenant": tenant_id,
-                    "created": result.created,
-                    "finalized": result.finalized,
+                    "invoices_created": result.created,
+                    "invoices_finalized": result.finalized,
+                    "accounts_failed": result.failed,
                 },
             )
             results.append(result)
+        self.last_pass = DuePass(now, len(results), failed)
+        if failed:
+            log.error(
+                "billing pass incomplete",
+                extra={"tenants_billed": len(results), "tenants_failed": len(failed)},
+            )
         return results
 
     # -- one chunk ----------------------------------------------------------------------
@@ -241,7 +272,17 @@ class BillingService:
                 "account not billed",
                 extra={"tenant": run.tenant_id, "customer": state.customer.id, "code": exc.code},
             )
-            return AccountBill([], [], failed=True)
+        except Exception as exc:  # pure computation failed: a bug; never stop the others
+            log.exception(
+                "account not billed",
+                extra={
+                    "tenant": run.tenant_id,
+                    "customer": state.customer.id,
+                    "code": "internal_error",
+                    "error": type(exc).__name__,
+                },
+            )
+        return AccountBill([], [], failed=True)
 
     def _bill(self, run: _Run, state: AccountState) -> AccountBill:
         subs = tuple(s.subscription for s in state.subscriptions)

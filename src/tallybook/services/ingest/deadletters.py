@@ -19,6 +19,7 @@ import orjson
 from tallybook.domain.errors import Conflict, NotFound, ValidationError
 from tallybook.domain.metering.events import Problem, RejectedEvent
 from tallybook.services.ingest.service import IngestService, check_page_size
+from tallybook.services.pagination import decode_cursor, page_of
 
 STATUSES = ("open", "replayed", "discarded")
 
@@ -56,10 +57,11 @@ class DeadLetterService:
                 f"status must be one of {', '.join(STATUSES)}", code="invalid_status"
             )
         limit = check_page_size(limit)
-        rows = self._store.list_rejected(tenant_id, status=status, before=cursor, limit=limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return RejectedPage(rows, rows[-1].id if more else None)
+        position = decode_cursor(cursor, (str,))  # opaque, like every list's cursor
+        before = None if position is None or position[0] is None else str(position[0])
+        rows = self._store.list_rejected(tenant_id, status=status, before=before, limit=limit + 1)
+        page = page_of(rows, limit, lambda r: [r.id])
+        return RejectedPage(list(page.items), page.next_cursor)
 
     def get(self, tenant_id: str, rejected_id: str) -> RejectedEvent:
         record = self._store.get_rejected(tenant_id, rejected_id)

@@ -1,0 +1,96 @@
+"""The thin payloads of the facts Tallybook reports (ids and the values a receiver
+needs, never whole documents): one builder per fact, each returning an ``OutboxMessage``.
+
+Receivers fetch the full object (``GET /v1/invoices/{id}``, ``GET /v1/subscriptions/{id}``)
+when they need more; docs/webhooks.md shows an example body of each type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
+from tallybook.domain.billing.numbering import format_number
+from tallybook.domain.subscriptions.model import Subscription
+from tallybook.domain.webhooks import OutboxMessage, amount, instant
+
+INVOICE_TYPES = {
+    InvoiceStatus.FINALIZED: "invoice.finalized",
+    InvoiceStatus.PAID: "invoice.paid",
+    InvoiceStatus.VOID: "invoice.voided",
+}
+
+
+def invoice_message(
+    *,
+    invoice_id: str,
+    number: int | None,
+    status: InvoiceStatus,
+    customer: str,
+    currency: str,
+    period_start: datetime,
+    period_end: datetime,
+    subtotal: Decimal,
+    total: Decimal,
+    at: datetime,
+) -> OutboxMessage:
+    """``invoice.finalized`` / ``invoice.paid`` / ``invoice.voided`` (by ``status``);
+    ``at`` is when the status changed. Amounts are decimal strings."""
+    data = {
+        "invoice": invoice_id,
+        "number": None if number is None else format_number(number),
+        "status": status.value,
+        "customer": customer,
+        "currency": currency,
+        "period_start": instant(period_start),
+        "period_end": instant(period_end),
+        "subtotal": amount(subtotal),
+        "total": amount(total),
+    }
+    return OutboxMessage(INVOICE_TYPES[status], at, data, customer)
+
+
+def invoice_status_message(invoice: Invoice, at: datetime) -> OutboxMessage:
+    """The message for a stored invoice's new status (paid or void)."""
+    return invoice_message(
+        invoice_id=invoice.id,
+        number=invoice.number,
+        status=invoice.status,
+        customer=invoice.customer,
+        currency=invoice.currency,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        subtotal=invoice.totals.subtotal,
+        total=invoice.totals.total,
+        at=at,
+    )
+
+
+def subscription_message(
+    event_type: str, sub: Subscription, account: str, at: datetime
+) -> OutboxMessage:
+    """``subscription.created`` / ``.changed`` / ``.canceled``: the subscription's plan,
+    quantities now and schedule edges; ``account`` is the bill-to customer."""
+    current = sub.quantities[-1].quantities if sub.quantities else {}
+    data: dict[str, Any] = {
+        "subscription": sub.id,
+        "customer": sub.customer,
+        "account": account,
+        "plan": sub.plan.key,
+        "plan_version": sub.plan.version,
+        "currency": sub.currency,
+        "quantities": _decimals(current),
+        "start": instant(sub.start),
+        "end": instant(sub.end),
+        "trial_end": instant(sub.trial_end),
+        "cancel_mode": None if sub.cancel_mode is None else sub.cancel_mode.value,
+        "canceled_at": instant(sub.canceled_at),
+    }
+    return OutboxMessage(event_type, at, data, sub.customer)
+
+
+def _decimals(values: Mapping[str, Decimal]) -> dict[str, str]:
+    return {key: f"{value:f}" for key, value in sorted(values.items())}
