@@ -17,12 +17,12 @@ inline elements, ``frame-ancestors`` superseding ``X-Frame-Options``).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_LOCKED = "base-uri 'none'; frame-ancestors 'none'"
+from tallybook.documents.csp import LOCKED as _LOCKED
+from tallybook.documents.csp import invoice_csp as invoice_csp
+from tallybook.documents.csp import source_hash as source_hash
+
 API_CSP = f"default-src 'none'; form-action 'none'; {_LOCKED}"
 PAGE_CSP = (
     f"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; {_LOCKED}"
@@ -38,24 +38,6 @@ COMMON = {
     "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
 }
-
-
-def source_hash(text: str) -> str:
-    """The CSP hash source of an inline ``<style>`` or ``<script>`` body: ``'sha256-...'``.
-
-    The hash covers the exact characters between the tags (CSP Level 2, section 4.2.4).
-    """
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
-
-
-def invoice_csp(style: str, script: str) -> str:
-    """The policy of a self-contained HTML page whose only inline style and script are
-    ``style`` and ``script`` (the invoice page): everything else is refused."""
-    return (
-        f"default-src 'none'; style-src {source_hash(style)}; script-src {source_hash(script)}; "
-        f"img-src 'self' data:; form-action 'self'; {_LOCKED}"
-    )
 
 
 class SecurityHeaders:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from tallybook.api.security_headers import invoice_csp
+from tallybook.documents.csp import invoice_csp
 from tallybook.documents.invoice_view import InvoiceView
 from tallybook.documents.templating import environment, static_text
 

@@ -368,3 +368,36 @@ def decide(
     if delay is None:
         return outcome(MessageStatus.FAILED, None, gone)
     return outcome(MessageStatus.PENDING, now + delay, gone)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt of a message."""
+
+    attempt: int
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One notification of one fact to one endpoint (``id`` is the ``webhook-id``)."""
+
+    id: str
+    event_id: str
+    endpoint_id: str
+    type: str
+    status: MessageStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    occurred_at: datetime
+    sequence: int
+    data: Any
+    attempt_log: tuple[Attempt, ...] = ()

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from tallybook.adapters.clock import Clock
 from tallybook.domain.webhooks import (
     Claimed,
     OutboxMessage,
@@ -31,6 +30,7 @@ from tallybook.domain.webhooks import (
     decide,
     parse_retry_after,
 )
+from tallybook.services.ports import Clock
 
 log = logging.getLogger("tallybook.webhooks")
 

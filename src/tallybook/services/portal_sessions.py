@@ -15,9 +15,8 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.domain.errors import Unauthorized
+from tallybook.services.ports import Clock, PortalSessionStore
 from tallybook.services.tenants import hash_key
 
 SESSION_PREFIX = "tbs_"

@@ -40,7 +40,7 @@ from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, Rejected
 from tallybook.domain.metering.usage import Partial, Selection
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
-from tallybook.domain.webhooks import OutboxMessage
+from tallybook.domain.webhooks import Endpoint, Message, MessageStatus, OutboxMessage
 
 JsonDict = dict[str, Any]
 
@@ -370,6 +370,28 @@ class LastAdminKey(Exception):
     """Revoking this key would leave the tenant without an active admin key."""
 
 
+@dataclass(frozen=True, slots=True)
+class ActiveKey:
+    """A not-revoked API key a portal session is opened with."""
+
+    id: str
+    tenant_id: str
+
+
+class PortalSessionStore(Protocol):
+    """Portal sessions; tokens arrive already hashed (SHA-256 hex)."""
+
+    def active_key(self, key_hash: str) -> ActiveKey | None: ...
+
+    def create(
+        self, token_hash: str, key: ActiveKey, now: datetime, expires_at: datetime
+    ) -> None: ...
+
+    def tenant(self, token_hash: str, now: datetime) -> str | None: ...
+
+    def revoke(self, token_hash: str, now: datetime) -> bool: ...
+
+
 class PlanArchiveStore(Protocol):
     """Archived plans (by key) of a tenant."""
 
@@ -471,3 +493,42 @@ class PaymentProvider(Protocol):
     Not implemented yet."""
 
     def push_invoice(self, tenant_id: str, invoice: Invoice, idempotency_key: str) -> str: ...
+
+
+class WebhookStore(Protocol):
+    """Webhook endpoints and their messages (``adapters.store.webhooks``)."""
+
+    def insert_endpoint(
+        self, tenant_id: str, endpoint: Endpoint, secret: str, request_hash: str
+    ) -> None: ...
+
+    def get_endpoint(self, tenant_id: str, endpoint_id: str) -> tuple[Endpoint, str] | None: ...
+
+    def page_endpoints(
+        self, tenant_id: str, *, limit: int, after: str | None
+    ) -> list[Endpoint]: ...
+
+    def update_endpoint(self, tenant_id: str, endpoint_id: str, **values: Any) -> bool: ...
+
+    def rotate_secret(
+        self, tenant_id: str, endpoint_id: str, new_secret: str, now: datetime, until: datetime
+    ) -> bool: ...
+
+    def delete_endpoint(self, tenant_id: str, endpoint_id: str, now: datetime) -> bool: ...
+
+    def page_messages(
+        self,
+        tenant_id: str,
+        *,
+        limit: int,
+        before: str | None,
+        type: str | None,
+        status: MessageStatus | None,
+        endpoint: str | None,
+    ) -> list[Message]: ...
+
+    def get_message(self, tenant_id: str, message_id: str) -> Message | None: ...
+
+    def retry_message(self, tenant_id: str, message_id: str, now: datetime) -> bool: ...
+
+    def count_messages(self, tenant_id: str, endpoint_id: str) -> dict[str, int]: ...

@@ -19,21 +19,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from tallybook.adapters.clock import Clock
-from tallybook.adapters.store.outbox import new_id
-from tallybook.adapters.store.webhooks import Message, WebhookStore
 from tallybook.domain.errors import Conflict, NotFound, ValidationError
+from tallybook.domain.ids import new_id_at as new_id
 from tallybook.domain.webhooks import (
     EVENT_TYPES,
     MAX_DESCRIPTION,
     ROTATION_OVERLAP,
     Endpoint,
     EndpointStatus,
+    Message,
     MessageStatus,
     check_filters,
     check_url,
     generate_secret,
 )
+from tallybook.services.ports import Clock, WebhookStore
 
 MAX_PAGE = 1000
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")

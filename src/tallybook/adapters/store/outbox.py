@@ -39,6 +39,7 @@ from tallybook.adapters.store.schema_webhooks import (
 )
 from tallybook.domain.billing.drafts import ChunkPlan
 from tallybook.domain.billing.invoice import InvoiceStatus
+from tallybook.domain.ids import new_id_at
 from tallybook.domain.notifications import invoice_message
 from tallybook.domain.webhooks import (
     Claimed,
@@ -50,10 +51,7 @@ from tallybook.domain.webhooks import (
     signing_secrets,
 )
 
-
-def new_id(prefix: str, now: datetime) -> str:
-    """Time-ordered ids (48-bit milliseconds + 64 random bits), like every stored id."""
-    return f"{prefix}_{int(now.timestamp() * 1000):012x}{os.urandom(8).hex()}"
+new_id = new_id_at  # time-ordered ids (domain.ids)
 
 
 class OutboxWriter:

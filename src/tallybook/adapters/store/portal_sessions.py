@@ -7,21 +7,15 @@ with no cache to clear (each check reads the store).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, insert, select, update
 
 from tallybook.adapters.store.schema import api_keys
 from tallybook.adapters.store.schema_portal import portal_sessions
+from tallybook.services.ports import ActiveKey
 
 KEEP_EXPIRED = timedelta(days=7)  # expired rows are deleted after this (housekeeping)
-
-
-@dataclass(frozen=True, slots=True)
-class ActiveKey:
-    id: str
-    tenant_id: str
 
 
 class PortalSessionStore:

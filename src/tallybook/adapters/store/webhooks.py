@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,38 +18,7 @@ from tallybook.adapters.store.schema_webhooks import (
     webhook_messages,
 )
 from tallybook.domain.errors import Conflict
-from tallybook.domain.webhooks import Endpoint, EndpointStatus, MessageStatus
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    attempt: int
-    started_at: datetime
-    duration_ms: int
-    status_code: int | None
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One notification of one fact to one endpoint (``id`` is the ``webhook-id``)."""
-
-    id: str
-    event_id: str
-    endpoint_id: str
-    type: str
-    status: MessageStatus
-    attempts: int
-    next_attempt_at: datetime | None
-    last_status_code: int | None
-    last_error: str | None
-    created_at: datetime
-    updated_at: datetime
-    delivered_at: datetime | None
-    occurred_at: datetime
-    sequence: int
-    data: Any
-    attempt_log: tuple[Attempt, ...] = ()
+from tallybook.domain.webhooks import Attempt, Endpoint, EndpointStatus, Message, MessageStatus
 
 
 class WebhookStore:

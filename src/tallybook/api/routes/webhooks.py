@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
-from tallybook.adapters.store.webhooks import Message
 from tallybook.api.deps import ContainerDep, TenantDep
 from tallybook.api.requests import Strict
 from tallybook.api.responses import JsonResponse, iso
@@ -22,6 +21,7 @@ from tallybook.domain.webhooks import (
     MAX_URL_LENGTH,
     ROTATION_OVERLAP,
     Endpoint,
+    Message,
     message_body,
 )
 from tallybook.services.webhooks import MAX_PAGE, Page
