@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
+from tallybook.adapters.store.analytics_sql import AnalyticsStore
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
@@ -24,6 +25,7 @@ from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.config import Settings
+from tallybook.services.analytics import AnalyticsService
 from tallybook.services.billing import BillingService
 from tallybook.services.catalog import CatalogService
 from tallybook.services.customers import CustomerService
@@ -31,7 +33,9 @@ from tallybook.services.events_deadletters import DeadLetterService
 from tallybook.services.events_validate import Limits
 from tallybook.services.ingest import IngestService
 from tallybook.services.invoicing import BULK_THRESHOLD, InvoiceService
+from tallybook.services.percentiles import PercentileService
 from tallybook.services.previews import PreviewService
+from tallybook.services.rerating import Rerater
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
@@ -52,6 +56,8 @@ class Container:
     billing: BillingService
     invoices: InvoiceService
     previews: PreviewService
+    analytics: AnalyticsService
+    percentiles: PercentileService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -76,6 +82,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         clock,
         after_end=lambda tenant, account: billing.bill_accounts(tenant, [account], clock.now()),
     )
+    analytics_store = AnalyticsStore(engine)
+    rerater = Rerater(analytics_store, catalog, usage, billing.bulk_threshold)
     return Container(
         settings=settings,
         engine=engine,
@@ -90,6 +98,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         billing=billing,
         invoices=InvoiceService(InvoiceStore(engine), catalog, usage, clock),
         previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),
+        analytics=AnalyticsService(analytics_store, catalog, clock),
+        percentiles=PercentileService(rerater, catalog, clock),
         scheduled_jobs=[billing.run_due],
     )
 

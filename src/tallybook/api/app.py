@@ -33,6 +33,7 @@ ROUTERS = (
     "tallybook.api.routes.catalog",
     "tallybook.api.routes.meters",
     "tallybook.api.routes.openmeter_query",
+    "tallybook.api.routes.analytics",
     "tallybook.portal.routes",
 )
 
