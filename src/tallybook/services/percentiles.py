@@ -20,7 +20,7 @@ from tallybook.adapters.clock import Clock
 from tallybook.domain.analytics.stats import check_percentile, mean, percentile_cont
 from tallybook.domain.catalog import Plan, UsageCharge
 from tallybook.domain.errors import NotFound, ValidationError
-from tallybook.domain.money import round_amount, to_decimal
+from tallybook.domain.money import normalize, round_amount, round_ratio, to_decimal
 from tallybook.domain.rating import LineItem, LineType
 from tallybook.services.catalog import CatalogService
 from tallybook.services.rerating import (
@@ -34,6 +34,7 @@ from tallybook.services.rerating import (
 ZERO = Decimal(0)
 MAX_PERCENTILES = 20
 MAX_CANDIDATES = 20
+STAT_PLACES = 6  # percentiles and means of usage are shown (and used) to 6 places
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +137,8 @@ class PercentileService:
                     found_plan.key,
                     found_charge.key,
                     found_plan.currency,
-                    {label(p): percentile_cont(used, p) for p in percentiles},
-                    mean(used),
+                    {label(p): _stat(percentile_cont(used, p)) for p in percentiles},
+                    _stat(mean(used)),
                     len({customer for customer, _ in samples}),
                     len(samples),
                 )
@@ -184,7 +185,7 @@ class PercentileService:
                 allowances.append(charge.included)
             elif kind == "percentile":
                 assert value is not None
-                allowances.append(percentile_cont(samples, value) or ZERO)
+                allowances.append(_stat(percentile_cont(samples, value)) or ZERO)
             else:
                 assert value is not None
                 allowances.append(value)
@@ -202,8 +203,8 @@ class PercentileService:
         return [
             AllowanceRow(
                 candidates[index].strip().lower(),
-                allowance,
-                tally.units,
+                normalize(allowance),
+                normalize(tally.units),
                 tally.revenue,
                 len(tally.over),
                 tally.total,
@@ -228,6 +229,11 @@ class _Tally:
                 self.revenue += line.amount
                 if line.quantity > 0:
                     self.over.add(customer)
+
+
+def _stat(value: Decimal | None) -> Decimal | None:
+    """A statistic as shown: 6 decimal places at most, no trailing zeros."""
+    return None if value is None else normalize(round_ratio(value, STAT_PLACES))
 
 
 def _with_allowance(charge_key: str, allowance: Decimal) -> Transform:
