@@ -26,6 +26,7 @@ from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.config import Settings
 from tallybook.services.analytics import AnalyticsService
+from tallybook.services.backtests import BacktestService
 from tallybook.services.billing import BillingService
 from tallybook.services.catalog import CatalogService
 from tallybook.services.customers import CustomerService
@@ -58,6 +59,7 @@ class Container:
     previews: PreviewService
     analytics: AnalyticsService
     percentiles: PercentileService
+    backtests: BacktestService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -100,6 +102,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),
         analytics=AnalyticsService(analytics_store, catalog, clock),
         percentiles=PercentileService(rerater, catalog, clock),
+        backtests=BacktestService(analytics_store, rerater, catalog, clock),
         scheduled_jobs=[billing.run_due],
     )
 

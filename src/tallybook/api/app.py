@@ -34,6 +34,7 @@ ROUTERS = (
     "tallybook.api.routes.meters",
     "tallybook.api.routes.openmeter_query",
     "tallybook.api.routes.analytics",
+    "tallybook.api.routes.backtests",
     "tallybook.portal.routes",
 )
 

@@ -193,20 +193,6 @@ class AnalyticsStore:
         with self._engine.begin() as conn:
             conn.execute(stmt)
 
-    def fail_unfinished_backtests(self, now: datetime) -> int:
-        """Jobs left queued or running by a stopped process: failed, saying why."""
-        stmt = (
-            update(backtests)
-            .where(backtests.c.status.in_(("queued", "running")))
-            .values(
-                status="failed",
-                error={"code": "interrupted", "message": "the server stopped during the job"},
-                updated_at=now,
-            )
-        )
-        with self._engine.begin() as conn:
-            return int(conn.execute(stmt).rowcount)
-
     # -- experiments ------------------------------------------------------------------
 
     def insert_experiment(self, tenant_id: str, row: ExperimentRow) -> bool:
