@@ -32,6 +32,7 @@ from tallybook.services.catalog import CatalogService
 from tallybook.services.customers import CustomerService
 from tallybook.services.events_deadletters import DeadLetterService
 from tallybook.services.events_validate import Limits
+from tallybook.services.experiments import ExperimentService
 from tallybook.services.ingest import IngestService
 from tallybook.services.invoicing import BULK_THRESHOLD, InvoiceService
 from tallybook.services.percentiles import PercentileService
@@ -60,6 +61,7 @@ class Container:
     analytics: AnalyticsService
     percentiles: PercentileService
     backtests: BacktestService
+    experiments: ExperimentService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -86,6 +88,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     )
     analytics_store = AnalyticsStore(engine)
     rerater = Rerater(analytics_store, catalog, usage, billing.bulk_threshold)
+    experiments = ExperimentService(analytics_store, catalog, clock)
+    subscriptions.experiment_plan = experiments.plan_for
     return Container(
         settings=settings,
         engine=engine,
@@ -103,6 +107,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         analytics=AnalyticsService(analytics_store, catalog, clock),
         percentiles=PercentileService(rerater, catalog, clock),
         backtests=BacktestService(analytics_store, rerater, catalog, clock),
+        experiments=experiments,
         scheduled_jobs=[billing.run_due],
     )
 

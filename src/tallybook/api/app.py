@@ -35,6 +35,7 @@ ROUTERS = (
     "tallybook.api.routes.openmeter_query",
     "tallybook.api.routes.analytics",
     "tallybook.api.routes.backtests",
+    "tallybook.api.routes.experiments",
     "tallybook.portal.routes",
 )
 

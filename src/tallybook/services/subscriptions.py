@@ -42,6 +42,9 @@ MAX_QUANTITY = Decimal(1_000_000_000)
 MAX_TRIAL_DAYS = 3650
 # Called with (tenant, bill-to customer) after an immediate cancellation: the final invoice.
 AfterEnd = Callable[[str, str], object]
+# Called with (tenant, experiment key, customer) for "experiment:<key>" plans: the plan key.
+ExperimentPlan = Callable[[str, str, str], str]
+EXPERIMENT_PREFIX = "experiment:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +64,14 @@ class SubscriptionService:
         plans: PlanReader,
         clock: Clock,
         after_end: AfterEnd | None = None,
+        experiment_plan: ExperimentPlan | None = None,
     ):
         self._store = store
         self._customers = customers
         self._plans = plans
         self._clock = clock
         self.after_end = after_end
+        self.experiment_plan = experiment_plan
 
     # -- reads --------------------------------------------------------------------------
 
@@ -111,6 +116,9 @@ class SubscriptionService:
         discounts: Sequence[DiscountSpec] = (),
     ) -> StoredSubscription:
         customer = self._customers.get(tenant_id, customer_id)
+        if plan_key.startswith(EXPERIMENT_PREFIX) and self.experiment_plan is not None:
+            key = plan_key.removeprefix(EXPERIMENT_PREFIX)
+            plan_key, version = self.experiment_plan(tenant_id, key, customer.id), None
         plan = self._plans.get_plan(tenant_id, plan_key, version)
         _check_currency(plan, customer.currency)
         start = start or self._clock.now()
