@@ -186,7 +186,7 @@ def test_cohort_movements_retention_and_ltv(client: TestClient) -> None:
         None,
     )
     table = client.get("/v1/analytics/retention.csv", params={"start": "2025-01", "end": "2025-12"})
-    assert list(csv.DictReader(io.StringIO(table.text)))[0]["nrr"] == "83.33"
+    assert next(iter(csv.DictReader(io.StringIO(table.text))))["nrr"] == "83.33"
 
 
 def test_forecast_carries_committed_schedules(client: TestClient) -> None:

@@ -135,7 +135,7 @@ def test_allowance_model_at_current_and_percentiles(client: TestClient) -> None:
         "/v1/analytics/allowance-model.csv",
         json={"plan": "metered", "charge": "api", **WINDOW, "candidates": ["p90"]},
     )
-    assert list(csv.DictReader(io.StringIO(table.text)))[0]["total"] == "554.00"
+    assert next(iter(csv.DictReader(io.StringIO(table.text))))["total"] == "554.00"
 
 
 def test_bad_input(client: TestClient) -> None:
