@@ -317,6 +317,15 @@ def invoices_show(
     )
 
 
+def _register_analytics() -> None:
+    from tallybook.cli_analytics import register
+
+    register(app)
+
+
+_register_analytics()
+
+
 def main() -> None:
     app()
 
