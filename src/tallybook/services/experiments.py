@@ -21,28 +21,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
-from scipy import stats  # type: ignore[import-untyped]
-
 from tallybook.adapters.clock import Clock
+from tallybook.adapters.statistics import two_proportion_p, welch_p
 from tallybook.adapters.store.analytics_sql import AnalyticsStore, ExperimentRow
 from tallybook.domain.analytics.experiments import Arm, assign, check_share
 from tallybook.domain.analytics.months import Month
 from tallybook.domain.analytics.mrr import committed_mrr
 from tallybook.domain.errors import Conflict, CurrencyMismatch, NotFound, ValidationError
-from tallybook.domain.money import DECIMAL_CONTEXT, round_amount, round_ratio
+from tallybook.domain.money import DECIMAL_CONTEXT, round_amount
 from tallybook.domain.subscriptions import Subscription
 from tallybook.services.invoicing import PlanBook
 from tallybook.services.ports import PlanReader
 
 ZERO = Decimal(0)
 PREFIX = "experiment:"
-P_VALUE_PLACES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,33 +247,13 @@ def _arm(
 
 
 def _conversion_p(control: ArmResult, treatment: ArmResult) -> Decimal | None:
-    table = [
-        [treatment.converted, treatment.customers - treatment.converted],
-        [control.converted, control.customers - control.converted],
-    ]
-    if any(sum(row) == 0 for row in table) or any(
-        sum(col) == 0 for col in zip(*table, strict=True)
-    ):
-        return None  # a proportion is undefined or identical by construction
-    result = stats.chi2_contingency(table, correction=False)
-    return _p(float(result.pvalue))
+    return two_proportion_p(
+        treatment.converted, treatment.customers, control.converted, control.customers
+    )
 
 
 def _welch_p(control: ArmResult, treatment: ArmResult) -> Decimal | None:
-    if len(control.values) < 2 or len(treatment.values) < 2:
-        return None
-    if len(set(control.values)) == 1 and len(set(treatment.values)) == 1:
-        return None  # no variance in either arm: the statistic is undefined
-    result = stats.ttest_ind(
-        [float(v) for v in treatment.values], [float(v) for v in control.values], equal_var=False
-    )
-    return _p(float(result.pvalue))
-
-
-def _p(value: float) -> Decimal | None:
-    if math.isnan(value):
-        return None
-    return round_ratio(Decimal(repr(value)), P_VALUE_PLACES)
+    return welch_p(treatment.values, control.values)
 
 
 def _digest(document: dict[str, Any]) -> str:
