@@ -9,7 +9,7 @@ starts. Definitions and worked numbers: docs/analytics.md.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from tallybook.adapters.clock import Clock
@@ -42,31 +42,50 @@ METHODS = ("mean", "trend")
 Key = tuple[str, str]  # (customer, currency)
 
 
-@dataclass
 class Series:
-    """Per customer and currency: MRR (committed, usage) at each month asked; per
-    customer: subscribed at each month's snapshot; who had MRR before the window."""
+    """Per customer and currency: MRR (committed, usage) at each month of ``months``;
+    per customer: subscribed at each month's snapshot; who had MRR before the window.
 
-    months: list[Month]
-    committed: dict[Key, dict[Month, Decimal]] = field(default_factory=dict)
-    usage: dict[Key, dict[Month, Decimal]] = field(default_factory=dict)
-    subscribed: dict[str, set[Month]] = field(default_factory=dict)
-    paid_before: set[str] = field(default_factory=set)
+    Values are kept in lists by the month's position in ``months`` (sorted).
+    """
+
+    def __init__(self, months: list[Month]):
+        self.months = months
+        self.index = {month: n for n, month in enumerate(months)}
+        self.committed: dict[Key, list[Decimal]] = {}
+        self.usage: dict[Key, list[Decimal]] = {}
+        self.subscribed: dict[str, list[bool]] = {}
+        self.paid_before: set[str] = set()
 
     def customer_keys(self) -> set[Key]:
         return set(self.committed) | set(self.usage)
 
+    def add_committed(self, key: Key, position: int, value: Decimal) -> None:
+        row = self.committed.get(key)
+        if row is None:
+            row = self.committed[key] = [ZERO] * len(self.months)
+        row[position] += value
+
+    def add_usage(self, key: Key, position: int, value: Decimal) -> None:
+        row = self.usage.get(key)
+        if row is None:
+            row = self.usage[key] = [ZERO] * len(self.months)
+        row[position] += value
+
     def committed_at(self, key: Key, month: Month) -> Decimal:
-        return self.committed.get(key, {}).get(month, ZERO)
+        row = self.committed.get(key)
+        return ZERO if row is None else row[self.index[month]]
 
     def usage_at(self, key: Key, month: Month) -> Decimal:
-        return self.usage.get(key, {}).get(month, ZERO)
+        row = self.usage.get(key)
+        return ZERO if row is None else row[self.index[month]]
 
     def mrr(self, key: Key, month: Month) -> Decimal:
         return self.committed_at(key, month) + self.usage_at(key, month)
 
     def is_subscribed(self, customer: str, month: Month) -> bool:
-        return month in self.subscribed.get(customer, ())
+        row = self.subscribed.get(customer)
+        return row is not None and row[self.index[month]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,27 +138,28 @@ class AnalyticsService:
         series = Series(wanted)
         book = PlanBook(self._plans, tenant_id)
         first = wanted[0]
+        snapshots = [month.snapshot for month in wanted]
         for chunk in self._store.subscription_chunks(tenant_id):
             for item in chunk:
                 sub = item.subscription
                 key = (sub.customer, sub.currency)
                 if sub.billing_start < first.start:
                     series.paid_before.add(sub.customer)
-                for month in wanted:
-                    at = month.snapshot
+                for position, at in enumerate(snapshots):
                     if not is_subscribed(sub, at):
                         continue
-                    series.subscribed.setdefault(sub.customer, set()).add(month)
+                    flags = series.subscribed.get(sub.customer)
+                    if flags is None:
+                        flags = series.subscribed[sub.customer] = [False] * len(wanted)
+                    flags[position] = True
                     value = committed_mrr(sub, book, at)
                     if value:
-                        row = series.committed.setdefault(key, {})
-                        row[month] = row.get(month, ZERO) + value
-        chosen = set(wanted)
-        for line in self._store.revenue_lines(tenant_id, first.start):
-            month = Month.of(line.period_start)
-            if month in chosen:
-                row = series.usage.setdefault((line.customer, line.currency), {})
-                row[month] = row.get(month, ZERO) + line.amount
+                        series.add_committed(key, position, value)
+        positions = {str(month): n for n, month in enumerate(wanted)}
+        for revenue in self._store.revenue_by_month(tenant_id, first.start):
+            found = positions.get(revenue.month)
+            if found is not None:
+                series.add_usage((revenue.customer, revenue.currency), found, revenue.amount)
         return series
 
     # -- MRR --------------------------------------------------------------------------
@@ -148,45 +168,46 @@ class AnalyticsService:
         """Per month and currency: committed and usage MRR, customers and movements."""
         months = month_range(first, last)
         series = self.series(tenant_id, months)
-        totals: dict[tuple[Month, str], MonthTotals] = {}
+        count = len(series.months)
+        # positions of the asked months, and of the month before each (always present)
+        asked = [(series.index[m], series.index[m.previous()]) for m in months]
+        totals: dict[tuple[int, str], MonthTotals] = {}
         currencies = {currency for _, currency in series.customer_keys()}
+        zeros, nowhere = [ZERO] * count, [False] * count
         for key in series.customer_keys():
             customer, currency = key
-            had = customer in series.paid_before
-            for month in series.months:
-                if month not in months:
-                    had = had or series.mrr(key, month) > 0
-                    continue
-                row = totals.setdefault((month, currency), MonthTotals())
-                self._add(series, key, month, row, had)
-                had = had or series.mrr(key, month) > 0
+            committed = series.committed.get(key, zeros)
+            usage = series.usage.get(key, zeros)
+            subscribed = series.subscribed.get(customer, nowhere)
+            mrr = [c + u for c, u in zip(committed, usage, strict=True)]
+            earlier = [customer in series.paid_before]  # had MRR before each position
+            for value in mrr:
+                earlier.append(earlier[-1] or value > 0)
+            for position, previous in asked:
+                row = totals.get((position, currency))
+                if row is None:
+                    row = totals[(position, currency)] = MonthTotals()
+                row.committed += committed[position]
+                row.usage += usage[position]
+                if mrr[position] > 0:
+                    row.customers += 1
+                change = classify(
+                    CustomerMonth(
+                        mrr[previous],
+                        mrr[position],
+                        subscribed[previous],
+                        subscribed[position],
+                        earlier[position],
+                    )
+                )
+                if change is not None:
+                    name, amount = change
+                    setattr(row.movements, name, getattr(row.movements, name) + amount)
         return [
-            MrrRow(month, currency, totals.get((month, currency), MonthTotals()))
-            for month in months
+            MrrRow(month, currency, totals.get((position, currency), MonthTotals()))
+            for month, (position, _) in zip(months, asked, strict=True)
             for currency in sorted(currencies)
         ]
-
-    @staticmethod
-    def _add(series: Series, key: Key, month: Month, row: MonthTotals, had: bool) -> None:
-        customer = key[0]
-        now = series.mrr(key, month)
-        before = series.mrr(key, month.previous())
-        row.committed += series.committed_at(key, month)
-        row.usage += series.usage_at(key, month)
-        if now > 0:
-            row.customers += 1
-        change = classify(
-            CustomerMonth(
-                before,
-                now,
-                series.is_subscribed(customer, month.previous()),
-                series.is_subscribed(customer, month),
-                had,
-            )
-        )
-        if change is not None:
-            name, amount = change
-            setattr(row.movements, name, getattr(row.movements, name) + amount)
 
     # -- retention --------------------------------------------------------------------
 

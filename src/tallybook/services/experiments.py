@@ -194,9 +194,9 @@ class ExperimentService:
                 subs.setdefault(item.subscription.customer, []).append(item.subscription)
         last = Month.of(now).previous()
         usage: dict[str, Decimal] = {}
-        for line in self._store.revenue_lines(tenant_id, last.start):
-            if Month.of(line.period_start) == last and line.currency == currency:
-                usage[line.customer] = usage.get(line.customer, ZERO) + line.amount
+        for revenue in self._store.revenue_by_month(tenant_id, last.start):
+            if revenue.month == str(last) and revenue.currency == currency:
+                usage[revenue.customer] = usage.get(revenue.customer, ZERO) + revenue.amount
         arms = {}
         for arm, plan in (
             (Arm.CONTROL, experiment.control_plan),

@@ -2,7 +2,7 @@
 
 Reads are chunked by keyset (subscription id) so a big tenant is walked in bounded
 memory. Usage revenue is read from the ``lines`` documents of final invoices (finalized
-or paid; never drafts or voids). Writes are single statements; the primary keys of
+or paid; never drafts or voids) with the database's JSON functions. Writes are single statements; the primary keys of
 ``experiment_assignments`` and ``experiments`` make "once and for ever" a database rule.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.schema_analytics import (
@@ -23,22 +23,41 @@ from tallybook.adapters.store.schema_analytics import (
     experiment_assignments,
     experiments,
 )
-from tallybook.adapters.store.schema_billing import customers, invoices, subscriptions
+from tallybook.adapters.store.schema_billing import customers, subscriptions
 from tallybook.adapters.store.subscriptions import StoredSubscription, stored_from_row
+from tallybook.adapters.store.types import to_micros
 
-FINAL = ("finalized", "paid")
-REVENUE_LINES = frozenset({"usage", "adjustment"})
+ZERO = Decimal(0)
+_REVENUE_WHERE = (
+    "i.tenant_id = :tenant AND i.status IN ('finalized', 'paid') AND i.issue_at >= :since"
+)
+_REVENUE_PG = f"""
+SELECT COALESCE(l->>'customer', i.customer_id) AS customer, i.currency AS currency,
+       substr(l->>'period_start', 1, 7) AS month, SUM((l->>'amount')::numeric)::text AS amount
+FROM invoices i CROSS JOIN LATERAL jsonb_array_elements(i.lines) AS l
+WHERE {_REVENUE_WHERE} AND l->>'type' IN ('usage', 'adjustment')
+  AND l->>'period_start' IS NOT NULL
+GROUP BY 1, 2, 3
+"""
+_REVENUE_SQLITE = f"""
+SELECT COALESCE(json_extract(l.value, '$.customer'), i.customer_id) AS customer,
+       i.currency AS currency, substr(json_extract(l.value, '$.period_start'), 1, 7) AS month,
+       json_extract(l.value, '$.amount') AS amount
+FROM invoices i, json_each(i.lines) AS l
+WHERE {_REVENUE_WHERE} AND json_extract(l.value, '$.type') IN ('usage', 'adjustment')
+  AND json_extract(l.value, '$.period_start') IS NOT NULL
+"""
 
 
 @dataclass(frozen=True, slots=True)
-class RevenueLine:
-    """A usage or adjustment line of a final invoice: whose, which currency, how much,
-    and the start of the service period it bills."""
+class RevenueMonth:
+    """Usage and adjustment revenue of one customer, currency and month (``YYYY-MM``,
+    the UTC month the lines' service periods start in)."""
 
     customer: str
     currency: str
+    month: str
     amount: Decimal
-    period_start: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,28 +122,24 @@ class AnalyticsStore:
         with self._engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
-    def revenue_lines(self, tenant_id: str, issued_from: datetime) -> Iterator[RevenueLine]:
-        """Usage and adjustment lines of final invoices issued at or after ``issued_from``."""
-        stmt = (
-            select(invoices.c.currency, invoices.c.customer_id, invoices.c.lines)
-            .where(
-                invoices.c.tenant_id == tenant_id,
-                invoices.c.status.in_(FINAL),
-                invoices.c.issue_at >= issued_from,
-            )
-            .execution_options(yield_per=1000)
-        )
+    def revenue_by_month(self, tenant_id: str, issued_from: datetime) -> Iterator[RevenueMonth]:
+        """Usage and adjustment revenue of final invoices issued at or after
+        ``issued_from``, per line customer, currency and UTC month (``YYYY-MM``) of the
+        line's service period start. The lines are unpacked by the database's JSON
+        functions; PostgreSQL also sums them (NUMERIC, exact), SQLite returns each line's
+        decimal text and the sum is made here with ``Decimal``."""
+        params = {"tenant": tenant_id, "since": to_micros(issued_from)}
+        if self._engine.dialect.name == "postgresql":
+            sql = _REVENUE_PG
+        else:
+            sql = _REVENUE_SQLITE
+        sums: dict[tuple[str, str, str], Decimal] = {}
         with self._engine.connect() as conn:
-            for row in conn.execute(stmt):
-                for line in row.lines:
-                    if line.get("type") not in REVENUE_LINES or not line.get("period_start"):
-                        continue
-                    yield RevenueLine(
-                        line.get("customer") or row.customer_id,
-                        row.currency,
-                        Decimal(line["amount"]),
-                        datetime.fromisoformat(line["period_start"]),
-                    )
+            for row in conn.execute(text(sql), params):
+                key = (row.customer, row.currency, row.month)
+                sums[key] = sums.get(key, ZERO) + Decimal(row.amount)
+        for (customer, currency, month), amount in sums.items():
+            yield RevenueMonth(customer, currency, month, amount)
 
     def currencies(self, tenant_id: str) -> set[str]:
         """The currencies of the tenant's customers."""
