@@ -149,8 +149,10 @@ class PercentileService:
         self, tenant_id: str, window: Window, plan: str, charge: str
     ) -> list[tuple[str, Decimal]]:
         base = self._rerater.book(tenant_id)
+        # only the charge's usage is needed: rate the plan with that charge alone
+        book = SubstitutedPlans(base, {plan: _only(charge)})
         samples = []
-        for rated in self._rerater.periods(tenant_id, window, base, [base], match=starts_on(plan)):
+        for rated in self._rerater.periods(tenant_id, window, base, [book], match=starts_on(plan)):
             lines = [
                 line
                 for line in rated.rated[0].usage
@@ -234,6 +236,14 @@ class _Tally:
 def _stat(value: Decimal | None) -> Decimal | None:
     """A statistic as shown: 6 decimal places at most, no trailing zeros."""
     return None if value is None else normalize(round_ratio(value, STAT_PLACES))
+
+
+def _only(charge_key: str) -> Transform:
+    def transform(plan: Plan) -> Plan:
+        kept = tuple(c for c in plan.charges if c.key == charge_key)
+        return replace(plan, charges=kept, minimum_spend=ZERO)
+
+    return transform
 
 
 def _with_allowance(charge_key: str, allowance: Decimal) -> Transform:
