@@ -41,10 +41,10 @@ CATALOG = {
 WINDOW = {"from": "2025-01-01T00:00:00Z", "to": "2025-02-01T00:00:00Z"}
 
 
-def setup_ten(client: TestClient) -> None:
+def setup_ten(client: TestClient, catalog: dict[str, Any] = CATALOG) -> None:
     """Ten customers p1..p10 on ``metered`` from 2025-01-01 with USAGE in January, and a
     February event that lies outside the window."""
-    assert client.put("/v1/catalog", json=CATALOG).status_code == 200
+    assert client.put("/v1/catalog", json=catalog).status_code == 200
     events: list[dict[str, Any]] = []
     for n, calls in enumerate(USAGE, start=1):
         cid = f"p{n}"
@@ -187,3 +187,16 @@ def test_bad_input(client: TestClient) -> None:
         404,
         "plan_not_found",
     )
+
+
+def test_allowance_model_with_a_minimum_spend(client: TestClient) -> None:
+    """A $100 minimum per period: the true-up moves with the allowance (docs/analytics.md)."""
+    setup_ten(client, {**CATALOG, "plans": [{**PLAN, "minimum_spend": "100"}]})
+    response = client.post(
+        "/v1/analytics/allowance-model",
+        json={"plan": "metered", "charge": "api", **WINDOW, "candidates": ["current", "12000"]},
+    )
+    assert response.status_code == 200, response.text
+    rows = {r["candidate"]: (r["overage_revenue"], r["total"]) for r in response.json()}
+    # current: p1-p9 pay at most 50 + 30 = 80, trued up to 100; p10 pays 140
+    assert rows == {"current": ("172.00", "1040.00"), "12000": ("0.00", "1000.00")}

@@ -11,7 +11,7 @@ candidate (in every version of the plan), with the same usage (no elasticity).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +22,7 @@ from tallybook.domain.catalog import Plan, UsageCharge
 from tallybook.domain.errors import NotFound, ValidationError
 from tallybook.domain.money import normalize, round_amount, round_ratio, to_decimal
 from tallybook.domain.rating import LineItem, LineType
+from tallybook.domain.subscriptions import PlanRef
 from tallybook.services.catalog import CatalogService
 from tallybook.services.rerating import (
     Rerater,
@@ -163,6 +164,9 @@ class PercentileService:
                 samples.append((rated.subscription.customer, used))
         return samples
 
+    def _has_minimum(self, tenant_id: str, plan_key: str) -> bool:
+        return any(p.minimum_spend for p in _versions(self._catalog, tenant_id, plan_key))
+
     def allowance_model(
         self,
         tenant_id: str,
@@ -192,16 +196,25 @@ class PercentileService:
                 assert value is not None
                 allowances.append(value)
         base = self._rerater.book(tenant_id)
-        books = [
-            SubstitutedPlans(base, {plan_key: _with_allowance(charge_key, allowance)})
+        # Without a minimum spend the other charges do not depend on the allowance: rate
+        # the whole plan once (book 0) and only the modelled charge per candidate.
+        alone = not self._has_minimum(tenant_id, plan_key)
+        books: list[Mapping[PlanRef, Plan]] = [base]
+        books += [
+            SubstitutedPlans(base, {plan_key: _with_allowance(charge_key, allowance, alone)})
             for allowance in allowances
         ]
-        totals = [_Tally(plan.currency) for _ in books]
+        totals = [_Tally(plan.currency) for _ in allowances]
         for rated in self._rerater.periods(
             tenant_id, window, base, books, match=starts_on(plan_key)
         ):
-            for index, tally in enumerate(totals):
-                tally.add(rated.subscription.customer, rated.lines(index), charge_key)
+            customer = rated.subscription.customer
+            for index, tally in enumerate(totals, start=1):
+                lines = rated.lines(index)
+                mine = [line for line in lines if _modelled(line, charge_key)]
+                rest = rated.lines(0) if alone else lines
+                other = sum((line.amount for line in rest if not _modelled(line, charge_key)), ZERO)
+                tally.add(customer, mine, other)
         return [
             AllowanceRow(
                 candidates[index].strip().lower(),
@@ -216,6 +229,13 @@ class PercentileService:
         ]
 
 
+def _versions(catalog: CatalogService, tenant_id: str, plan_key: str) -> list[Plan]:
+    return [
+        catalog.get_plan(tenant_id, plan_key, info.version)
+        for info in catalog.plan_versions(tenant_id, plan_key)
+    ]
+
+
 class _Tally:
     def __init__(self, currency: str):
         self.units = ZERO
@@ -223,14 +243,19 @@ class _Tally:
         self.total = round_amount(ZERO, currency)
         self.over: set[str] = set()
 
-    def add(self, customer: str, lines: Sequence[LineItem], charge: str) -> None:
-        for line in lines:
+    def add(self, customer: str, charge_lines: Sequence[LineItem], other: Decimal) -> None:
+        """One period: the modelled charge's lines and the sum of every other line."""
+        self.total += other
+        for line in charge_lines:
             self.total += line.amount
-            if line.charge == charge and line.type is LineType.USAGE:
-                self.units += line.quantity
-                self.revenue += line.amount
-                if line.quantity > 0:
-                    self.over.add(customer)
+            self.units += line.quantity
+            self.revenue += line.amount
+            if line.quantity > 0:
+                self.over.add(customer)
+
+
+def _modelled(line: LineItem, charge: str) -> bool:
+    return line.charge == charge and line.type is LineType.USAGE
 
 
 def _stat(value: Decimal | None) -> Decimal | None:
@@ -246,13 +271,16 @@ def _only(charge_key: str) -> Transform:
     return transform
 
 
-def _with_allowance(charge_key: str, allowance: Decimal) -> Transform:
+def _with_allowance(charge_key: str, allowance: Decimal, alone: bool) -> Transform:
+    """The plan with the charge's allowance replaced (and only that charge if ``alone``)."""
+
     def transform(plan: Plan) -> Plan:
         charges = tuple(
             replace(c, included=allowance)
             if isinstance(c, UsageCharge) and c.key == charge_key
             else c
             for c in plan.charges
+            if not alone or c.key == charge_key
         )
         return replace(plan, charges=charges)
 
