@@ -11,20 +11,21 @@ candidate (in every version of the plan), with the same usage (no elasticity).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
 from tallybook.adapters.clock import Clock
 from tallybook.domain.analytics.stats import check_percentile, mean, percentile_cont
+from tallybook.domain.billing import period_lines
 from tallybook.domain.catalog import Plan, UsageCharge
 from tallybook.domain.errors import NotFound, ValidationError
 from tallybook.domain.money import normalize, round_amount, round_ratio, to_decimal
 from tallybook.domain.rating import LineItem, LineType
-from tallybook.domain.subscriptions import PlanRef
 from tallybook.services.catalog import CatalogService
 from tallybook.services.rerating import (
+    RatedPeriod,
     Rerater,
     SubstitutedPlans,
     Transform,
@@ -182,10 +183,22 @@ class PercentileService:
         if not isinstance(charge, UsageCharge):
             raise _charge_not_found(charge_key, plan_key)
         wanted = _parse_candidates(candidates)
-        allowances: list[Decimal] = []
+        base = self._rerater.book(tenant_id)
+        # Without a minimum spend the other charges do not depend on the allowance: the
+        # candidates rate the modelled charge alone, and the rest comes from the plan as is.
+        alone = not self._has_minimum(tenant_id, plan_key)
+        kept: list[tuple[RatedPeriod, Decimal]] = []
         samples: list[Decimal] = []
-        if any(kind == "percentile" for kind, _ in wanted):
-            samples = [v for _, v in self._samples(tenant_id, window, plan_key, charge_key)]
+        for rated in self._rerater.periods(
+            tenant_id, window, base, [base], match=starts_on(plan_key)
+        ):
+            lines = rated.lines(0)
+            mine = [line for line in lines if _modelled(line, charge_key)]
+            if mine:
+                samples.append(sum((line.used or ZERO for line in mine), ZERO))
+            other = sum((line.amount for line in lines if not _modelled(line, charge_key)), ZERO)
+            kept.append((rated, other))
+        allowances: list[Decimal] = []
         for kind, value in wanted:
             if kind == "current":
                 allowances.append(charge.included)
@@ -195,26 +208,22 @@ class PercentileService:
             else:
                 assert value is not None
                 allowances.append(value)
-        base = self._rerater.book(tenant_id)
-        # Without a minimum spend the other charges do not depend on the allowance: rate
-        # the whole plan once (book 0) and only the modelled charge per candidate.
-        alone = not self._has_minimum(tenant_id, plan_key)
-        books: list[Mapping[PlanRef, Plan]] = [base]
-        books += [
+        books = [
             SubstitutedPlans(base, {plan_key: _with_allowance(charge_key, allowance, alone)})
             for allowance in allowances
         ]
         totals = [_Tally(plan.currency) for _ in allowances]
-        for rated in self._rerater.periods(
-            tenant_id, window, base, books, match=starts_on(plan_key)
-        ):
-            customer = rated.subscription.customer
-            for index, tally in enumerate(totals, start=1):
-                lines = rated.lines(index)
+        for rated, base_other in kept:
+            sub, period = rated.subscription, rated.period
+            for tally, book in zip(totals, books, strict=True):
+                lines = period_lines(sub, period, book, rated.usage).all
                 mine = [line for line in lines if _modelled(line, charge_key)]
-                rest = rated.lines(0) if alone else lines
-                other = sum((line.amount for line in rest if not _modelled(line, charge_key)), ZERO)
-                tally.add(customer, mine, other)
+                other = base_other
+                if not alone:
+                    other = sum(
+                        (line.amount for line in lines if not _modelled(line, charge_key)), ZERO
+                    )
+                tally.add(sub.customer, mine, other)
         return [
             AllowanceRow(
                 candidates[index].strip().lower(),

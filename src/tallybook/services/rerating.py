@@ -16,7 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tallybook.adapters.store.analytics_sql import AnalyticsStore
-from tallybook.domain.billing import PeriodLines, UsageQuery, period_lines, usage_queries
+from tallybook.domain.billing import (
+    PeriodLines,
+    UsageData,
+    UsageQuery,
+    period_lines,
+    usage_queries,
+)
 from tallybook.domain.catalog import Plan
 from tallybook.domain.invoices import discount_lines
 from tallybook.domain.proration import parts
@@ -62,6 +68,7 @@ class RatedPeriod:
     subscription: Subscription
     period: BillingPeriod
     rated: tuple[PeriodLines, ...]
+    usage: UsageData  # the usage answers it was rated with (to rate it again later)
 
     def lines(self, book: int) -> list[LineItem]:
         """Every charge line of the period (in-advance fees included) under ``book``."""
@@ -137,7 +144,7 @@ class Rerater:
             for (subscription, period), queries in zip(picked, needs, strict=True):
                 usage = cache.usage(subscription.customer, queries)
                 rated = tuple(period_lines(subscription, period, book, usage) for book in books)
-                yield RatedPeriod(subscription, period, rated)
+                yield RatedPeriod(subscription, period, rated, usage)
             cache.forget()
             if progress is not None:
                 progress(len(chunk))
