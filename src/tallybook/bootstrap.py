@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -21,6 +22,7 @@ from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
+from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
@@ -36,6 +38,7 @@ from tallybook.services.experiments import ExperimentService
 from tallybook.services.ingest import IngestService
 from tallybook.services.invoicing import BULK_THRESHOLD, InvoiceService
 from tallybook.services.percentiles import PercentileService
+from tallybook.services.portal_sessions import PortalSessionService
 from tallybook.services.previews import PreviewService
 from tallybook.services.rerating import Rerater
 from tallybook.services.subscriptions import SubscriptionService
@@ -62,6 +65,7 @@ class Container:
     percentiles: PercentileService
     backtests: BacktestService
     experiments: ExperimentService
+    portal_sessions: PortalSessionService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -108,6 +112,9 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         percentiles=PercentileService(rerater, catalog, clock),
         backtests=BacktestService(analytics_store, rerater, catalog, clock),
         experiments=experiments,
+        portal_sessions=PortalSessionService(
+            PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
+        ),
         scheduled_jobs=[billing.run_due],
     )
 

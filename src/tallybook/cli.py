@@ -54,6 +54,7 @@ def serve(
 
     from tallybook import logs
     from tallybook.api.app import create_app
+    from tallybook.banner import ShownKey, banner_lines
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
@@ -64,41 +65,26 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     base = f"http://{host}:{port}"
-    keys: list[tuple[str, str]] = []
+    keys: list[ShownKey] = []
     if new_key is not None:
-        note = "generated: shown once, store it now" if new_key.generated else "TALLYBOOK_API_KEY"
-        keys.append((new_key.key, note))
+        note = "generated: shown once, store it now" if new_key.generated else "registered"
+        keys.append(ShownKey(new_key.key, note, new_key.generated))
     if demo:
         from tallybook.demo import KEY_FILE, seed_demo
 
-        keys.append((seed_demo(container), f"demo key, kept in {KEY_FILE}"))
-    _print_banner(base, keys)
+        keys.append(ShownKey(seed_demo(container), f"demo key, kept in {KEY_FILE}", True))
+    console.rule("[bold]Tallybook is running")
+    for line in banner_lines(base, keys, demo=demo):
+        console.print(line)
     uvicorn.run(
         create_app(container=container, background=True),
         host=host,
         port=port,
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # X-Forwarded-*: only from TALLYBOOK_TRUSTED_PROXIES (create_app)
         loop="uvloop",
         http="httptools",
-    )
-
-
-def _print_banner(base: str, keys: list[tuple[str, str]]) -> None:
-    console.rule("[bold]Tallybook is running")
-    for key, note in keys:
-        console.print(f"API key ({note}): [bold green]{key}[/]")
-    if not keys:
-        console.print("API key: the one you configured or created earlier (tallybook keys create)")
-    console.print(f"Dashboard:     {base}/portal")
-    console.print(f"API docs:      {base}/docs   OpenAPI: {base}/openapi.json")
-    shown = keys[-1][0] if keys else "$TALLYBOOK_API_KEY"
-    console.print("Sample call (current usage and projected bill of the demo customer acme):")
-    console.print(f"  curl -s -H 'Authorization: Bearer {shown}' {base}/v1/customers/acme/usage")
-    console.print("Send an event:")
-    console.print(
-        f"  curl -s -H 'Authorization: Bearer {shown}' -H 'Content-Type: application/json' "
-        f"""-d '{{"id": "evt_1", "customer": "acme", "type": "api_request"}}' {base}/v1/events"""
     )
 
 
@@ -285,6 +271,7 @@ def invoices_show(
     from tallybook.api.responses import dumps
     from tallybook.api.routes.invoices import invoice_json
     from tallybook.domain.errors import TallybookError
+    from tallybook.formatting import format_quantity
 
     container = _container()
     try:
@@ -307,7 +294,11 @@ def invoices_show(
         if line.period_start is not None and line.period_end is not None:
             period = f"{line.period_start:%Y-%m-%d} to {line.period_end:%Y-%m-%d}"
         table.add_row(
-            line.type.value, line.description, period, f"{line.quantity:f}", f"{line.amount:f}"
+            line.type.value,
+            line.description,
+            period,
+            format_quantity(line.quantity),
+            f"{line.amount:f}",
         )
     console.print(table)
     totals = invoice.totals

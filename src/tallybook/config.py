@@ -24,7 +24,15 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535, description="Port `tallybook serve` binds.")
     max_batch_events: int = Field(10_000, ge=1, description="Most events in one POST /v1/events.")
     max_body_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, description="Largest accepted request body (413 above)."
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest event ingestion body (POST /v1/events, /api/v1/events); 413 above.",
+    )
+    max_document_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="Largest body of every endpoint but event ingestion (catalog documents, "
+        "customers, ...): 413 above.",
     )
     max_event_bytes: int = Field(
         64 * 1024, ge=256, description="Largest single event (its properties included)."
@@ -38,6 +46,15 @@ class Settings(BaseSettings):
     )
     scheduler_interval_seconds: float = Field(
         60.0, ge=0, description="How often the server closes due periods (0 disables)."
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-Proto and "
+        "X-Forwarded-For are honoured ('*' for any); empty: none (portal cookies are Secure "
+        "only when the request itself came over https).",
+    )
+    portal_session_hours: float = Field(
+        8.0, gt=0, le=24 * 30, description="How long a portal login lasts (hours)."
     )
     log_level: str = Field("INFO", description="Python log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stderr.")

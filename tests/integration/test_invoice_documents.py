@@ -123,7 +123,12 @@ def test_html_invoice_shows_lines_sections_and_totals(
     assert "120,000 used" in html and "50,000 included" in html
     assert "Jan 1, 2026 \u2013 Jan 31, 2026" in html
     assert re.search(r"Total due \(USD\)</th><td class=\"num\">\$410\.00", html)
-    assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert "http://" not in html and "https://" not in html
+    # one inline script (the print button), allowed by its hash; nothing loaded
+    assert html.count("<script") == 1 and "<script src" not in html
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp
+    assert csp.count("'sha256-") == 2  # the embedded stylesheet and the print script
 
 
 def test_html_invoice_groups_child_lines_and_shows_tiers(

@@ -140,7 +140,9 @@ def test_another_tenant_sees_only_its_own_customers(
 
 
 def test_logout_forgets_the_key(browser: TestClient) -> None:
-    response = browser.post("/portal/logout", follow_redirects=False)
+    csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', browser.get("/portal").text)
+    assert csrf is not None
+    response = browser.post("/portal/logout", data={"csrf": csrf[1]}, follow_redirects=False)
     assert response.status_code == 303
     assert 'tallybook_portal=""' in response.headers["set-cookie"]
     assert browser.get("/portal", follow_redirects=False).status_code == 303

@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tallybook import __version__
 from tallybook.adapters.clock import Clock
 from tallybook.api import errors
 from tallybook.api.limits import BodyLimit
 from tallybook.api.metrics import Metrics, middleware
+from tallybook.api.offload import install_limiter
+from tallybook.api.security_headers import SecurityHeaders
 from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
 
@@ -37,6 +40,7 @@ ROUTERS = (
     "tallybook.api.routes.backtests",
     "tallybook.api.routes.experiments",
     "tallybook.portal.routes",
+    "tallybook.api.docs_ui",
 )
 
 
@@ -53,6 +57,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_limiter(app)
         scheduler = _start_scheduler(container) if background else None
         try:
             yield
@@ -65,12 +70,22 @@ def create_app(
         version=__version__,
         summary="Metering and billing for usage-based and hybrid SaaS pricing",
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs_ui from a package, not a CDN
+        redoc_url=None,
     )
     app.state.container = container
     app.state.metrics = Metrics()
     errors.install(app)
     app.middleware("http")(middleware(app.state.metrics))
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        document_bytes=settings.max_document_bytes,
+    )
+    app.add_middleware(SecurityHeaders)
+    if settings.trusted_proxies:
+        trusted = [host.strip() for host in settings.trusted_proxies.split(",") if host.strip()]
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router)
     return app

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tallybook.adapters.store.failures import DRIVER_ERRORS, RETRY_AFTER_SECONDS, store_error
 from tallybook.api.responses import JsonResponse
 from tallybook.domain import errors as e
 
@@ -68,20 +69,42 @@ def _clean_validation(errors: Any) -> list[dict[str, Any]]:
     return cleaned
 
 
+def retry_after(exc: e.TallybookError) -> dict[str, str]:
+    """``Retry-After`` (seconds) for a 503: the store may be back by then."""
+    if status_for(exc) != 503:
+        return {}
+    seconds = exc.details.get("retry_after", RETRY_AFTER_SECONDS)
+    return {"Retry-After": str(seconds)}
+
+
+def domain_response(request: Request, exc: e.TallybookError) -> JsonResponse:
+    """The error body and status of a domain error (503s carry ``Retry-After``)."""
+    status = status_for(exc)
+    if status >= 500:
+        log.warning(
+            "%s on %s %s: %s",
+            exc.code,
+            request.method,
+            request.url.path,
+            exc.message,
+            exc_info=exc.__cause__ or exc,
+        )
+    response = error_response(status, exc.code, exc.message, exc.details)
+    response.headers.update(retry_after(exc))
+    return response
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.TallybookError)
     async def _domain(request: Request, exc: e.TallybookError) -> JsonResponse:
-        status = status_for(exc)
-        if status >= 500:
-            log.warning(
-                "%s on %s %s: %s",
-                exc.code,
-                request.method,
-                request.url.path,
-                exc.message,
-                exc_info=exc.__cause__ or exc,
-            )
-        return error_response(status, exc.code, exc.message, exc.details)
+        return domain_response(request, exc)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, _exc: RecursionError) -> JsonResponse:
+        # Input is bounded before parsing (catalog documents, events); this is the net
+        # for any nesting that still reaches a recursive parser or validator.
+        log.warning("nesting too deep on %s %s", request.method, request.url.path)
+        return error_response(422, "too_deep", "the request is nested too deeply to be processed")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JsonResponse:
@@ -96,6 +119,15 @@ def install(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JsonResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+    async def _driver(request: Request, exc: Exception) -> JsonResponse:
+        domain = store_error(exc)  # a driver error no adapter translated: still a 503
+        if domain is not None:
+            return domain_response(request, domain)
+        return await _unexpected(request, exc)
+
+    for driver_error in DRIVER_ERRORS:
+        app.add_exception_handler(driver_error, _driver)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JsonResponse:

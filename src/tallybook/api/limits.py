@@ -1,5 +1,9 @@
 """Request-size guard: a pure ASGI middleware that answers 413 before a large body is
-buffered, whether the client sent Content-Length or streamed chunks."""
+buffered, whether the client sent Content-Length or streamed chunks.
+
+Event ingestion (``LARGE_PATHS``) may send up to ``max_bytes``; every other endpoint
+(catalog documents, customers, ...) up to ``document_bytes``, which bounds the CPU any
+one request can spend parsing and validating its body."""
 
 from __future__ import annotations
 
@@ -15,18 +19,23 @@ class _TooLarge(Exception):
     pass
 
 
+LARGE_PATHS = frozenset({"/v1/events", "/api/v1/events"})
+
+
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, document_bytes: int | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.document_bytes = max_bytes if document_bytes is None else document_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes if scope.get("path") in LARGE_PATHS else self.document_bytes
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._reject(scope, receive, send)
+        if declared is not None and declared > limit:
+            await self._reject(scope, receive, send, limit)
             return
         seen = 0
         started = False
@@ -36,7 +45,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _TooLarge
             return message
 
@@ -50,13 +59,11 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._reject(scope, receive, send)
+                await self._reject(scope, receive, send, limit)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         body = error_body(
-            "payload_too_large",
-            f"request body exceeds {self.max_bytes} bytes",
-            {"max_bytes": self.max_bytes},
+            "payload_too_large", f"request body exceeds {limit} bytes", {"max_bytes": limit}
         )
         await JsonResponse(body, status_code=413)(scope, receive, send)
 

@@ -10,6 +10,11 @@ A ``period`` slot's lines, in order: prorations of changes, in-arrears fees, usa
 the true-up of the closed period; the next period's in-advance fees; adjustments for
 late usage in earlier final periods; discounts. ``billed_through`` (per subscription)
 says which slots are final and must not be computed again.
+
+Late usage of an *ended* subscription (its last invoice final) has no next invoice of
+its own: it is billed on the account's next ``period`` invoice of another subscription
+(a re-subscription, a child's) issued within its look-back window, else on the ended
+subscription's own ``adjustment`` slot for that window (``_late_usage``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tallybook.domain.billing import ADJUSTMENT_LOOKBACK as ADJUSTMENT_LOOKBACK
 from tallybook.domain.billing import (
     Plans,
     Slot,
@@ -28,6 +34,7 @@ from tallybook.domain.billing import (
     advance_lines,
     period_lines,
     slots,
+    trailing_periods,
     usage_queries,
 )
 from tallybook.domain.invoices import (
@@ -41,9 +48,6 @@ from tallybook.domain.invoices import (
 from tallybook.domain.rating import LineItem
 from tallybook.domain.subscriptions import BillingPeriod, Subscription
 
-# How many earlier final periods each new invoice recomputes for late events: each one
-# costs its usage queries again on every run while the invoice is draft (docs/billing.md).
-ADJUSTMENT_LOOKBACK = 3
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -93,7 +97,9 @@ def slot_usage_queries(
     """The usage a slot needs: its period's, and the earlier periods' it may adjust."""
     if slot.kind is SlotKind.OPENING:
         return []
-    queries = usage_queries(subscription, slot.period, plans)
+    queries = []
+    if slot.kind is SlotKind.PERIOD:
+        queries = usage_queries(subscription, slot.period, plans)
     for earlier in _adjustable(subscription, slot.period):
         queries += usage_queries(subscription, earlier, plans)
     return queries
@@ -107,13 +113,83 @@ def account_drafts(
     as_of: datetime,
 ) -> list[InvoiceDraft]:
     """The drafts of every due, non-final slot of the account, as of ``as_of``."""
-    computed = []
-    for subscription, slot in due_slots(account, plans, as_of):
+    computed: list[tuple[Subscription, Slot, Sequence[LineItem]]] = []
+    due = due_slots(account, plans, as_of)
+    for subscription, slot in due:
+        if slot.kind is SlotKind.ADJUSTMENT:
+            continue  # filled by _late_usage, once every period is computed
         data = usage.get(subscription.customer, {})
         through = account.billed_through.get(subscription.id)
         lines = slot_lines(subscription, slot, plans, data, ledger, through)
         computed.append((subscription, slot, lines))
+    computed += _late_usage(account, due, plans, usage, ledger)
     return assemble(account.customer, account.currency, computed)
+
+
+def _late_usage(
+    account: Account,
+    due: Sequence[tuple[Subscription, Slot]],
+    plans: Plans,
+    usage: Mapping[str, UsageData],
+    ledger: Ledger,
+) -> list[tuple[Subscription, Slot, Sequence[LineItem]]]:
+    """Adjustments for late usage of the account's ended subscriptions, each on its
+    *carrier*: the first due slot, in issue order, among the ``period`` slots of the
+    account's other subscriptions issued after the end and within the window, and the
+    ended subscription's own ``adjustment`` slots (an own slot comes after another
+    subscription's invoice issued at the same time). A carrier issued in the window
+    of trailing period ``k`` recomputes what a ``period`` slot of index ``n + k`` would
+    (``ADJUSTMENT_LOOKBACK`` periods back); the ledger bills each difference once."""
+    computed: list[tuple[Subscription, Slot, Sequence[LineItem]]] = []
+    for ended in account.subscriptions:
+        windows = trailing_periods(ended)
+        if not windows or ended.end is None:
+            continue
+        first, last = ended.end, windows[-1].end
+        carriers = [
+            (slot.issue_at, slot.kind is SlotKind.ADJUSTMENT, slot)
+            for sub, slot in due
+            if (sub.id == ended.id and slot.kind is SlotKind.ADJUSTMENT)
+            or (
+                sub.id != ended.id
+                and slot.kind is SlotKind.PERIOD
+                and first < slot.issue_at <= last
+            )
+        ]
+        through = account.billed_through.get(ended.id)
+        data = usage.get(ended.customer, {})
+        for issue_at, _, slot in sorted(carriers, key=lambda c: (c[0], c[1], c[2].subscription)):
+            window = next(w for w in windows if issue_at <= w.end)
+            lines = _adjustments(ended, window, plans, data, ledger, through)
+            if lines:
+                computed.append((ended, slot, lines))
+    return computed
+
+
+def late_window_start(
+    subscription: Subscription, billed_through: datetime | None
+) -> datetime | None:
+    """Start of the earliest period of an ended subscription whose late usage may still
+    be billed (None: it has not ended, or its last adjustment slot is final)."""
+    windows = trailing_periods(subscription)
+    if not windows or (billed_through is not None and billed_through >= windows[-1].end):
+        return None
+    return lookback_start(subscription, windows[0])
+
+
+def late_usage_queries(
+    subscription: Subscription, plans: Plans, billed_through: datetime | None
+) -> list[UsageQuery]:
+    """The usage an ended subscription's late-usage adjustments need while its window is
+    open (for carriers of other subscriptions); empty otherwise."""
+    windows = trailing_periods(subscription)
+    if late_window_start(subscription, billed_through) is None:
+        return []
+    return [
+        query
+        for earlier in _adjustable(subscription, windows[0])
+        for query in usage_queries(subscription, earlier, plans)
+    ]
 
 
 def slot_lines(
@@ -231,13 +307,20 @@ def assemble(
     for (kind, start, end), entries in sorted(
         groups.items(), key=lambda g: (g[0][2], g[0][1], g[0][0])
     ):
-        entries.sort(key=lambda e: (e[0].customer != bill_to, e[0].customer, e[0].id))
+        entries.sort(
+            key=lambda e: (
+                e[0].customer != bill_to,
+                e[0].customer,
+                e[1].subscription != e[0].id,  # late usage carried for another, after
+                e[0].id,
+            )
+        )
         lines = tuple(
             InvoiceLine.of(item, subscription.customer, subscription.id)
             for subscription, _, items in entries
             for item in items
         )
-        slot_keys = tuple(slot.key for _, slot, _ in entries)
+        slot_keys = tuple(dict.fromkeys(slot.key for _, slot, _ in entries))
         issue_at = entries[0][1].issue_at
         drafts.append(InvoiceDraft(bill_to, currency, kind, start, end, issue_at, lines, slot_keys))
     return drafts

@@ -92,6 +92,28 @@ def check_unit_amount(amount: Decimal, *, field: str = "unit_amount") -> Decimal
     return amount
 
 
+DISPLAY_PLACES = 4  # decimal places of a quantity shown to people
+DISPLAY_SIGNIFICANT = 3  # significant digits kept for smaller fractions
+
+
+def round_quantity_for_display(value: Decimal) -> Decimal:
+    """A quantity as people read it (pages, documents, CLI), never for storage or billing.
+
+    Whole numbers stay whole; fractions are rounded half-up to ``DISPLAY_PLACES`` decimal
+    places (``28.13869625520110957004160888`` -> ``28.1387``), except that a non-zero value
+    that would show as 0 keeps ``DISPLAY_SIGNIFICANT`` significant digits
+    (``0.0000123456`` -> ``0.0000123``). Trailing zeros are dropped.
+    """
+    if not value.is_finite() or value == value.to_integral_value():
+        return normalize(value) if value.is_finite() else value
+    quantum = Decimal(1).scaleb(-DISPLAY_PLACES)
+    rounded = value.quantize(quantum, rounding=ROUND_HALF_UP, context=DECIMAL_CONTEXT)
+    if rounded == 0:
+        small = Decimal(1).scaleb(value.adjusted() - DISPLAY_SIGNIFICANT + 1)
+        rounded = value.quantize(small, rounding=ROUND_HALF_UP, context=DECIMAL_CONTEXT)
+    return normalize(rounded)
+
+
 def normalize(value: Decimal) -> Decimal:
     """Drop trailing zeros without switching to exponent notation (1E+2 -> 100)."""
     if value == value.to_integral_value():

@@ -25,7 +25,12 @@ from enum import StrEnum
 
 from tallybook.domain.catalog import FlatCharge, Price, PricingModel, UsageCharge
 from tallybook.domain.errors import ValidationError
-from tallybook.domain.money import DECIMAL_CONTEXT, minor_units, normalize, round_amount
+from tallybook.domain.money import (
+    DECIMAL_CONTEXT,
+    minor_units,
+    round_amount,
+    round_quantity_for_display,
+)
 from tallybook.domain.pricing import PriceResult, TierSlice, package_count, price_units
 
 __all__ = [
@@ -376,8 +381,9 @@ def _tier_range(tier: TierSlice) -> str:
 
 
 def _qty(value: Decimal) -> str:
-    """A quantity for people: thousands separators, no trailing zeros (70,000; 1.5)."""
-    return f"{normalize(value):,f}"
+    """A quantity for people: thousands separators, no trailing zeros, rounded for reading
+    (70,000; 1.5; 27.7464): the line's ``quantity`` and ``used`` fields stay exact."""
+    return f"{round_quantity_for_display(value):,f}"
 
 
 def _price(value: Decimal, currency: str) -> str:

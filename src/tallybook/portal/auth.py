@@ -1,23 +1,27 @@
-"""Who is asking: a bearer API key, or the portal's cookie holding one.
+"""Who is asking: a bearer API key, or the portal's session cookie.
 
-The portal logs in with an API key and keeps it in an ``HttpOnly``, ``SameSite=Strict``
-cookie (``Secure`` over HTTPS), so every page and document is scoped to the same tenant
-exactly as the API is: the key is checked on each request, and revoking it logs the
-browser out. The cookie is sent only to this site's own pages (Strict), which also
-keeps other sites from making a logged-in browser act (the only cookie-authenticated
-write is logout).
+Logging in to the portal with an API key opens a server-side session
+(``services.portal_sessions``): the cookie holds only a random session token, never the
+key. It is ``HttpOnly`` and ``SameSite=Strict``, and ``Secure`` when the request came
+over https (behind a TLS proxy: only when ``TALLYBOOK_TRUSTED_PROXIES`` names the proxy,
+so its ``X-Forwarded-Proto`` is honoured). Every page and document is scoped to the
+session's tenant exactly as the API is to a key's; logging out revokes the session, and
+revoking the key ends it. Forms posted by a logged-in page carry the session's anti-CSRF
+token (``csrf``); login, before any session, is refused from another site
+(``Origin`` / ``Sec-Fetch-Site``).
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from starlette.responses import Response
 
 from tallybook.bootstrap import Container
-from tallybook.domain.errors import Unauthorized
+from tallybook.services.portal_sessions import csrf_token
 
 COOKIE = "tallybook_portal"
-MAX_AGE = 8 * 3600  # a working day; log in again after
 
 
 def bearer_key(request: Request) -> str | None:
@@ -29,33 +33,47 @@ def bearer_key(request: Request) -> str | None:
 
 
 def cookie_key(request: Request) -> str | None:
+    """The session token of the portal cookie (None without one)."""
     return request.cookies.get(COOKIE) or None
 
 
 def tenant_of(request: Request, container: Container, *, cookie: bool = True) -> str:
-    """The tenant of the request's bearer key, else of the portal cookie; Unauthorized."""
+    """The tenant of the request's bearer key, else of a live portal session; Unauthorized."""
     key = bearer_key(request)
     if key is None and cookie:
-        key = cookie_key(request)
+        tenant = container.portal_sessions.tenant(cookie_key(request))
+        if tenant is not None:
+            return tenant
     return container.tenants.authenticate(key)
 
 
 def portal_tenant(request: Request, container: Container) -> str | None:
-    """The tenant of the portal cookie, or None when missing or no longer valid."""
-    key = cookie_key(request)
-    if key is None:
-        return None
-    try:
-        return container.tenants.authenticate(key)
-    except Unauthorized:
-        return None
+    """The tenant of the portal session, or None when missing, expired or revoked."""
+    return container.portal_sessions.tenant(cookie_key(request))
 
 
-def set_login(response: Response, request: Request, key: str) -> None:
+def page_csrf(request: Request) -> str:
+    """The anti-CSRF token the pages of this session put in their forms."""
+    token = cookie_key(request)
+    return csrf_token(token) if token else ""
+
+
+def cross_site(request: Request) -> bool:
+    """A form posted from another site: ``Sec-Fetch-Site`` says so, or the ``Origin``
+    host is not ours. Hosts only, not schemes: behind a TLS proxy the page is https
+    while we may see http."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc != request.headers.get("host")
+
+
+def set_login(response: Response, request: Request, token: str, max_age: int) -> None:
+    """Put the session token in the cookie (``Secure`` when the request came over https)."""
     response.set_cookie(
         COOKIE,
-        key,
-        max_age=MAX_AGE,
+        token,
+        max_age=max_age,
         path="/",
         httponly=True,
         samesite="strict",
@@ -63,5 +81,11 @@ def set_login(response: Response, request: Request, key: str) -> None:
     )
 
 
-def clear_login(response: Response) -> None:
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+def clear_login(response: Response, request: Request) -> None:
+    response.delete_cookie(
+        COOKIE,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )

@@ -15,11 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
 from babel.numbers import format_currency
-from babel.numbers import format_decimal as babel_decimal
 
 from tallybook.domain.errors import ValidationError
 from tallybook.domain.periods import parse_instant
-from tallybook.formatting import format_money
+from tallybook.formatting import format_money, format_quantity
 
 __all__ = [
     "check_locale",
@@ -84,10 +83,11 @@ def unit_price(value: object, currency: str, locale: str) -> str:
 
 
 def quantity(value: object, locale: str) -> str:
+    """A quantity rounded for reading (``formatting.format_quantity``); "" for garbage."""
     amount = decimal(value)
     if amount is None:
         return ""
-    return str(babel_decimal(amount, locale=locale, decimal_quantization=False))
+    return format_quantity(amount, locale)
 
 
 def instant(value: object) -> datetime | None:

@@ -1,11 +1,26 @@
-"""The printable HTML invoice: one self-contained page (styles embedded, no network)."""
+"""The printable HTML invoice: one self-contained page (styles embedded, no network).
+
+The page embeds its stylesheet and, with the toolbar, a one-line print script; its
+Content-Security-Policy (``invoice_page_csp``) allows exactly those two by hash, so a
+saved copy stands alone and nothing else can run or load in it.
+"""
 
 from __future__ import annotations
 
 from markupsafe import Markup
 
+from tallybook.api.security_headers import invoice_csp
 from tallybook.portal.invoice_view import InvoiceView
 from tallybook.portal.templating import environment, static_text
+
+PRINT_SCRIPT = (
+    'document.getElementById("print").addEventListener("click", function () { window.print(); });'
+)
+
+
+def invoice_page_csp() -> str:
+    """The Content-Security-Policy header value for pages of ``render_invoice_html``."""
+    return invoice_csp(static_text("invoice.css"), PRINT_SCRIPT)
 
 
 def render_invoice_html(
@@ -21,6 +36,7 @@ def render_invoice_html(
     return template.render(
         inv=view,
         css=Markup(static_text("invoice.css")),  # our own file, never user input
+        script=Markup(PRINT_SCRIPT),
         lang=lang,
         back_url=back_url,
         pdf_url=pdf_url,

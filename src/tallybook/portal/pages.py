@@ -156,7 +156,7 @@ def charts(days: Sequence[MeterDays], tz: str, locale: str) -> list[ChartView]:
             bars.append(Bar(str(local.day), f"{day}: {shown or 'to come'}", value))
             if value is not None:
                 rows.append((day, shown))
-        total = sum((v for _, v in meter.days if v is not None), Decimal(0))
+        total = meter.so_far if meter.so_far is not None else Decimal(0)
         label = f"{meter.name} per day, current period"
         svg = bar_chart(bars, label=label, color=PALETTE[index % len(PALETTE)], locale=locale)
         views.append(ChartView(meter.name, svg, tuple(rows), formats.quantity(total, locale)))

@@ -1,14 +1,15 @@
 """The customer portal at ``/portal``: log in with an API key, customers, one customer.
 
 Pages are server-rendered (Jinja2) with one local stylesheet and inline SVG charts: no
-script and no network asset. Every page reads through the same services as the API,
-scoped to the tenant of the key in the login cookie (``portal.auth``).
+script and no network asset, under ``PAGE_CSP`` (``api.security_headers``). Every page
+reads through the same services as the API, scoped to the tenant of the login session
+(``portal.auth``, ``services.portal_sessions``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -17,12 +18,21 @@ from tallybook.api.deps import ContainerDep
 from tallybook.api.routes.invoice_documents import document_view, tenant_name
 from tallybook.api.routes.invoices import draft_json
 from tallybook.api.routes.previews import PreviewsDep
+from tallybook.api.security_headers import PAGE_CSP
 from tallybook.bootstrap import Container
 from tallybook.domain.errors import NotFound, Unauthorized
 from tallybook.portal import formats, pages
-from tallybook.portal.auth import clear_login, portal_tenant, set_login
-from tallybook.portal.invoice_html import render_invoice_html
+from tallybook.portal.auth import (
+    clear_login,
+    cookie_key,
+    cross_site,
+    page_csrf,
+    portal_tenant,
+    set_login,
+)
+from tallybook.portal.invoice_html import invoice_page_csp, render_invoice_html
 from tallybook.portal.templating import environment, static_text
+from tallybook.services.portal_sessions import csrf_ok
 from tallybook.services.previews import PreviewService
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -30,11 +40,16 @@ PAGE_SIZE = 25
 LOCALE = formats.DEFAULT_LOCALE
 STATIC = {"portal.css": "text/css; charset=utf-8"}
 NO_STORE = {"Cache-Control": "no-store"}
+PAGE_HEADERS = {**NO_STORE, "Content-Security-Policy": PAGE_CSP}
 
 
-def _render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = environment().get_template(template).render(**context)
-    return HTMLResponse(html, status_code=status, headers=NO_STORE)
+def _render(
+    template: str, status: int = 200, *, request: Request | None = None, **context: Any
+) -> HTMLResponse:
+    """Render a page; with ``request`` (a logged-in page) its forms get the CSRF token."""
+    csrf = page_csrf(request) if request is not None else ""
+    html = environment().get_template(template).render(csrf=csrf, **context)
+    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
 def _to_login() -> RedirectResponse:
@@ -57,36 +72,32 @@ def login_page(request: Request, container: ContainerDep) -> Response:
     return _render("login.html")
 
 
-def _cross_site(request: Request) -> bool:
-    """A form posted from another site (its ``Origin`` host is not ours): refused.
-
-    Hosts only, not schemes: behind a TLS proxy the page is https while we see http.
-    """
-    origin = request.headers.get("origin")
-    return origin is not None and urlsplit(origin).netloc != request.headers.get("host")
-
-
 @router.post("/login")
 async def login(request: Request, container: ContainerDep) -> Response:
-    if _cross_site(request):
+    if cross_site(request):
         return _render("login.html", status=403, error="Log in from this site's own page.")
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (form.get("api_key") or [""])[0].strip()
+    sessions = container.portal_sessions
     try:
-        container.tenants.authenticate(key)
+        token = sessions.start(key)
     except Unauthorized:
         return _render("login.html", status=401, error="That API key is not valid.")
     response = RedirectResponse("/portal", status_code=303)
-    set_login(response, request, key)
+    set_login(response, request, token, int(sessions.ttl.total_seconds()))
     return response
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
-    if _cross_site(request):
+async def logout(request: Request, container: ContainerDep) -> Response:
+    """End the session: revoked in the store, cookie cleared. Needs the page's CSRF token."""
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    token = cookie_key(request)
+    if cross_site(request) or not csrf_ok(token, (form.get("csrf") or [""])[0]):
         return RedirectResponse("/portal", status_code=303)
+    container.portal_sessions.end(token)
     response = _to_login()
-    clear_login(response)
+    clear_login(response, request)
     return response
 
 
@@ -117,6 +128,7 @@ def dashboard(
         next_url = f"/portal?after={quote(customers[PAGE_SIZE - 1].id, safe='')}"
     return _render(
         "dashboard.html",
+        request=request,
         tenant_name=tenant_name(container, tenant),
         active="customers",
         rows=rows,
@@ -137,11 +149,11 @@ def upcoming(
     try:
         preview = previews.upcoming_invoice(tenant, customer_id)
     except NotFound as exc:
-        return _not_found(container, tenant, exc)
+        return _not_found(request, container, tenant, exc)
     view = document_view(container, tenant, draft_json(preview.draft), LOCALE)
     back = pages.customer_url(customer_id)
     html = render_invoice_html(view, back_url=back, pdf_url=None)
-    return HTMLResponse(html, headers=NO_STORE)
+    return HTMLResponse(html, headers={**NO_STORE, "Content-Security-Policy": invoice_page_csp()})
 
 
 @router.get("/customers/{customer_id:path}")
@@ -154,13 +166,14 @@ def customer_page(
     try:
         context = _customer_context(container, previews, tenant, customer_id)
     except NotFound as exc:
-        return _not_found(container, tenant, exc)
-    return _render("customer.html", **context)
+        return _not_found(request, container, tenant, exc)
+    return _render("customer.html", request=request, **context)
 
 
-def _not_found(container: Container, tenant: str, exc: NotFound) -> HTMLResponse:
+def _not_found(request: Request, container: Container, tenant: str, exc: NotFound) -> HTMLResponse:
     return _render(
         "error.html",
+        request=request,
         status=404,
         tenant_name=tenant_name(container, tenant),
         title="Not found",

@@ -34,6 +34,7 @@ from tallybook.domain.invoicing import (
     Account,
     account_drafts,
     due_slots,
+    late_window_start,
     ledger_from_lines,
     lookback_start,
     slot_usage_queries,
@@ -65,6 +66,15 @@ class RunResult:
     accounts: int
     subscriptions: int
     failed: int = 0  # accounts left unbilled by an error (logged)
+
+
+@dataclass(frozen=True, slots=True)
+class DuePass:
+    """Counts of one scheduled pass (``run_due``): tenants billed and tenants that failed."""
+
+    as_of: datetime
+    billed: int
+    failed: list[str]
 
 
 class _Run:
@@ -103,6 +113,7 @@ class BillingService:
         # make it a whole-tenant query (None: never); see services.invoicing.UsageCache
         self.query_customers = QUERY_CUSTOMERS
         self.bulk_threshold = bulk_threshold
+        self.last_pass: DuePass | None = None
 
     def grace_seconds(self, tenant_id: str) -> int:
         """How long the tenant's closed periods stay draft (late events still count)."""
@@ -175,20 +186,41 @@ class BillingService:
         return self.store.count_due_subscriptions(tenant_id, as_of)
 
     def run_due(self) -> list[RunResult]:
-        """The scheduled job: bill every tenant with due subscriptions as of now."""
+        """The scheduled job: bill every tenant with due subscriptions as of now.
+
+        A tenant whose run fails (a store error, a bug) is logged and counted, and the
+        pass goes on with the next tenant: one tenant never stops the others. Returns the
+        results of the tenants billed; ``last_pass`` keeps the counts of the pass.
+        """
         now = self.clock.now()
-        results = []
+        results: list[RunResult] = []
+        failed: list[str] = []
         for tenant_id in self.store.due_tenants(now):
-            result = self.run(tenant_id, now)
+            try:
+                result = self.run(tenant_id, now)
+            except Exception as exc:  # isolate the tenant: log, count, continue
+                failed.append(tenant_id)
+                log.exception(
+                    "billing run failed",
+                    extra={"tenant": tenant_id, "error": type(exc).__name__},
+                )
+                continue
             log.info(
                 "billing run",
                 extra={
                     "tenant": tenant_id,
-                    "created": result.created,
-                    "finalized": result.finalized,
+                    "invoices_created": result.created,
+                    "invoices_finalized": result.finalized,
+                    "accounts_failed": result.failed,
                 },
             )
             results.append(result)
+        self.last_pass = DuePass(now, len(results), failed)
+        if failed:
+            log.error(
+                "billing pass incomplete",
+                extra={"tenants_billed": len(results), "tenants_failed": len(failed)},
+            )
         return results
 
     # -- one chunk ----------------------------------------------------------------------
@@ -234,17 +266,32 @@ class BillingService:
                 "account not billed",
                 extra={"tenant": run.tenant_id, "customer": state.customer.id, "code": exc.code},
             )
-            return AccountResult([], [], failed=True)
+        except Exception as exc:  # pure computation failed: a bug; never stop the others
+            log.exception(
+                "account not billed",
+                extra={
+                    "tenant": run.tenant_id,
+                    "customer": state.customer.id,
+                    "code": "internal_error",
+                    "error": type(exc).__name__,
+                },
+            )
+        return AccountResult([], [], failed=True)
 
     def _bill(self, run: _Run, state: AccountState) -> AccountResult:
         subs = tuple(s.subscription for s in state.subscriptions)
         through = {s.subscription.id: s.billed_through for s in state.subscriptions}
         account = Account(state.customer.id, state.customer.currency, subs, through)
-        usage = account_usage(run.usage, account, run.book, due_slots(account, run.book, run.as_of))
+        due = due_slots(account, run.book, run.as_of)
+        usage = account_usage(run.usage, account, run.book, due)
         ledger = ledger_from_lines(subs, state.final_lines)
         drafts = account_drafts(account, run.book, usage, ledger, run.as_of)
         decided = [(d, d.issue_at + run.grace <= run.as_of) for d in drafts]
         new_through = dict(through)
+        for sub, slot in due:  # an adjustment slot is done past its grace, invoice or not
+            if slot.kind is SlotKind.ADJUSTMENT and slot.issue_at + run.grace <= run.as_of:
+                old = new_through.get(sub.id)
+                new_through[sub.id] = slot.issue_at if old is None else max(old, slot.issue_at)
         for draft, final in decided:
             if final:
                 for sid, _, _ in draft.slots:
@@ -272,11 +319,15 @@ def _ledger_since(run: _Run, stored: list[StoredSubscription]) -> datetime | Non
             due = _due(item.subscription, run, item.billed_through)
         except TallybookError:
             continue  # reported (and skipped) when its account is billed
-        for slot in due:
-            if slot.kind is SlotKind.PERIOD:
-                start = lookback_start(item.subscription, slot.period)
-                if start is not None and (since is None or start < since):
-                    since = start
+        starts = [
+            lookback_start(item.subscription, slot.period)
+            for slot in due
+            if slot.kind is not SlotKind.OPENING
+        ]
+        starts.append(late_window_start(item.subscription, item.billed_through))
+        for start in starts:
+            if start is not None and (since is None or start < since):
+                since = start
     return since
 
 

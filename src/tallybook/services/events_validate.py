@@ -8,7 +8,8 @@ the rules; only the attribute names differ (``FORMATS``):
     cloudevents  id  subject   type  time       data        (+ source, specversion)
 
 Event codes: invalid_event, missing_id, invalid_id, missing_customer, invalid_customer,
-missing_type, invalid_type, invalid_timestamp, timestamp_in_future, invalid_properties,
+missing_type, invalid_type, invalid_timestamp, timestamp_out_of_range (before 1970 or
+after 2199), timestamp_in_future, invalid_properties,
 properties_too_deep, event_too_large, invalid_meter_value; CloudEvents also
 missing_source, invalid_source, invalid_specversion. ``conflict`` is decided later, by
 the store.
@@ -25,7 +26,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -35,6 +36,9 @@ from tallybook.adapters.store.types import to_micros
 from tallybook.domain.catalog import Aggregation, Meter
 
 MAX_KEY_CHARS = 255
+# Event times are bounded as billing instants are (api.routes.customers: 1970-2199).
+EARLIEST_MICROS = 0
+LATEST_MICROS = to_micros(datetime(2200, 1, 1, tzinfo=UTC))
 _DECIMAL = re.compile(r"[+-]?[0-9]{1,40}(\.[0-9]{1,40})?")
 _NEEDS_VALUE = frozenset(
     {
@@ -179,6 +183,11 @@ class Validator:
             seconds = self.limits.max_future_micros // 1_000_000
             return Problem(
                 "timestamp_in_future", f"{name} is more than {seconds} s ahead of the server clock"
+            )
+        if not EARLIEST_MICROS <= micros < LATEST_MICROS:
+            return Problem(
+                "timestamp_out_of_range",
+                f"{name} must be between 1970-01-01 and 2199-12-31 (UTC), as billing periods are",
             )
         return micros
 

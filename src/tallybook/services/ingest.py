@@ -36,6 +36,7 @@ from tallybook.adapters.store.events import (
 )
 from tallybook.adapters.store.types import to_micros
 from tallybook.domain.errors import PayloadTooLarge, ValidationError
+from tallybook.services.events_bounds import bounded_raw, bounded_text
 from tallybook.services.events_validate import (
     FORMATS,
     MAX_KEY_CHARS,
@@ -48,7 +49,6 @@ from tallybook.services.events_validate import (
 from tallybook.services.ports import PlanReader
 
 MAX_PAGE = 1000
-_DUMP_DEPTH = 200  # orjson.dumps refuses deeper nesting; dead letters keep this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +198,8 @@ class _Batch:
     def _rejection(self, index: int, raw: Any, problem: Problem) -> tuple[EventError, DeadLetter]:
         event_id = raw.get("id") if type(raw) is dict else None
         source = raw.get("source") if type(raw) is dict and self.fmt == "cloudevents" else None
-        error = EventError(
-            index, event_id if type(event_id) is str else None, problem.code, problem.message
-        )
+        echoed = bounded_text(event_id) if type(event_id) is str else None
+        error = EventError(index, echoed, problem.code, problem.message)
         letter = DeadLetter(
             self.fmt,
             _column_safe(source),
@@ -250,23 +249,8 @@ def _column_safe(value: Any) -> str | None:
 
 
 def dump_raw(raw: Any) -> str:
-    """The raw event as JSON text; nesting beyond ``_DUMP_DEPTH`` is cut (orjson's limit)."""
-    try:
-        return orjson.dumps(raw).decode()
-    except TypeError:
-        return orjson.dumps(_truncate(raw, _DUMP_DEPTH)).decode()
-
-
-def _truncate(node: Any, depth: int) -> Any:
-    if type(node) is dict:
-        if depth == 0:
-            return "(nesting truncated)"
-        return {k: _truncate(v, depth - 1) for k, v in node.items()}
-    if type(node) is list:
-        if depth == 0:
-            return "(nesting truncated)"
-        return [_truncate(v, depth - 1) for v in node]
-    return node
+    """The raw event as JSON text for the dead-letter store, bounded (``events_bounds``)."""
+    return bounded_raw(raw)
 
 
 def check_page_size(limit: int) -> int:

@@ -23,6 +23,7 @@ from tallybook.domain.invoicing import (
     Account,
     Ledger,
     assemble,
+    late_usage_queries,
     slot_lines,
     slot_usage_queries,
 )
@@ -197,6 +198,13 @@ def account_usage(
         through = account.billed_through.get(subscription.id)
         answers = usage.setdefault(subscription.customer, {})
         for query in slot_usage_queries(subscription, slot, book, through):
+            if query not in answers:
+                answers[query] = cache.get(subscription.customer, query)
+    for subscription in account.subscriptions:  # late usage of ended ones, for carriers
+        through = account.billed_through.get(subscription.id)
+        queries = late_usage_queries(subscription, book, through)
+        answers = usage.setdefault(subscription.customer, {}) if queries else {}
+        for query in queries:
             if query not in answers:
                 answers[query] = cache.get(subscription.customer, query)
     return dict(usage)

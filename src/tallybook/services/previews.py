@@ -119,11 +119,14 @@ class CurrentUsage:
 
 @dataclass(frozen=True, slots=True)
 class MeterDays:
-    """Daily values of one meter over the current period (None: day still to come)."""
+    """Daily values of one meter over the current period (None: day still to come), each
+    the meter's own aggregation over that day; ``so_far`` is the meter's aggregation over
+    the period up to now (not a sum of the days: a gauge's days do not add up)."""
 
     meter: str
     name: str
     days: tuple[tuple[Period, Decimal | None], ...]
+    so_far: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +218,27 @@ class PreviewService:
             values = report.series[0].values if report.series else []
             days = tuple((p, None if p.start > usage.as_of else (v or ZERO)) for p, v in values)
             meter = book.meter(meter_key)
-            result.append(MeterDays(meter_key, meter.name or meter_key, days))
+            so_far = self._so_far(tenant_id, meter_key, usage, start, min(end, usage.as_of))
+            result.append(MeterDays(meter_key, meter.name or meter_key, days, so_far))
         return result
+
+    def _so_far(
+        self, tenant_id: str, meter_key: str, usage: CurrentUsage, start: datetime, end: datetime
+    ) -> Decimal | None:
+        """The meter's aggregation over ``[start, end)`` for the customer (one window)."""
+        if self._reports is None or end <= start:
+            return None
+        report = self._reports.report(
+            tenant_id,
+            meter_key,
+            start,
+            end,
+            window=None,
+            tz=usage.customer.timezone,
+            customers=[usage.customer.id],
+        )
+        values = report.series[0].values if report.series else []
+        return values[0][1] if values else None
 
     def customers(
         self, tenant_id: str, *, limit: int = 50, starting_after: str | None = None

@@ -96,6 +96,7 @@ class BillingStore:
             select(subscriptions.c.tenant_id)
             .where(subscriptions.c.next_issue_at <= as_of)
             .distinct()
+            .order_by(subscriptions.c.tenant_id)
         )
         with self._engine.connect() as conn:
             return list(conn.scalars(stmt))

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, text, update
 
+from tallybook.adapters.store.failures import translated
 from tallybook.adapters.store.schema_catalog import meters, plan_versions, plans
 from tallybook.adapters.store.types import from_micros
 
@@ -174,7 +175,11 @@ class CatalogStore:
             return None  # no stored key holds a NUL (and PostgreSQL refuses them)
         if self._postgres:
             sql = re.sub(r":(\w+)", r"%(\1)s", sql)
-        raw = self._engine.raw_connection()
+        with translated():  # raw driver errors and failed pool connects: 503
+            raw = self._engine.raw_connection()
+            return self._one_raw(raw, sql, params)
+
+    def _one_raw(self, raw: Any, sql: str, params: dict[str, Any]) -> Any:
         driver: Any = raw.dbapi_connection
         try:
             if self._postgres:

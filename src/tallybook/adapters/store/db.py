@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.pool import StaticPool
 
-from tallybook.domain.errors import StoreUnavailable, ValidationError
+from tallybook.adapters.store.failures import store_error, unavailable
 
 
 def normalize_url(url: str) -> str:
@@ -39,22 +38,20 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 def translate_driver_error(context: ExceptionContext) -> None:
     """Driver errors become domain errors at this edge (ARCHITECTURE.md, adapters).
 
-    A value the database refuses (a NUL character in a text column, a number out of the
-    column's range) is bad client input, so it is a coded 4xx rather than a 500; a lost
-    connection is 503 ``store_unavailable``. Anything else is left as it is.
+    Called by SQLAlchemy for statement errors and for failed pool connects. A value the
+    database refuses (a NUL character in a text column, a number out of the column's
+    range) is bad client input, so it is a coded 4xx rather than a 500; a lost, refused,
+    read-only or failing store is 503 ``store_unavailable`` (see ``failures``). Anything
+    else (an integrity error the caller handles, a bug) is left as it is.
     """
-    error = context.sqlalchemy_exception
+    if context.is_pre_ping:
+        return  # the pool's liveness ping: SQLAlchemy reconnects, or the connect fails
+    error: BaseException = context.sqlalchemy_exception or context.original_exception
     if context.is_disconnect:
-        raise StoreUnavailable("the database cannot be reached") from context.original_exception
-    refused = isinstance(error, sa_exc.DataError) or (
-        # sqlite3 reports a parameter it cannot bind as an InterfaceError
-        isinstance(error, sa_exc.InterfaceError) and context.dialect.name == "sqlite"
-    )
-    if refused:
-        raise ValidationError(
-            "a value was refused by the store (e.g. a NUL character or a number out of range)",
-            code="invalid_value",
-        ) from context.original_exception
+        raise unavailable("the database cannot be reached") from context.original_exception
+    domain = store_error(error)
+    if domain is not None:
+        raise domain from context.original_exception
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:

@@ -44,6 +44,7 @@ from sqlalchemy import (
 
 from tallybook.adapters.store.db import is_postgres
 from tallybook.adapters.store.events_group import GroupCommit
+from tallybook.adapters.store.failures import translated, with_retries
 from tallybook.adapters.store.schema_events import events, rejected_events
 from tallybook.adapters.store.types import from_micros
 
@@ -116,8 +117,8 @@ _PG_STAGE = (
 _PG_COPY = "COPY events_stage FROM STDIN"
 _PG_INSERT = (
     f"INSERT INTO events ({_COLUMNS}) SELECT %s, source, id, customer, type, ts, properties, "
-    "body_hash, %s FROM events_stage ON CONFLICT DO NOTHING"
-)
+    "body_hash, %s FROM events_stage ORDER BY source, id ON CONFLICT DO NOTHING"
+)  # one key order for every writer: concurrent batches of the same keys never deadlock
 _PG_HASHES = (
     "SELECT e.source, e.id, e.body_hash FROM events_stage s "
     "JOIN events e ON e.tenant_id = %s AND e.source = s.source AND e.id = s.id"
@@ -249,15 +250,22 @@ class EventStore:
         shared: bool = False,
     ) -> T:
         """``shared`` work may be run twice (a failed group is re-run request by request)
-        and must not raise on purpose."""
+        and must not raise on purpose. Any work may be run again after a deadlock or
+        serialization failure (``failures.with_retries``), so it must not have effects
+        outside the transaction. Store failures, the raw driver's included, are raised as
+        domain errors (``StoreUnavailable``: 503)."""
 
         def run(conn: Connection) -> T:
             return work(BatchWriter(conn, tenant_id, received_micros, self._postgres))
 
-        if self._group is None:
-            with self._engine.begin() as conn:
-                return run(conn)
-        return self._group.submit(run, size) if shared else self._group.alone(run)
+        def once() -> T:
+            with translated():  # the raw cursor's driver errors too
+                if self._group is None:
+                    with self._engine.begin() as conn:
+                        return run(conn)
+                return self._group.submit(run, size) if shared else self._group.alone(run)
+
+        return with_retries(once)
 
     def list_events(
         self,

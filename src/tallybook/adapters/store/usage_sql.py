@@ -27,8 +27,8 @@ from typing import Any
 
 from sqlalchemy import Engine, PoolProxiedConnection
 
+from tallybook.adapters.store.failures import store_error, translated
 from tallybook.domain.catalog import Aggregation
-from tallybook.domain.errors import StoreUnavailable
 from tallybook.domain.meters import DECIMAL_TEXT, EXACT, json_text_value, unique_key
 
 Series = tuple[str, tuple[str | None, ...]]  # customer, group_by values
@@ -125,7 +125,8 @@ class UsageSql:
         if any(_has_nul(value) for value in params.values()):
             return []  # a NUL matches no stored text (and PostgreSQL refuses it)
         dbapi = self._engine.dialect.loaded_dbapi
-        raw = self._engine.raw_connection()
+        with translated():  # a failed pool connect is a 503 too
+            raw = self._engine.raw_connection()
         try:
             self._sql.prepare(raw)
             cursor = raw.cursor()
@@ -137,8 +138,9 @@ class UsageSql:
         except dbapi.Error as exc:
             if "integer overflow" in str(exc):
                 raise _IntegerOverflow from exc
-            if isinstance(exc, dbapi.OperationalError):
-                raise StoreUnavailable(f"usage query failed: {exc}") from exc
+            domain = store_error(exc)
+            if domain is not None:
+                raise domain from exc
             raise
         finally:
             self._sql.release(raw)

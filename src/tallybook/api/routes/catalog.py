@@ -10,19 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-import yaml
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from tallybook.api.deps import ContainerDep, TenantDep
+from tallybook.api.offload import offload
 from tallybook.api.responses import JsonResponse, iso
 from tallybook.bootstrap import Container
 from tallybook.catalog.document import CatalogDocument, CatalogInvalid, CatalogIssue
 from tallybook.catalog.document import catalog_to_document as to_document
 from tallybook.catalog.loading import read_text
 from tallybook.domain.catalog import Catalog, Plan
-from tallybook.services.catalog import ResourceChange, plan_document
+from tallybook.services.catalog import CatalogDiff, ResourceChange, plan_document
 
 router = APIRouter(tags=["catalog"])
 
@@ -45,33 +45,35 @@ def document_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
     }
 
 
-async def read_document(request: Request) -> Any:
-    """The body as data (JSON or YAML, decimals exact); 415 for other content types."""
+async def read_document(request: Request) -> bytes:
+    """The body of a JSON or YAML document; 415 for other content types. Parse it with
+    ``parse_document`` off the event loop (``offload``)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media and media not in YAML_TYPES + JSON_TYPES + ("text/plain",):
         raise HTTPException(
             415, f"send JSON or YAML (application/json, application/yaml), not {media}"
         )
+    return await request.body()
+
+
+def parse_document(body: bytes) -> Any:
+    """The body as data (JSON or YAML, decimals exact). Nesting is bounded before parsing
+    (``too_deep``) and YAML aliases are refused ("billion laughs": a catalog never needs
+    them). CPU-bound: call it in a worker thread."""
     try:
-        text = (await request.body()).decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise CatalogInvalid([CatalogIssue("<body>", "the body is not UTF-8 text")]) from None
-    if not text.lstrip().startswith(("{", "[")):
-        _reject_aliases(text)
-    return read_text(text, "<body>")
+    return read_text(text, "<body>", allow_aliases=False)
 
 
-def _reject_aliases(text: str) -> None:
-    """YAML aliases can expand a small body into a huge document ("billion laughs");
-    a catalog never needs them."""
-    try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                mark = event.start_mark
-                where = f"<body>:{mark.line + 1}:{mark.column + 1}" if mark else "<body>"
-                raise CatalogInvalid([CatalogIssue(where, "YAML aliases (*name) are not accepted")])
-    except yaml.YAMLError:
-        pass  # read_text reports syntax errors with their position
+def _apply_catalog(container: Container, tenant: str, body: bytes, dry_run: bool) -> CatalogDiff:
+    data = parse_document(body)
+    if not isinstance(data, dict):
+        raise CatalogInvalid(
+            [CatalogIssue("<body>", "a catalog document is a mapping with meters and plans")]
+        )
+    return container.catalog.apply(tenant, data, dry_run=dry_run)
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -93,12 +95,8 @@ async def put_catalog(
     container: ContainerDep,
     dry_run: Annotated[bool, Query(description="Report the diff without applying it")] = False,
 ) -> JsonResponse:
-    data = await read_document(request)
-    if not isinstance(data, dict):
-        raise CatalogInvalid(
-            [CatalogIssue("<body>", "a catalog document is a mapping with meters and plans")]
-        )
-    diff = await run_in_threadpool(container.catalog.apply, tenant, data, dry_run=dry_run)
+    body = await read_document(request)
+    diff = await offload(request, _apply_catalog, container, tenant, body, dry_run)
     return JsonResponse(diff.to_dict())
 
 
@@ -162,7 +160,11 @@ async def post_resource(
 ) -> JsonResponse:
     """Apply one meter or plan document; 201 when created, 200 when updated or unchanged."""
     body = await read_document(request)
-    change = await run_in_threadpool(container.catalog.apply_resource, tenant, kind, body)
+
+    def apply() -> ResourceChange:
+        return container.catalog.apply_resource(tenant, kind, parse_document(body))
+
+    change = await offload(request, apply)
     resource = await run_in_threadpool(render, change.key)
     status = 201 if change.action == "created" else 200
     return JsonResponse({**resource, "change": change_json(change)}, status_code=status)

@@ -13,6 +13,8 @@ partly bad batch are stored all the same, and the problem also carries the count
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -21,8 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tallybook.api.deps import ContainerDep, get_tenant
-from tallybook.api.errors import status_for
+from tallybook.api.errors import retry_after, status_for
 from tallybook.api.routes.events import BadRequest, count_outcomes, media_type, parse_json
+from tallybook.bootstrap import Container
 from tallybook.domain.errors import TallybookError
 from tallybook.services.ingest import BatchResult
 
@@ -38,6 +41,7 @@ _TITLES = {
     413: "Payload Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    503: "Service Unavailable",
 }
 CLOUDEVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -97,6 +101,13 @@ def cloudevent_items(kind: str, document: Any) -> list[Any]:
     raise BadRequest(400, "invalid_body", "body must be a CloudEvent or an array of CloudEvents")
 
 
+def parse_cloudevents(
+    container: Container, tenant: str, body: bytes, items_of: Callable[[Any], list[Any]]
+) -> BatchResult:
+    """Parse the body and ingest its CloudEvents (in a worker thread, off the loop)."""
+    return container.ingest.ingest(tenant, items_of(parse_json(body)), "cloudevents")
+
+
 def _outcome(result: BatchResult) -> Response:
     if not result.errors:
         return Response(status_code=204)
@@ -129,11 +140,14 @@ async def ingest_cloudevents(request: Request, container: ContainerDep) -> Respo
             raise BadRequest(
                 415, "unsupported_media_type", f"send {SINGLE}, {BATCH} or application/json"
             )
-        items = cloudevent_items(kind, parse_json(await request.body()))
-        result = await run_in_threadpool(container.ingest.ingest, tenant, items, "cloudevents")
+        body = await request.body()
+        items_of = functools.partial(cloudevent_items, kind)
+        result = await run_in_threadpool(parse_cloudevents, container, tenant, body, items_of)
     except BadRequest as bad:
         return problem(bad.status, bad.code, bad.message)
     except TallybookError as exc:
-        return problem(status_for(exc), exc.code, exc.message, details=exc.details)
+        answer = problem(status_for(exc), exc.code, exc.message, details=exc.details)
+        answer.headers.update(retry_after(exc))
+        return answer
     count_outcomes(request, result)
     return _outcome(result)

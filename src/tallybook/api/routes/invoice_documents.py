@@ -24,7 +24,7 @@ from tallybook.domain.errors import NotFound
 from tallybook.domain.subscriptions import Customer
 from tallybook.portal import formats
 from tallybook.portal.auth import bearer_key, cookie_key, tenant_of
-from tallybook.portal.invoice_html import render_invoice_html
+from tallybook.portal.invoice_html import invoice_page_csp, render_invoice_html
 from tallybook.portal.invoice_pdf import render_invoice_pdf
 from tallybook.portal.invoice_view import InvoiceView, Party, invoice_view
 from tallybook.portal.pages import customer_url
@@ -98,7 +98,8 @@ def invoice_html(
     )
     back_url = _back_url(request, view, view.customer_id)
     page = render_invoice_html(view, lang=chosen.split("_")[0], back_url=back_url, pdf_url=pdf_url)
-    return HTMLResponse(page, headers={"Cache-Control": "private, no-store"})
+    headers = {"Cache-Control": "private, no-store", "Content-Security-Policy": invoice_page_csp()}
+    return HTMLResponse(page, headers=headers)
 
 
 @router.get(

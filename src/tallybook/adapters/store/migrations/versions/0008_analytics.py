@@ -1,7 +1,7 @@
 """Analytics: backtest jobs, experiments, experiment assignments, acquisition spend.
 
 Revision ID: 0008_analytics
-Revises: 0004_billing
+Revises: 0005_portal_sessions
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import tallybook.adapters.store.types as tt
 
 revision = "0008_analytics"
-down_revision = "0004_billing"  # the newest on this branch; relinked at merge
+down_revision = "0005_portal_sessions"  # the newest on main when merged; relinked at merge
 branch_labels = None
 depends_on = None
 
