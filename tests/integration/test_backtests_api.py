@@ -177,4 +177,4 @@ def test_bad_input(client: TestClient) -> None:
     assert error(client.get("/v1/backtests/nope")) == (404, "backtest_not_found")
     assert error(client.get("/v1/backtests", params={"limit": 5000})) == (422, "invalid_limit")
     assert error(client.get("/v1/backtests", params={"cursor": "%%%"})) == (422, "invalid_cursor")
-    assert error(client.get("/v1/backtests", params={"page": 2})) == (422, "unknown_parameter")
+    assert error(client.get("/v1/backtests", params={"page": 2})) == (400, "unknown_parameter")

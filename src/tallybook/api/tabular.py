@@ -11,11 +11,10 @@ import base64
 import binascii
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from fastapi import Request
 from starlette.responses import Response
 
 from tallybook.domain.errors import ValidationError
@@ -43,22 +42,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, Decimal):
         return f"{value:f}"
     return str(value)
-
-
-def only_params(*allowed: str) -> Callable[[Request], None]:
-    """A dependency refusing query parameters other than ``allowed`` (``unknown_parameter``)."""
-    names = frozenset(allowed)
-
-    def check(request: Request) -> None:
-        unknown = sorted(set(request.query_params) - names)
-        if unknown:
-            raise ValidationError(
-                f"unknown query parameter(s): {', '.join(unknown)}",
-                code="unknown_parameter",
-                details={"unknown": unknown, "allowed": sorted(names)},
-            )
-
-    return check
 
 
 def page_limit(limit: int) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.responses import Response
 
@@ -19,7 +19,7 @@ from tallybook.api.routes.customers import (
     decimal_field,
     instant_field,
 )
-from tallybook.api.tabular import csv_response, only_params
+from tallybook.api.tabular import csv_response
 from tallybook.domain.analytics.months import Month
 from tallybook.domain.analytics.mrr import MOVEMENTS
 from tallybook.domain.errors import ValidationError
@@ -57,9 +57,6 @@ def mrr_json(row: MrrRow) -> dict[str, Any]:
     }
 
 
-MRR_PARAMS = Depends(only_params("from", "to"))
-
-
 def _mrr(tenant: str, container: ContainerDep, start: str, end: str) -> list[dict[str, Any]]:
     rows = container.analytics.mrr(tenant, _month(start, "from"), _month(end, "to"))
     return [mrr_json(row) for row in rows]
@@ -71,7 +68,6 @@ def get_mrr(
     container: ContainerDep,
     start: Annotated[str, Query(alias="from", min_length=1, max_length=7)],
     end: Annotated[str, Query(alias="to", min_length=1, max_length=7)],
-    _: None = MRR_PARAMS,
 ) -> JsonResponse:
     return JsonResponse(_mrr(tenant, container, start, end))
 
@@ -82,7 +78,6 @@ def get_mrr_csv(
     container: ContainerDep,
     start: Annotated[str, Query(alias="from", min_length=1, max_length=7)],
     end: Annotated[str, Query(alias="to", min_length=1, max_length=7)],
-    _: None = MRR_PARAMS,
 ) -> Response:
     rows = _mrr(tenant, container, start, end)
     header = ["month", "currency", "committed_mrr", "usage_mrr", "mrr", "arr", "customers"]
@@ -119,9 +114,6 @@ def _money(value: Decimal | None, currency: str | None) -> Decimal | None:
     return round_amount(value, currency)
 
 
-RETENTION_PARAMS = Depends(only_params("start", "end", "currency"))
-
-
 def _retention(
     tenant: str, container: ContainerDep, start: str, end: str, currency: str | None
 ) -> dict[str, Any]:
@@ -138,7 +130,6 @@ def get_retention(
     start: MonthQ,
     end: MonthQ,
     currency: CurrencyQ = None,
-    _: None = RETENTION_PARAMS,
 ) -> JsonResponse:
     return JsonResponse(_retention(tenant, container, start, end, currency))
 
@@ -150,7 +141,6 @@ def get_retention_csv(
     start: MonthQ,
     end: MonthQ,
     currency: CurrencyQ = None,
-    _: None = RETENTION_PARAMS,
 ) -> Response:
     body = _retention(tenant, container, start, end, currency)
     return csv_response(list(body), [list(body.values())], "retention.csv")
@@ -178,9 +168,6 @@ def ltv_json(answer: LtvAnswer) -> dict[str, Any]:
     return body
 
 
-LTV_PARAMS = Depends(only_params("month", "gross_margin", "currency"))
-
-
 def _ltv(
     tenant: str, container: ContainerDep, month: str, margin: str, currency: str | None
 ) -> dict[str, Any]:
@@ -201,7 +188,6 @@ def get_ltv(
     month: MonthQ,
     gross_margin: Annotated[str, Query(min_length=1, max_length=20)] = "1",
     currency: CurrencyQ = None,
-    _: None = LTV_PARAMS,
 ) -> JsonResponse:
     return JsonResponse(_ltv(tenant, container, month, gross_margin, currency))
 
@@ -213,7 +199,6 @@ def get_ltv_csv(
     month: MonthQ,
     gross_margin: Annotated[str, Query(min_length=1, max_length=20)] = "1",
     currency: CurrencyQ = None,
-    _: None = LTV_PARAMS,
 ) -> Response:
     body = _ltv(tenant, container, month, gross_margin, currency)
     return csv_response(list(body), [list(body.values())], "ltv.csv")
@@ -249,16 +234,12 @@ def forecast_json(row: ForecastRow) -> dict[str, Any]:
     }
 
 
-FORECAST_PARAMS = Depends(only_params("months", "method"))
-
-
 @router.get("/v1/analytics/forecast", summary="MRR forecast per month and currency")
 def get_forecast(
     tenant: TenantDep,
     container: ContainerDep,
     months: Annotated[int, Query()] = 3,
     method: Annotated[str, Query(max_length=10)] = "mean",
-    _: None = FORECAST_PARAMS,
 ) -> JsonResponse:
     rows = container.analytics.forecast(tenant, months, method)
     return JsonResponse([forecast_json(r) for r in rows])
@@ -270,7 +251,6 @@ def get_forecast_csv(
     container: ContainerDep,
     months: Annotated[int, Query()] = 3,
     method: Annotated[str, Query(max_length=10)] = "mean",
-    _: None = FORECAST_PARAMS,
 ) -> Response:
     rows = [forecast_json(r) for r in container.analytics.forecast(tenant, months, method)]
     header = ["month", "currency", "committed_mrr", "usage_mrr", "mrr"]
@@ -278,8 +258,6 @@ def get_forecast_csv(
 
 
 # -- usage percentiles ----------------------------------------------------------------
-
-PERCENTILE_PARAMS = Depends(only_params("plan", "charge", "from", "to", "percentiles"))
 
 
 def percentile_json(row: PercentileRow) -> dict[str, Any]:
@@ -324,7 +302,6 @@ def get_percentiles(
     plan: KeyQ = None,
     charge: KeyQ = None,
     percentiles: Annotated[str, Query(max_length=200)] = "50,75,90",
-    _: None = PERCENTILE_PARAMS,
 ) -> JsonResponse:
     return JsonResponse(_percentiles(tenant, container, start, end, plan, charge, percentiles))
 
@@ -338,7 +315,6 @@ def get_percentiles_csv(
     plan: KeyQ = None,
     charge: KeyQ = None,
     percentiles: Annotated[str, Query(max_length=200)] = "50,75,90",
-    _: None = PERCENTILE_PARAMS,
 ) -> Response:
     rows = _percentiles(tenant, container, start, end, plan, charge, percentiles)
     header = (

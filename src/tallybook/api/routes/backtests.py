@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.responses import Response
 
@@ -21,7 +21,6 @@ from tallybook.api.routes.customers import IdIn, InstantIn, Strict, instant_fiel
 from tallybook.api.tabular import (
     csv_response,
     decode_cursor,
-    only_params,
     page_json,
     page_limit,
 )
@@ -91,7 +90,6 @@ def list_backtests(
     container: ContainerDep,
     limit: Annotated[int, Query()] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    _: None = Depends(only_params("limit", "cursor")),
 ) -> JsonResponse:
     limit = page_limit(limit)
     rows = container.backtests.page(tenant, limit=limit, after=decode_cursor(cursor))

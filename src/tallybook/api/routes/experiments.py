@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.responses import Response
 
@@ -21,7 +21,7 @@ from tallybook.api.routes.customers import (
     decimal_field,
     instant_field,
 )
-from tallybook.api.tabular import csv_response, decode_cursor, only_params, page_json, page_limit
+from tallybook.api.tabular import csv_response, decode_cursor, page_json, page_limit
 from tallybook.services.experiments import ArmResult, Results
 
 router = APIRouter(tags=["experiments"])
@@ -84,7 +84,6 @@ def list_experiments(
     container: ContainerDep,
     limit: Annotated[int, Query()] = 50,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
-    _: None = Depends(only_params("limit", "cursor")),
 ) -> JsonResponse:
     limit = page_limit(limit)
     rows = container.experiments.page(tenant, limit=limit, after=decode_cursor(cursor))
