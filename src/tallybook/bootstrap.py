@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
+from tallybook.adapters.statistics import ScipyStatistics
+from tallybook.adapters.store.analytics_sql import AnalyticsStore
 from tallybook.adapters.store.archive import PlanArchiveStore
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
@@ -31,18 +34,23 @@ from tallybook.adapters.store.webhooks import WebhookStore
 from tallybook.adapters.webhooks import HttpSender
 from tallybook.config import Settings
 from tallybook.domain.webhooks import Outcome
+from tallybook.services.analytics import AnalyticsService
 from tallybook.services.archiving import ArchiveService
+from tallybook.services.backtests import BacktestService
 from tallybook.services.billing.invoices import BULK_THRESHOLD, InvoiceService
 from tallybook.services.billing.previews import PreviewService
 from tallybook.services.billing.runs import BillingService
 from tallybook.services.catalog import CatalogService
 from tallybook.services.customers import CustomerService
+from tallybook.services.experiments import ExperimentService
 from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
 from tallybook.services.ingest.validate import Limits
 from tallybook.services.keys import KeyService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
+from tallybook.services.percentiles import PercentileService
 from tallybook.services.portal_sessions import PortalSessionService
+from tallybook.services.rerating import Rerater
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
@@ -70,6 +78,10 @@ class Container:
     previews: PreviewService
     webhooks: WebhookService
     outbox_queue: OutboxQueue
+    analytics: AnalyticsService
+    percentiles: PercentileService
+    backtests: BacktestService
+    experiments: ExperimentService
     portal_sessions: PortalSessionService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
@@ -115,6 +127,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         after_end=lambda tenant, account: billing.bill_accounts(tenant, [account], clock.now()),
         plan_gate=archive.check_plan_open,
     )
+    analytics_store = AnalyticsStore(engine)
+    rerater = Rerater(analytics_store, catalog, usage, billing.bulk_threshold)
+    experiments = ExperimentService(analytics_store, catalog, clock, ScipyStatistics())
+    subscriptions.experiment_plan = experiments.plan_for
     return Container(
         settings=settings,
         engine=engine,
@@ -133,6 +149,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),
         webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
         outbox_queue=OutboxQueue(engine),
+        analytics=AnalyticsService(analytics_store, catalog, clock),
+        percentiles=PercentileService(rerater, catalog, clock),
+        backtests=BacktestService(analytics_store, rerater, catalog, clock),
+        experiments=experiments,
         portal_sessions=PortalSessionService(
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
         ),
@@ -165,3 +185,16 @@ def _ingest(
     )
     store = EventStore(engine)
     return IngestService(store, clock, limits, settings.max_batch_events, plans=catalog)
+
+
+if TYPE_CHECKING:
+    from tallybook.services.exports import ExportService
+
+
+def build_exports(container: Container) -> ExportService:
+    """The warehouse export service over ``container``'s engine (pyarrow is imported only
+    when exports are used)."""
+    from tallybook.adapters.store.export_sql import ExportStore
+    from tallybook.services.exports import ExportService
+
+    return ExportService(ExportStore(container.engine), container.clock)

@@ -430,6 +430,15 @@ def local_time(instant: datetime, zone: str) -> str:
     return f"{local:%Y-%m-%d %H:%M}"
 
 
+def _register_analytics() -> None:
+    from tallybook.cli_analytics import register
+
+    register(app)
+
+
+_register_analytics()
+
+
 def main() -> None:
     app()
 

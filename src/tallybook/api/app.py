@@ -41,6 +41,9 @@ ROUTERS = (
     "tallybook.api.routes.meters",
     "tallybook.api.routes.openmeter_query",
     "tallybook.api.routes.webhooks",
+    "tallybook.api.routes.analytics",
+    "tallybook.api.routes.backtests",
+    "tallybook.api.routes.experiments",
     "tallybook.portal.routes",
     "tallybook.api.docs_ui",
 )

@@ -197,3 +197,10 @@ def sum_money(items: list[Money] | tuple[Money, ...], currency: str) -> Money:
     for item in items:
         total = total + item
     return total
+
+
+def round_ratio(value: Decimal, places: int = 2) -> Decimal:
+    """Round a ratio, rate or statistic half-up to ``places`` decimals (Part 2: ratios and
+    rates are percent strings with 2 places, ``"81.52"``; p-values use 4)."""
+    quantum = Decimal(1).scaleb(-places)
+    return value.quantize(quantum, rounding=ROUND_HALF_UP, context=DECIMAL_CONTEXT)

@@ -47,6 +47,9 @@ AfterEnd = Callable[[str, str], object]
 # Called with (tenant, plan key) before a new subscription or a plan change to it; raises
 # ``Conflict`` ``plan_archived`` when the plan takes no new subscriptions.
 PlanGate = Callable[[str, str], None]
+# Called with (tenant, experiment key, customer) for "experiment:<key>" plans: the plan key.
+ExperimentPlan = Callable[[str, str, str], str]
+EXPERIMENT_PREFIX = "experiment:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,7 @@ class SubscriptionService:
         clock: Clock,
         after_end: AfterEnd | None = None,
         plan_gate: PlanGate | None = None,
+        experiment_plan: ExperimentPlan | None = None,
     ):
         self._store = store
         self.plan_gate = plan_gate
@@ -74,6 +78,7 @@ class SubscriptionService:
         self._plans = plans
         self._clock = clock
         self.after_end = after_end
+        self.experiment_plan = experiment_plan
 
     # -- reads --------------------------------------------------------------------------
 
@@ -137,6 +142,9 @@ class SubscriptionService:
     ) -> StoredSubscription:
         customer = self._customers.get(tenant_id, customer_id)
         check_customer_open(customer)
+        if plan_key.startswith(EXPERIMENT_PREFIX) and self.experiment_plan is not None:
+            key = plan_key.removeprefix(EXPERIMENT_PREFIX)
+            plan_key, version = self.experiment_plan(tenant_id, key, customer.id), None
         plan = self._plans.get_plan(tenant_id, plan_key, version)
         if self.plan_gate is not None:
             self.plan_gate(tenant_id, plan.key)

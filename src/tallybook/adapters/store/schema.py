@@ -48,6 +48,7 @@ AREA_MODULES = (
     "tallybook.adapters.store.schema_catalog",
     "tallybook.adapters.store.schema_billing",
     "tallybook.adapters.store.schema_webhooks",
+    "tallybook.adapters.store.schema_analytics",
     "tallybook.adapters.store.schema_portal",
 )
 

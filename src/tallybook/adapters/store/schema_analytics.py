@@ -1,0 +1,82 @@
+"""Analytics tables: backtest jobs, pricing experiments and their assignments, and the
+acquisition spend CAC is computed from.
+
+``backtests``              one row per backtest job: the request, its status and progress
+                           (``done`` of ``total`` subscriptions), the result document when
+                           it succeeded and the error when it failed.
+``experiments``            one row per experiment key: the two plans, the treatment share,
+                           the window and whether it was stopped.
+``experiment_assignments`` (experiment, customer) -> arm: the primary key makes an
+                           assignment once and for ever.
+``acquisition_spend``      money spent acquiring customers per month and currency.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, PrimaryKeyConstraint, String, Table
+
+from tallybook.adapters.store.schema import metadata
+from tallybook.adapters.store.types import DecimalType, JsonType, UtcMicros
+
+backtests = Table(
+    "backtests",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("done", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("request", JsonType, nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("result", JsonType, nullable=True),
+    Column("error", JsonType, nullable=True),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("updated_at", UtcMicros, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id", name="pk_backtests"),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("control_plan", String(255), nullable=False),
+    Column("treatment_plan", String(255), nullable=False),
+    Column("share", DecimalType, nullable=False),
+    Column("start_at", UtcMicros, nullable=False),
+    Column("end_at", UtcMicros, nullable=True),
+    Column("stopped_at", UtcMicros, nullable=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("updated_at", UtcMicros, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "key", name="pk_experiments"),
+)
+
+experiment_assignments = Table(
+    "experiment_assignments",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("experiment_key", String(255), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("arm", String(16), nullable=False),
+    Column("assigned_at", UtcMicros, nullable=False),
+    PrimaryKeyConstraint(
+        "tenant_id", "experiment_key", "customer_id", name="pk_experiment_assignments"
+    ),
+)
+Index(
+    "ix_experiment_assignments_customer",
+    experiment_assignments.c.tenant_id,
+    experiment_assignments.c.customer_id,
+)
+
+acquisition_spend = Table(
+    "acquisition_spend",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", DecimalType, nullable=False),
+    Column("updated_at", UtcMicros, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "month", "currency", name="pk_acquisition_spend"),
+)

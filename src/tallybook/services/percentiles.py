@@ -1,0 +1,338 @@
+"""Usage percentiles per plan and charge, and the allowance model (CONTRACT.md, Part 2).
+
+A *sample* is one customer's usage of one charge in one closed billing period lying
+inside ``[from, to)``: the ``used`` of the charge's usage lines as the billing engine
+rates the period (allowance policies and plan changes included). A period belongs to the
+plan it starts on. Percentiles interpolate linearly as PostgreSQL ``percentile_cont``.
+
+The allowance model re-rates the same periods with the charge's ``included`` set to each
+candidate (in every version of the plan), with the same usage (no elasticity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+
+from tallybook.domain.analytics.stats import check_percentile, mean, percentile_cont
+from tallybook.domain.billing.lines import Line, LineType
+from tallybook.domain.billing.schedule import period_lines
+from tallybook.domain.catalog.model import Plan, UsageCharge
+from tallybook.domain.errors import NotFound, ValidationError
+from tallybook.domain.money import normalize, round_amount, round_ratio, to_decimal
+from tallybook.services.catalog import CatalogService
+from tallybook.services.ports import Clock
+from tallybook.services.rerating import (
+    RatedPeriod,
+    Rerater,
+    SubstitutedPlans,
+    Transform,
+    Window,
+    starts_on,
+)
+
+ZERO = Decimal(0)
+MAX_PERCENTILES = 20
+MAX_CANDIDATES = 20
+STAT_PLACES = 6  # percentiles and means of usage are shown (and used) to 6 places
+
+
+@dataclass(frozen=True, slots=True)
+class PercentileRow:
+    plan: str
+    charge: str
+    currency: str
+    values: dict[str, Decimal | None]  # "p50" -> value
+    mean: Decimal | None
+    customers: int
+    periods: int
+
+
+@dataclass(frozen=True, slots=True)
+class AllowanceRow:
+    candidate: str
+    allowance: Decimal
+    over_allowance_units: Decimal
+    overage_revenue: Decimal
+    customers_over: int
+    total: Decimal
+    currency: str
+
+
+def parse_percentiles(text: str) -> list[Decimal]:
+    """``"50,75,90"`` -> decimals within 0-100 (``invalid_percentile`` otherwise)."""
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or len(parts) > MAX_PERCENTILES or any(not p for p in parts):
+        raise ValidationError(
+            f"percentiles must be 1-{MAX_PERCENTILES} comma-separated numbers within 0-100",
+            code="invalid_percentile",
+        )
+    values = []
+    for part in parts:
+        try:
+            value = to_decimal(part, field="percentiles")
+        except ValidationError:
+            raise ValidationError(
+                f"percentiles must be numbers within 0-100, got {part!r}",
+                code="invalid_percentile",
+            ) from None
+        values.append(check_percentile(value))
+    return values
+
+
+def label(percentile: Decimal) -> str:
+    """``Decimal("50")`` -> ``"p50"``; ``Decimal("99.9")`` -> ``"p99.9"``."""
+    return f"p{percentile.normalize():f}"
+
+
+class PercentileService:
+    """Percentiles of per-period usage and the allowance model."""
+
+    def __init__(self, rerater: Rerater, catalog: CatalogService, clock: Clock):
+        self._rerater = rerater
+        self._catalog = catalog
+        self._clock = clock
+
+    def window(self, start: datetime, end: datetime) -> Window:
+        """``[start, end)``; ``invalid_window`` when reversed, ``no_closed_period`` when
+        nothing in it can have closed yet."""
+        if start >= end:
+            raise ValidationError(
+                "from must be before to",
+                code="invalid_window",
+                details={"from": start.isoformat(), "to": end.isoformat()},
+            )
+        now = self._clock.now()
+        if start >= now:
+            raise ValidationError(
+                "the window has no closed billing period (it starts in the future)",
+                code="no_closed_period",
+            )
+        return Window(start, end, now)
+
+    def percentiles(
+        self,
+        tenant_id: str,
+        window: Window,
+        percentiles: Sequence[Decimal],
+        *,
+        plan: str | None = None,
+        charge: str | None = None,
+    ) -> list[PercentileRow]:
+        """One row per (plan, usage charge); all plans and usage charges unless named."""
+        plans = (
+            [self._catalog.get_plan(tenant_id, plan)]
+            if plan
+            else self._catalog.list_plans(tenant_id)
+        )
+        pairs = [(p, c) for p in plans for c in p.usage_charges if charge in (None, c.key)]
+        if charge is not None and not pairs:
+            raise _charge_not_found(charge, plan)
+        rows = []
+        for found_plan, found_charge in pairs:
+            samples = self._samples(tenant_id, window, found_plan.key, found_charge.key)
+            used = [value for _, value in samples]
+            rows.append(
+                PercentileRow(
+                    found_plan.key,
+                    found_charge.key,
+                    found_plan.currency,
+                    {label(p): _stat(percentile_cont(used, p)) for p in percentiles},
+                    _stat(mean(used)),
+                    len({customer for customer, _ in samples}),
+                    len(samples),
+                )
+            )
+        return rows
+
+    def _samples(
+        self, tenant_id: str, window: Window, plan: str, charge: str
+    ) -> list[tuple[str, Decimal]]:
+        base = self._rerater.book(tenant_id)
+        # only the charge's usage is needed: rate the plan with that charge alone
+        book = SubstitutedPlans(base, {plan: _only(charge)})
+        samples = []
+        for rated in self._rerater.periods(tenant_id, window, base, [book], match=starts_on(plan)):
+            lines = [
+                line
+                for line in rated.rated[0].usage
+                if line.charge == charge and line.type is LineType.USAGE
+            ]
+            if lines:
+                used = sum((line.used or ZERO for line in lines), ZERO)
+                samples.append((rated.subscription.customer, used))
+        return samples
+
+    def _has_minimum(self, tenant_id: str, plan_key: str) -> bool:
+        return any(p.minimum_spend for p in _versions(self._catalog, tenant_id, plan_key))
+
+    def allowance_model(
+        self,
+        tenant_id: str,
+        plan_key: str,
+        charge_key: str,
+        window: Window,
+        candidates: Sequence[str],
+    ) -> list[AllowanceRow]:
+        """For each candidate allowance: units over it, their revenue, customers over it
+        and the total of all the plan's charges for those periods."""
+        plan = self._catalog.get_plan(tenant_id, plan_key)
+        charge = plan.charge(charge_key)
+        if not isinstance(charge, UsageCharge):
+            raise _charge_not_found(charge_key, plan_key)
+        wanted = _parse_candidates(candidates)
+        base = self._rerater.book(tenant_id)
+        # Without a minimum spend the other charges do not depend on the allowance: the
+        # candidates rate the modelled charge alone, and the rest comes from the plan as is.
+        alone = not self._has_minimum(tenant_id, plan_key)
+        kept: list[tuple[RatedPeriod, Decimal]] = []
+        samples: list[Decimal] = []
+        for rated in self._rerater.periods(
+            tenant_id, window, base, [base], match=starts_on(plan_key)
+        ):
+            lines = rated.lines(0)
+            mine = [line for line in lines if _modelled(line, charge_key)]
+            if mine:
+                samples.append(sum((line.used or ZERO for line in mine), ZERO))
+            other = sum((line.amount for line in lines if not _modelled(line, charge_key)), ZERO)
+            kept.append((rated, other))
+        allowances: list[Decimal] = []
+        for kind, value in wanted:
+            if kind == "current":
+                allowances.append(charge.included)
+            elif kind == "percentile":
+                assert value is not None
+                allowances.append(_stat(percentile_cont(samples, value)) or ZERO)
+            else:
+                assert value is not None
+                allowances.append(value)
+        books = [
+            SubstitutedPlans(base, {plan_key: _with_allowance(charge_key, allowance, alone)})
+            for allowance in allowances
+        ]
+        totals = [_Tally(plan.currency) for _ in allowances]
+        for rated, base_other in kept:
+            sub, period = rated.subscription, rated.period
+            for tally, book in zip(totals, books, strict=True):
+                lines = period_lines(sub, period, book, rated.usage).all
+                mine = [line for line in lines if _modelled(line, charge_key)]
+                other = base_other
+                if not alone:
+                    other = sum(
+                        (line.amount for line in lines if not _modelled(line, charge_key)), ZERO
+                    )
+                tally.add(sub.customer, mine, other)
+        return [
+            AllowanceRow(
+                candidates[index].strip().lower(),
+                normalize(allowance),
+                normalize(tally.units),
+                tally.revenue,
+                len(tally.over),
+                tally.total,
+                plan.currency,
+            )
+            for index, (allowance, tally) in enumerate(zip(allowances, totals, strict=True))
+        ]
+
+
+def _versions(catalog: CatalogService, tenant_id: str, plan_key: str) -> list[Plan]:
+    return [
+        catalog.get_plan(tenant_id, plan_key, info.version)
+        for info in catalog.plan_versions(tenant_id, plan_key)
+    ]
+
+
+class _Tally:
+    def __init__(self, currency: str):
+        self.units = ZERO
+        self.revenue = round_amount(ZERO, currency)
+        self.total = round_amount(ZERO, currency)
+        self.over: set[str] = set()
+
+    def add(self, customer: str, charge_lines: Sequence[Line], other: Decimal) -> None:
+        """One period: the modelled charge's lines and the sum of every other line."""
+        self.total += other
+        for line in charge_lines:
+            self.total += line.amount
+            self.units += line.quantity
+            self.revenue += line.amount
+            if line.quantity > 0:
+                self.over.add(customer)
+
+
+def _modelled(line: Line, charge: str) -> bool:
+    return line.charge == charge and line.type is LineType.USAGE
+
+
+def _stat(value: Decimal | None) -> Decimal | None:
+    """A statistic as shown: 6 decimal places at most, no trailing zeros."""
+    return None if value is None else normalize(round_ratio(value, STAT_PLACES))
+
+
+def _only(charge_key: str) -> Transform:
+    def transform(plan: Plan) -> Plan:
+        kept = tuple(c for c in plan.charges if c.key == charge_key)
+        return replace(plan, charges=kept, minimum_spend=ZERO)
+
+    return transform
+
+
+def _with_allowance(charge_key: str, allowance: Decimal, alone: bool) -> Transform:
+    """The plan with the charge's allowance replaced (and only that charge if ``alone``)."""
+
+    def transform(plan: Plan) -> Plan:
+        charges = tuple(
+            replace(c, included=allowance)
+            if isinstance(c, UsageCharge) and c.key == charge_key
+            else c
+            for c in plan.charges
+            if not alone or c.key == charge_key
+        )
+        return replace(plan, charges=charges)
+
+    return transform
+
+
+def _parse_candidates(candidates: Sequence[str]) -> list[tuple[str, Decimal | None]]:
+    if not 1 <= len(candidates) <= MAX_CANDIDATES:
+        raise ValidationError(
+            f"candidates must list 1-{MAX_CANDIDATES} allowances", code="invalid_candidate"
+        )
+    parsed: list[tuple[str, Decimal | None]] = []
+    for raw in candidates:
+        text = raw.strip().lower()
+        if text == "current":
+            parsed.append(("current", None))
+            continue
+        percentile = text.startswith("p")
+        try:
+            value = to_decimal(text[1:] if percentile else text, field="candidates")
+        except ValidationError:
+            raise ValidationError(
+                f"a candidate is current, pNN (a percentile) or a number, got {raw!r}",
+                code="invalid_candidate",
+                details={"candidate": raw},
+            ) from None
+        if percentile:
+            parsed.append(("percentile", check_percentile(value)))
+        elif value < 0 or abs(value) >= Decimal(10) ** 18:
+            raise ValidationError(
+                f"an allowance cannot be negative, got {raw!r}",
+                code="invalid_candidate",
+                details={"candidate": raw},
+            )
+        else:
+            parsed.append(("number", value))
+    return parsed
+
+
+def _charge_not_found(charge: str, plan: str | None) -> NotFound:
+    where = f" in plan {plan!r}" if plan else ""
+    return NotFound(
+        f"no usage charge {charge!r}{where}",
+        code="charge_not_found",
+        details={"charge": charge, "plan": plan},
+    )
