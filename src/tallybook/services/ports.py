@@ -14,6 +14,8 @@ functions, and tells the port what to write. No adapter calls back into a servic
     CatalogStore           catalog documents; CatalogUnitOfWork for serialised publishes
     CustomerStore, SubscriptionStore, TenantStore, InvoiceStore   repositories
     BillingStore           what is due; BillingUnitOfWork: one chunk's transaction
+    AnalyticsStore         analytics reads; backtest, experiment and spend rows (issue 13)
+    ExportStore            warehouse export reads; Statistics: experiment p-values
     Outbox, PaymentProvider  placeholders for webhooks and provider sync (issue 7)
 
 The records that cross the boundary live here, or in ``domain/`` when the domain
