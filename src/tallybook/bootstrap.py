@@ -16,6 +16,7 @@ from tallybook.adapters.clock import Clock, SystemClock
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
+from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
@@ -28,6 +29,7 @@ from tallybook.services.billing.invoices import BULK_THRESHOLD, InvoiceService
 from tallybook.services.billing.previews import PreviewService
 from tallybook.services.billing.runs import BillingService
 from tallybook.services.catalog import CatalogService
+from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
 from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
@@ -52,6 +54,7 @@ class Container:
     billing: BillingService
     invoices: InvoiceService
     previews: PreviewService
+    credits: CreditService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -76,6 +79,14 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         clock,
         after_end=lambda tenant, account: billing.bill_accounts(tenant, [account], clock.now()),
     )
+    credit_store = CreditStore(engine)
+    invoices = InvoiceService(InvoiceStore(engine), catalog, usage, clock)
+    previews = PreviewService(
+        customers, subscriptions, catalog, usage, clock, reports=usage, credits=credit_store
+    )
+    credits = CreditService(
+        credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
+    )
     return Container(
         settings=settings,
         engine=engine,
@@ -88,8 +99,9 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         customers=customers,
         subscriptions=subscriptions,
         billing=billing,
-        invoices=InvoiceService(InvoiceStore(engine), catalog, usage, clock),
-        previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),
+        invoices=invoices,
+        previews=previews,
+        credits=credits,
         scheduled_jobs=[billing.run_due],
     )
 

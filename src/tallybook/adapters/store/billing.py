@@ -31,12 +31,14 @@ from sqlalchemy import Connection, Engine, RootTransaction, select
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import take_numbers, write_plan
+from tallybook.adapters.store.credits import append_entries, grant_balances
 from tallybook.adapters.store.customers import customer_from_row
 from tallybook.adapters.store.schema_billing import customers, invoices, subscriptions
 from tallybook.adapters.store.subscriptions import subscriptions_of_accounts
 from tallybook.domain.billing.drafts import ChunkPlan, OpenDraft
 from tallybook.domain.billing.invoice import InvoiceStatus
 from tallybook.domain.billing.lines import line_from_dict
+from tallybook.domain.credits.ledger import Entry
 from tallybook.domain.errors import WriteConflict
 from tallybook.domain.subscriptions.model import Customer
 from tallybook.domain.subscriptions.stored import StoredSubscription
@@ -150,6 +152,12 @@ class BillingUnitOfWork:
         """Execute the chunk's decided writes."""
         write_plan(self.conn, tenant_id, plan)
 
+    def write_credits(
+        self, tenant_id: str, customer: str, currency: str, entries: Sequence[Entry], now: datetime
+    ) -> None:
+        """Append ledger entries in this transaction (``credits.append_entries``)."""
+        append_entries(self.conn, tenant_id, customer, currency, entries, now)
+
     def claim(
         self, tenant_id: str, accounts: Sequence[str], *, skip_locked: bool
     ) -> dict[str, Customer]:
@@ -176,6 +184,8 @@ class BillingUnitOfWork:
             return states
         for stored in subscriptions_of_accounts(conn, tenant_id, ids):
             states[stored.account].subscriptions.append(stored)
+        for account, balances in grant_balances(conn, tenant_id, ids).items():
+            states[account].credits = balances
         open_stmt = select(
             invoices.c.id,
             invoices.c.customer_id,

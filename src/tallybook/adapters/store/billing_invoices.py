@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
+from tallybook.adapters.store.credits import append_entries, invoice_entries, lock_customer
 from tallybook.adapters.store.schema_billing import invoice_slots, invoices
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus, Totals
 from tallybook.domain.billing.lines import line_from_dict
 from tallybook.domain.billing.schedule import SlotKind
+from tallybook.domain.credits.ledger import reversals
 from tallybook.domain.errors import Conflict
 
 
@@ -112,8 +114,18 @@ class InvoiceStore:
             )
         )
         with self._engine.begin() as conn:
+            if invoice.status is InvoiceStatus.VOID:
+                lock_customer(conn, tenant_id, invoice.customer)
             if conn.execute(stmt).rowcount != 1:
                 raise Conflict(
                     f"invoice {invoice.id} changed status meanwhile; retry",
                     code="invalid_invoice_status",
+                )
+            if invoice.status is InvoiceStatus.VOID and invoice.voided_at is not None:
+                # a void gives back what the invoice drew from credits, in the same transaction
+                given = reversals(
+                    invoice.id, invoice_entries(conn, tenant_id, invoice.id), invoice.voided_at
+                )
+                append_entries(
+                    conn, tenant_id, invoice.customer, invoice.currency, given, invoice.voided_at
                 )

@@ -46,6 +46,7 @@ AREA_MODULES = (
     "tallybook.adapters.store.schema_events",
     "tallybook.adapters.store.schema_catalog",
     "tallybook.adapters.store.schema_billing",
+    "tallybook.adapters.store.schema_credits",
 )
 
 

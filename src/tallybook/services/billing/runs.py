@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tallybook.domain.billing.accounts import Account, account_drafts, due_slots, slot_usage_queries
 from tallybook.domain.billing.adjustments import ledger_from_lines, lookback_start
@@ -40,6 +40,7 @@ from tallybook.services.billing.invoices import (
     UsageCache,
     account_usage,
 )
+from tallybook.services.credits import apply_to_drafts, settle
 from tallybook.services.ports import AccountState, BillingStore, Clock, PlanReader, UsageReader
 from tallybook.services.tenants import TenantService
 
@@ -199,15 +200,32 @@ class BillingService:
             skipped = [a for a in accounts if a not in claimed]
             states = uow.account_states(run.tenant_id, claimed, since)
             plan = ChunkPlan(self.clock.now())
+            credited = []
             for account in sorted(states):
                 state = states[account]
-                plan.add_account(state.drafts, self._work(run, state))
+                inserts, rewrites = len(plan.inserts), len(plan.rewrites)
+                bill = self._work(run, state)
+                plan.add_account(state.drafts, bill)
                 plan.counts.accounts += 1
                 plan.counts.subscriptions += len(state.subscriptions)
+                if state.credits and not bill.failed:
+                    written = plan.inserts[inserts:] + plan.rewrites[rewrites:]
+                    credited.append((state, bill, [w for w in written if w.finalize]))
             finals = len(plan.to_number)
             if finals:
                 plan.assign_numbers(uow.take_numbers(run.tenant_id, finals))
             uow.write(run.tenant_id, plan)
+            for state, bill, final_writes in credited:
+                entries = settle(
+                    [(w.id, w.draft) for w in sorted(final_writes, key=lambda w: w.number or 0)],
+                    [draft for draft, final in bill.drafts if not final],
+                    state.credits,
+                    run.as_of,
+                    _settled_through(bill),
+                )
+                uow.write_credits(
+                    run.tenant_id, state.customer.id, state.customer.currency, entries, plan.now
+                )
             uow.commit()
         return plan.counts, skipped
 
@@ -247,6 +265,7 @@ class BillingService:
         ledger = ledger_from_lines(subs, state.final_lines)
         drafts = account_drafts(account, run.book, usage, ledger, run.as_of)
         decided = [(d, d.issue_at + run.grace <= run.as_of) for d in drafts]
+        decided = apply_to_drafts(decided, state.credits)
         new_through = dict(through)
         for draft, final in decided:
             if final:
@@ -281,6 +300,15 @@ def _ledger_since(run: _Run, stored: list[StoredSubscription]) -> datetime | Non
                 if start is not None and (since is None or start < since):
                     since = start
     return since
+
+
+def _settled_through(bill: AccountBill) -> datetime | None:
+    """How far every continuing subscription of the account is final (None: one is not yet)."""
+    through = [t for _, t, following in bill.progress if following is not None]
+    if any(t is None for t in through):
+        return None
+    known = [t for t in through if t is not None]
+    return min(known) if known else datetime.max.replace(tzinfo=UTC)
 
 
 def _result(tenant_id: str, as_of: datetime, counts: Counts) -> RunResult:
