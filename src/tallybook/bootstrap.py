@@ -16,6 +16,7 @@ from tallybook.adapters.clock import Clock, SystemClock
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
+from tallybook.adapters.store.commitments import CommitmentStore
 from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
@@ -29,6 +30,7 @@ from tallybook.services.billing.invoices import BULK_THRESHOLD, InvoiceService
 from tallybook.services.billing.previews import PreviewService
 from tallybook.services.billing.runs import BillingService
 from tallybook.services.catalog import CatalogService
+from tallybook.services.commitments import CommitmentService
 from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
 from tallybook.services.ingest.deadletters import DeadLetterService
@@ -55,6 +57,7 @@ class Container:
     invoices: InvoiceService
     previews: PreviewService
     credits: CreditService
+    commitments: CommitmentService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -102,6 +105,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         invoices=invoices,
         previews=previews,
         credits=credits,
+        commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
         scheduled_jobs=[billing.run_due],
     )
 

@@ -28,6 +28,7 @@ ROUTERS = (
     "tallybook.api.routes.invoices",
     "tallybook.api.routes.previews",
     "tallybook.api.routes.credits",
+    "tallybook.api.routes.commitments",
     "tallybook.api.routes.billing_runs",
     "tallybook.api.routes.tenant",
     "tallybook.api.routes.events",

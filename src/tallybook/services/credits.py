@@ -309,6 +309,23 @@ def apply_to_drafts(
     return [item for item in result if item is not None]
 
 
+def grant_entry(grant: Grant) -> Entry:
+    """The ``grant`` entry adding a new grant's amount at its ``effective_at``."""
+    return Entry(grant.id, EntryType.GRANT, grant.amount, grant.effective_at)
+
+
+def bought_on(finals: Sequence[tuple[str, InvoiceDraft]], grants: Sequence[Grant]) -> list[Grant]:
+    """The ``grants`` whose purchase line (a ``commitment`` line naming the term) is on
+    one of the invoices finalized now: they exist from this transaction on."""
+    sold = {
+        f"{line.charge}_prepaid"
+        for _, draft in finals
+        for line in draft.lines
+        if line.type is LineType.COMMITMENT
+    }
+    return [grant for grant in grants if grant.id in sold]
+
+
 def settle(
     invoices: Sequence[tuple[str, InvoiceDraft]],
     open_drafts: Sequence[InvoiceDraft],

@@ -35,6 +35,7 @@ from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
 from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Aggregation, Meter, Plan
+from tallybook.domain.credits.commitments import Commitment
 from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
@@ -71,6 +72,8 @@ class AccountState:
     drafts: dict[DraftKey, OpenDraft]
     final_lines: list[Line]
     credits: list[tuple[Grant, Decimal]] = field(default_factory=list)  # grant, remaining
+    commitments: list[Commitment] = field(default_factory=list)
+    term_lines: list[Line] = field(default_factory=list)  # final lines since the first term
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +385,10 @@ class BillingUnitOfWork(Protocol):
 
     def write(self, tenant_id: str, plan: ChunkPlan) -> None:
         """Execute the writes ``domain.billing.drafts`` decided."""
+        ...
+
+    def insert_grants(self, tenant_id: str, grants: Sequence[Grant]) -> None:
+        """Store grants bought on an invoice finalized in this transaction."""
         ...
 
     def write_credits(

@@ -7,6 +7,8 @@
                     primary key makes two writers of one ledger collide instead of
                     interleaving), ``amount`` is signed and ``balance_after`` the
                     ledger's balance after the entry. Rows are only ever inserted.
+``commitments``     one row per commitment term of a subscription (prepaid or postpaid);
+                    ``renew`` is 0 or 1.
 """
 
 from __future__ import annotations
@@ -70,3 +72,24 @@ credit_entries = Table(
 )
 Index("ix_credit_entries_grant", credit_entries.c.tenant_id, credit_entries.c.grant_id)
 Index("ix_credit_entries_invoice", credit_entries.c.tenant_id, credit_entries.c.invoice_id)
+
+commitments = Table(
+    "commitments",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("id", String(40), nullable=False),
+    Column("subscription_id", String(40), nullable=False),
+    Column("account_id", String(255), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount", DecimalType, nullable=False),
+    Column("term_start", UtcMicros, nullable=False),
+    Column("term_end", UtcMicros, nullable=False),
+    Column("applies_to", JsonType, nullable=False),
+    Column("rollover_fraction", DecimalType, nullable=False),
+    Column("renew", Integer, nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id", name="pk_commitments"),
+)
+Index("ix_commitments_account", commitments.c.tenant_id, commitments.c.account_id)
+Index("ix_commitments_subscription", commitments.c.tenant_id, commitments.c.subscription_id)

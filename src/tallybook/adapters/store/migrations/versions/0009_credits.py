@@ -1,4 +1,4 @@
-"""Credits: grants and the append-only ledger of their entries.
+"""Credits: grants, the append-only ledger of their entries, and commitment terms.
 
 Revision ID: 0009_credits
 Revises: 0004_billing
@@ -62,8 +62,28 @@ def upgrade() -> None:
     )
     op.create_index("ix_credit_entries_grant", "credit_entries", ["tenant_id", "grant_id"])
     op.create_index("ix_credit_entries_invoice", "credit_entries", ["tenant_id", "invoice_id"])
+    op.create_table(
+        "commitments",
+        sa.Column("tenant_id", sa.String(64), nullable=False),
+        sa.Column("id", sa.String(40), nullable=False),
+        sa.Column("subscription_id", sa.String(40), nullable=False),
+        sa.Column("account_id", sa.String(255), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("amount", tt.DecimalType(), nullable=False),
+        sa.Column("term_start", tt.UtcMicros(), nullable=False),
+        sa.Column("term_end", tt.UtcMicros(), nullable=False),
+        sa.Column("applies_to", tt.JsonType, nullable=False),
+        sa.Column("rollover_fraction", tt.DecimalType(), nullable=False),
+        sa.Column("renew", sa.Integer(), nullable=False),
+        sa.Column("created_at", tt.UtcMicros(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_commitments"),
+    )
+    op.create_index("ix_commitments_account", "commitments", ["tenant_id", "account_id"])
+    op.create_index("ix_commitments_subscription", "commitments", ["tenant_id", "subscription_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("commitments")
     op.drop_table("credit_entries")
     op.drop_table("credit_grants")
