@@ -178,9 +178,15 @@ class CommitmentService:
             remaining = left.get(term.grant_id, term.amount)
             return CommitmentStatus(term, term.amount - remaining, remaining, billed, ZERO)
         end = _term_end(term, stored.subscription)
+        trued = sum((ln.amount for ln in final if _true_up_of(term, ln)), ZERO)
         pending = billed_in_term(term, drafts)
-        projected = true_up_amount(term, billed + pending, end)
-        return CommitmentStatus(term, billed, max(term.amount - billed, ZERO), billed, projected)
+        projected = max(true_up_amount(term, billed + pending, end) - trued, ZERO)
+        remaining = max(term.amount - billed - trued, ZERO)
+        return CommitmentStatus(term, billed, remaining, billed, projected)
+
+
+def _true_up_of(term: Commitment, line: Line) -> bool:
+    return line.type is LineType.TRUE_UP and line.charge == term.id
 
 
 def _term_end(term: Commitment, subscription: Subscription) -> datetime:
