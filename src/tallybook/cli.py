@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tallybook import __version__
+from tallybook.cli_credits import credits_app
 from tallybook.config import Settings
 
 if TYPE_CHECKING:
@@ -230,6 +231,7 @@ billing_app = typer.Typer(
 app.add_typer(billing_app, name="billing")
 invoices_app = typer.Typer(help="Read invoices.", no_args_is_help=True)
 app.add_typer(invoices_app, name="invoices")
+app.add_typer(credits_app, name="credits")
 
 
 @billing_app.command("run")

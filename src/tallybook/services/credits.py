@@ -39,7 +39,7 @@ from tallybook.domain.credits.ledger import (
 )
 from tallybook.domain.errors import Conflict, CurrencyMismatch, NotFound, ValidationError
 from tallybook.domain.ids import new_id
-from tallybook.domain.money import is_currency
+from tallybook.domain.money import is_currency, round_amount
 from tallybook.domain.subscriptions.model import Customer
 from tallybook.services.ports import Clock, CreditStore
 
@@ -261,12 +261,13 @@ class CreditService:
             projected -= projected_draw
             ample = {g.id: AMPLE for g in pool}
             shortfall = _draw(guess, pool, ample) - projected_draw
+        currency = customer.currency
         return CreditSummary(
-            customer.currency,
-            balance,
-            max(available, ZERO),
-            max(projected, ZERO),
-            max(shortfall, ZERO),
+            currency,
+            round_amount(balance, currency),
+            round_amount(max(available, ZERO), currency),
+            round_amount(max(projected, ZERO), currency),
+            round_amount(max(shortfall, ZERO), currency),
             [
                 (g, rest)
                 for g, rest in grants
