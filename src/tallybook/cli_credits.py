@@ -7,7 +7,7 @@ printed with their code and exit 1.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,7 +18,7 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-def _container():  # type: ignore[no-untyped-def]
+def _container() -> Any:
     from tallybook.bootstrap import build
     from tallybook.config import Settings
 

@@ -392,9 +392,13 @@ class BillingUnitOfWork(Protocol):
         ...
 
     def write_credits(
-        self, tenant_id: str, customer: str, currency: str, entries: Sequence[Entry], now: datetime
+        self,
+        tenant_id: str,
+        writes: Sequence[tuple[str, str, Sequence[Entry]]],
+        now: datetime,
     ) -> None:
-        """Append ledger entries (debits of the finalized invoices, expiries)."""
+        """Append ledger entries ((customer, currency, entries): grants bought now,
+        debits of the finalized invoices, expiries), numbered after each ledger's last."""
         ...
 
     def commit(self) -> None: ...

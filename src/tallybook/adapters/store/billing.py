@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import take_numbers, write_plan
 from tallybook.adapters.store.commitments import commitments_of, lines_since
-from tallybook.adapters.store.credits import append_entries, grant_balances, insert_grant
+from tallybook.adapters.store.credits import append_many, grant_balances, insert_grant
 from tallybook.adapters.store.customers import customer_from_row
 from tallybook.adapters.store.schema_billing import customers, invoices, subscriptions
 from tallybook.adapters.store.subscriptions import subscriptions_of_accounts
@@ -159,10 +159,13 @@ class BillingUnitOfWork:
             insert_grant(self.conn, tenant_id, grant)
 
     def write_credits(
-        self, tenant_id: str, customer: str, currency: str, entries: Sequence[Entry], now: datetime
+        self,
+        tenant_id: str,
+        writes: Sequence[tuple[str, str, Sequence[Entry]]],
+        now: datetime,
     ) -> None:
-        """Append ledger entries in this transaction (``credits.append_entries``)."""
-        append_entries(self.conn, tenant_id, customer, currency, entries, now)
+        """Append ledger entries ((customer, currency, entries)) in this transaction."""
+        append_many(self.conn, tenant_id, writes, now)
 
     def claim(
         self, tenant_id: str, accounts: Sequence[str], *, skip_locked: bool

@@ -19,7 +19,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RootTransaction, insert, select
+from sqlalchemy import Connection, Engine, RootTransaction, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.schema_billing import customers
@@ -98,6 +98,65 @@ def ledger_head(
     return (0, ZERO) if row is None else (int(row.seq), Decimal(row.balance_after))
 
 
+def ledger_heads(
+    conn: Connection, tenant_id: str, customers_: Sequence[str]
+) -> dict[tuple[str, str], tuple[int, Decimal]]:
+    """``ledger_head`` of many customers' ledgers in one query, by (customer, currency)."""
+    if not customers_:
+        return {}
+    last = (
+        select(
+            credit_entries.c.customer_id,
+            credit_entries.c.currency,
+            func.max(credit_entries.c.seq).label("seq"),
+        )
+        .where(
+            credit_entries.c.tenant_id == tenant_id,
+            credit_entries.c.customer_id.in_(list(customers_)),
+        )
+        .group_by(credit_entries.c.customer_id, credit_entries.c.currency)
+        .subquery()
+    )
+    stmt = (
+        select(
+            credit_entries.c.customer_id,
+            credit_entries.c.currency,
+            credit_entries.c.seq,
+            credit_entries.c.balance_after,
+        )
+        .join(
+            last,
+            (credit_entries.c.customer_id == last.c.customer_id)
+            & (credit_entries.c.currency == last.c.currency)
+            & (credit_entries.c.seq == last.c.seq),
+        )
+        .where(credit_entries.c.tenant_id == tenant_id)
+    )
+    return {
+        (row.customer_id, row.currency): (int(row.seq), Decimal(row.balance_after))
+        for row in conn.execute(stmt)
+    }
+
+
+def append_many(
+    conn: Connection,
+    tenant_id: str,
+    writes: Sequence[tuple[str, str, Sequence[Entry]]],
+    now: datetime,
+) -> None:
+    """Append several ledgers' entries ((customer, currency, entries)) with one read of
+    their heads and one insert; the caller holds the customers' locks."""
+    wanted = [(c, cur, e) for c, cur, e in writes if e]
+    if not wanted:
+        return
+    heads = ledger_heads(conn, tenant_id, sorted({c for c, _, _ in wanted}))
+    rows: list[dict[str, Any]] = []
+    for customer, currency, entries in wanted:
+        head = heads.get((customer, currency), (0, ZERO))
+        rows += _rows(tenant_id, customer, currency, entries, head, now)[1]
+    conn.execute(insert(credit_entries), rows)
+
+
 def append_entries(
     conn: Connection,
     tenant_id: str,
@@ -112,7 +171,21 @@ def append_entries(
     """
     if not entries:
         return []
-    seq, balance = ledger_head(conn, tenant_id, customer, currency)
+    head = ledger_head(conn, tenant_id, customer, currency)
+    written, rows = _rows(tenant_id, customer, currency, entries, head, now)
+    conn.execute(insert(credit_entries), rows)
+    return written
+
+
+def _rows(
+    tenant_id: str,
+    customer: str,
+    currency: str,
+    entries: Sequence[Entry],
+    head: tuple[int, Decimal],
+    now: datetime,
+) -> tuple[list[Entry], list[dict[str, Any]]]:
+    seq, balance = head
     written, rows = [], []
     for entry in entries:
         seq += 1
@@ -144,8 +217,7 @@ def append_entries(
                 "created_at": now,
             }
         )
-    conn.execute(insert(credit_entries), rows)
-    return written
+    return written, rows
 
 
 def grant_balances(

@@ -30,7 +30,7 @@ from tallybook.domain.billing.accounts import Account, account_drafts, due_slots
 from tallybook.domain.billing.adjustments import ledger_from_lines, lookback_start
 from tallybook.domain.billing.drafts import AccountBill, ChunkPlan, Counts, InvoiceWrite
 from tallybook.domain.billing.schedule import Slot, SlotKind, UsageQuery, next_issue_at
-from tallybook.domain.credits.ledger import Grant
+from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.errors import TallybookError, ValidationError, WriteConflict
 from tallybook.domain.subscriptions.model import Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
@@ -324,10 +324,12 @@ def _write_credits(
     """The chunk's ledger writes, in its transaction: grants bought by the invoices
     finalized now (prepaid commitments), then per account the debits of its final
     invoices' credit lines and the expiries now due (``services.credits.settle``)."""
+    writes: list[tuple[str, str, Sequence[Entry]]] = []
+    bought_now: list[Grant] = []
     for state, bill, final_writes in credited:
         invoiced = [(w.id, w.draft) for w in sorted(final_writes, key=lambda w: w.number or 0)]
         new = bought_on(invoiced, bought.get(state.customer.id, []))
-        uow.insert_grants(run.tenant_id, new)
+        bought_now += new
         entries = [grant_entry(g) for g in new] + settle(
             invoiced,
             [draft for draft, final in bill.drafts if not final],
@@ -335,7 +337,9 @@ def _write_credits(
             run.as_of,
             _settled_through(bill),
         )
-        uow.write_credits(run.tenant_id, state.customer.id, state.customer.currency, entries, now)
+        writes.append((state.customer.id, state.customer.currency, entries))
+    uow.insert_grants(run.tenant_id, bought_now)
+    uow.write_credits(run.tenant_id, writes, now)
 
 
 def _settled_through(bill: AccountBill) -> datetime | None:
