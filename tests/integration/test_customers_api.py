@@ -139,9 +139,9 @@ def test_subscriptions_validate_against_the_catalog(client: TestClient) -> None:
     assert error(client.post("/v1/subscriptions", json=base)) == (409, "subscription_exists")
     assert error(client.get("/v1/subscriptions/sub_nothing")) == (404, "subscription_not_found")
     change = f"/v1/subscriptions/{sid}/change"
-    assert error(client.post(change, json={"plan": "yearly", "at": "2026-02-10T00:00:00Z"})) == (
+    assert error(client.post(change, json={"plan": "euro", "at": "2026-02-10T00:00:00Z"})) == (
         422,
-        "incompatible_plan",
+        "currency_mismatch",
     )
     assert error(
         client.post(change, json={"plan": "monthly", "allowance_policy": "sometimes"})

@@ -13,6 +13,7 @@ from tallybook.domain.billing.schedule import (
     Usage,
     UsageQuery,
     advance_lines,
+    billed_ahead,
     next_issue_at,
     period_lines,
     slots,
@@ -105,7 +106,30 @@ def test_slots_open_with_in_advance_fees_then_follow_periods() -> None:
     assert next_issue_at(sub, PLANS, None) == t("2026-01-15")
     assert next_issue_at(sub, PLANS, t("2026-01-15")) == t("2026-02-01")
     ended = sub.canceled(t("2026-02-10"), CancelMode.IMMEDIATELY, t("2026-02-10"))
-    assert next_issue_at(ended, PLANS, t("2026-02-10")) is None
+    # after the end: the adjustment slots that look for late usage, then nothing
+    assert next_issue_at(ended, PLANS, t("2026-02-10")) == t("2026-03-01")
+    assert next_issue_at(ended, PLANS, t("2026-04-01")) == t("2026-05-01")
+    assert next_issue_at(ended, PLANS, t("2026-05-01")) is None
+
+
+def test_billed_ahead_is_true_only_where_in_advance_fees_were_billed() -> None:
+    sub = subscription("2026-01-15")
+    assert billed_ahead(sub, PLANS, t("2026-02-01"))  # seats in advance for February
+    assert billed_ahead(sub, PLANS, t("2026-01-15"))  # the opening invoice
+    assert not billed_ahead(sub, PLANS, None)
+    assert not billed_ahead(sub, PLANS, t("2026-02-10"))  # not a boundary
+    arrears = Plan("late", "Late", "USD", Interval.MONTH, Anchor.CALENDAR, charges=(API,))
+    plain = Subscription(
+        "sub_2",
+        "c1",
+        "USD",
+        t("2026-01-01"),
+        "UTC",
+        Interval.MONTH,
+        Anchor.CALENDAR,
+        (Phase(PlanRef("late", 1), t("2026-01-01")),),
+    )
+    assert not billed_ahead(plain, {PlanRef("late", 1): arrears}, t("2026-02-01"))
 
 
 def test_a_seat_change_bills_the_difference_for_the_rest_of_the_period() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import islice, pairwise
@@ -140,6 +141,101 @@ def test_changes_at_or_before_a_final_boundary_are_refused() -> None:
     assert refused.value.code == "period_finalized"
 
 
+def test_a_change_at_exactly_the_billed_boundary_is_outside_the_billed_period() -> None:
+    # [start, end): the final invoice at Feb 1 closed January; a change at Feb 1 alters it
+    # only if that invoice also billed February ahead (in-advance fees)
+    check_not_billed(t("2026-02-01"), t("2026-02-01"), billed_ahead=False)
+    check_not_billed(t("2026-02-01"), None, billed_ahead=True)
+    for at in (t("2026-01-31T23:59:59.999999"), t("2026-01-15")):
+        with pytest.raises(Conflict):
+            check_not_billed(at, t("2026-02-01"), billed_ahead=False)
+    with pytest.raises(Conflict):
+        check_not_billed(t("2026-02-01"), t("2026-02-01"), billed_ahead=True)
+
+
+YEARLY = (Interval.YEAR, Anchor.CALENDAR)
+
+
+def test_an_interval_change_ends_the_period_and_starts_the_new_cycle_at_the_change() -> None:
+    changed = sub("2026-01-01").with_plan(
+        PRO, t("2026-03-16"), AllowancePolicy.PRORATE, FeeProration.PRORATE, YEARLY
+    )
+    got = [
+        (p.index, p.start, p.end, p.full.start, p.full.end) for p in islice(changed.periods(), 5)
+    ]
+    assert got == [
+        (0, t("2026-01-01"), t("2026-02-01"), t("2026-01-01"), t("2026-02-01")),
+        (1, t("2026-02-01"), t("2026-03-01"), t("2026-02-01"), t("2026-03-01")),
+        (2, t("2026-03-01"), t("2026-03-16"), t("2026-03-01"), t("2026-04-01")),
+        (3, t("2026-03-16"), t("2027-01-01"), t("2026-01-01"), t("2027-01-01")),
+        (4, t("2027-01-01"), t("2028-01-01"), t("2027-01-01"), t("2028-01-01")),
+    ]
+    periods = list(islice(changed.periods(), 4))
+    assert periods[2].fraction == Decimal(15) / Decimal(31)
+    assert periods[3].fraction == Decimal(291) / Decimal(365)
+    assert changed.cycle_at(t("2026-03-15")) == (Interval.MONTH, Anchor.CALENDAR)
+    assert changed.cycle_at(t("2026-03-16")) == YEARLY
+    assert changed.changes_cycle_at(t("2026-03-16"))
+    assert not changed.changes_cycle_at(t("2026-03-01"))
+    assert changed.period_at(t("2026-06-01")) == periods[3]
+
+
+def test_an_anniversary_plan_restarts_its_anchor_at_the_change() -> None:
+    monthly = sub("2026-01-10", anchor=Anchor.SUBSCRIPTION)
+    changed = monthly.with_plan(
+        PRO,
+        t("2026-03-25"),
+        AllowancePolicy.PRORATE,
+        FeeProration.PRORATE,
+        (Interval.YEAR, Anchor.SUBSCRIPTION),
+    )
+    got = [(p.start, p.end, p.full.end) for p in islice(changed.periods(), 5)][2:]
+    assert got == [
+        (t("2026-03-10"), t("2026-03-25"), t("2026-04-10")),
+        (t("2026-03-25"), t("2027-03-25"), t("2027-03-25")),
+        (t("2027-03-25"), t("2028-03-25"), t("2028-03-25")),
+    ]
+
+
+def test_a_plan_change_drops_later_cycle_changes_and_same_cycle_adds_none() -> None:
+    base = sub("2026-01-01")
+    yearly = base.with_plan(
+        PRO, t("2026-05-01"), AllowancePolicy.PRORATE, FeeProration.PRORATE, YEARLY
+    )
+    back = yearly.with_plan(
+        PlanRef("team", 1),
+        t("2026-04-15"),
+        AllowancePolicy.PRORATE,
+        FeeProration.PRORATE,
+        (Interval.MONTH, Anchor.CALENDAR),
+    )
+    assert back.cycles == ()
+    assert [p.end for p in islice(back.periods(), 6)][3:] == [
+        t("2026-05-01"),
+        t("2026-06-01"),
+        t("2026-07-01"),
+    ]
+    # a cycle change before billing starts (in a trial) is the subscription's own cycle
+    trialing = sub("2026-01-01", trial=t("2026-01-15")).with_plan(
+        PRO, t("2026-01-05"), AllowancePolicy.PRORATE, FeeProration.PRORATE, YEARLY
+    )
+    assert (trialing.cycles, trialing.interval) == ((), Interval.YEAR)
+    assert next(trialing.periods()).end == t("2027-01-01")
+
+
+def test_a_cancellation_after_a_cycle_change_ends_the_new_cycle() -> None:
+    changed = sub("2026-01-01").with_plan(
+        PRO, t("2026-03-16"), AllowancePolicy.PRORATE, FeeProration.PRORATE, YEARLY
+    )
+    ended = changed.canceled(t("2026-06-01"), CancelMode.END_OF_PERIOD, t("2026-06-01"))
+    assert ended.end == t("2027-01-01")
+    now = changed.canceled(t("2026-06-01"), CancelMode.IMMEDIATELY, t("2026-06-01"))
+    assert [(p.start, p.end) for p in now.periods()][-2:] == [
+        (t("2026-03-01"), t("2026-03-16")),
+        (t("2026-03-16"), t("2026-06-01")),
+    ]
+
+
 def test_a_discount_covers_its_periods_from_its_start() -> None:
     s = sub("2026-01-01")
     later = Discount("d", DiscountKind.PERCENT, Decimal(10), t("2026-03-05"), periods=2)
@@ -179,3 +275,44 @@ def test_periods_tile_the_subscription_without_gap_or_overlap(
     for period in periods:
         assert period.full.start <= period.start < period.end <= period.full.end
         assert 0 < period.fraction <= 1
+
+
+@given(
+    start=st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)),
+    change_after=st.integers(min_value=1, max_value=400 * 24),
+    length=st.integers(min_value=1, max_value=900 * 24),
+    cycles=st.lists(
+        st.tuples(
+            st.sampled_from([Interval.WEEK, Interval.MONTH, Interval.QUARTER, Interval.YEAR]),
+            st.sampled_from(list(Anchor)),
+        ),
+        min_size=2,
+        max_size=2,
+    ),
+    tz=st.sampled_from(["UTC", "Europe/Paris", "America/Los_Angeles"]),
+)
+def test_periods_tile_across_a_cycle_change(
+    start: datetime,
+    change_after: int,
+    length: int,
+    cycles: list[tuple[Interval, Anchor]],
+    tz: str,
+) -> None:
+    begin = start.replace(tzinfo=UTC)
+    (interval, anchor), new_cycle = cycles
+    at = begin + timedelta(hours=change_after)
+    s = Subscription(
+        "s", "c", "USD", begin, tz, interval, anchor, (Phase(BASIC, begin),)
+    ).with_plan(PRO, at, AllowancePolicy.PRORATE, FeeProration.PRORATE, new_cycle)
+    s = replace(s, end=at + timedelta(hours=length))
+    periods = list(s.periods())
+    assert periods[0].start == begin and periods[-1].end == s.end
+    assert [p.index for p in periods] == list(range(len(periods)))
+    for before, after in pairwise(periods):
+        assert before.end == after.start
+    if new_cycle != (interval, anchor):
+        assert any(p.end == at for p in periods)  # the period holding the change ends there
+    for period in periods:
+        assert period.full.start <= period.start < period.end <= period.full.end
+        assert 0 < period.fraction <= 1
+        assert s.period_at(period.start) == period

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from tallybook.client.delivery import RetryPolicy
 
-__all__ = ["DEFAULT_BASE_URL", "SDK_VERSION", "ClientOptions"]
+__all__ = ["DEFAULT_BASE_URL", "SDK_VERSION", "ClientOptions", "ClientSettings"]
 
 SDK_VERSION = "0.1.0"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+
+
+class ClientSettings(TypedDict, total=False):
+    """The keyword-only tunables ``Client`` and ``AsyncClient`` accept (``**options``).
+
+    Each is optional; defaults and meaning are those of ``ClientOptions`` below and of
+    the configuration table in docs/sdk.md. Seconds are floats, counts are ints.
+    """
+
+    batch_size: int
+    flush_interval: float
+    max_queue: int
+    max_retries: int
+    backoff_base: float
+    backoff_max: float
+    timeout: float
+    enqueue_timeout: float
 
 
 @dataclass(frozen=True, slots=True)

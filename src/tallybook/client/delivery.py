@@ -1,8 +1,8 @@
 """How one batch reaches the server: retries, backoff, 413 splitting, reading answers.
 
 The logic is written once, without I/O, as a generator (:func:`plan_delivery`) that
-yields :class:`Post` and :class:`Sleep` steps; the threaded and the asyncio client each
-drive it with their own HTTP client and sleep. A batch is encoded once and the very same
+yields :class:`Post` and :class:`Sleep` steps; ``core.py`` hands it to the threaded and
+the asyncio client, which drive it with their own HTTP client and sleep. A batch is encoded once and the very same
 bytes (hence the same event ids) are re-sent on every retry, so the server's
 deduplication by id turns at-least-once delivery into exactly-once counting.
 """
@@ -77,10 +77,11 @@ def is_retryable(error: DeliveryError) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    """Step: POST ``body`` to :data:`EVENTS_PATH`; send back the response or the
-    ``httpx.TransportError`` it raised."""
+    """Step: POST ``body`` (JSON) to ``path`` (relative to ``base_url``); send back the
+    response or the ``httpx.TransportError`` it raised."""
 
     body: bytes
+    path: str = EVENTS_PATH
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from tallybook.domain.billing.schedule import next_issue_at
+from tallybook.domain.billing.schedule import billed_ahead, next_issue_at
 from tallybook.domain.catalog.model import Plan
 from tallybook.domain.errors import CurrencyMismatch, NotFound, ValidationError
 from tallybook.domain.ids import new_id
@@ -39,7 +39,8 @@ from tallybook.services.ports import Clock, PlanReader, SubscriptionStore
 
 MAX_QUANTITY = Decimal(1_000_000_000)
 MAX_TRIAL_DAYS = 3650
-# Called with (tenant, bill-to customer) after an immediate cancellation: the final invoice.
+# Called with (tenant, bill-to customer) after an immediate cancellation or a billing-cycle
+# change that has taken effect: its invoice is made at once.
 AfterEnd = Callable[[str, str], object]
 
 
@@ -154,17 +155,24 @@ class SubscriptionService:
         """Move to ``plan_key`` (its latest version unless ``version``) from ``at``. The
         same key with a newer version migrates the subscription to that version."""
         plan = self._plans.get_plan(tenant_id, plan_key, version)
-        when = at or self._clock.now()
+        now = self._clock.now()
+        when = at or now
+        book = PlanBook(self._plans, tenant_id)
 
         def change(sub: Subscription, through: datetime | None) -> Subscription:
-            _check_compatible(plan, sub)
+            _check_currency(plan, sub.currency)
+            cycle = (plan.interval, plan.billing_anchor)
             new = sub.with_plan(
-                PlanRef(plan.key, plan.version), when, allowance_policy, fee_proration
+                PlanRef(plan.key, plan.version), when, allowance_policy, fee_proration, cycle
             )
-            check_not_billed(when, through)
+            check_not_billed(when, through, billed_ahead=billed_ahead(sub, book, through))
             return new
 
-        return self._change(tenant_id, subscription_id, change)
+        stored = self._change(tenant_id, subscription_id, change)
+        cut = stored.subscription.changes_cycle_at(when)
+        if cut and when <= now and self.after_end is not None:
+            self.after_end(tenant_id, stored.account)  # both invoices at once
+        return stored
 
     def set_quantities(
         self,
@@ -181,7 +189,7 @@ class SubscriptionService:
         def change(sub: Subscription, through: datetime | None) -> Subscription:
             plan = book[sub.phase_at(when).plan]
             new = sub.with_quantities(when, _quantities(plan, quantities), fee_proration)
-            check_not_billed(when, through)
+            check_not_billed(when, through, billed_ahead=billed_ahead(sub, book, through))
             return new
 
         return self._change(tenant_id, subscription_id, change)
@@ -196,10 +204,14 @@ class SubscriptionService:
     ) -> StoredSubscription:
         now = self._clock.now()
         when = at or now
+        book = PlanBook(self._plans, tenant_id)
 
         def change(sub: Subscription, through: datetime | None) -> Subscription:
             new = sub.canceled(when, mode, now)
-            check_not_billed(when, through)
+            # what changes is the schedule from the new end on (at period end: the end
+            # of the period holding ``when``, which may be after a billed boundary)
+            effective = when if new.end is None else new.end
+            check_not_billed(effective, through, billed_ahead=billed_ahead(sub, book, through))
             return new
 
         stored = self._change(tenant_id, subscription_id, change)
@@ -210,10 +222,14 @@ class SubscriptionService:
     def add_discount(
         self, tenant_id: str, subscription_id: str, spec: DiscountSpec
     ) -> StoredSubscription:
+        book = PlanBook(self._plans, tenant_id)
+
         def change(sub: Subscription, through: datetime | None) -> Subscription:
             discount = _discount(spec, sub, default_start=self._clock.now())
             if discount.start > sub.billing_start:
-                check_not_billed(discount.start, through)
+                check_not_billed(
+                    discount.start, through, billed_ahead=billed_ahead(sub, book, through)
+                )
             return sub.with_discount(discount)
 
         return self._change(tenant_id, subscription_id, change)
@@ -244,17 +260,6 @@ def _check_currency(plan: Plan, currency: str) -> None:
         raise CurrencyMismatch(
             f"plan {plan.key!r} bills in {plan.currency}, the customer in {currency}",
             details={"plan": plan.currency, "customer": currency},
-        )
-
-
-def _check_compatible(plan: Plan, sub: Subscription) -> None:
-    _check_currency(plan, sub.currency)
-    if plan.interval != sub.interval or plan.billing_anchor != sub.anchor:
-        raise ValidationError(
-            f"plan {plan.key!r} bills every {plan.interval.value} ({plan.billing_anchor.value} "
-            f"anchor); the subscription every {sub.interval.value} ({sub.anchor.value}): "
-            "start a new subscription to change the billing cycle",
-            code="incompatible_plan",
         )
 
 

@@ -21,6 +21,7 @@ from tallybook.domain.periods import Anchor, Interval
 from tallybook.domain.subscriptions.model import (
     AllowancePolicy,
     CancelMode,
+    CycleChange,
     Discount,
     DiscountKind,
     FeeProration,
@@ -245,6 +246,10 @@ def schedule_document(sub: Subscription) -> dict[str, Any]:
         "trial_end": _instant(sub.trial_end),
         "cancel_mode": None if sub.cancel_mode is None else sub.cancel_mode.value,
         "canceled_at": _instant(sub.canceled_at),
+        "cycles": [
+            {"at": _instant(c.at), "interval": c.interval.value, "anchor": c.anchor.value}
+            for c in sub.cycles
+        ],
         "phases": [
             {
                 "plan": p.plan.key,
@@ -319,6 +324,10 @@ def subscription_from_row(row: Any) -> Subscription:
         end=row.end_at,
         cancel_mode=None if doc.get("cancel_mode") is None else CancelMode(doc["cancel_mode"]),
         canceled_at=_parse_opt(doc.get("canceled_at")),
+        cycles=tuple(
+            CycleChange(_parse(c["at"]), Interval(c["interval"]), Anchor(c["anchor"]))
+            for c in doc.get("cycles", [])
+        ),
     )
 
 

@@ -114,6 +114,12 @@ def subscription_json(stored: StoredSubscription, now: Any) -> dict[str, Any]:
         "current_period_start": iso(period.start) if period else None,
         "current_period_end": iso(period.end) if period else None,
         "quantities": {k: v for k, v in sub.quantities_at(now).items()},
+        "interval": sub.cycle_at(now)[0].value,
+        "billing_anchor": sub.cycle_at(now)[1].value,
+        "cycle_changes": [
+            {"at": iso(c.at), "interval": c.interval.value, "billing_anchor": c.anchor.value}
+            for c in sub.cycles
+        ],
         "phases": [
             {
                 "plan": p.plan.key,

@@ -10,6 +10,11 @@ A ``period`` slot's lines, in order: prorations of changes, in-arrears fees, usa
 the true-up of the closed period; the next period's in-advance fees; adjustments for
 late usage in earlier final periods; discounts. ``billed_through`` (per subscription)
 says which slots are final and must not be computed again.
+
+Late usage of an *ended* subscription (its last invoice final) has no next invoice of
+its own: it is billed on the account's next ``period`` invoice of another subscription
+(a re-subscription, a child's) issued within its look-back window, else on the ended
+subscription's own ``adjustment`` slot for that window (``adjustments.late_usage``).
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tallybook.domain.billing.adjustments import Ledger, adjustable_periods, adjustments
+from tallybook.domain.billing.adjustments import Ledger, adjustable_periods, adjustments, late_usage
 from tallybook.domain.billing.discounts import discount_lines
 from tallybook.domain.billing.invoice import InvoiceDraft
 from tallybook.domain.billing.lines import Line
+from tallybook.domain.billing.schedule import ADJUSTMENT_LOOKBACK as ADJUSTMENT_LOOKBACK
 from tallybook.domain.billing.schedule import (
     Plans,
     Slot,
@@ -61,7 +67,9 @@ def slot_usage_queries(
     """The usage a slot needs: its period's, and the earlier periods' it may adjust."""
     if slot.kind is SlotKind.OPENING:
         return []
-    queries = usage_queries(subscription, slot.period, plans)
+    queries = []
+    if slot.kind is SlotKind.PERIOD:
+        queries = usage_queries(subscription, slot.period, plans)
     for earlier in adjustable_periods(subscription, slot.period):
         queries += usage_queries(subscription, earlier, plans)
     return queries
@@ -75,12 +83,16 @@ def account_drafts(
     as_of: datetime,
 ) -> list[InvoiceDraft]:
     """The drafts of every due, non-final slot of the account, as of ``as_of``."""
-    computed = []
-    for subscription, slot in due_slots(account, plans, as_of):
+    computed: list[tuple[Subscription, Slot, Sequence[Line]]] = []
+    due = due_slots(account, plans, as_of)
+    for subscription, slot in due:
+        if slot.kind is SlotKind.ADJUSTMENT:
+            continue  # filled by late_usage, once every period is computed
         data = usage.get(subscription.customer, {})
         through = account.billed_through.get(subscription.id)
         lines = slot_lines(subscription, slot, plans, data, ledger, through)
         computed.append((subscription, slot, lines))
+    computed += late_usage(account.subscriptions, account.billed_through, due, plans, usage, ledger)
     return assemble(account.customer, account.currency, computed)
 
 
@@ -126,13 +138,20 @@ def assemble(
     for (kind, start, end), entries in sorted(
         groups.items(), key=lambda g: (g[0][2], g[0][1], g[0][0])
     ):
-        entries.sort(key=lambda e: (e[0].customer != bill_to, e[0].customer, e[0].id))
+        entries.sort(
+            key=lambda e: (
+                e[0].customer != bill_to,
+                e[0].customer,
+                e[1].subscription != e[0].id,  # late usage carried for another, after
+                e[0].id,
+            )
+        )
         lines = tuple(
             item.owned_by(subscription.customer, subscription.id)
             for subscription, _, items in entries
             for item in items
         )
-        slot_keys = tuple(slot.key for _, slot, _ in entries)
+        slot_keys = tuple(dict.fromkeys(slot.key for _, slot, _ in entries))
         issue_at = entries[0][1].issue_at
         drafts.append(InvoiceDraft(bill_to, currency, kind, start, end, issue_at, lines, slot_keys))
     return drafts

@@ -7,7 +7,10 @@ differs from what was billed (``Ledger``, loaded from the final invoices' lines)
 new invoice carries one ``adjustment`` line with the difference, never the whole
 (``adjustment_lines``). The lines made during a run are added to the ledger as they are
 made, so one late event is adjusted on one invoice only. A billing run reads final lines
-back to ``lookback_start`` (documented in docs/billing.md).
+back to ``lookback_start`` (documented in docs/billing.md). Late usage of an *ended*
+subscription is billed on a carrier invoice (``late_usage``) within its trailing window
+(``late_window_start``, ``late_usage_queries``). The look-back itself,
+``ADJUSTMENT_LOOKBACK``, is defined with the schedule (``schedule.trailing_periods``).
 """
 
 from __future__ import annotations
@@ -19,15 +22,22 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from tallybook.domain.billing.lines import Line, LineType
-from tallybook.domain.billing.schedule import Plans, UsageData, period_lines
+from tallybook.domain.billing.schedule import (
+    ADJUSTMENT_LOOKBACK,
+    Plans,
+    Slot,
+    SlotKind,
+    UsageData,
+    UsageQuery,
+    period_lines,
+    trailing_periods,
+    usage_queries,
+)
 from tallybook.domain.money import format_decimal, round_amount
 from tallybook.domain.subscriptions.model import BillingPeriod, Subscription
 
 ZERO = Decimal(0)
 ADJUSTABLE = (LineType.USAGE, LineType.TRUE_UP, LineType.ADJUSTMENT)
-# How many earlier final periods each new invoice recomputes for late events: each one
-# costs its usage queries again on every run while the invoice is draft (docs/billing.md).
-ADJUSTMENT_LOOKBACK = 3
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -184,3 +194,70 @@ def adjustments(
 
 def _opt(line: Line | None) -> list[Line]:
     return [] if line is None else [line]
+
+
+def late_usage(
+    subscriptions: Sequence[Subscription],
+    billed_through: Mapping[str, datetime | None],
+    due: Sequence[tuple[Subscription, Slot]],
+    plans: Plans,
+    usage: Mapping[str, UsageData],
+    ledger: Ledger,
+) -> list[tuple[Subscription, Slot, Sequence[Line]]]:
+    """Adjustments for late usage of an account's ended subscriptions, each on its
+    *carrier*: the first due slot, in issue order, among the ``period`` slots of the
+    account's other subscriptions issued after the end and within the window, and the
+    ended subscription's own ``adjustment`` slots (an own slot comes after another
+    subscription's invoice issued at the same time). A carrier issued in the window
+    of trailing period ``k`` recomputes what a ``period`` slot of index ``n + k`` would
+    (``ADJUSTMENT_LOOKBACK`` periods back); the ledger bills each difference once."""
+    computed: list[tuple[Subscription, Slot, Sequence[Line]]] = []
+    for ended in subscriptions:
+        windows = trailing_periods(ended)
+        if not windows or ended.end is None:
+            continue
+        first, last = ended.end, windows[-1].end
+        carriers = [
+            (slot.issue_at, slot.kind is SlotKind.ADJUSTMENT, slot)
+            for sub, slot in due
+            if (sub.id == ended.id and slot.kind is SlotKind.ADJUSTMENT)
+            or (
+                sub.id != ended.id
+                and slot.kind is SlotKind.PERIOD
+                and first < slot.issue_at <= last
+            )
+        ]
+        through = billed_through.get(ended.id)
+        data = usage.get(ended.customer, {})
+        for issue_at, _, slot in sorted(carriers, key=lambda c: (c[0], c[1], c[2].subscription)):
+            window = next(w for w in windows if issue_at <= w.end)
+            lines = adjustments(ended, window, plans, data, ledger, through)
+            if lines:
+                computed.append((ended, slot, lines))
+    return computed
+
+
+def late_window_start(
+    subscription: Subscription, billed_through: datetime | None
+) -> datetime | None:
+    """Start of the earliest period of an ended subscription whose late usage may still
+    be billed (None: it has not ended, or its last adjustment slot is final)."""
+    windows = trailing_periods(subscription)
+    if not windows or (billed_through is not None and billed_through >= windows[-1].end):
+        return None
+    return lookback_start(subscription, windows[0])
+
+
+def late_usage_queries(
+    subscription: Subscription, plans: Plans, billed_through: datetime | None
+) -> list[UsageQuery]:
+    """The usage an ended subscription's late-usage adjustments need while its window is
+    open (for carriers of other subscriptions); empty otherwise."""
+    windows = trailing_periods(subscription)
+    if late_window_start(subscription, billed_through) is None:
+        return []
+    return [
+        query
+        for earlier in adjustable_periods(subscription, windows[0])
+        for query in usage_queries(subscription, earlier, plans)
+    ]

@@ -1,13 +1,17 @@
 """What a subscription owes for one billing period: pure, from the schedule, the plans and
 measured usage (standard library only; the services fetch the inputs).
 
-Two kinds of invoice *slots* per subscription (``slots``):
+Three kinds of invoice *slots* per subscription (``slots``):
 
 - ``opening``: issued when billing starts, it carries the in-advance flat fees of the
   first period (only when the plan has any);
 - ``period``: issued when a period ends, it carries what that period used (usage lines,
   in-arrears fees, proration of changes, the minimum-spend true-up) and the in-advance
-  fees of the next period, when there is one.
+  fees of the next period, when there is one;
+- ``adjustment``: after a subscription ends, at each of the next ``ADJUSTMENT_LOOKBACK``
+  boundaries of its schedule (as if it had gone on, ``trailing_periods``): it carries
+  only late-usage adjustments of its last periods, and makes an invoice only when there
+  are some (``domain.invoicing`` puts them on another subscription's invoice first).
 
 The lines of a period (``period_lines``) are computed from scratch every time, so a draft
 is recomputed on each billing run, and a final period can be recomputed to bill a late
@@ -49,11 +53,16 @@ from tallybook.domain.subscriptions.model import BillingPeriod, PlanRef, Subscri
 ONE = Decimal(1)
 ZERO = Decimal(0)
 TRUE_UP_CHARGE = "minimum_spend"
+# How many earlier final periods each new invoice recomputes for late events: each one
+# costs its usage queries again on every run while the invoice is draft (docs/billing.md).
+# An ended subscription keeps as many ``adjustment`` slots after its end.
+ADJUSTMENT_LOOKBACK = 3
 
 
 class SlotKind(StrEnum):
     OPENING = "opening"
     PERIOD = "period"
+    ADJUSTMENT = "adjustment"  # late usage of an ended subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +152,12 @@ def slots(subscription: Subscription, plans: Plans, until: datetime) -> list[Slo
             if advance_lines(subscription, period, plans):
                 result.append(opening)
         if period.end > until:
-            break
+            return result
         result.append(Slot(subscription.id, SlotKind.PERIOD, period))
+    for period in trailing_periods(subscription):
+        if period.end > until:
+            break
+        result.append(Slot(subscription.id, SlotKind.ADJUSTMENT, period))
     return result
 
 
@@ -158,7 +171,45 @@ def next_issue_at(
             return period.start
         if billed_through is None or period.end > billed_through:
             return period.end
+    for period in trailing_periods(subscription):
+        if billed_through is None or period.end > billed_through:
+            return period.end
     return None
+
+
+def trailing_periods(subscription: Subscription) -> list[BillingPeriod]:
+    """After an ended subscription's last period: the next ``ADJUSTMENT_LOOKBACK``
+    periods its schedule would have had (the first from the end to the next boundary),
+    numbered on. Their ends are when its late usage is looked for (``adjustment`` slots);
+    none for a subscription that never billed or has not ended."""
+    if subscription.end is None:
+        return []
+    billed = list(subscription.periods())  # finite: the subscription ends
+    if not billed:
+        return []
+    last = billed[-1]
+    trailing: list[BillingPeriod] = []
+    start = subscription.end
+    for period in replace(subscription, end=None).periods():
+        if period.index < last.index or period.end <= start:
+            continue
+        index = last.index + len(trailing) + 1
+        trailing.append(BillingPeriod(index, start, period.end, period.full))
+        start = period.end
+        if len(trailing) == ADJUSTMENT_LOOKBACK:
+            break
+    return trailing
+
+
+def billed_ahead(subscription: Subscription, plans: Plans, boundary: datetime | None) -> bool:
+    """True if the invoice issued at ``boundary`` billed in-advance fees for the period
+    starting there (so a change at exactly ``boundary`` would alter a final invoice)."""
+    if boundary is None:
+        return False
+    period = subscription.period_at(boundary)
+    if period is None or period.start != boundary:
+        return False
+    return bool(advance_lines(subscription, period, plans))
 
 
 # -- the lines of one period ------------------------------------------------------------
@@ -185,7 +236,7 @@ def period_lines(
     period_parts = parts(subscription, period)
     currency = subscription.currency
     advance = tuple(advance_lines(subscription, period, plans))
-    changes = tuple(_change_lines(period_parts, period, plans, currency))
+    changes = tuple(_change_lines(subscription, period_parts, period, plans))
     arrears = tuple(_arrears_lines(period_parts, period, plans, currency))
     used = tuple(_usage_lines(period_parts, period, plans, usage, currency))
     true_up = _true_up(period_parts, period, plans, [*advance, *changes, *arrears, *used], currency)
@@ -205,10 +256,17 @@ def advance_lines(subscription: Subscription, period: BillingPeriod, plans: Plan
 
 
 def _change_lines(
-    period_parts: list[Part], period: BillingPeriod, plans: Plans, currency: str
+    subscription: Subscription, period_parts: list[Part], period: BillingPeriod, plans: Plans
 ) -> list[Line]:
     """Credit the old and charge the new in-advance fees for the rest of the period at
-    each prorated change, and credit the unused rest when the subscription ends early."""
+    each prorated change, and credit the unused rest when the period ends early (a
+    cancellation, or a change of billing cycle)."""
+    currency = subscription.currency
+    reason = (
+        "Unused time before the billing cycle change"
+        if subscription.changes_cycle_at(period.end)
+        else "Unused time after cancellation"
+    )
     lines: list[Line] = []
     billed = period_parts[0] if period_parts else None
     for before, after in advance_changes(period_parts):
@@ -217,7 +275,7 @@ def _change_lines(
     if billed is not None and period.end < period.full.end:
         for charge in _advance_charges(plan_for(plans, billed.phase.plan)):
             fee = _fee(charge, billed.quantities, period.end, period.full.end, period, currency)
-            lines.append(_credit(fee, "Unused time after cancellation"))
+            lines.append(_credit(fee, reason))
     return lines
 
 

@@ -9,7 +9,11 @@ Changing it returns a new value. Billing periods follow from the schedule:
   and repeat every plan ``interval`` in the customer's time zone; an anniversary
   (``subscription``) anchor repeats ``billing_start`` itself, a ``calendar`` anchor makes
   the first period partial, from ``billing_start`` to the next calendar boundary;
-- an ``end`` (cancellation) truncates the period holding it, and no period follows.
+- an ``end`` (cancellation) truncates the period holding it, and no period follows;
+- a *cycle change* (a plan change to another interval or anchor, ``CycleChange``) ends
+  the period holding it at the change, and the periods go on from the change on the new
+  cycle: a calendar anchor's first period runs to the next calendar boundary (partial), a
+  subscription anchor restarts at the change (CONTRACT.md, customers and subscriptions).
 
 Every period knows the whole calendar period it is part of (``full``), so partial
 periods can be prorated by time, to the microsecond.
@@ -18,8 +22,9 @@ Policies that are decisions, documented in docs/billing.md:
 
 - a change (plan, quantities, cancellation) at ``at`` replaces any change scheduled
   at or after ``at``;
-- changes are rejected (``period_finalized``) at or before ``billed_through``, the last
-  boundary whose invoice is final, because a final invoice never changes;
+- changes are rejected (``period_finalized``) before ``billed_through``, the last
+  boundary whose invoice is final, because a final invoice never changes; exactly at it
+  only when that invoice billed the next period in advance (``check_not_billed``);
 - licensed quantities default to 1 (Stripe's default) when a plan needs one not set.
 """
 
@@ -114,6 +119,16 @@ class Phase:
 
 
 @dataclass(frozen=True, slots=True)
+class CycleChange:
+    """The billing cycle (``interval``, ``anchor``) in force from ``at`` (after billing
+    starts; before it, the subscription's own ``interval``/``anchor`` are replaced)."""
+
+    at: datetime
+    interval: Interval
+    anchor: Anchor
+
+
+@dataclass(frozen=True, slots=True)
 class QuantityChange:
     """The licensed quantities in force from ``at`` (the full map, not a delta)."""
 
@@ -178,6 +193,7 @@ class Subscription:
     end: datetime | None = None
     cancel_mode: CancelMode | None = None
     canceled_at: datetime | None = None
+    cycles: tuple[CycleChange, ...] = ()  # later billing cycles, in order
 
     # -- the schedule -----------------------------------------------------------------
 
@@ -197,6 +213,15 @@ class Subscription:
             if phase.start > instant:
                 break
             current = phase
+        return current
+
+    def cycle_at(self, instant: datetime) -> tuple[Interval, Anchor]:
+        """The billing cycle (interval, anchor) in force at ``instant``."""
+        current = (self.interval, self.anchor)
+        for change in self.cycles:
+            if change.at > instant:
+                break
+            current = (change.interval, change.anchor)
         return current
 
     def quantities_at(self, instant: datetime) -> Mapping[str, Decimal]:
@@ -221,20 +246,36 @@ class Subscription:
     # -- periods ----------------------------------------------------------------------
 
     def periods(self) -> Iterator[BillingPeriod]:
-        """Every billing period in order (endless unless the subscription ends)."""
-        start = self.billing_start
-        if self.end is not None and self.end <= start:
+        """Every billing period in order (endless unless the subscription ends), across
+        cycle changes: the period holding a change ends there (``full`` stays the whole
+        period of the old cycle, so it is prorated like a cancellation)."""
+        if self.end is not None and self.end <= self.billing_start:
             return
-        count, index = 8, 0
-        while True:
-            prefix = _periods_prefix(start, self.anchor, self.interval, self.timezone, count)
-            for period, full in prefix[index:]:
-                if self.end is not None and period.start >= self.end:
-                    return
-                end = period.end if self.end is None else min(period.end, self.end)
+        index = 0
+        for start, stop, interval, anchor in self._segments():
+            if self.end is not None:
+                stop = self.end if stop is None else min(stop, self.end)
+            for period, full in _sequence(start, anchor, interval, self.timezone):
+                if stop is not None and period.start >= stop:
+                    break
+                end = period.end if stop is None else min(period.end, stop)
                 yield BillingPeriod(index, period.start, end, full)
                 index += 1
-            count *= 4
+            if stop is None or stop == self.end:
+                return
+
+    def _segments(self) -> list[tuple[datetime, datetime | None, Interval, Anchor]]:
+        """``(start, stop, interval, anchor)`` per billing cycle; the last has no stop."""
+        segments: list[tuple[datetime, datetime | None, Interval, Anchor]] = []
+        start, interval, anchor = self.billing_start, self.interval, self.anchor
+        for change in self.cycles:
+            if change.at <= start:
+                interval, anchor = change.interval, change.anchor
+                continue
+            segments.append((start, change.at, interval, anchor))
+            start, interval, anchor = change.at, change.interval, change.anchor
+        segments.append((start, None, interval, anchor))
+        return segments
 
     def periods_until(self, until: datetime) -> list[BillingPeriod]:
         """The periods that have ended at or before ``until``."""
@@ -277,7 +318,11 @@ class Subscription:
         at: datetime,
         allowance_policy: AllowancePolicy,
         fee_proration: FeeProration,
+        cycle: tuple[Interval, Anchor] | None = None,
     ) -> Subscription:
+        """The plan ``plan`` from ``at``. ``cycle`` is the new plan's (interval, anchor):
+        when it differs from the one in force, the period holding ``at`` ends at ``at``
+        and billing goes on from ``at`` on the new cycle (``CycleChange``)."""
         self._check_change_time(at)
         kept = tuple(p for p in self.phases if p.start < at)
         if not kept:
@@ -291,7 +336,18 @@ class Subscription:
                 code="already_on_plan",
             )
         phase = Phase(plan, at, allowance_policy, fee_proration)
-        return replace(self, phases=(*kept, phase))
+        changed = replace(
+            self, phases=(*kept, phase), cycles=tuple(c for c in self.cycles if c.at < at)
+        )
+        if cycle is None or cycle == changed.cycle_at(at):
+            return changed
+        if at <= changed.billing_start:  # no period yet: bill on the new cycle from the start
+            return replace(changed, interval=cycle[0], anchor=cycle[1], cycles=())
+        return replace(changed, cycles=(*changed.cycles, CycleChange(at, *cycle)))
+
+    def changes_cycle_at(self, at: datetime) -> bool:
+        """True if a cycle change takes effect at exactly ``at`` (a period ends there)."""
+        return any(c.at == at for c in self.cycles)
 
     def with_quantities(
         self, at: datetime, quantities: Mapping[str, Decimal], fee_proration: FeeProration
@@ -335,6 +391,18 @@ class Subscription:
             )
 
 
+def _sequence(
+    start: datetime, anchor: Anchor, interval: Interval, tz: str
+) -> Iterator[tuple[Period, Period]]:
+    """The endless (period, whole period) pairs of one cycle from ``start``."""
+    count, index = 8, 0
+    while True:
+        prefix = _periods_prefix(start, anchor, interval, tz, count)
+        yield from prefix[index:]
+        index = len(prefix)
+        count *= 4
+
+
 @lru_cache(maxsize=8192)
 def _periods_prefix(
     start: datetime, anchor: Anchor, interval: Interval, tz: str, count: int
@@ -353,9 +421,20 @@ def _periods_prefix(
     return tuple(pairs)
 
 
-def check_not_billed(at: datetime, billed_through: datetime | None) -> None:
-    """A change at ``at`` would alter a final invoice when ``at <= billed_through``."""
-    if billed_through is not None and at <= billed_through:
+def check_not_billed(
+    at: datetime, billed_through: datetime | None, *, billed_ahead: bool = True
+) -> None:
+    """Refuse (``period_finalized``) a change at ``at`` that would alter a final invoice.
+
+    Periods are half-open ``[start, end)``: the final invoice issued at ``billed_through``
+    closes the period ending there, so a change at exactly ``billed_through`` touches it
+    only when that invoice also billed the period starting there in advance
+    (``billed_ahead``: in-advance fees, or an opening invoice). ``at < billed_through``
+    is always refused.
+    """
+    if billed_through is None:
+        return
+    if at < billed_through or (at == billed_through and billed_ahead):
         raise Conflict(
             f"{at.isoformat()} is in a period whose invoice is final "
             f"(billed through {billed_through.isoformat()}); changes must come later",

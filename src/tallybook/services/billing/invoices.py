@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from tallybook.domain.billing.accounts import Account, assemble, slot_lines, slot_usage_queries
-from tallybook.domain.billing.adjustments import Ledger
+from tallybook.domain.billing.adjustments import Ledger, late_usage_queries
 from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus
 from tallybook.domain.billing.numbering import parse_number
 from tallybook.domain.billing.schedule import (
@@ -198,6 +198,13 @@ def account_usage(
         through = account.billed_through.get(subscription.id)
         answers = usage.setdefault(subscription.customer, {})
         for query in slot_usage_queries(subscription, slot, book, through):
+            if query not in answers:
+                answers[query] = cache.get(subscription.customer, query)
+    for subscription in account.subscriptions:  # late usage of ended ones, for carriers
+        through = account.billed_through.get(subscription.id)
+        queries = late_usage_queries(subscription, book, through)
+        answers = usage.setdefault(subscription.customer, {}) if queries else {}
+        for query in queries:
             if query not in answers:
                 answers[query] = cache.get(subscription.customer, query)
     return dict(usage)

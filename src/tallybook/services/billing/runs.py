@@ -27,7 +27,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tallybook.domain.billing.accounts import Account, account_drafts, due_slots, slot_usage_queries
-from tallybook.domain.billing.adjustments import ledger_from_lines, lookback_start
+from tallybook.domain.billing.adjustments import (
+    late_window_start,
+    ledger_from_lines,
+    lookback_start,
+)
 from tallybook.domain.billing.drafts import AccountBill, ChunkPlan, Counts, InvoiceWrite
 from tallybook.domain.billing.schedule import Slot, SlotKind, UsageQuery, next_issue_at
 from tallybook.domain.credits.ledger import Entry, Grant
@@ -261,7 +265,8 @@ class BillingService:
         subs = tuple(s.subscription for s in state.subscriptions)
         through = {s.subscription.id: s.billed_through for s in state.subscriptions}
         account = Account(state.customer.id, state.customer.currency, subs, through)
-        usage = account_usage(run.usage, account, run.book, due_slots(account, run.book, run.as_of))
+        due = due_slots(account, run.book, run.as_of)
+        usage = account_usage(run.usage, account, run.book, due)
         ledger = ledger_from_lines(subs, state.final_lines)
         drafts = account_drafts(account, run.book, usage, ledger, run.as_of)
         pending: list[Grant] = []
@@ -279,6 +284,10 @@ class BillingService:
         decided = [(d, d.issue_at + run.grace <= run.as_of) for d in drafts]
         decided = apply_to_drafts(decided, [*state.credits, *((g, g.amount) for g in pending)])
         new_through = dict(through)
+        for sub, slot in due:  # an adjustment slot is done past its grace, invoice or not
+            if slot.kind is SlotKind.ADJUSTMENT and slot.issue_at + run.grace <= run.as_of:
+                old = new_through.get(sub.id)
+                new_through[sub.id] = slot.issue_at if old is None else max(old, slot.issue_at)
         for draft, final in decided:
             if final:
                 for sid, _, _ in draft.slots:
@@ -306,11 +315,15 @@ def _ledger_since(run: _Run, stored: list[StoredSubscription]) -> datetime | Non
             due = _due(item.subscription, run, item.billed_through)
         except TallybookError:
             continue  # reported (and skipped) when its account is billed
-        for slot in due:
-            if slot.kind is SlotKind.PERIOD:
-                start = lookback_start(item.subscription, slot.period)
-                if start is not None and (since is None or start < since):
-                    since = start
+        starts = [
+            lookback_start(item.subscription, slot.period)
+            for slot in due
+            if slot.kind is not SlotKind.OPENING
+        ]
+        starts.append(late_window_start(item.subscription, item.billed_through))
+        for start in starts:
+            if start is not None and (since is None or start < since):
+                since = start
     return since
 
 
