@@ -191,4 +191,5 @@ def _customer_context(
         "upcoming_url": customer_url(customer.id) + "/upcoming",
         "charts": pages.charts(days, customer.timezone, LOCALE),
         "invoices": pages.invoice_rows(list(reversed(invoices)), customer.timezone, LOCALE),
+        "credits": pages.credits(container.credits.summary(tenant, customer.account), LOCALE),
     }
