@@ -29,7 +29,6 @@ class LineType(StrEnum):
     CREDIT = "credit"
     DISCOUNT = "discount"
     COMMITMENT = "commitment"  # a prepaid commitment billed at its term's start
-    CREDIT_PURCHASE = "credit_purchase"  # a paid credit grant
 
 
 @dataclass(frozen=True, slots=True)
