@@ -37,6 +37,7 @@ from tallybook.domain.credits.ledger import (
     due_expiries,
     void_entry,
 )
+from tallybook.domain.credits.purchase import purchase_invoice
 from tallybook.domain.errors import Conflict, CurrencyMismatch, NotFound, ValidationError
 from tallybook.domain.ids import new_id
 from tallybook.domain.money import is_currency, round_amount
@@ -142,6 +143,8 @@ class CreditService:
                 [Entry(grant.id, EntryType.GRANT, grant.amount, grant.effective_at)],
                 now,
             )
+            if grant.category is Category.PAID:
+                uow.insert_final_invoice(new_id("inv"), purchase_invoice(grant, now), now)
             uow.commit()
         return grant, True
 

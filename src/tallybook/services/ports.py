@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
-from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
+from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus
 from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Aggregation, Meter, Plan
 from tallybook.domain.credits.commitments import Commitment
@@ -447,6 +447,10 @@ class CreditUnitOfWork(Protocol):
 
     def append(self, currency: str, entries: Sequence[Entry], now: datetime) -> list[Entry]:
         """Append entries (numbered, with ``balance_after``); returns them as written."""
+        ...
+
+    def insert_final_invoice(self, invoice_id: str, draft: InvoiceDraft, now: datetime) -> int:
+        """Store ``draft`` finalized and numbered in this transaction; returns the number."""
         ...
 
     def commit(self) -> None: ...

@@ -22,8 +22,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RootTransaction, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from tallybook.adapters.store.schema_billing import customers
+from tallybook.adapters.store.billing_writes import _invoice_row, take_numbers
+from tallybook.adapters.store.schema_billing import customers, invoices
 from tallybook.adapters.store.schema_credits import credit_entries, credit_grants
+from tallybook.domain.billing.drafts import InvoiceWrite
+from tallybook.domain.billing.invoice import InvoiceDraft, content_digest
+from tallybook.domain.billing.lines import line_to_dict
 from tallybook.domain.credits.ledger import AppliesTo, Category, Entry, EntryType, Grant
 from tallybook.domain.errors import WriteConflict
 
@@ -370,6 +374,15 @@ class CreditUnitOfWork:
 
     def append(self, currency: str, entries: Sequence[Entry], now: datetime) -> list[Entry]:
         return append_entries(self.conn, self.tenant_id, self.customer, currency, entries, now)
+
+    def insert_final_invoice(self, invoice_id: str, draft: InvoiceDraft, now: datetime) -> int:
+        """Store ``draft`` finalized, numbered from the tenant's gapless counter in this
+        transaction (a rollback gives the number back); returns the number."""
+        lines = [line_to_dict(line) for line in draft.lines]
+        write = InvoiceWrite(invoice_id, draft, lines, content_digest(lines), now, True)
+        write.number = take_numbers(self.conn, self.tenant_id, 1)
+        self.conn.execute(insert(invoices), [_invoice_row(self.tenant_id, write, now)])
+        return write.number
 
     def commit(self) -> None:
         assert self._tx is not None

@@ -29,6 +29,7 @@ class LineType(StrEnum):
     CREDIT = "credit"
     DISCOUNT = "discount"
     COMMITMENT = "commitment"  # a prepaid commitment billed at its term's start
+    CREDIT_PURCHASE = "credit_purchase"  # a paid credit grant, on its own invoice
 
 
 @dataclass(frozen=True, slots=True)
