@@ -4,11 +4,17 @@ numbered; the grant counts whether or not that invoice is paid. Both stores."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from tallybook.adapters.clock import FixedClock
+from tallybook.api.app import create_app
+from tallybook.bootstrap import build
+from tallybook.config import Settings
+from tests.conftest import TEST_KEY
 from tests.integration.test_credits_api import GRANTS, _setup
 
 
@@ -40,3 +46,21 @@ def test_a_paid_grant_is_billed_on_its_own_finalized_invoice(client: TestClient)
     assert Decimal(credits["balance"]) == Decimal("160.00")
     paid = client.post(f"/v1/invoices/{bought[0]['id']}/pay")
     assert paid.status_code == 200 and paid.json()["status"] == "paid"
+
+
+def test_two_purchases_at_one_instant_get_two_invoices(settings: Settings) -> None:
+    clock = FixedClock(datetime(2026, 1, 15, tzinfo=UTC))
+    container = build(settings, clock=clock)
+    container.tenants.bootstrap_default(TEST_KEY)
+    try:
+        headers = {"Authorization": f"Bearer {TEST_KEY}"}
+        with TestClient(create_app(container=container), headers=headers) as client:
+            _setup(client)
+            for n in (1, 2, 3):
+                body = {"id": f"p{n}", "amount": "10.00", "currency": "USD", "category": "paid"}
+                assert client.post(GRANTS, json=body).status_code == 201
+            bought = _purchases(client)
+            assert [i["lines"][0]["charge"] for i in bought] == ["p1", "p2", "p3"]
+            assert len({i["number"] for i in bought}) == 3
+    finally:
+        container.close()

@@ -14,7 +14,8 @@ of work (the billing chunk, an invoice's void) so credits are written with the i
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -377,7 +378,20 @@ class CreditUnitOfWork:
 
     def insert_final_invoice(self, invoice_id: str, draft: InvoiceDraft, now: datetime) -> int:
         """Store ``draft`` finalized, numbered from the tenant's gapless counter in this
-        transaction (a rollback gives the number back); returns the number."""
+        transaction (a rollback gives the number back); returns the number.
+
+        Invoices are unique per (customer, kind, period); two purchases at the same
+        instant (a fixed clock, one request) would collide, so the period's end moves one
+        microsecond per earlier invoice of that kind and start (the customer is locked)."""
+        same = select(func.count()).where(
+            invoices.c.tenant_id == self.tenant_id,
+            invoices.c.customer_id == draft.customer,
+            invoices.c.kind == draft.kind.value,
+            invoices.c.period_start == draft.period_start,
+        )
+        earlier = int(self.conn.execute(same).scalar_one())
+        if earlier:
+            draft = replace(draft, period_end=draft.period_end + timedelta(microseconds=earlier))
         lines = [line_to_dict(line) for line in draft.lines]
         write = InvoiceWrite(invoice_id, draft, lines, content_digest(lines), now, True)
         write.number = take_numbers(self.conn, self.tenant_id, 1)
