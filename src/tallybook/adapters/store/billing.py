@@ -31,6 +31,8 @@ from sqlalchemy import Connection, Engine, RootTransaction, select
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import take_numbers, write_plan
+from tallybook.adapters.store.commitments import commitments_of, lines_since
+from tallybook.adapters.store.credits import append_many, grant_balances, insert_grant
 from tallybook.adapters.store.customers import customer_from_row
 from tallybook.adapters.store.outbox import OutboxWriter, finalized_messages
 from tallybook.adapters.store.schema_billing import customers, invoices, subscriptions
@@ -38,6 +40,7 @@ from tallybook.adapters.store.subscriptions import subscriptions_of_accounts
 from tallybook.domain.billing.drafts import ChunkPlan, OpenDraft
 from tallybook.domain.billing.invoice import InvoiceStatus
 from tallybook.domain.billing.lines import line_from_dict
+from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.errors import WriteConflict
 from tallybook.domain.subscriptions.model import Customer
 from tallybook.domain.subscriptions.stored import StoredSubscription
@@ -160,6 +163,20 @@ class BillingUnitOfWork:
         if self._outbox is not None and plan.to_number:
             self._outbox.add(self.conn, tenant_id, finalized_messages(plan), plan.now)
 
+    def insert_grants(self, tenant_id: str, grants: Sequence[Grant]) -> None:
+        """Store grants bought on an invoice finalized in this transaction."""
+        for grant in grants:
+            insert_grant(self.conn, tenant_id, grant)
+
+    def write_credits(
+        self,
+        tenant_id: str,
+        writes: Sequence[tuple[str, str, Sequence[Entry]]],
+        now: datetime,
+    ) -> None:
+        """Append ledger entries ((customer, currency, entries)) in this transaction."""
+        append_many(self.conn, tenant_id, writes, now)
+
     def claim(
         self, tenant_id: str, accounts: Sequence[str], *, skip_locked: bool
     ) -> dict[str, Customer]:
@@ -186,6 +203,12 @@ class BillingUnitOfWork:
             return states
         for stored in subscriptions_of_accounts(conn, tenant_id, ids):
             states[stored.account].subscriptions.append(stored)
+        for account, balances in grant_balances(conn, tenant_id, ids).items():
+            states[account].credits = balances
+        for account, terms in commitments_of(conn, tenant_id, ids).items():
+            states[account].commitments = terms
+            first = min(term.term_start for term in terms)
+            states[account].term_lines = lines_since(conn, tenant_id, account, first)
         open_stmt = select(
             invoices.c.id,
             invoices.c.customer_id,
