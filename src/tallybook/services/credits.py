@@ -18,7 +18,7 @@ The rules are ``domain.credits.ledger``'s; this module opens units of work and f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -114,6 +114,9 @@ class CreditService:
         self._plans = plans
         self._clock = clock
         self._drafts = drafts
+        # called with (tenant, customer) after a change that may lower ``available``
+        # (bootstrap wires the top-up check here)
+        self.after_change: Callable[[str, str], object] | None = None
 
     # -- grants -------------------------------------------------------------------------
 
@@ -228,6 +231,8 @@ class CreditService:
             if entry is not None:
                 uow.append(grant.currency, [entry], now)
             uow.commit()
+        if self.after_change is not None:
+            self.after_change(tenant_id, grant.customer)
         return grant, ZERO
 
     def ledger(
@@ -240,6 +245,10 @@ class CreditService:
         )
 
     # -- the live balance -----------------------------------------------------------------
+
+    def available(self, tenant_id: str, customer_id: str) -> Decimal:
+        """``summary``'s ``available``: what the customer's grants could still pay now."""
+        return self.summary(tenant_id, customer_id).available
 
     def summary(self, tenant_id: str, customer_id: str) -> CreditSummary:
         customer = self._customers.get(tenant_id, customer_id)

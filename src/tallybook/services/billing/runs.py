@@ -119,6 +119,9 @@ class BillingService:
         self.query_customers = QUERY_CUSTOMERS
         self.bulk_threshold = bulk_threshold
         self.last_pass: DuePass | None = None
+        # called with (tenant, accounts) after a chunk commits: its finalizations and
+        # expiries may have lowered credits (bootstrap wires the top-up check here)
+        self.after_chunk: Callable[[str, Sequence[str]], object] | None = None
 
     def run(
         self,
@@ -262,6 +265,8 @@ class BillingService:
             uow.write(run.tenant_id, plan)
             _write_credits(uow, run, plan.now, credited, bought)
             uow.commit()
+        if self.after_chunk is not None and claimed:
+            self.after_chunk(run.tenant_id, sorted(claimed))
         return plan.counts, skipped
 
     def _wanted(self, run: _Run, stored: list[StoredSubscription]) -> dict[UsageQuery, set[str]]:
