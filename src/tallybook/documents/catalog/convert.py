@@ -13,6 +13,7 @@ from typing import Any
 
 from tallybook.documents.catalog.models import (
     CatalogDocument,
+    CreditGrantChargeDocument,
     FlatChargeDocument,
     MeterDocument,
     PlanDocument,
@@ -22,6 +23,8 @@ from tallybook.documents.catalog.models import (
 from tallybook.domain.catalog.model import (
     Catalog,
     Charge,
+    CreditGrantCharge,
+    CreditRollover,
     FlatCharge,
     Meter,
     PackageRounding,
@@ -31,7 +34,7 @@ from tallybook.domain.catalog.model import (
     UsageCharge,
 )
 from tallybook.domain.money import format_decimal
-from tallybook.domain.pricing.registry import MODELS
+from tallybook.domain.pricing.registry import MODELS, charge_type
 
 JsonDict = dict[str, Any]
 
@@ -70,8 +73,11 @@ def _plan(plan: PlanDocument, meters: dict[str, MeterDocument]) -> Plan:
 
 
 def _charge(
-    charge: FlatChargeDocument | UsageChargeDocument, meters: dict[str, MeterDocument]
+    charge: FlatChargeDocument | UsageChargeDocument | CreditGrantChargeDocument,
+    meters: dict[str, MeterDocument],
 ) -> Charge:
+    if isinstance(charge, CreditGrantChargeDocument):
+        return _credit_grant(charge)
     if isinstance(charge, FlatChargeDocument):
         return FlatCharge(
             key=charge.key,
@@ -93,6 +99,20 @@ def _charge(
         included=charge.included,
         prices_by_dimension={value: _price(price) for value, price in prices.items()},
         dimension=dimension,
+        name=charge.name,
+    )
+
+
+def _credit_grant(charge: CreditGrantChargeDocument) -> CreditGrantCharge:
+    scope = charge.applies_to
+    rollover = charge.rollover
+    return CreditGrantCharge(
+        key=charge.key,
+        amount=charge.amount,
+        priority=charge.priority,
+        applies_to=scope if isinstance(scope, str) else "charges",
+        applies_to_charges=() if isinstance(scope, str) else tuple(scope["charges"]),
+        rollover=None if rollover is None else CreditRollover(rollover.max, rollover.min),
         name=charge.name,
     )
 
@@ -153,6 +173,8 @@ def _plan_document(plan: Plan) -> JsonDict:
 
 
 def _charge_document(charge: Charge) -> JsonDict:
+    if isinstance(charge, CreditGrantCharge):
+        return _credit_grant_document(charge)
     if isinstance(charge, FlatCharge):
         return _present(
             {
@@ -179,6 +201,26 @@ def _charge_document(charge: Charge) -> JsonDict:
             value: _price_document(price) for value, price in charge.prices_by_dimension.items()
         }
     return _present(document)
+
+
+def _credit_grant_document(charge: CreditGrantCharge) -> JsonDict:
+    rollover = charge.rollover
+    scope = charge.applies_to
+    return _present(
+        {
+            "key": charge.key,
+            "type": charge_type(charge),
+            "name": charge.name,
+            "amount": format_decimal(charge.amount),
+            "priority": charge.priority,
+            "applies_to": (
+                {"charges": list(charge.applies_to_charges)} if scope == "charges" else scope
+            ),
+            "rollover": None
+            if rollover is None
+            else _present({"max": _text(rollover.max), "min": format_decimal(rollover.min)}),
+        }
+    )
 
 
 def _price_document(price: Price) -> JsonDict:
