@@ -478,6 +478,10 @@ class BillingUnitOfWork(Protocol):
         """Store grants bought on an invoice finalized in this transaction."""
         ...
 
+    def insert_commitments(self, tenant_id: str, terms: Sequence[Commitment]) -> None:
+        """Store commitment terms renewed by this run."""
+        ...
+
     def write_credits(
         self,
         tenant_id: str,

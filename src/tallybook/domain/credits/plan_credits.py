@@ -39,6 +39,7 @@ from tallybook.domain.subscriptions.model import Subscription
 ZERO = Decimal(0)
 PLAN, ROLLOVER = "plan", "rollover"
 GroupKey = tuple[str, str, datetime]  # subscription, charge, period start
+InvoiceKey = tuple[SlotKind, datetime, datetime]  # ``InvoiceDraft.key``
 
 
 def group_of(grant: Grant) -> GroupKey | None:
@@ -133,7 +134,7 @@ class PlanCreditCloser:
             self._add(grant)
         self._new_id = new_id
         self._now = now
-        self.entries: dict[tuple[SlotKind, datetime, datetime], list[Entry]] = {}
+        self.entries: dict[InvoiceKey, list[Entry]] = {}
         self.grants: list[Grant] = []
 
     def _add(self, grant: Grant) -> None:

@@ -47,7 +47,6 @@ from tallybook.services.billing.invoices import (
 )
 from tallybook.services.commitments import commitment_lines
 from tallybook.services.credits import apply_to_drafts, bought_on, grant_entry, settle
-from tallybook.services.plan_credits import PlanCredits, plan_credits
 from tallybook.services.ports import (
     AccountState,
     BillingStore,
@@ -56,6 +55,7 @@ from tallybook.services.ports import (
     PlanReader,
     UsageReader,
 )
+from tallybook.services.run_credits import RunCredits, run_credits
 from tallybook.services.tenants import TenantService
 
 log = logging.getLogger("tallybook.billing")
@@ -250,11 +250,13 @@ class BillingService:
             plan = ChunkPlan(self.clock.now())
             credited = []
             bought: dict[str, list[Grant]] = {}  # prepaid commitments' grants, by account
-            planned: dict[str, PlanCredits] = {}  # plan credits written now, by account
+            planned: dict[str, RunCredits] = {}  # plan credits, renewals written now, by account
             for account in sorted(states):
                 state = states[account]
                 inserts, rewrites = len(plan.inserts), len(plan.rewrites)
                 bill = self._work(run, state, bought, planned)
+                if bill.failed:
+                    planned.pop(account, None)
                 plan.add_account(state.drafts, bill)
                 plan.counts.accounts += 1
                 plan.counts.subscriptions += len(state.subscriptions)
@@ -294,7 +296,7 @@ class BillingService:
         run: _Run,
         state: AccountState,
         bought: dict[str, list[Grant]],
-        planned: dict[str, PlanCredits],
+        planned: dict[str, RunCredits],
     ) -> AccountBill:
         """The account's drafts; an account that cannot be billed (say its plan version
         is gone) is logged and left as it is, so it does not stop the others."""
@@ -322,7 +324,7 @@ class BillingService:
         run: _Run,
         state: AccountState,
         bought: dict[str, list[Grant]],
-        planned: dict[str, PlanCredits],
+        planned: dict[str, RunCredits],
     ) -> AccountBill:
         subs = tuple(s.subscription for s in state.subscriptions)
         through = {s.subscription.id: s.billed_through for s in state.subscriptions}
@@ -331,11 +333,15 @@ class BillingService:
         usage = account_usage(run.usage, account, run.book, due)
         ledger = ledger_from_lines(subs, state.final_lines)
         drafts = account_drafts(account, run.book, usage, ledger, run.as_of)
+        credits = run_credits(state, subs, through, run.book, run.as_of, self.clock.now())
+        if credits is not None:
+            planned[state.customer.id] = credits
+        terms = [*state.commitments, *(credits.renewed if credits else ())]
         pending: list[Grant] = []
-        if state.commitments:
+        if terms:
             drafts, pending = commitment_lines(
                 drafts,
-                state.commitments,
+                terms,
                 state.term_lines,
                 {sub.id: sub for sub in subs},
                 {grant.id for grant, _ in state.credits},
@@ -344,9 +350,6 @@ class BillingService:
             )
             bought[state.customer.id] = pending
         decided = [(d, d.issue_at + run.grace <= run.as_of) for d in drafts]
-        credits = plan_credits(state, subs, through, run.book, run.as_of, self.clock.now())
-        if credits is not None:
-            planned[state.customer.id] = credits
         decided = apply_to_drafts(
             decided,
             [
@@ -354,7 +357,7 @@ class BillingService:
                 *((g, g.amount) for g in pending),
                 *((g, g.amount) for g in (credits.granted if credits else ())),
             ],
-            credits.closer if credits else None,
+            credits.closers if credits else None,
         )
         new_through = dict(through)
         for sub, slot in due:  # an adjustment slot is done past its grace, invoice or not
@@ -410,7 +413,7 @@ def _write_credits(
     now: datetime,
     credited: list[tuple[AccountState, AccountBill, list[InvoiceWrite]]],
     bought: dict[str, list[Grant]],
-    planned: dict[str, PlanCredits],
+    planned: dict[str, RunCredits],
 ) -> None:
     """The chunk's ledger writes, in its transaction: plan credits due and grants bought
     by the invoices finalized now (prepaid commitments), then per account the debits of
@@ -423,7 +426,7 @@ def _write_credits(
         new = bought_on(invoiced, bought.get(state.customer.id, []))
         credits = planned.get(state.customer.id)
         granted = credits.granted if credits else []
-        rolled = credits.closer.grants if credits and credits.closer else []
+        rolled = credits.closers.grants if credits and credits.closers else []
         bought_now += new + granted + rolled
         entries = [grant_entry(g) for g in [*granted, *new]] + settle(
             invoiced,
@@ -431,12 +434,15 @@ def _write_credits(
             [*state.credits, *((g, g.amount) for g in [*new, *granted])],
             run.as_of,
             _settled_through(bill),
-            credits.closer.entries if credits and credits.closer else None,
+            credits.closers.entries if credits and credits.closers else None,
             rolled,
         )
         writes.append((state.customer.id, state.customer.currency, entries))
     uow.insert_grants(run.tenant_id, bought_now)
     uow.write_credits(run.tenant_id, writes, now)
+    renewed = [term for credits in planned.values() for term in credits.renewed]
+    if renewed:
+        uow.insert_commitments(run.tenant_id, renewed)
 
 
 def _settled_through(bill: AccountBill) -> datetime | None:
