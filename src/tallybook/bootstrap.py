@@ -150,8 +150,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     )
     top_ups = TopUpService(TopUpStore(engine), credit_store, credits, customers, clock)
     billing.after_chunk = top_ups.check_accounts
-    credits.after_change = top_ups.check
-    invoices.after_status = top_ups.check
+    credits.after_change = top_ups.check_quietly
+    invoices.after_status = top_ups.check_quietly
     return Container(
         settings=settings,
         engine=engine,

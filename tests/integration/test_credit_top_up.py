@@ -119,3 +119,22 @@ def test_concurrent_checks_buy_one_top_up(client: TestClient, container: Contain
     assert sum(r is not None for r in results) == 1
     assert [i["total"] for i in _purchases(client)] == ["25.00"]
     assert client.get("/v1/customers/a/credits").json()["balance"] == "25.00"
+
+
+def test_a_failing_check_never_fails_the_change_that_triggered_it(
+    client: TestClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _customer(client)
+    grant = {"id": "g", "amount": "40.00", "currency": "USD"}
+    assert client.post("/v1/customers/a/credit-grants", json=grant).status_code == 201
+    assert client.put(TOP_UP, json={"threshold": "1.00", "target": "5.00"}).status_code == 200
+
+    def broken(tenant_id: str, customer_id: str) -> Decimal:
+        raise RuntimeError("preview unavailable")
+
+    monkeypatch.setattr(container.credits, "available", broken)
+    assert client.post("/v1/credit-grants/g/void").status_code == 200  # the void stands
+    assert _purchases(client) == []
+    monkeypatch.undo()
+    assert container.top_ups.run_due() == 1  # the scheduled pass catches up: 5.00
+    assert [i["total"] for i in _purchases(client)] == ["5.00"]

@@ -115,6 +115,11 @@ class TopUpService:
         )
         return grant
 
+    def check_quietly(self, tenant_id: str, customer: str) -> None:
+        """``check`` for hooks that run after another change committed (a void, a
+        payment): a failure is logged, never raised, and the scheduled pass retries it."""
+        self._safe_check(tenant_id, customer)
+
     def check_accounts(self, tenant_id: str, accounts: Sequence[str]) -> None:
         """``check`` each of ``accounts`` that has a rule (after a billing chunk commits).
 
