@@ -163,3 +163,29 @@ def test_one_late_run_closes_periods_in_order_like_one_run_a_period(client: Test
     assert [e["amount"] for e in ledger if e["type"] == "rollover"] == ["30.00", "5.00", "30.00"]
     assert ledger[-1]["balance_after"] == "80.00"
     assert min(Decimal(e["balance_after"]) for e in ledger) >= 0
+
+
+def test_an_immediate_cancellation_closes_the_period_without_rollover(client: TestClient) -> None:
+    charge = _credit(rollover={"max": "100.00"})
+    assert client.put("/v1/catalog", json=_catalog(charge)).status_code == 200
+    assert client.post("/v1/customers", json={"id": "a", "currency": "USD"}).status_code == 201
+    body = {"customer": "a", "plan": "p", "start": "2026-01-01T00:00:00Z"}
+    sub = client.post("/v1/subscriptions", json=body).json()["id"]
+    assert (
+        client.post("/v1/billing-runs", json={"as_of": "2026-01-01T00:00:00Z"}).status_code == 200
+    )
+    calls = [{"id": "c1", "customer": "a", "type": "call", "timestamp": "2026-01-05T00:00:00Z"}]
+    assert client.post("/v1/events", json=calls).json()["accepted"] == 1
+    cancel = {"mode": "immediately", "at": "2026-01-16T00:00:00Z"}
+    assert client.post(f"/v1/subscriptions/{sub}/cancel", json=cancel).status_code == 200
+    [final] = client.get("/v1/invoices?customer=a").json()["data"]
+    assert final["status"] == "finalized"
+    assert [(line["type"], line["amount"]) for line in final["lines"]][-1] == ("credit", "-1.00")
+    ledger = client.get("/v1/customers/a/credit-ledger").json()["data"]
+    # the flat fee (prorated, not in the usage scope) is not paid; the rest expires at the
+    # end, nothing rolls over (there is no next period)
+    assert [(e["type"], e["amount"], e["at"]) for e in ledger] == [
+        ("grant", "20.00", "2026-01-01T00:00:00Z"),
+        ("debit", "-1.00", ledger[1]["at"]),
+        ("expiry", "-19.00", "2026-01-16T00:00:00Z"),
+    ]

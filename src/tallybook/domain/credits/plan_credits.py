@@ -152,7 +152,9 @@ class PlanCreditCloser:
             for (group_sub, _charge, group_start), members in list(self._groups.items()):
                 if group_sub != sid or group_start != start:
                     continue
-                rolled = self._close(members, left, self.entries.setdefault(draft.key, []))
+                rolled = self._close(
+                    members, left, self.entries.setdefault(draft.key, []), draft.period_end
+                )
                 if rolled is not None:
                     self._add(rolled)
                     left[rolled.id] = rolled.amount
@@ -160,25 +162,28 @@ class PlanCreditCloser:
         return created
 
     def _close(
-        self, members: list[Grant], left: dict[str, Decimal], entries: list[Entry]
+        self, members: list[Grant], left: dict[str, Decimal], entries: list[Entry], end: datetime
     ) -> Grant | None:
+        """Expire the group's rests (at its period's end, or the invoice's when the
+        subscription ended first) and write the rollover into the next period."""
         remaining = sum((max(left.get(g.id, ZERO), ZERO) for g in members), ZERO)
         for grant in sorted(members, key=draw_order):
             rest = left.get(grant.id, ZERO)
             if rest > 0 and grant.expires_at is not None:
-                entries.append(Entry(grant.id, EntryType.EXPIRY, -rest, grant.expires_at))
+                at = min(grant.expires_at, end)
+                entries.append(Entry(grant.id, EntryType.EXPIRY, -rest, at))
                 left[grant.id] = ZERO
         first = min(members, key=draw_order)
         subscription = self._subscriptions.get(first.subscription or "")
-        end = first.expires_at
-        if subscription is None or end is None:
+        period_end = first.expires_at
+        if subscription is None or period_end is None:
             return None
         plan = plan_for(self._plans, subscription.phase_at(first.effective_at).plan)
         charge = next((c for c in plan.credit_grants if c.key == first.charge), None)
-        following = subscription.period_at(end)
+        following = subscription.period_at(period_end)
         if charge is None or charge.rollover is None or following is None:
             return None
-        if following.start != end:
+        if following.start != period_end:
             return None
         amount = charge.rollover.carried(remaining)
         if amount <= 0:
