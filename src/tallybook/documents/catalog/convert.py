@@ -24,6 +24,7 @@ from tallybook.domain.catalog.model import (
     Charge,
     FlatCharge,
     Meter,
+    MeterSource,
     PackageRounding,
     Plan,
     Price,
@@ -53,6 +54,15 @@ def _meter(meter: MeterDocument) -> Meter:
         filter={name: tuple(values) for name, values in meter.filter.items()},
         group_by=tuple(meter.group_by),
         name=meter.name,
+        sources=tuple(
+            MeterSource(
+                event_type=source.event_type,
+                value=source.value,
+                multiplier=source.multiplier,
+                filter={name: tuple(values) for name, values in source.filter.items()},
+            )
+            for source in meter.sources or ()
+        ),
     )
 
 
@@ -136,6 +146,18 @@ def _meter_document(meter: Meter) -> JsonDict:
         "group_by": list(meter.group_by) or None,
         "name": meter.name,
     }
+    if meter.sources:
+        document["sources"] = [
+            _present(
+                {
+                    "event_type": source.event_type,
+                    "value": source.value,
+                    "multiplier": format_decimal(source.multiplier),
+                    "filter": {k: list(v) for k, v in source.filter.items()} or None,
+                }
+            )
+            for source in meter.sources
+        ]
     return _present(document)
 
 
