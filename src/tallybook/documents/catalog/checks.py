@@ -168,6 +168,11 @@ def _check_usage(
 ) -> None:
     if charge.timing is Timing.IN_ADVANCE:
         report.add((*at, "timing"), "usage charges are billed in arrears (timing: in_arrears)")
+    if charge.rollover is not None and charge.included == 0:
+        report.add(
+            (*at, "rollover"),
+            "rollover carries unused included units: give the charge an included allowance",
+        )
     _check_price(charge, at, report)
     meter = meters.get(charge.meter)
     if meter is None:

@@ -20,6 +20,7 @@ from tallybook.documents.catalog.models import (
     UsageChargeDocument,
 )
 from tallybook.domain.catalog.model import (
+    AllowanceRollover,
     Catalog,
     Charge,
     FlatCharge,
@@ -104,6 +105,7 @@ def _charge(
         prices_by_dimension={value: _price(price) for value, price in prices.items()},
         dimension=dimension,
         name=charge.name,
+        rollover=None if charge.rollover is None else AllowanceRollover(max=charge.rollover.max),
     )
 
 
@@ -196,6 +198,8 @@ def _charge_document(charge: Charge) -> JsonDict:
         **_price_document(charge.price),
         "dimension": charge.dimension,
     }
+    if charge.rollover is not None:
+        document["rollover"] = {"max": format_decimal(charge.rollover.max)}
     if charge.prices_by_dimension:
         document["prices_by_dimension"] = {
             value: _price_document(price) for value, price in charge.prices_by_dimension.items()

@@ -176,6 +176,13 @@ class PriceDocument(_Document):
     max_per_event: Amount | None = None
 
 
+class AllowanceRolloverDocument(_Document):
+    """``rollover: {max: 5000}``: unused included units carry into the next period only,
+    at most ``max`` of them."""
+
+    max: PositiveQuantity
+
+
 class UsageChargeDocument(PriceDocument):
     """Metered usage: ``included`` units first, then the price on the rest (in arrears)."""
 
@@ -187,6 +194,7 @@ class UsageChargeDocument(PriceDocument):
     prices_by_dimension: dict[str, PriceDocument] | None = None
     dimension: str | None = None
     timing: Timing | None = None
+    rollover: AllowanceRolloverDocument | None = None
 
 
 class FlatChargeDocument(_Document):

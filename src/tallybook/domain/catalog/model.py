@@ -121,8 +121,18 @@ class FlatCharge:
 
 
 @dataclass(frozen=True, slots=True)
+class AllowanceRollover:
+    """``rollover: {max}`` on a usage charge: unused ``included`` units carry into the next
+    period only, at most ``max`` of them (``domain.billing.rollover``)."""
+
+    max: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class UsageCharge:
-    """Metered usage: ``included`` units first, then ``price`` on the rest (always in arrears)."""
+    """Metered usage: ``included`` units first, then ``price`` on the rest (always in arrears).
+
+    With ``rollover``, the unused part of a period's allowance carries into the next one."""
 
     key: str
     meter: str
@@ -131,6 +141,7 @@ class UsageCharge:
     prices_by_dimension: Mapping[str, Price] = field(default_factory=dict)
     dimension: str | None = None  # which group_by property prices_by_dimension keys on
     name: str | None = None
+    rollover: AllowanceRollover | None = None
 
 
 Charge = FlatCharge | UsageCharge
