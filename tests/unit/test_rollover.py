@@ -185,3 +185,69 @@ def test_a_stored_line_keeps_rolled_over() -> None:
     assert line_to_dict(line)["rolled_over"] == "500"
     assert line_from_dict(line_to_dict(line)) == line
     assert "rolled_over" not in line_to_dict(replace(line, rolled_over=None))
+
+
+# -- the catalog document ------------------------------------------------------------------
+
+ROLLOVER_PLAN = {
+    "meters": [{"key": "calls", "event_type": "call", "aggregation": "count"}],
+    "plans": [
+        {
+            "key": "p",
+            "currency": "USD",
+            "interval": "month",
+            "charges": [
+                {
+                    "key": "api",
+                    "type": "usage",
+                    "meter": "calls",
+                    "included": 1000,
+                    "rollover": {"max": 5000},
+                    "model": "per_unit",
+                    "unit_amount": "0.01",
+                }
+            ],
+        }
+    ],
+}
+
+
+def _issues(charge_fields: dict[str, object]) -> list[tuple[str, str]]:
+    import copy
+
+    from tallybook.documents.catalog.document import CatalogInvalid, parse_catalog
+
+    document = copy.deepcopy(ROLLOVER_PLAN)
+    document["plans"][0]["charges"][0].update(charge_fields)  # type: ignore[index]
+    with pytest.raises(CatalogInvalid) as caught:
+        parse_catalog(document)
+    return [(i.location, i.message) for i in caught.value.issues]
+
+
+def test_the_document_round_trips_rollover() -> None:
+    from tallybook.documents.catalog.document import catalog_to_document, parse_catalog
+
+    catalog = parse_catalog(ROLLOVER_PLAN)
+    (api,) = catalog.plans[0].usage_charges
+    assert api.rollover == AllowanceRollover(D(5000))
+    document = catalog_to_document(catalog)
+    assert document["plans"][0]["charges"][0]["rollover"] == {"max": "5000"}
+    assert parse_catalog(document) == catalog
+
+
+@pytest.mark.parametrize(
+    ("fields", "location", "words"),
+    [
+        ({"included": 0}, "plans[0].charges[0].rollover", "give the charge an included"),
+        ({"rollover": {"max": 0}}, "plans[0].charges[0].rollover.max", "greater than 0"),
+        ({"rollover": {"max": "-5"}}, "plans[0].charges[0].rollover.max", "greater than 0"),
+        ({"rollover": {}}, "plans[0].charges[0].rollover.max", "required field is missing"),
+        ({"rollover": {"max": 5, "min": 1}}, "plans[0].charges[0].rollover.min", "unknown field"),
+        ({"rollover": 5000}, "plans[0].charges[0].rollover", ""),
+    ],
+)
+def test_the_catalog_refuses_a_bad_rollover(
+    fields: dict[str, object], location: str, words: str
+) -> None:
+    found = _issues(fields)
+    assert any(where == location and words in what for where, what in found), found
