@@ -290,3 +290,46 @@ def test_the_catalog_refuses_per_event_pricing_on_a_weighted_meter(client: TestC
             "percentage model to price",
         )
     ]
+
+
+def test_a_weighted_meter_through_the_meters_endpoint(client: TestClient) -> None:
+    body = CATALOG["meters"][0]
+    created = client.post("/v1/meters", json=body)
+    assert created.status_code in (200, 201), created.text
+    assert created.json()["sources"][0] == {
+        "event_type": "llm_call",
+        "value": "tokens",
+        "multiplier": "0.002",
+    }
+    listed = client.get("/v1/meters").json()["data"]
+    assert [m["key"] for m in listed] == ["ai_credits"]
+    bad = client.post("/v1/meters", json={**body, "aggregation": "latest"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "invalid_catalog"
+
+
+def test_a_report_filter_narrows_every_source(container: Container) -> None:
+    container.catalog.apply(
+        "default",
+        {
+            "meters": [
+                {
+                    "key": "w",
+                    "aggregation": "sum",
+                    "group_by": ["region"],
+                    "sources": [
+                        {"event_type": "image", "multiplier": 5},
+                        {"event_type": "llm", "value": "tokens", "filter": {"model": "big"}},
+                    ],
+                }
+            ]
+        },
+    )
+    store(container, "acme", T0, "image", {"region": "eu"})
+    store(container, "acme", T0, "image", {"region": "us"})
+    store(container, "acme", T0, "llm", {"region": "eu", "tokens": 7, "model": "big"})
+    store(container, "acme", T0, "llm", {"region": "eu", "tokens": 100, "model": "small"})
+    report = container.usage.report(
+        "default", "w", T0, T1, customers=["acme"], filters={"region": ["eu"]}
+    )
+    assert report.series[0].total == Decimal(12)  # 5 + 7: the us image and small model out
