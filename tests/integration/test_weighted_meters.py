@@ -333,3 +333,15 @@ def test_a_report_filter_narrows_every_source(container: Container) -> None:
         "default", "w", T0, T1, customers=["acme"], filters={"region": ["eu"]}
     )
     assert report.series[0].total == Decimal(12)  # 5 + 7: the us image and small model out
+
+
+def test_a_source_sum_past_64_bits_stays_exact(container: Container) -> None:
+    big = 9223372036854775807
+    for _ in range(3):
+        store(container, "acme", T0, "search", {"pages": big})
+    store(container, "acme", T0, "search", {"pages": "0.5"})
+    store(container, "acme", T0, "image", {})
+    got = container.usage.aggregate("default", AI_CREDITS, T0, T1)
+    assert got[UsageKey("acme", None)] == Decimal(3 * big + Decimal("0.5")) * Decimal(
+        "0.25"
+    ) + Decimal(5)
