@@ -17,7 +17,7 @@ from tallybook.adapters.store.schema_events import events
 from tallybook.bootstrap import Container
 from tallybook.domain.catalog.model import Aggregation, Meter, MeterSource
 from tallybook.domain.errors import ValidationError
-from tallybook.domain.metering.meters import weighted_value
+from tallybook.domain.metering.meters import WindowSize, weighted_value
 from tallybook.services.ports import UsageKey
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -127,6 +127,16 @@ def test_windowed_report_of_a_weighted_meter(container: Container) -> None:
         "default", "ai_credits", T0, T0 + timedelta(days=3), window=None, customers=["acme"]
     )
     assert report.series[0].total == Decimal("7.000")
+    daily = container.usage.report(
+        "default",
+        "ai_credits",
+        T0,
+        T0 + timedelta(days=3),
+        window=WindowSize.DAY,
+        customers=["acme"],
+    )
+    assert [value for _, value in daily.series[0].values] == [0, 5, 2]
+    assert daily.series[0].total == 7
 
 
 def test_a_weighted_meter_has_no_per_event_values(container: Container) -> None:
