@@ -16,6 +16,7 @@ functions, and tells the port what to write. No adapter calls back into a servic
     BillingStore           what is due; BillingUnitOfWork: one chunk's transaction
     AnalyticsStore         analytics reads; backtest, experiment and spend rows (issue 13)
     ExportStore            warehouse export reads; Statistics: experiment p-values
+    CreditStore            the credits ledger; CreditUnitOfWork: one customer's locked ledger (issue 9)
     Outbox, PaymentProvider  placeholders for webhooks and provider sync (issue 7)
 
 The records that cross the boundary live here, or in ``domain/`` when the domain
