@@ -52,6 +52,8 @@ from tallybook.services.percentiles import PercentileService
 from tallybook.services.portal_sessions import PortalSessionService
 from tallybook.services.rerating import Rerater
 from tallybook.services.subscriptions import SubscriptionService
+from tallybook.services.sync import Payments
+from tallybook.services.sync.push import SyncOptions
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
 from tallybook.services.webhooks import WebhookService
@@ -84,6 +86,7 @@ class Container:
     experiments: ExperimentService
     portal_sessions: PortalSessionService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
+    payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
 
     def close(self) -> None:
         self.engine.dispose()
@@ -131,6 +134,11 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     rerater = Rerater(analytics_store, catalog, usage, billing.bulk_threshold)
     experiments = ExperimentService(analytics_store, catalog, clock, ScipyStatistics())
     subscriptions.experiment_plan = experiments.plan_for
+    invoice_store = InvoiceStore(engine, outbox)
+    payments = build_payments(settings, engine, clock, outbox, customer_store, invoice_store)
+    jobs: list[Callable[[], object]] = [billing.run_due]
+    if payments is not None:
+        jobs += [payments.sync.run_due, payments.reconciliation.run_due]
     return Container(
         settings=settings,
         engine=engine,
@@ -145,7 +153,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         subscriptions=subscriptions,
         archive=archive,
         billing=billing,
-        invoices=InvoiceService(InvoiceStore(engine, outbox), catalog, usage, clock),
+        invoices=InvoiceService(invoice_store, catalog, usage, clock),
         previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),
         webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
         outbox_queue=OutboxQueue(engine),
@@ -156,8 +164,53 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         portal_sessions=PortalSessionService(
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
         ),
-        scheduled_jobs=[billing.run_due],
+        scheduled_jobs=jobs,
+        payments=payments,
     )
+
+
+def build_payments(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    outbox: OutboxWriter,
+    customers: CustomerStore,
+    invoices: InvoiceStore,
+    *,
+    sync_options: SyncOptions | None = None,
+) -> Payments | None:
+    """The Stripe services when ``TALLYBOOK_STRIPE_API_KEY`` is set, else None (the SDK,
+    an optional extra, is imported only then)."""
+    if settings.stripe_api_key is None:
+        return None
+    from tallybook.adapters.store.payments import SyncStore
+    from tallybook.adapters.store.reconciliation import ReconciliationStore
+    from tallybook.adapters.stripe.provider import StripeProvider
+    from tallybook.services.sync.push import SyncService
+    from tallybook.services.sync.reconcile import ReconcileOptions, ReconciliationService
+    from tallybook.services.sync.webhook import ProviderWebhooks
+
+    secret = settings.stripe_webhook_secret
+    provider = StripeProvider(
+        settings.stripe_api_key.get_secret_value(),
+        api_base=settings.stripe_api_base,
+        webhook_secret=None if secret is None else secret.get_secret_value(),
+        timeout=settings.stripe_timeout_seconds,
+    )
+    store = SyncStore(engine)
+    options = sync_options or SyncOptions(concurrency=settings.stripe_concurrency)
+    sync = SyncService(provider, store, invoices, customers, clock, options)
+    webhooks = ProviderWebhooks(provider, store, invoices, clock)
+    reconciliation = ReconciliationService(
+        provider,
+        sync,
+        webhooks,
+        store,
+        ReconciliationStore(engine, outbox),
+        clock,
+        ReconcileOptions(window_days=settings.stripe_reconcile_days),
+    )
+    return Payments(sync, webhooks, reconciliation)
 
 
 def _billing(

@@ -26,9 +26,13 @@ status mismatch or a missing invoice, the remote total for an orphan; 0 when ok.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+
+from tallybook.domain.webhooks import OutboxMessage, amount, instant
 
 ZERO = Decimal(0)
 
@@ -135,3 +139,33 @@ def _status_action(local: LocalSide, remote: RemoteSide) -> Action:
     if local.status == "finalized" and remote.status == "draft":
         return Action.PUSH  # a push stopped before finalizing: finish it
     return Action.REVIEW
+
+
+def drift_message(
+    *,
+    run_id: str,
+    provider: str,
+    start: datetime,
+    end: datetime,
+    checked: int,
+    ok: int,
+    counts: Mapping[str, int],
+    drift: Mapping[str, Decimal],
+    at: datetime,
+) -> OutboxMessage:
+    """The ``reconciliation.drift`` message of a run that found drift (tenant-wide:
+    no customer). ``drift_amount`` is null when the drift spans several currencies
+    (``drift_amounts`` has each; amounts are never added across currencies)."""
+    single = next(iter(drift.values())) if len(drift) == 1 else (ZERO if not drift else None)
+    data = {
+        "run": run_id,
+        "provider": provider,
+        "from": instant(start),
+        "to": instant(end),
+        "checked": checked,
+        "ok": ok,
+        "counts": dict(counts),
+        "drift_amount": amount(single),
+        "drift_amounts": {currency: f"{value:f}" for currency, value in sorted(drift.items())},
+    }
+    return OutboxMessage("reconciliation.drift", at, data, None)

@@ -174,7 +174,7 @@ class Claim:
     tenant_id: str
     invoice_id: str
     token: str
-    row: SyncRow | None
+    row: SyncRow
 
 
 class SyncStore(Protocol):
@@ -198,6 +198,14 @@ class SyncStore(Protocol):
     def count_due(
         self, provider: str, tenant_id: str, now: datetime, *, include_failed: bool = False
     ) -> int: ...
+
+    def tenants_with_work(self, provider: str, now: datetime) -> list[str]:
+        """Tenants with an invoice ``due`` would return (failed ones aside)."""
+        ...
+
+    def tenants(self, provider: str) -> list[str]:
+        """Tenants that have pushed at least one invoice to ``provider``."""
+        ...
 
     def claim(
         self,
