@@ -81,6 +81,10 @@ class ReconciliationService:
         self._clock = clock
         self.options = options or ReconcileOptions()
 
+    @property
+    def provider_name(self) -> str:
+        return self._provider.name
+
     # -- runs --------------------------------------------------------------------------
 
     def run(
