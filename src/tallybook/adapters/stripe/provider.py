@@ -123,7 +123,7 @@ class StripeProvider:
         found = self._call(
             lambda: self._client.v1.customers.search(params={"query": query, "limit": 10})
         )
-        ids = sorted((c.created, c.id) for c in found.data)
+        ids = sorted((c["created"], c["id"]) for c in _dicts(found.data))
         return ids[0][1] if ids else None
 
     def create_customer(self, tenant_id: str, customer: Customer, key: str) -> str:
@@ -153,13 +153,13 @@ class StripeProvider:
         )
         if not found.data:
             return None
-        first = min(found.data, key=lambda i: (i.created, i.id))
-        return self.get_invoice(str(first.id))
+        first = min(_dicts(found.data), key=lambda i: (i["created"], i["id"]))
+        return self.get_invoice(str(first["id"]))
 
     def get_invoice(self, remote_id: str) -> RemoteInvoice:
-        invoice = self._call(lambda: self._client.v1.invoices.retrieve(remote_id))
-        keys = _line_keys(invoice.lines.data)
-        if invoice.lines.has_more:
+        invoice = self._call(lambda: self._client.v1.invoices.retrieve(remote_id)).to_dict()
+        keys = _line_keys(invoice["lines"]["data"])
+        if invoice["lines"]["has_more"]:
             keys = self._all_line_keys(remote_id)
         return _remote(invoice, keys)
 
@@ -173,10 +173,11 @@ class StripeProvider:
             page = self._call(
                 lambda p=params: self._client.v1.invoices.line_items.list(remote_id, params=p)  # type: ignore[misc]
             )
-            keys |= _line_keys(page.data)
-            if not page.has_more or not page.data:
+            data = _dicts(page.data)
+            keys |= _line_keys(data)
+            if not page.has_more or not data:
                 return frozenset(keys)
-            after = str(page.data[-1].id)
+            after = str(data[-1]["id"])
 
     def create_invoice(
         self, tenant_id: str, invoice: Invoice, remote_customer: str, key: str
@@ -197,8 +198,8 @@ class StripeProvider:
             params["description"] = f"Tallybook {invoice.display_number}"
         created = self._call(
             lambda: self._client.v1.invoices.create(params=params, options={"idempotency_key": key})
-        )
-        return _remote(created, _line_keys(created.lines.data))
+        ).to_dict()
+        return _remote(created, _line_keys(created["lines"]["data"]))
 
     def add_line(
         self, remote: RemoteInvoice, tenant_id: str, invoice: Invoice, line: PushLine, key: str
@@ -226,16 +227,16 @@ class StripeProvider:
             lambda: self._client.v1.invoices.finalize_invoice(
                 remote_id, params={"auto_advance": True}, options={"idempotency_key": key}
             )
-        )
-        return _remote(done, _line_keys(done.lines.data))
+        ).to_dict()
+        return _remote(done, _line_keys(done["lines"]["data"]))
 
     def void(self, remote_id: str, key: str) -> RemoteInvoice:
         done = self._call(
             lambda: self._client.v1.invoices.void_invoice(
                 remote_id, options={"idempotency_key": key}
             )
-        )
-        return _remote(done, _line_keys(done.lines.data))
+        ).to_dict()
+        return _remote(done, _line_keys(done["lines"]["data"]))
 
     def invoices_since(self, tenant_id: str, since: datetime) -> Iterator[RemoteInvoice]:
         after: str | None = None
@@ -244,13 +245,14 @@ class StripeProvider:
             if after is not None:
                 params["starting_after"] = after
             page = self._call(lambda p=params: self._client.v1.invoices.list(params=p))  # type: ignore[misc]
-            for invoice in page.data:
-                meta: dict[str, str] = dict(invoice["metadata"] or {})
+            data = _dicts(page.data)
+            for invoice in data:
+                meta = invoice.get("metadata") or {}
                 if meta.get("tallybook_tenant") == tenant_id and meta.get("tallybook_invoice"):
                     yield _remote(invoice, frozenset())
-            if not page.has_more or not page.data:
+            if not page.has_more or not data:
                 return
-            after = str(page.data[-1].id)
+            after = str(data[-1]["id"])
 
     # -- webhooks ----------------------------------------------------------------------
 
@@ -261,7 +263,7 @@ class StripeProvider:
             event = stripe.Webhook.construct_event(body, signature or "", self._webhook_secret)
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise SignatureInvalid(str(exc)) from None
-        obj = event.data.object
+        obj: dict[str, Any] = event.data.object.to_dict()
         meta = obj.get("metadata") or {}
         return ProviderEvent(
             id=str(event.id),
@@ -272,26 +274,33 @@ class StripeProvider:
         )
 
 
-def _line_keys(lines: Any) -> frozenset[str]:
+def _dicts(objects: Any) -> list[dict[str, Any]]:
+    return [obj.to_dict() for obj in objects]
+
+
+def _line_keys(lines: list[dict[str, Any]]) -> frozenset[str]:
     keys = set()
     for line in lines:
-        key = (line.metadata or {}).get("tallybook_line")
+        key = (line.get("metadata") or {}).get("tallybook_line")
         if key is not None:
             keys.add(str(key))
     return frozenset(keys)
 
 
-def _remote(invoice: Any, line_keys: frozenset[str]) -> RemoteInvoice:
-    currency = str(invoice.currency).upper()
-    meta = invoice.metadata or {}
+def _remote(invoice: dict[str, Any], line_keys: frozenset[str]) -> RemoteInvoice:
+    currency = str(invoice["currency"]).upper()
+    meta = invoice.get("metadata") or {}
+    customer = invoice.get("customer")
+    if isinstance(customer, dict):  # expanded
+        customer = customer.get("id")
     return RemoteInvoice(
-        id=str(invoice.id),
-        status=str(invoice.status),
+        id=str(invoice["id"]),
+        status=str(invoice["status"]),
         currency=currency,
-        total=from_stripe(int(invoice.total), currency),
-        customer=None if invoice.customer is None else str(invoice.customer),
+        total=from_stripe(int(invoice["total"]), currency),
+        customer=None if customer is None else str(customer),
         tenant=meta.get("tallybook_tenant"),
         invoice=meta.get("tallybook_invoice"),
-        created=datetime.fromtimestamp(int(invoice.created), UTC),
+        created=datetime.fromtimestamp(int(invoice["created"]), UTC),
         line_keys=line_keys,
     )
