@@ -167,6 +167,8 @@ def reconcile_stripe(
         f"checked {run.checked}: {counts or 'nothing'}; drift {drift}"
         + (f" ({per_currency})" if per_currency else "")
     )
+    if fix:
+        console.print(f"fixed {sum(1 for row in shown if row.applied)} of {len(shown)}")
     if any(not row.applied for row in shown):
         raise typer.Exit(1)
 

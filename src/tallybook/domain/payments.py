@@ -18,7 +18,8 @@ Reconciliation categories (one per row):
                      side only)
     missing_remote   the provider has no invoice for a final local one
     orphan_remote    the provider has an invoice naming a local one that does not exist (or
-                     is still a draft), or a second invoice for the same local one
+                     is still a draft), or a second invoice for the same local one (a void
+                     one collects nothing: ok)
 
 Drift amount per row: ``|local - remote|`` for an amount mismatch, the local total for a
 status mismatch or a missing invoice, the remote total for an orphan; 0 when ok.
@@ -68,10 +69,15 @@ class Action(StrEnum):
 REMOTE_STATUS = {"finalized": "open", "paid": "paid", "void": "void"}
 
 
-def idempotency_key(tenant_id: str, subject: str, op: str, line: int | None = None) -> str:
+def idempotency_key(
+    tenant_id: str, subject: str, op: str, line: int | None = None, generation: int = 1
+) -> str:
     """``tb:{tenant}:{subject}:{op}[:{line}]``; ``subject`` is the invoice id (or, for the
-    ``customer`` op, the customer id)."""
-    key = f"tb:{tenant_id}:{subject}:{op}"
+    ``customer`` op, the customer id). A second remote invoice for one local invoice (the
+    first vanished from the provider) uses ``{op}@{generation}``: the first one's keys
+    would replay the vanished invoice."""
+    name = op if generation == 1 else f"{op}@{generation}"
+    key = f"tb:{tenant_id}:{subject}:{name}"
     return key if line is None else f"{key}:{line}"
 
 
@@ -114,6 +120,8 @@ def classify(local: LocalSide | None, remote: RemoteSide | None) -> Verdict:
     if local is None:
         if remote is None:
             raise ValueError("classify needs a local or a remote invoice")
+        if remote.status == "void":
+            return Verdict(Category.OK, ZERO, Action.NONE)  # collects nothing
         action = Action.VOID_REMOTE if remote.status in ("draft", "open") else Action.REVIEW
         return Verdict(Category.ORPHAN_REMOTE, abs(remote.total), action)
     if remote is None:

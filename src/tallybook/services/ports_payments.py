@@ -164,6 +164,7 @@ class SyncRow:
     error: str | None
     attempts: int
     updated_at: datetime
+    generation: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,11 @@ class SyncStore(Protocol):
     def remember_remote(self, provider: str, claim: Claim, remote_id: str, now: datetime) -> None:
         """Store the remote id as soon as the provider gave it (a crash after this never
         creates a second remote invoice)."""
+        ...
+
+    def restart(self, provider: str, claim: Claim, now: datetime) -> int:
+        """The stored remote invoice vanished: forget its id and start the next
+        generation (fresh idempotency keys); returns the new generation."""
         ...
 
     def finish(

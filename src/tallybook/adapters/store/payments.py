@@ -41,6 +41,7 @@ def _row(row: Any) -> SyncRow:
         error=row.error,
         attempts=int(row.attempts),
         updated_at=row.updated_at,
+        generation=int(row.generation),
     )
 
 
@@ -148,6 +149,7 @@ class SyncStore:
                     invoice_id=invoice_id,
                     status=SyncStatus.PENDING.value,
                     attempts=0,
+                    generation=1,
                     next_attempt_at=now,
                     claim_token=token,
                     claimed_until=lease_until,
@@ -181,6 +183,18 @@ class SyncStore:
         )
         with self._engine.begin() as conn:
             conn.execute(stmt)
+
+    def restart(self, provider: str, claim: Claim, now: datetime) -> int:
+        p = provider_invoices.c
+        stmt = (
+            update(provider_invoices)
+            .where(self._mine(provider, claim))
+            .values(remote_id=None, generation=p.generation + 1, updated_at=now)
+            .returning(p.generation)
+        )
+        with self._engine.begin() as conn:
+            value = conn.execute(stmt).scalar_one_or_none()
+        return claim.row.generation + 1 if value is None else int(value)
 
     def finish(
         self,

@@ -5,7 +5,9 @@
                          synced | failed, the remote id as soon as it is known, the local
                          status last mirrored, the last error, and a lease
                          (``claim_token``, ``claimed_until``) so two workers never push one
-                         invoice at once; ``next_attempt_at`` delays retries.
+                         invoice at once; ``next_attempt_at`` delays retries;
+                         ``generation`` counts remote invoices made for it (a second one
+                         only when the first vanished: its idempotency keys differ).
 ``provider_events``      provider webhook events already handled (dedupe by event id).
 ``reconciliation_runs``  one comparison of a window's invoices with the provider: counts
                          and drift per currency (``summary``).
@@ -51,6 +53,7 @@ provider_invoices = Table(
     Column("local_status", String(16), nullable=True),
     Column("error", Text, nullable=True),
     Column("attempts", Integer, nullable=False),
+    Column("generation", Integer, nullable=False),
     Column("next_attempt_at", UtcMicros, nullable=False),
     Column("claim_token", String(40), nullable=True),
     Column("claimed_until", UtcMicros, nullable=True),

@@ -303,14 +303,14 @@ class SyncService:
         tenant = claim.tenant_id
         lines = push_lines(invoice)
         self.provider.check_amounts(invoice.currency, [line.amount for line in lines])
-        remote = self._existing(claim)
+        remote, generation = self._existing(claim)
         if remote is None:
             customer = self._customer(tenant, invoice.customer)
-            key = idempotency_key(tenant, invoice.id, "invoice")
+            key = idempotency_key(tenant, invoice.id, "invoice", generation=generation)
             remote = self._call(
                 lambda: self.provider.create_invoice(tenant, invoice, customer, key)
             )
-        if claim.row.remote_id != remote.id:
+        if claim.row.remote_id != remote.id or generation != claim.row.generation:
             self.store.remember_remote(self.name, claim, remote.id, self._clock.now())
         if remote.status != "draft":
             return remote
@@ -318,35 +318,44 @@ class SyncService:
         for line in lines:
             if line.key in draft.line_keys:
                 continue
-            key = idempotency_key(tenant, invoice.id, "item", int(line.key))
+            key = idempotency_key(tenant, invoice.id, "item", int(line.key), generation)
             self._call(
                 lambda line=line, key=key: self.provider.add_line(  # type: ignore[misc]
                     draft, tenant, invoice, line, key
                 )
             )
-        finalize_key = idempotency_key(tenant, invoice.id, "finalize")
+        finalize_key = idempotency_key(tenant, invoice.id, "finalize", generation=generation)
         return self._call(lambda: self.provider.finalize(draft.id, finalize_key))
 
     def _void(self, claim: Claim, invoice: Invoice) -> RemoteInvoice | None:
-        remote = self._existing(claim)
+        remote, generation = self._existing(claim)
         if remote is None:
-            return None  # never pushed: nothing to void
+            return None  # never pushed (or gone): nothing to void
         tenant = claim.tenant_id
         if remote.status == "draft":  # a push stopped half way: finalize, then void
-            key = idempotency_key(tenant, invoice.id, "finalize")
+            key = idempotency_key(tenant, invoice.id, "finalize", generation=generation)
             draft_id = remote.id
             remote = self._call(lambda: self.provider.finalize(draft_id, key))
         if remote.status in ("open", "uncollectible"):
-            key = idempotency_key(tenant, invoice.id, "void")
+            key = idempotency_key(tenant, invoice.id, "void", generation=generation)
             remote_id = remote.id
             remote = self._call(lambda: self.provider.void(remote_id, key))
         return remote
 
-    def _existing(self, claim: Claim) -> RemoteInvoice | None:
+    def _existing(self, claim: Claim) -> tuple[RemoteInvoice | None, int]:
+        """The remote invoice (stored id, else a metadata search) and the key generation;
+        a stored one that vanished starts the next generation."""
+        generation = claim.row.generation
         if claim.row.remote_id is not None:
             remote_id = claim.row.remote_id
-            return self._call(lambda: self.provider.get_invoice(remote_id))
-        return self._call(lambda: self.provider.find_invoice(claim.tenant_id, claim.invoice_id))
+            try:
+                return self._call(lambda: self.provider.get_invoice(remote_id)), generation
+            except ProviderError as exc:
+                if exc.code != "not_found":
+                    raise
+            generation = self.store.restart(self.name, claim, self._clock.now())
+        found = self._call(lambda: self.provider.find_invoice(claim.tenant_id, claim.invoice_id))
+        return found, generation
 
     def _customer(self, tenant_id: str, customer_id: str) -> str:
         with self._customer_lock(tenant_id, customer_id):

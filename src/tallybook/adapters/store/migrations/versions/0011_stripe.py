@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("local_status", sa.String(16), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("generation", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", tt.UtcMicros(), nullable=False),
         sa.Column("claim_token", sa.String(40), nullable=True),
         sa.Column("claimed_until", tt.UtcMicros(), nullable=True),
