@@ -198,7 +198,10 @@ def build_payments(
         timeout=settings.stripe_timeout_seconds,
     )
     store = SyncStore(engine)
-    options = sync_options or SyncOptions(concurrency=settings.stripe_concurrency)
+    options = sync_options or SyncOptions(
+        concurrency=settings.stripe_concurrency,
+        lease=timedelta(seconds=settings.stripe_lease_seconds),
+    )
     sync = SyncService(provider, store, invoices, customers, clock, options)
     webhooks = ProviderWebhooks(provider, store, invoices, clock)
     reconciliation = ReconciliationService(

@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     stripe_timeout_seconds: float = Field(
         30.0, gt=0, le=120, description="Time Stripe has to answer one request."
     )
+    stripe_lease_seconds: int = Field(
+        300,
+        ge=5,
+        le=3600,
+        description="How long a sync worker holds an invoice it pushes; a worker killed "
+        "mid-push leaves its invoices to the others after this.",
+    )
     stripe_reconcile_days: int = Field(
         35, ge=1, le=400, description="Window (days back) of the daily reconciliation run."
     )

@@ -48,7 +48,7 @@ def test_a_month_billed_pushed_paid_in_stripe_and_paid_here(env: Env) -> None:
     assert before["external"] == {"stripe": {"id": None, "status": "pending", "error": None}}
 
     result = env.payments.sync.sync("default")
-    assert (result.synced, result.failed, result.pending) == (2, 0, 0)
+    assert (result.synced, result.failed, result.pending) == (2, 0, 0), result.errors
 
     state = env.standin.state
     assert len(state.customers) == 2

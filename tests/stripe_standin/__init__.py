@@ -45,8 +45,10 @@ def running_standin(app: StandinApp | None = None) -> Iterator[Running]:
     """Serve a stand-in on a free port of 127.0.0.1 until the block ends."""
     app = app or StandinApp()
     port = free_port()
+    # uvloop + httptools: the asyncio loop loses TCP_NODELAY (uvicorn#3149), and every
+    # SDK request would then wait 40 ms for a delayed ACK
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off", access_log=False)
+                            lifespan="off", access_log=False, loop="uvloop", http="httptools")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"stripe-standin-{port}", daemon=True)
     thread.start()

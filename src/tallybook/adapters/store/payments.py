@@ -11,11 +11,13 @@ only with the claim's token, so a worker whose lease ran out writes nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -50,7 +52,20 @@ class SyncStore:
 
     def __init__(self, engine: Engine):
         self._engine = engine
-        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        postgres = engine.dialect.name == "postgresql"
+        self._insert = pg_insert if postgres else sqlite_insert
+        # SQLite has one writer: the sync threads of this process queue here instead of
+        # in SQLite's busy handler (which sleeps up to 100 ms between tries)
+        self._lock: threading.Lock | None = None if postgres else threading.Lock()
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        if self._lock is None:
+            with self._engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._lock, self._engine.begin() as conn:
+            yield conn
 
     # -- what needs work ---------------------------------------------------------------
 
@@ -140,7 +155,7 @@ class SyncStore:
     ) -> list[Claim]:
         claims = []
         p = provider_invoices.c
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             for invoice_id in invoice_ids:
                 token = os.urandom(16).hex()
                 values = self._insert(provider_invoices).values(
@@ -181,7 +196,7 @@ class SyncStore:
             .where(self._mine(provider, claim))
             .values(remote_id=remote_id, updated_at=now)
         )
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(stmt)
 
     def restart(self, provider: str, claim: Claim, now: datetime) -> int:
@@ -192,7 +207,7 @@ class SyncStore:
             .values(remote_id=None, generation=p.generation + 1, updated_at=now)
             .returning(p.generation)
         )
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             value = conn.execute(stmt).scalar_one_or_none()
         return claim.row.generation + 1 if value is None else int(value)
 
@@ -225,7 +240,7 @@ class SyncStore:
         if local_status is not None:
             values["local_status"] = local_status
         stmt = update(provider_invoices).where(self._mine(provider, claim)).values(**values)
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             return bool(conn.execute(stmt).rowcount == 1)
 
     # -- reads -------------------------------------------------------------------------
@@ -278,7 +293,7 @@ class SyncStore:
             )
             .on_conflict_do_nothing()
         )
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(stmt)
         stored = self.customer_remote(provider, tenant_id, customer_id)
         return stored or remote_id
@@ -304,5 +319,5 @@ class SyncStore:
             )
             .on_conflict_do_nothing()
         )
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             return bool(conn.execute(stmt).rowcount == 1)

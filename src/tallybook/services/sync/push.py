@@ -60,13 +60,14 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True, slots=True)
 class SyncOptions:
-    """``concurrency``: invoices pushed at once (threads); ``batch``: invoices leased per
-    store round trip; ``lease``: how long a worker holds an invoice; ``retry_later``:
+    """``concurrency``: invoices pushed at once (threads); ``batch``: invoices read per
+    store round trip (each is leased just before its push); ``lease``: how long a worker
+    holds an invoice (a killed worker's invoices wait this long); ``retry_later``:
     seconds before a pass retries an invoice left pending; ``policy``: in-process retries."""
 
     concurrency: int = 4
     batch: int = 100
-    lease: timedelta = timedelta(minutes=10)
+    lease: timedelta = timedelta(minutes=5)
     retry_later: int = 60
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -162,19 +163,24 @@ class SyncService:
         result = SyncResult()
         lock = threading.Lock()
 
-        def one(claim: Claim) -> None:
-            status, error = self.push_claimed(claim)
+        def one(invoice_id: str) -> None:
+            now = self._clock.now()
+            claims = self.store.claim(
+                self.name, tenant_id, [invoice_id], now, now + self.options.lease
+            )
+            if claims:
+                status, error = self.push_claimed(claims[0])
             with lock:
-                result.add(status, claim.invoice_id, error)
+                if claims:
+                    result.add(status, invoice_id, error)
+                else:
+                    result.skipped += 1
             if progress is not None:
                 progress(1)
 
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
             for ids in self._due_batches(tenant_id, include_failed):
-                now = self._clock.now()
-                claims = self.store.claim(self.name, tenant_id, ids, now, now + self.options.lease)
-                result.skipped += len(ids) - len(claims)
-                for _ in pool.map(one, claims):
+                for _ in pool.map(one, ids):
                     pass
         return result
 
