@@ -53,9 +53,7 @@ CATALOG: dict[str, Any] = {
             "currency": "KWD",
             "interval": "month",
             "billing_anchor": "calendar",
-            "charges": [
-                {"key": "base", "type": "flat", "amount": "5.125", "timing": "in_arrears"}
-            ],
+            "charges": [{"key": "base", "type": "flat", "amount": "5.125", "timing": "in_arrears"}],
         },
     ],
 }

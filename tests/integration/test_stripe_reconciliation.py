@@ -207,9 +207,7 @@ def test_the_scheduler_runs_one_reconciliation_a_day(env: Env) -> None:
     env.payments.reconciliation.run_due()
     env.payments.reconciliation.run_due()  # the same day: no second run
     runs = env.client.get("/v1/reconciliation-runs").json()["data"]
-    assert [(r["trigger"], r["checked"], r["drift_amount"]) for r in runs] == [
-        ("schedule", 1, "0")
-    ]
+    assert [(r["trigger"], r["checked"], r["drift_amount"]) for r in runs] == [("schedule", 1, "0")]
 
 
 def test_bad_requests_are_coded_4xx(env: Env) -> None:

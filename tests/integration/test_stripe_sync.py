@@ -64,7 +64,11 @@ def test_a_month_billed_pushed_paid_in_stripe_and_paid_here(env: Env) -> None:
         customer = state.customers[remote["customer"]]
         assert customer["metadata"]["tallybook_customer"] == invoice["customer"]
         shown = env.client.get(f"/v1/invoices/{invoice['id']}").json()
-        assert shown["external"]["stripe"] == {"id": remote["id"], "status": "synced", "error": None}
+        assert shown["external"]["stripe"] == {
+            "id": remote["id"],
+            "status": "synced",
+            "error": None,
+        }
 
     # the customer pays in Stripe; Stripe sends invoice.paid (signed)
     acme = next(i for i in invoices if i["customer"] == "acme")
@@ -108,13 +112,17 @@ def test_bad_signature_is_400_and_changes_nothing(env: Env) -> None:
     assert answer.json()["error"]["code"] == "invalid_signature"
     body, good = signed_event("invoice.paid", paid)
     tampered = body.replace(b'"invoice.paid"', b'"invoice.paid" ')
-    assert env.client.post(
-        "/v1/providers/stripe/webhook", content=tampered, headers=good
-    ).status_code == 400
+    assert (
+        env.client.post("/v1/providers/stripe/webhook", content=tampered, headers=good).status_code
+        == 400
+    )
     stale = signed_event("invoice.paid", paid, timestamp=int(time.time()) - 3600)
-    assert env.client.post(
-        "/v1/providers/stripe/webhook", content=stale[0], headers=stale[1]
-    ).status_code == 400
+    assert (
+        env.client.post(
+            "/v1/providers/stripe/webhook", content=stale[0], headers=stale[1]
+        ).status_code
+        == 400
+    )
     missing = env.client.post("/v1/providers/stripe/webhook", content=body)
     assert missing.status_code == 400
     assert env.client.get(f"/v1/invoices/{invoices[0]['id']}").json()["status"] == "finalized"
@@ -127,7 +135,12 @@ def test_a_retried_push_creates_nothing_twice(env: Env) -> None:
     """Every create times out after Stripe committed it: the retry with the same key
     replays Stripe's first answer, so one customer, one invoice and one item per line."""
     app = env.standin.app
-    for path in (r"/v1/customers", r"/v1/invoices", r"/v1/invoiceitems", r"/v1/invoices/.*/finalize"):
+    for path in (
+        r"/v1/customers",
+        r"/v1/invoices",
+        r"/v1/invoiceitems",
+        r"/v1/invoices/.*/finalize",
+    ):
         app.faults.append(Fault("POST", path, "timeout", times=1, delay=3.0))
     invoices = bill(env.client, {"acme": "monthly"})
     result = env.payments.sync.sync("default")

@@ -23,8 +23,16 @@ from tests.live_server import free_port
 from tests.stripe_standin.app import Fault, StandinApp
 from tests.stripe_standin.state import Standin
 
-__all__ = ["API_KEY", "WEBHOOK_SECRET", "Fault", "Running", "Standin", "StandinApp",
-           "running_standin", "signed_event"]
+__all__ = [
+    "API_KEY",
+    "WEBHOOK_SECRET",
+    "Fault",
+    "Running",
+    "Standin",
+    "StandinApp",
+    "running_standin",
+    "signed_event",
+]
 
 API_KEY = "sk_test_standin_0123456789"
 WEBHOOK_SECRET = "whsec_standin_test_secret_0123456789"
@@ -47,8 +55,16 @@ def running_standin(app: StandinApp | None = None) -> Iterator[Running]:
     port = free_port()
     # uvloop + httptools: the asyncio loop loses TCP_NODELAY (uvicorn#3149), and every
     # SDK request would then wait 40 ms for a delayed ACK
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off", access_log=False, loop="uvloop", http="httptools")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"stripe-standin-{port}", daemon=True)
     thread.start()

@@ -41,7 +41,9 @@ class Fault:
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
-        return self.times > 0 and method == self.method and re.fullmatch(self.path, path) is not None
+        return (
+            self.times > 0 and method == self.method and re.fullmatch(self.path, path) is not None
+        )
 
 
 @dataclass
@@ -61,6 +63,7 @@ class StandinApp:
     replays: int = 0
     rejected_keys: int = 0
     log: list[tuple[str, str, int]] = field(default_factory=list)
+    received: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -73,24 +76,37 @@ class StandinApp:
         method, path = request.method, request.url.path
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer sk_test_"):
-            return _json(401, {"error": {"type": "invalid_request_error",
-                                         "message": "Invalid API Key provided"}})
+            return _json(
+                401,
+                {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}},
+            )
         api_key = auth.removeprefix("Bearer ")
         raw = (await request.body()).decode() if method == "POST" else request.url.query
         params = nested(parse_qsl(raw, keep_blank_values=True))
+        self.received.append((method, path, params))
         fault = next((f for f in self.faults if f.matches(method, path)), None)
         if fault is not None:
             fault.times -= 1
             fault.hits += 1
             if fault.kind == "500":
                 self.log.append((method, path, 500))
-                return _json(500, {"error": {"type": "api_error",
-                                             "message": "Something went wrong (injected)."}})
+                return _json(
+                    500,
+                    {"error": {"type": "api_error", "message": "Something went wrong (injected)."}},
+                )
             if fault.kind == "429":
                 self.log.append((method, path, 429))
-                return _json(429, {"error": {"type": "invalid_request_error", "code": "rate_limit",
-                                             "message": "Too many requests (injected)."}},
-                             {"Retry-After": str(fault.retry_after)})
+                return _json(
+                    429,
+                    {
+                        "error": {
+                            "type": "invalid_request_error",
+                            "code": "rate_limit",
+                            "message": "Too many requests (injected).",
+                        }
+                    },
+                    {"Retry-After": str(fault.retry_after)},
+                )
         key = request.headers.get("idempotency-key")
         fingerprint = _fingerprint(method, path, params)
         if method == "POST" and key is not None:
@@ -98,16 +114,25 @@ class StandinApp:
             if stored is not None:
                 if stored.fingerprint != fingerprint:
                     self.rejected_keys += 1
-                    return _json(400, {"error": {
-                        "type": "idempotency_error",
-                        "message": "Keys for idempotent requests can only be used with the "
-                        "same parameters they were first used with. Try using a key other "
-                        f"than '{key}' if you meant to execute a different request.",
-                    }})
+                    return _json(
+                        400,
+                        {
+                            "error": {
+                                "type": "idempotency_error",
+                                "message": "Keys for idempotent requests can only be used with the "
+                                "same parameters they were first used with. Try using a key other "
+                                f"than '{key}' if you meant to execute a different request.",
+                            }
+                        },
+                    )
                 self.replays += 1
                 self.log.append((method, path, stored.status))
-                return Response(stored.body, stored.status, media_type="application/json",
-                                headers={"Idempotent-Replayed": "true", "Idempotency-Key": key})
+                return Response(
+                    stored.body,
+                    stored.status,
+                    media_type="application/json",
+                    headers={"Idempotent-Replayed": "true", "Idempotency-Key": key},
+                )
         status, body = self._route(method, path, params)
         encoded = json.dumps(body).encode()
         if method == "POST" and key is not None:

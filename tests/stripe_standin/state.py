@@ -29,8 +29,14 @@ EMBEDDED_LINES = 10
 class StripeFailure(Exception):
     """An error answer: HTTP status and Stripe's ``error`` object."""
 
-    def __init__(self, status: int, type_: str, message: str, code: str | None = None,
-                 param: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        message: str,
+        code: str | None = None,
+        param: str | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.body: dict[str, Any] = {"error": {"type": type_, "message": message}}
@@ -127,17 +133,22 @@ class Standin:
         self.customers[customer["id"]] = customer
         return customer
 
-    def search(self, objects: dict[str, dict[str, Any]], params: dict[str, Any],
-               url: str) -> dict[str, Any]:
+    def search(
+        self, objects: dict[str, dict[str, Any]], params: dict[str, Any], url: str
+    ) -> dict[str, Any]:
         clauses = parse_search(str(params.get("query", "")))
         limit = _int(params.get("limit", 10), "limit")
         found = [
-            obj for obj in objects.values()
-            if all(obj["metadata"].get(k) == v for k, v in clauses)
+            obj for obj in objects.values() if all(obj["metadata"].get(k) == v for k, v in clauses)
         ]
         found.sort(key=lambda o: (-o["created"], o["id"]))
-        return {"object": "search_result", "data": found[:limit],
-                "has_more": len(found) > limit, "next_page": None, "url": url}
+        return {
+            "object": "search_result",
+            "data": found[:limit],
+            "has_more": len(found) > limit,
+            "next_page": None,
+            "url": url,
+        }
 
     # -- invoice items -------------------------------------------------------------------
 
@@ -205,8 +216,11 @@ class Standin:
             "quantity": 1,
             "parent": {
                 "type": "invoice_item_details",
-                "invoice_item_details": {"invoice_item": item["id"], "proration": False,
-                                         "subscription": None},
+                "invoice_item_details": {
+                    "invoice_item": item["id"],
+                    "proration": False,
+                    "subscription": None,
+                },
             },
         }
         self.lines[invoice["id"]].append(line)
@@ -220,7 +234,9 @@ class Standin:
             raise missing("customer", str(customer_id))
         behavior = params.get("pending_invoice_items_behavior", "include")
         if behavior not in ("include", "exclude"):
-            raise invalid("Invalid pending_invoice_items_behavior", "pending_invoice_items_behavior")
+            raise invalid(
+                "Invalid pending_invoice_items_behavior", "pending_invoice_items_behavior"
+            )
         currency = str(params.get("currency", "usd")).lower()
         invoice = {
             "id": self.new_id("in"),
@@ -239,8 +255,12 @@ class Standin:
             "metadata": _metadata(params),
             "number": None,
             "status": "draft",
-            "status_transitions": {"finalized_at": None, "paid_at": None, "voided_at": None,
-                                   "marked_uncollectible_at": None},
+            "status_transitions": {
+                "finalized_at": None,
+                "paid_at": None,
+                "voided_at": None,
+                "marked_uncollectible_at": None,
+            },
             "subtotal": 0,
             "total": 0,
             "total_discount_amounts": [],
@@ -251,8 +271,11 @@ class Standin:
         self.lines[invoice["id"]] = []
         if behavior == "include":
             for item in self.items.values():
-                if (item["customer"] == customer_id and item["invoice"] is None
-                        and item["currency"] == currency):
+                if (
+                    item["customer"] == customer_id
+                    and item["invoice"] is None
+                    and item["currency"] == currency
+                ):
                     self._attach(invoice, item)
         self._totals(invoice)
         return invoice
@@ -304,8 +327,10 @@ class Standin:
         if invoice is None:
             raise missing("invoice", invoice_id)
         if invoice["status"] not in ("open", "uncollectible"):
-            raise invalid(f"You can only void open or uncollectible invoices; this one is "
-                          f"{invoice['status']}.")
+            raise invalid(
+                f"You can only void open or uncollectible invoices; this one is "
+                f"{invoice['status']}."
+            )
         invoice["status"] = "void"
         invoice["status_transitions"]["voided_at"] = self.now()
         return self.invoice(invoice_id)
@@ -331,15 +356,20 @@ class Standin:
     def list_lines(self, invoice_id: str, params: dict[str, Any]) -> dict[str, Any]:
         if invoice_id not in self.invoices:
             raise missing("invoice", invoice_id)
-        return self._page([dict(x) for x in self.lines[invoice_id]], params,
-                          f"/v1/invoices/{invoice_id}/lines")
+        return self._page(
+            [dict(x) for x in self.lines[invoice_id]], params, f"/v1/invoices/{invoice_id}/lines"
+        )
 
     def list_invoices(self, params: dict[str, Any]) -> dict[str, Any]:
         found = list(self.invoices.values())
         created = params.get("created")
         if isinstance(created, dict):
-            for op, test in (("gte", lambda a, b: a >= b), ("gt", lambda a, b: a > b),
-                             ("lte", lambda a, b: a <= b), ("lt", lambda a, b: a < b)):
+            for op, test in (
+                ("gte", lambda a, b: a >= b),
+                ("gt", lambda a, b: a > b),
+                ("lte", lambda a, b: a <= b),
+                ("lt", lambda a, b: a < b),
+            ):
                 if op in created:
                     bound = _int(created[op], f"created[{op}]")
                     found = [i for i in found if test(i["created"], bound)]
@@ -353,8 +383,9 @@ class Standin:
         page["data"] = [self.invoice(i["id"]) for i in page["data"]]
         return page
 
-    def _page(self, objects: list[dict[str, Any]], params: dict[str, Any],
-              url: str) -> dict[str, Any]:
+    def _page(
+        self, objects: list[dict[str, Any]], params: dict[str, Any], url: str
+    ) -> dict[str, Any]:
         limit = _int(params.get("limit", 10), "limit")
         if not 1 <= limit <= 100:
             raise invalid("limit must be between 1 and 100", "limit")
@@ -363,12 +394,19 @@ class Standin:
             ids = [o["id"] for o in objects]
             if after not in ids:
                 raise invalid(f"No such object: '{after}'", "starting_after")
-            objects = objects[ids.index(after) + 1:]
-        return {"object": "list", "data": objects[:limit], "has_more": len(objects) > limit,
-                "url": url}
+            objects = objects[ids.index(after) + 1 :]
+        return {
+            "object": "list",
+            "data": objects[:limit],
+            "has_more": len(objects) > limit,
+            "url": url,
+        }
 
     # -- what tests check -------------------------------------------------------------------
 
     def invoices_for(self, tallybook_invoice: str) -> list[dict[str, Any]]:
-        return [i for i in self.invoices.values()
-                if i["metadata"].get("tallybook_invoice") == tallybook_invoice]
+        return [
+            i
+            for i in self.invoices.values()
+            if i["metadata"].get("tallybook_invoice") == tallybook_invoice
+        ]
