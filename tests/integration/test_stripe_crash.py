@@ -18,7 +18,9 @@ from tests.integration.stripe_helpers import CATALOG, stripe_env
 from tests.stripe_standin import API_KEY, running_standin
 
 INVOICES = 2000
-pytestmark = pytest.mark.slow
+# ~1-3 minutes per store on a shared 2-core machine: 2,000 customers set up through the
+# services, then about 10,000 requests to the stand-in from the sync processes
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _environment(db_url: str, base: str) -> dict[str, str]:
@@ -30,6 +32,7 @@ def _environment(db_url: str, base: str) -> dict[str, str]:
             "TALLYBOOK_STRIPE_API_BASE": base,
             "TALLYBOOK_STRIPE_LEASE_SECONDS": "5",
             "TALLYBOOK_STRIPE_TIMEOUT_SECONDS": "10",
+            "TALLYBOOK_STRIPE_CONCURRENCY": "8",
             "TALLYBOOK_LOG_JSON": "false",
         }
     )

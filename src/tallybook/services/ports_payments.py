@@ -154,7 +154,8 @@ class PaymentProvider(Protocol):
 @dataclass(frozen=True, slots=True)
 class SyncRow:
     """One invoice's sync state with one provider. ``local_status`` is the local status
-    the remote side was last brought to; ``remote_status`` what the provider said then."""
+    the remote side was last brought to; ``remote_status`` what the provider said then;
+    ``attempts`` counts claims (1: the first, nothing can exist remotely yet)."""
 
     invoice_id: str
     status: SyncStatus
@@ -218,11 +219,6 @@ class SyncStore(Protocol):
     ) -> list[Claim]:
         """Lease the given invoices (creating their rows as ``pending``); those another
         worker holds are left out."""
-        ...
-
-    def remember_remote(self, provider: str, claim: Claim, remote_id: str, now: datetime) -> None:
-        """Store the remote id as soon as the provider gave it (a crash after this never
-        creates a second remote invoice)."""
         ...
 
     def restart(self, provider: str, claim: Claim, now: datetime) -> int:

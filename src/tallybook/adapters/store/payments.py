@@ -163,7 +163,7 @@ class SyncStore:
                     provider=provider,
                     invoice_id=invoice_id,
                     status=SyncStatus.PENDING.value,
-                    attempts=0,
+                    attempts=1,
                     generation=1,
                     next_attempt_at=now,
                     claim_token=token,
@@ -172,7 +172,11 @@ class SyncStore:
                 )
                 stmt = values.on_conflict_do_update(
                     index_elements=["tenant_id", "provider", "invoice_id"],
-                    set_={"claim_token": token, "claimed_until": lease_until},
+                    set_={
+                        "claim_token": token,
+                        "claimed_until": lease_until,
+                        "attempts": p.attempts + 1,
+                    },
                     where=or_(p.claimed_until.is_(None), p.claimed_until <= now),
                 ).returning(*provider_invoices.c)
                 row = conn.execute(stmt).first()
@@ -189,15 +193,6 @@ class SyncStore:
             p.invoice_id == claim.invoice_id,
             p.claim_token == claim.token,
         )
-
-    def remember_remote(self, provider: str, claim: Claim, remote_id: str, now: datetime) -> None:
-        stmt = (
-            update(provider_invoices)
-            .where(self._mine(provider, claim))
-            .values(remote_id=remote_id, updated_at=now)
-        )
-        with self._begin() as conn:
-            conn.execute(stmt)
 
     def restart(self, provider: str, claim: Claim, now: datetime) -> int:
         p = provider_invoices.c
@@ -227,7 +222,6 @@ class SyncStore:
         values: dict[str, Any] = {
             "status": status.value,
             "error": None if error is None else error[:2000],
-            "attempts": provider_invoices.c.attempts + 1,
             "next_attempt_at": next_attempt_at or now,
             "claim_token": None,
             "claimed_until": None,

@@ -9,9 +9,11 @@ One invoice, in order, each step safe to repeat after a crash at any point:
 
 1. the remote customer: the stored id, else a metadata search, else a create (key
    ``tb:{tenant}:{customer}:customer``), stored;
-2. the remote invoice: the stored id, else a metadata search, else a create (key
-   ``tb:{tenant}:{invoice}:invoice``; a draft taking no pending items), its id stored at
-   once;
+2. the remote invoice: the stored id, else (from the second attempt on) a metadata
+   search, else a create (key ``tb:{tenant}:{invoice}:invoice``; a draft taking no
+   pending items); its id is stored with the outcome (a crash before that is covered by
+   the key, which replays the create for 24 hours, and by the search, which finds it
+   after);
 3. while it is a draft: one invoice item per non-zero line that is not on it yet (by the
    ``tallybook_line`` metadata of its lines; key ``...:item:{n}``), then finalize
    (``...:finalize``);
@@ -61,7 +63,7 @@ ZERO = Decimal(0)
 @dataclass(frozen=True, slots=True)
 class SyncOptions:
     """``concurrency``: invoices pushed at once (threads); ``batch``: invoices read per
-    store round trip (each is leased just before its push); ``lease``: how long a worker
+    store round trip (leased ``4 x concurrency`` at a time); ``lease``: how long a worker
     holds an invoice (a killed worker's invoices wait this long); ``retry_later``:
     seconds before a pass retries an invoice left pending; ``policy``: in-process retries."""
 
@@ -163,25 +165,27 @@ class SyncService:
         result = SyncResult()
         lock = threading.Lock()
 
-        def one(invoice_id: str) -> None:
-            now = self._clock.now()
-            claims = self.store.claim(
-                self.name, tenant_id, [invoice_id], now, now + self.options.lease
-            )
-            if claims:
-                status, error = self.push_claimed(claims[0])
+        def one(claim: Claim) -> None:
+            status, error = self.push_claimed(claim)
             with lock:
-                if claims:
-                    result.add(status, invoice_id, error)
-                else:
-                    result.skipped += 1
+                result.add(status, claim.invoice_id, error)
             if progress is not None:
                 progress(1)
 
+        size = self.options.concurrency * 4  # leased together: one transaction
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
             for ids in self._due_batches(tenant_id, include_failed):
-                for _ in pool.map(one, ids):
-                    pass
+                for start in range(0, len(ids), size):
+                    chunk = ids[start : start + size]
+                    now = self._clock.now()
+                    claims = self.store.claim(
+                        self.name, tenant_id, chunk, now, now + self.options.lease
+                    )
+                    result.skipped += len(chunk) - len(claims)
+                    if progress is not None and len(chunk) > len(claims):
+                        progress(len(chunk) - len(claims))
+                    for _ in pool.map(one, claims):
+                        pass
         return result
 
     def _due_batches(self, tenant_id: str, include_failed: bool) -> Iterator[list[str]]:
@@ -316,8 +320,6 @@ class SyncService:
             remote = self._call(
                 lambda: self.provider.create_invoice(tenant, invoice, customer, key)
             )
-        if claim.row.remote_id != remote.id or generation != claim.row.generation:
-            self.store.remember_remote(self.name, claim, remote.id, self._clock.now())
         if remote.status != "draft":
             return remote
         draft = remote
@@ -360,6 +362,8 @@ class SyncService:
                 if exc.code != "not_found":
                     raise
             generation = self.store.restart(self.name, claim, self._clock.now())
+        elif claim.row.attempts == 1:
+            return None, generation  # the first attempt ever: nothing to find
         found = self._call(lambda: self.provider.find_invoice(claim.tenant_id, claim.invoice_id))
         return found, generation
 
