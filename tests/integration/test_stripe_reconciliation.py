@@ -129,10 +129,10 @@ def test_a_seeded_mismatch_case_lists_one_of_each_category(env: Env) -> None:
     # GET, paged rows, CSV
     again = env.client.get(f"/v1/reconciliation-runs/{run['id']}").json()
     assert again["rows"] == run["rows"]
-    page = env.client.get(f"/v1/reconciliation-runs/{run['id']}", params={"limit": 2}).json()
+    page = env.client.get(f"/v1/reconciliation-runs/{run['id']}", params={"rows_limit": 2}).json()
     assert len(page["rows"]) == 2 and page["rows_next_cursor"]
     rest = env.client.get(
-        f"/v1/reconciliation-runs/{run['id']}", params={"cursor": page["rows_next_cursor"]}
+        f"/v1/reconciliation-runs/{run['id']}", params={"rows_cursor": page["rows_next_cursor"]}
     ).json()
     assert page["rows"] + rest["rows"] == run["rows"]
     text = env.client.get(f"/v1/reconciliation-runs/{run['id']}.csv")

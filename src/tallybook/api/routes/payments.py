@@ -3,7 +3,7 @@ reconciliation runs ``/v1/reconciliation-runs`` (CONTRACT.md Part 2, "Payment pr
 
 A run is computed while the request waits (listing the provider's invoices of the
 window) and answers ``201`` with its figures and first page of rows; ``GET`` pages the
-rows (``limit`` <= 1000, ``cursor``), ``.csv`` gives them all. Runs through the API are
+rows (``rows_limit`` <= 1000, ``rows_cursor``), ``.csv`` gives them all. Runs through the API are
 read-only; ``tallybook reconcile stripe --fix`` repairs.
 """
 
@@ -162,9 +162,10 @@ def list_runs(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JsonResponse:
     limit = page_limit(limit)
-    runs = _payments(container).reconciliation.store.page(
-        tenant, limit=limit, after=decode_cursor(cursor)
-    )
+    after = decode_cursor(cursor)
+    if container.payments is None:  # no provider: no runs (an empty list, not an error)
+        return JsonResponse({"data": [], "has_more": False, "next_cursor": None})
+    runs = container.payments.reconciliation.store.page(tenant, limit=limit, after=after)
     more = len(runs) == limit
     return JsonResponse(
         {
@@ -187,12 +188,14 @@ def get_run(
     run_id: str,
     tenant: TenantDep,
     container: ContainerDep,
-    limit: Annotated[int, Query(description="rows per page, 1-1000")] = 1000,
-    cursor: Annotated[str | None, Query(max_length=200, description="rows_next_cursor")] = None,
+    rows_limit: Annotated[int, Query(description="rows per page, 1-1000")] = 1000,
+    rows_cursor: Annotated[
+        str | None, Query(max_length=200, description="rows_next_cursor of the last page")
+    ] = None,
 ) -> JsonResponse:
-    limit = page_limit(limit)
+    limit = page_limit(rows_limit)
     after = None
-    key = decode_cursor(cursor)
+    key = decode_cursor(rows_cursor)
     if key is not None:
         if not key.isdigit():
             raise ValidationError("cursor is not valid", code="invalid_cursor")
