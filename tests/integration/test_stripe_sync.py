@@ -217,3 +217,13 @@ def test_webhook_refuses_when_stripe_is_not_configured(client: Any) -> None:
     answer = client.post("/v1/providers/stripe/webhook", content=b"{}")
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "provider_not_configured"
+
+
+def test_an_invoice_paid_here_before_any_push_is_never_pushed(env: Env) -> None:
+    invoices = bill(env.client, {"acme": "monthly", "zeta": "monthly"})
+    paid_here = invoices[0]["id"]
+    assert env.client.post(f"/v1/invoices/{paid_here}/pay").status_code == 200
+    result = env.payments.sync.sync("default")
+    assert result.synced == 1  # only the other one: Stripe would collect this one again
+    assert env.standin.state.invoices_for(paid_here) == []
+    assert env.client.get(f"/v1/invoices/{paid_here}").json()["external"] == {}

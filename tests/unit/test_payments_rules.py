@@ -107,6 +107,7 @@ LOCAL = LocalSide("inv_1", "INV-000001", "USD", D("21.00"), "finalized")
             "void_remote",
         ),
         (LocalSide("inv_1", None, "USD", D("21.00"), "void"), None, "ok", "0", "none"),
+        (LocalSide("inv_1", None, "USD", D("21.00"), "paid"), None, "ok", "0", "none"),
         (
             LocalSide("inv_1", None, "USD", D("21.00"), "paid"),
             RemoteSide("in_1", "USD", D("21.00"), "open"),

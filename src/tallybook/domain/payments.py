@@ -16,7 +16,8 @@ Reconciliation categories (one per row):
                      reported, never overwritten
     status_mismatch  totals agree, statuses do not (paid remotely, open locally; void on one
                      side only)
-    missing_remote   the provider has no invoice for a final local one
+    missing_remote   the provider has no invoice for a finalized local one (a void one, or
+                     one paid here without the provider, needs none: ok)
     orphan_remote    the provider has an invoice naming a local one that does not exist (or
                      is still a draft), or a second invoice for the same local one (a void
                      one collects nothing: ok)
@@ -125,10 +126,9 @@ def classify(local: LocalSide | None, remote: RemoteSide | None) -> Verdict:
         action = Action.VOID_REMOTE if remote.status in ("draft", "open") else Action.REVIEW
         return Verdict(Category.ORPHAN_REMOTE, abs(remote.total), action)
     if remote is None:
-        action = Action.NONE if local.status == "void" else Action.PUSH
-        drift = ZERO if local.status == "void" else abs(local.total)
-        category = Category.OK if local.status == "void" else Category.MISSING_REMOTE
-        return Verdict(category, drift, action)
+        if local.status != "finalized":  # void, or paid here: nothing to collect there
+            return Verdict(Category.OK, ZERO, Action.NONE)
+        return Verdict(Category.MISSING_REMOTE, abs(local.total), Action.PUSH)
     if remote.currency != local.currency or remote.total != local.total:
         drift = (
             abs(local.total) if remote.currency != local.currency else local.total - remote.total

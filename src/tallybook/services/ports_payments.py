@@ -193,7 +193,7 @@ class SyncStore(Protocol):
         after: int | None = None,
     ) -> list[tuple[str, int]]:
         """Invoices that need work now, as (invoice id, number) in number order after
-        ``after``: final ones never pushed, pending ones due, synced ones voided since, and
+        ``after``: finalized ones never pushed, pending ones due, synced ones voided since, and
         (``include_failed``) failed ones."""
         ...
 

@@ -71,7 +71,8 @@ class SyncStore:
 
     def _due_condition(self, provider: str, now: datetime, include_failed: bool) -> Any:
         p, i = provider_invoices.c, invoices.c
-        never = and_(p.invoice_id.is_(None), i.status.in_(("finalized", "paid")))
+        # paid here before any push: not pushed (Stripe would collect it again)
+        never = and_(p.invoice_id.is_(None), i.status == "finalized")
         pending = and_(p.status == SyncStatus.PENDING.value, p.next_attempt_at <= now)
         voided = and_(
             p.status == SyncStatus.SYNCED.value,

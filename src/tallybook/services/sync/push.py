@@ -1,6 +1,6 @@
 """Pushing final invoices to a payment provider, idempotently (CONTRACT.md Part 2).
 
-Level-triggered: each pass asks the store which invoices need work (final ones never
+Level-triggered: each pass asks the store which invoices need work (finalized ones never
 pushed, pending ones whose retry is due, synced ones voided locally since), leases them,
 and brings each remote invoice to the local state. The scheduler runs a pass on its
 interval; ``tallybook sync stripe`` runs one by hand (and retries ``failed`` ones).
@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -140,8 +141,8 @@ class SyncService:
         self.options = options or SyncOptions()
         self._sleep = sleep
         self.gate = RateGate(sleep)
-        self._customer_locks: dict[tuple[str, str], threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        # striped: one customer is resolved by one thread at a time (bounded memory)
+        self._customer_locks = [threading.Lock() for _ in range(64)]
 
     @property
     def name(self) -> str:
@@ -261,13 +262,15 @@ class SyncService:
         return planned
 
     def external(self, tenant_id: str, invoice: Invoice) -> dict[str, Any] | None:
-        """``external.stripe`` of ``GET /v1/invoices/{id}``: None for drafts."""
+        """``external.stripe`` of ``GET /v1/invoices/{id}``: None for drafts and for
+        invoices that never go to the provider (voided, or paid here, before a push)."""
         if invoice.status is InvoiceStatus.DRAFT:
             return None
         row = self.store.get(self.name, tenant_id, invoice.id)
         if row is None:
-            status = "synced" if invoice.status is InvoiceStatus.VOID else "pending"
-            return {"id": None, "status": status, "error": None}
+            if invoice.status is not InvoiceStatus.FINALIZED:
+                return None
+            return {"id": None, "status": "pending", "error": None}
         return {"id": row.remote_id, "status": row.status.value, "error": row.error}
 
     # -- one invoice -------------------------------------------------------------------
@@ -384,8 +387,8 @@ class SyncService:
             )
 
     def _customer_lock(self, tenant_id: str, customer_id: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._customer_locks.setdefault((tenant_id, customer_id), threading.Lock())
+        digest = zlib.crc32(f"{tenant_id}\0{customer_id}".encode())
+        return self._customer_locks[digest % len(self._customer_locks)]
 
     def _call(self, fn: Callable[[], T]) -> T:
         return call(fn, self.options.policy, self.gate, self._sleep)
