@@ -21,6 +21,8 @@ from tallybook.adapters.store.archive import PlanArchiveStore
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
+from tallybook.adapters.store.commitments import CommitmentStore
+from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
@@ -41,6 +43,8 @@ from tallybook.services.billing.invoices import BULK_THRESHOLD, InvoiceService
 from tallybook.services.billing.previews import PreviewService
 from tallybook.services.billing.runs import BillingService
 from tallybook.services.catalog import CatalogService
+from tallybook.services.commitments import CommitmentService
+from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
 from tallybook.services.experiments import ExperimentService
 from tallybook.services.ingest.deadletters import DeadLetterService
@@ -85,6 +89,8 @@ class Container:
     backtests: BacktestService
     experiments: ExperimentService
     portal_sessions: PortalSessionService
+    credits: CreditService
+    commitments: CommitmentService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
 
@@ -134,7 +140,15 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     rerater = Rerater(analytics_store, catalog, usage, billing.bulk_threshold)
     experiments = ExperimentService(analytics_store, catalog, clock, ScipyStatistics())
     subscriptions.experiment_plan = experiments.plan_for
+    credit_store = CreditStore(engine)
     invoice_store = InvoiceStore(engine, outbox)
+    invoices = InvoiceService(invoice_store, catalog, usage, clock)
+    previews = PreviewService(
+        customers, subscriptions, catalog, usage, clock, reports=usage, credits=credit_store
+    )
+    credits = CreditService(
+        credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
+    )
     payments = build_payments(settings, engine, clock, outbox, customer_store, invoice_store)
     jobs: list[Callable[[], object]] = [billing.run_due]
     if payments is not None:
@@ -153,8 +167,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         subscriptions=subscriptions,
         archive=archive,
         billing=billing,
-        invoices=InvoiceService(invoice_store, catalog, usage, clock),
-        previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),
+        invoices=invoices,
+        previews=previews,
         webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
         outbox_queue=OutboxQueue(engine),
         analytics=AnalyticsService(analytics_store, catalog, clock),
@@ -164,6 +178,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         portal_sessions=PortalSessionService(
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
         ),
+        credits=credits,
+        commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
         scheduled_jobs=jobs,
         payments=payments,
     )

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tallybook import __version__
+from tallybook.cli_credits import credits_app
+from tallybook.cli_support import container as wired
 from tallybook.config import Settings
 
 if TYPE_CHECKING:
@@ -29,12 +31,6 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _container(settings: Settings | None = None):  # type: ignore[no-untyped-def]
-    from tallybook.bootstrap import build
-
-    return build(settings or Settings())
 
 
 @app.command()
@@ -60,7 +56,7 @@ def serve(
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
-    container = _container(settings)
+    container = wired(settings)
     new_key = container.tenants.bootstrap_default(
         settings.api_key.get_secret_value() if settings.api_key else None
     )
@@ -111,7 +107,7 @@ def worker(
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
-    container = _container(settings)
+    container = wired(settings)
     metrics = Metrics()
     if metrics_port is not None:
         from prometheus_client import start_http_server
@@ -155,7 +151,7 @@ def keys_create(
     """Create an API key and print it once (only its hash is stored)."""
     from tallybook.domain.errors import TallybookError
 
-    container = _container()
+    container = wired()
     try:
         new = container.keys.create(tenant, name, role or None)
     except TallybookError as exc:
@@ -169,7 +165,7 @@ def keys_list(
     tenant: Annotated[str, typer.Option(help="Tenant whose keys to list.")] = "default",
 ) -> None:
     """List a tenant's keys (prefix, label and roles only; keys are stored hashed)."""
-    container = _container()
+    container = wired()
     table = Table("id", "prefix", "name", "roles", "created", "revoked")
     cursor: str | None = None
     while True:
@@ -198,7 +194,7 @@ def keys_revoke(
     processes stop accepting the key within TALLYBOOK_KEY_CACHE_SECONDS."""
     from tallybook.domain.errors import TallybookError
 
-    container = _container()
+    container = wired()
     try:
         row = container.keys.revoke(tenant, key_id)
     except TallybookError as exc:
@@ -268,7 +264,7 @@ def apply(
         err_console.print(f"[red]error[/]: {file}: no such file")
         raise typer.Exit(2)
     text = file.read_text(encoding="utf-8")
-    container = _container()
+    container = wired()
     try:
         container.tenants.ensure_tenant(tenant)
         preview = container.catalog.apply_text(tenant, text, filename=str(file), dry_run=True)
@@ -314,6 +310,7 @@ billing_app = typer.Typer(
 app.add_typer(billing_app, name="billing")
 invoices_app = typer.Typer(help="Read invoices.", no_args_is_help=True)
 app.add_typer(invoices_app, name="invoices")
+app.add_typer(credits_app, name="credits")
 
 
 @billing_app.command("run")
@@ -334,7 +331,7 @@ def billing_run(
     from tallybook.domain.errors import TallybookError
     from tallybook.domain.periods import parse_instant
 
-    container = _container()
+    container = wired()
     try:
         when = parse_instant(as_of) if as_of else container.clock.now()
         due = container.billing.count_due(tenant, when)
@@ -371,7 +368,7 @@ def invoices_show(
     from tallybook.domain.errors import TallybookError
     from tallybook.formatting import format_quantity
 
-    container = _container()
+    container = wired()
     try:
         invoice = container.invoices.get(tenant, reference)
         zone = _customer_zone(container, tenant, invoice.customer)

@@ -10,19 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tallybook.config import Settings
+from tallybook.cli_support import container as wired
 
 if TYPE_CHECKING:
-    from tallybook.bootstrap import Container
+    pass
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _container() -> Container:
-    from tallybook.bootstrap import build
-
-    return build(Settings())
 
 
 def backtest(
@@ -51,7 +45,7 @@ def backtest(
     from tallybook.domain.periods import parse_instant
     from tallybook.services.backtests import BacktestRequest
 
-    container = _container()
+    container = wired()
     try:
         document = read_text(candidate.read_text(encoding="utf-8"), str(candidate))
         if not isinstance(document, dict):
@@ -131,7 +125,7 @@ def export(
     if to != "parquet":
         err_console.print(f"[red]error[/] unsupported format {to!r}: only parquet")
         raise typer.Exit(2)
-    container = _container()
+    container = wired()
     try:
         service = build_exports(container)
         when = parse_instant(since) if since else None

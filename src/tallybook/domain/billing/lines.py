@@ -28,6 +28,8 @@ class LineType(StrEnum):
     ADJUSTMENT = "adjustment"
     CREDIT = "credit"
     DISCOUNT = "discount"
+    COMMITMENT = "commitment"  # a prepaid commitment billed at its term's start
+    CREDIT_PURCHASE = "credit_purchase"  # a paid credit grant, on its own invoice
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,7 @@ class SlotKind(StrEnum):
     OPENING = "opening"
     PERIOD = "period"
     ADJUSTMENT = "adjustment"  # late usage of an ended subscription
+    CREDIT_PURCHASE = "credit_purchase"  # a paid credit grant's own invoice
 
 
 @dataclass(frozen=True, slots=True)
