@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tallybook.api.deps import ContainerDep, TenantDep
@@ -72,7 +73,7 @@ async def stripe_webhook(request: Request, container: ContainerDep) -> Response:
         return error_response(413, "payload_too_large", "event body over 1 MiB")
     signature = request.headers.get("stripe-signature")
     try:
-        outcome = await _in_thread(payments, body, signature)
+        outcome = await run_in_threadpool(payments.webhooks.handle, body, signature)
     except SignatureInvalid as exc:
         return error_response(
             400,
@@ -89,12 +90,6 @@ async def stripe_webhook(request: Request, container: ContainerDep) -> Response:
             "outcome": outcome.outcome,
         }
     )
-
-
-async def _in_thread(payments: Payments, body: bytes, signature: str | None) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(payments.webhooks.handle, body, signature)
 
 
 class RunIn(Strict):

@@ -97,9 +97,10 @@ class ReconciliationService:
         trigger: str = "api",
         progress: Callable[[int], None] | None = None,
     ) -> ReconciliationRun:
-        """Compare, store and (``fix``) repair one window ``[start, end)``. Raises
-        ``ValidationError`` (``invalid_window``) and ``ProviderUnavailable``-free
-        ``ProviderError`` when the provider cannot be listed."""
+        """Compare, store and (``fix``) repair one window ``[start, end)``; ``progress(n)``
+        after each local invoice. Raises ``ValidationError`` (``invalid_window``) and
+        ``ProviderError`` when the provider's invoices cannot be listed (nothing is stored
+        then)."""
         if not start < end or end - start > MAX_WINDOW:
             raise ValidationError(
                 "from must be before to, at most 400 days apart",
