@@ -41,7 +41,8 @@ bench: $(STAMP)
 	@eval "$$(scripts/pg-test-cluster.sh start)"; export TALLYBOOK_TEST_PG_URL; \
 	  $(BIN)/python bench/ingest_http.py && \
 	  $(BIN)/python bench/usage_query.py && \
-	  $(BIN)/python bench/billing_run.py
+	  $(BIN)/python bench/billing_run.py && \
+	  $(BIN)/python bench/stripe.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tallybook.db*

@@ -57,6 +57,8 @@ from tallybook.services.percentiles import PercentileService
 from tallybook.services.portal_sessions import PortalSessionService
 from tallybook.services.rerating import Rerater
 from tallybook.services.subscriptions import SubscriptionService
+from tallybook.services.sync import Payments
+from tallybook.services.sync.push import SyncOptions
 from tallybook.services.tenants import TenantService
 from tallybook.services.top_ups import TopUpService
 from tallybook.services.usage import UsageService
@@ -93,6 +95,7 @@ class Container:
     top_ups: TopUpService
     commitments: CommitmentService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
+    payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
 
     def close(self) -> None:
         self.engine.dispose()
@@ -141,7 +144,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     experiments = ExperimentService(analytics_store, catalog, clock, ScipyStatistics())
     subscriptions.experiment_plan = experiments.plan_for
     credit_store = CreditStore(engine)
-    invoices = InvoiceService(InvoiceStore(engine, outbox), catalog, usage, clock)
+    invoice_store = InvoiceStore(engine, outbox)
+    invoices = InvoiceService(invoice_store, catalog, usage, clock)
     previews = PreviewService(
         customers, subscriptions, catalog, usage, clock, reports=usage, credits=credit_store
     )
@@ -152,6 +156,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     billing.after_chunk = top_ups.check_accounts
     credits.after_change = top_ups.check_quietly
     invoices.after_status = top_ups.check_quietly
+    payments = build_payments(settings, engine, clock, outbox, customer_store, invoice_store)
+    jobs: list[Callable[[], object]] = [billing.run_due, top_ups.run_due]
+    if payments is not None:
+        jobs += [payments.sync.run_due, payments.reconciliation.run_due]
     return Container(
         settings=settings,
         engine=engine,
@@ -180,8 +188,56 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         credits=credits,
         top_ups=top_ups,
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
-        scheduled_jobs=[billing.run_due, top_ups.run_due],
+        scheduled_jobs=jobs,
+        payments=payments,
     )
+
+
+def build_payments(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    outbox: OutboxWriter,
+    customers: CustomerStore,
+    invoices: InvoiceStore,
+    *,
+    sync_options: SyncOptions | None = None,
+) -> Payments | None:
+    """The Stripe services when ``TALLYBOOK_STRIPE_API_KEY`` is set, else None (the SDK,
+    an optional extra, is imported only then)."""
+    if settings.stripe_api_key is None:
+        return None
+    from tallybook.adapters.store.payments import SyncStore
+    from tallybook.adapters.store.reconciliation import ReconciliationStore
+    from tallybook.adapters.stripe.provider import StripeProvider
+    from tallybook.services.sync.push import SyncService
+    from tallybook.services.sync.reconcile import ReconcileOptions, ReconciliationService
+    from tallybook.services.sync.webhook import ProviderWebhooks
+
+    secret = settings.stripe_webhook_secret
+    provider = StripeProvider(
+        settings.stripe_api_key.get_secret_value(),
+        api_base=settings.stripe_api_base,
+        webhook_secret=None if secret is None else secret.get_secret_value(),
+        timeout=settings.stripe_timeout_seconds,
+    )
+    store = SyncStore(engine)
+    options = sync_options or SyncOptions(
+        concurrency=settings.stripe_concurrency,
+        lease=timedelta(seconds=settings.stripe_lease_seconds),
+    )
+    sync = SyncService(provider, store, invoices, customers, clock, options)
+    webhooks = ProviderWebhooks(provider, store, invoices, clock)
+    reconciliation = ReconciliationService(
+        provider,
+        sync,
+        webhooks,
+        store,
+        ReconciliationStore(engine, outbox),
+        clock,
+        ReconcileOptions(window_days=settings.stripe_reconcile_days),
+    )
+    return Payments(sync, webhooks, reconciliation)
 
 
 def _billing(

@@ -436,6 +436,15 @@ def _register_analytics() -> None:
 _register_analytics()
 
 
+def _register_payments() -> None:
+    from tallybook.cli_payments import register
+
+    register(app)
+
+
+_register_payments()
+
+
 def main() -> None:
     app()
 

@@ -91,6 +91,35 @@ class Settings(BaseSettings):
     portal_session_hours: float = Field(
         8.0, gt=0, le=24 * 30, description="How long a portal login lasts (hours)."
     )
+    stripe_api_key: SecretStr | None = Field(
+        None,
+        description="Stripe secret key (sk_test_... / sk_live_...): set, finalized invoices are "
+        "pushed to Stripe (needs `pip install 'tallybook[stripe]'`); unset, no sync.",
+    )
+    stripe_api_base: str | None = Field(
+        None, description="Stripe API base URL (tests point it at a local stand-in)."
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        None,
+        description="Signing secret (whsec_...) of the Stripe webhook endpoint that calls "
+        "POST /v1/providers/stripe/webhook; unset, every event is refused.",
+    )
+    stripe_concurrency: int = Field(
+        4, ge=1, le=64, description="Invoices pushed to Stripe at once by one process."
+    )
+    stripe_timeout_seconds: float = Field(
+        30.0, gt=0, le=120, description="Time Stripe has to answer one request."
+    )
+    stripe_lease_seconds: int = Field(
+        300,
+        ge=5,
+        le=3600,
+        description="How long a sync worker holds an invoice it pushes; a worker killed "
+        "mid-push leaves its invoices to the others after this.",
+    )
+    stripe_reconcile_days: int = Field(
+        35, ge=1, le=400, description="Window (days back) of the daily reconciliation run."
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stderr.")
     sql_echo: bool = Field(False, description="Log every SQL statement (debugging).")

@@ -47,6 +47,7 @@ ROUTERS = (
     "tallybook.api.routes.analytics",
     "tallybook.api.routes.backtests",
     "tallybook.api.routes.experiments",
+    "tallybook.api.routes.payments",
     "tallybook.portal.routes",
     "tallybook.api.docs_ui",
 )
@@ -92,6 +93,11 @@ def create_app(
     app.state.metrics.watch_webhook_lag(
         lambda: container.outbox_queue.lag_seconds(container.clock.now())
     )
+    if container.payments is not None:
+        reconciliation = container.payments.reconciliation
+        app.state.metrics.watch_reconciliation(
+            lambda: reconciliation.store.latest(reconciliation.provider_name)
+        )
     errors.install(app)
     app.middleware("http")(middleware(app.state.metrics))
     app.add_middleware(

@@ -27,6 +27,7 @@ STATUS: dict[type[e.TallybookError], int] = {
     e.Unauthorized: 401,
     e.PayloadTooLarge: 413,
     e.StoreUnavailable: 503,
+    e.ProviderUnavailable: 503,
 }
 
 _HTTP_CODES = {

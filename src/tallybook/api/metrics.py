@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
@@ -74,8 +75,41 @@ class Metrics:
         """Compute the lag gauge from the store at every scrape (any worker's progress)."""
         self.webhook_lag.set_function(lag)
 
+    def watch_reconciliation(self, latest: Callable[[], Sequence[tuple[str, Any]]]) -> None:
+        """``tallybook_reconciliation_drift{tenant,provider,currency}``: the drift amount
+        of each tenant's newest reconciliation run, read from the store at every scrape
+        (whichever process ran it)."""
+        self.registry.register(ReconciliationDrift(latest))
+
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class ReconciliationDrift:
+    """A collector: one gauge sample per tenant and currency of the newest run (0 for a run
+    without drift, labelled with the empty currency)."""
+
+    def __init__(self, latest: Callable[[], Sequence[tuple[str, Any]]]):
+        self._latest = latest
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [self._family()]
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "tallybook_reconciliation_drift",
+            "Drift amount (major units) of the newest reconciliation run, per tenant and currency",
+            labels=["tenant", "provider", "currency"],
+        )
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = self._family()
+        for tenant, run in self._latest():
+            if not run.drift:
+                family.add_metric([tenant, run.provider, ""], 0)
+            for currency, amount in sorted(run.drift.items()):
+                family.add_metric([tenant, run.provider, currency], float(amount))
+        yield family
 
 
 def _route_name(request: Request) -> str:

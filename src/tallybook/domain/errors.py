@@ -13,7 +13,8 @@ and the CLI prints the code and message. Nothing here knows about HTTP.
     │   └── WriteConflict        a concurrent write won a uniqueness race (retry the unit of work)
     ├── Unauthorized             missing or unknown API key               -> 401
     ├── PayloadTooLarge          body or batch over the configured limit  -> 413
-    └── StoreUnavailable         the database cannot be reached           -> 503
+    ├── StoreUnavailable         the database cannot be reached           -> 503
+    └── ProviderUnavailable      the payment provider did not answer      -> 503
 """
 
 from __future__ import annotations
@@ -72,3 +73,9 @@ class PayloadTooLarge(TallybookError):
 
 class StoreUnavailable(TallybookError):
     code = "store_unavailable"
+
+
+class ProviderUnavailable(TallybookError):
+    """The payment provider could not be reached or failed; retrying later may work."""
+
+    code = "provider_unavailable"

@@ -17,7 +17,10 @@ functions, and tells the port what to write. No adapter calls back into a servic
     AnalyticsStore         analytics reads; backtest, experiment and spend rows (issue 13)
     ExportStore            warehouse export reads; Statistics: experiment p-values
     CreditStore            the credits ledger; CreditUnitOfWork: one customer's locked ledger (issue 9)
-    Outbox, PaymentProvider  placeholders for webhooks and provider sync (issue 7)
+    PaymentProvider        a payment provider (Stripe): customers, invoices, events
+    SyncStore              per-invoice sync state, customer ids, seen provider events
+    ReconciliationStore    reconciliation runs and their rows (with the ``reconciliation.drift``
+                           outbox message in the run's transaction)
 
 The records that cross the boundary live here, or in ``domain/`` when the domain
 computes with them (``domain.metering.usage``, ``domain.subscriptions.stored``,
@@ -47,6 +50,7 @@ from tallybook.domain.metering.usage import Partial, Selection
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.domain.webhooks import Endpoint, Message, MessageStatus, OutboxMessage
+from tallybook.services.ports_payments import *  # noqa: F403  (payment ports, re-exported)
 
 T = TypeVar("T")
 
@@ -600,11 +604,8 @@ class TopUpStore(Protocol):
 # -- coming capabilities (declared so their services have a port to code against) -----------
 
 
-class PaymentProvider(Protocol):
-    """A payment provider (Stripe first): push an invoice with an idempotency key.
-    Not implemented yet."""
-
-    def push_invoice(self, tenant_id: str, invoice: Invoice, idempotency_key: str) -> str: ...
+# Payment providers (issue 11): ``PaymentProvider``, ``SyncStore``, ``ReconciliationStore``
+# and their records live in ``services/ports_payments.py`` (re-exported here).
 
 
 class WebhookStore(Protocol):

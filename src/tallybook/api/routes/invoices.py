@@ -66,7 +66,15 @@ def list_invoices(
 
 @router.get("/v1/invoices/{reference}", summary="An invoice, by id or number (INV-000042)")
 def get_invoice(reference: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
-    return JsonResponse(invoice_json(container.invoices.get(tenant, reference)))
+    invoice = container.invoices.get(tenant, reference)
+    data = invoice_json(invoice)
+    external = {}
+    if container.payments is not None:  # Stripe sync state (CONTRACT.md Part 2)
+        stripe_state = container.payments.sync.external(tenant, invoice)
+        if stripe_state is not None:
+            external["stripe"] = stripe_state
+    data["external"] = external
+    return JsonResponse(data)
 
 
 @router.post("/v1/invoices/{reference}/void", summary="Void a finalized invoice")
