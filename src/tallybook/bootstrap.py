@@ -31,6 +31,7 @@ from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
+from tallybook.adapters.store.top_ups import TopUpStore
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.adapters.store.webhooks import WebhookStore
 from tallybook.adapters.webhooks import HttpSender
@@ -59,6 +60,7 @@ from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.sync import Payments
 from tallybook.services.sync.push import SyncOptions
 from tallybook.services.tenants import TenantService
+from tallybook.services.top_ups import TopUpService
 from tallybook.services.usage import UsageService
 from tallybook.services.webhooks import WebhookService
 
@@ -90,6 +92,7 @@ class Container:
     experiments: ExperimentService
     portal_sessions: PortalSessionService
     credits: CreditService
+    top_ups: TopUpService
     commitments: CommitmentService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
@@ -149,8 +152,20 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
     )
-    payments = build_payments(settings, engine, clock, outbox, customer_store, invoice_store)
-    jobs: list[Callable[[], object]] = [billing.run_due]
+    top_ups = TopUpService(TopUpStore(engine), credit_store, credits, customers, clock)
+    billing.after_chunk = top_ups.check_accounts
+    credits.after_change = top_ups.check_quietly
+    invoices.after_status = top_ups.check_quietly
+    payments = build_payments(
+        settings,
+        engine,
+        clock,
+        outbox,
+        customer_store,
+        invoice_store,
+        after_status=top_ups.check_quietly,
+    )
+    jobs: list[Callable[[], object]] = [billing.run_due, top_ups.run_due]
     if payments is not None:
         jobs += [payments.sync.run_due, payments.reconciliation.run_due]
     return Container(
@@ -179,6 +194,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
         ),
         credits=credits,
+        top_ups=top_ups,
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
         scheduled_jobs=jobs,
         payments=payments,
@@ -194,6 +210,7 @@ def build_payments(
     invoices: InvoiceStore,
     *,
     sync_options: SyncOptions | None = None,
+    after_status: Callable[[str, str], object] | None = None,
 ) -> Payments | None:
     """The Stripe services when ``TALLYBOOK_STRIPE_API_KEY`` is set, else None (the SDK,
     an optional extra, is imported only then)."""
@@ -219,7 +236,7 @@ def build_payments(
         lease=timedelta(seconds=settings.stripe_lease_seconds),
     )
     sync = SyncService(provider, store, invoices, customers, clock, options)
-    webhooks = ProviderWebhooks(provider, store, invoices, clock)
+    webhooks = ProviderWebhooks(provider, store, invoices, clock, after_status=after_status)
     reconciliation = ReconciliationService(
         provider,
         sync,
