@@ -156,7 +156,15 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     billing.after_chunk = top_ups.check_accounts
     credits.after_change = top_ups.check_quietly
     invoices.after_status = top_ups.check_quietly
-    payments = build_payments(settings, engine, clock, outbox, customer_store, invoice_store)
+    payments = build_payments(
+        settings,
+        engine,
+        clock,
+        outbox,
+        customer_store,
+        invoice_store,
+        after_status=top_ups.check_quietly,
+    )
     jobs: list[Callable[[], object]] = [billing.run_due, top_ups.run_due]
     if payments is not None:
         jobs += [payments.sync.run_due, payments.reconciliation.run_due]
@@ -202,6 +210,7 @@ def build_payments(
     invoices: InvoiceStore,
     *,
     sync_options: SyncOptions | None = None,
+    after_status: Callable[[str, str], object] | None = None,
 ) -> Payments | None:
     """The Stripe services when ``TALLYBOOK_STRIPE_API_KEY`` is set, else None (the SDK,
     an optional extra, is imported only then)."""
@@ -227,7 +236,7 @@ def build_payments(
         lease=timedelta(seconds=settings.stripe_lease_seconds),
     )
     sync = SyncService(provider, store, invoices, customers, clock, options)
-    webhooks = ProviderWebhooks(provider, store, invoices, clock)
+    webhooks = ProviderWebhooks(provider, store, invoices, clock, after_status=after_status)
     reconciliation = ReconciliationService(
         provider,
         sync,

@@ -14,6 +14,7 @@ the event again, and marking paid twice is a no-op.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tallybook.domain.billing.invoice import InvoiceStatus
@@ -49,11 +50,16 @@ class ProviderWebhooks:
         store: SyncStore,
         invoices: InvoiceStore,
         clock: Clock,
+        *,
+        after_status: Callable[[str, str], object] | None = None,
     ):
+        """``after_status(tenant, customer)`` runs after an invoice is marked paid, as
+        after ``InvoiceService.pay`` (the credit top-up check)."""
         self._provider = provider
         self._store = store
         self._invoices = invoices
         self._clock = clock
+        self._after_status = after_status
 
     def handle(self, body: bytes, signature: str | None) -> WebhookOutcome:
         """Verify, deduplicate and apply one event. Raises ``ports.SignatureInvalid`` (the
@@ -108,4 +114,6 @@ class ProviderWebhooks:
             )
         except Conflict:
             return "changed_meanwhile"
+        if self._after_status is not None:
+            self._after_status(remote.tenant, invoice.customer)
         return "marked_paid"
