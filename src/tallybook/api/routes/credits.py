@@ -126,6 +126,12 @@ def _remaining(container: ContainerDep, tenant: str, grant: Grant) -> Decimal:
     return Decimal(0)
 
 
+def _offset(cursor: str | None) -> int:
+    """The integer position a credits list's cursor holds (0 without one)."""
+    position = decode_cursor(cursor, (int,))
+    return int(position[0] or 0) if position else 0
+
+
 @router.get(
     "/v1/customers/{customer_id}/credit-grants",
     summary="A customer's credit grants with their remaining amounts, oldest first",
@@ -138,8 +144,7 @@ def list_grants(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> JsonResponse:
     limit = check_limit(limit)
-    position = decode_cursor(cursor, (int,))
-    start = int(position[0] or 0) if position else 0
+    start = _offset(cursor)
     grants = container.credits.grants(tenant, customer_id)[start : start + limit + 1]
     page = page_of(grants, limit, key=lambda _: (start + limit,))
     return JsonResponse(
@@ -176,8 +181,7 @@ def ledger(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> JsonResponse:
     limit = check_limit(limit)
-    position = decode_cursor(cursor, (int,))
-    after = int(position[0] or 0) if position else 0
+    after = _offset(cursor)
     found = container.credits.ledger(tenant, customer_id, after=after, limit=limit + 1)
     page = page_of(found, limit, key=lambda item: (item[0],))
     return JsonResponse(
