@@ -8,8 +8,6 @@ in ``tests/e2e/test_hostile_load.py``)."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -54,11 +52,10 @@ def test_deep_catalogs_are_too_deep_and_quick(
     client: TestClient, body: str, headers: dict[str, str]
 ) -> None:
     for path in ("/v1/catalog?dry_run=true", "/v1/meters", "/v1/plans"):
-        started = time.monotonic()
+        # How quickly is bench/hostile_load.py's to measure; here: refused for depth.
         response = client.request(
             "PUT" if "catalog" in path else "POST", path, content=body, headers=headers
         )
-        assert time.monotonic() - started < 2.0
         too_deep(response)
 
 

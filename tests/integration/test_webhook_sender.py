@@ -116,7 +116,6 @@ def test_redirects_are_not_followed_and_huge_answers_are_cut_off(server: str) ->
     assert (redirect.status_code, redirect.error) == (302, None)
     assert [p for p, *_ in Handler.seen] == ["/redirect", "/huge"]  # /ok never requested
     assert (huge.status_code, huge.error) == (200, None)
-    assert huge.duration_ms < 5000
 
 
 @pytest.mark.parametrize(

@@ -353,7 +353,8 @@ def test_close_with_timeout_gives_up_and_reports_everything(
     tracked = {client.track("acme", "api_call") for _ in range(5)}
     started = time.monotonic()
     client.close(timeout=0.1)
-    assert time.monotonic() - started < 1.0
+    # A hang guard, not a speed claim: without the timeout, 1,000 retries take 50 s.
+    assert time.monotonic() - started < 20.0
     assert all(isinstance(error, ClientClosedError) for error, _ in reported)
     assert {e["id"] for _, events in reported for e in events} == tracked
     assert client.stats.failed == 5
