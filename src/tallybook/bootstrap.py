@@ -23,12 +23,15 @@ from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.commitments import CommitmentStore
 from tallybook.adapters.store.credits import CreditStore
+from tallybook.adapters.store.customer_portal import CustomerPortalStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
+from tallybook.adapters.store.entitlements import EntitlementStore
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
+from tallybook.adapters.store.spend_limits import SpendLimitStore
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
@@ -46,6 +49,7 @@ from tallybook.services.catalog import CatalogService
 from tallybook.services.commitments import CommitmentService
 from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
+from tallybook.services.entitlements import EntitlementService
 from tallybook.services.experiments import ExperimentService
 from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
@@ -53,8 +57,9 @@ from tallybook.services.ingest.validate import Limits
 from tallybook.services.keys import KeyService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
 from tallybook.services.percentiles import PercentileService
-from tallybook.services.portal_sessions import PortalSessionService
+from tallybook.services.portal_sessions import CustomerPortalService, PortalSessionService
 from tallybook.services.rerating import Rerater
+from tallybook.services.spend_limits import SpendLimitService
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
@@ -89,6 +94,9 @@ class Container:
     portal_sessions: PortalSessionService
     credits: CreditService
     commitments: CommitmentService
+    entitlements: EntitlementService
+    spend_limits: SpendLimitService
+    customer_portal: CustomerPortalService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -145,6 +153,16 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
     )
+    spend_limits = SpendLimitService(SpendLimitStore(engine, outbox), previews, clock)
+    entitlements = EntitlementService(
+        catalog, previews, subscriptions, usage, EntitlementStore(engine), spend_limits, clock
+    )
+    customer_portal = CustomerPortalService(
+        CustomerPortalStore(engine),
+        clock,
+        timedelta(minutes=settings.portal_link_minutes),
+        timedelta(hours=settings.portal_session_hours),
+    )
     return Container(
         settings=settings,
         engine=engine,
@@ -172,7 +190,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         ),
         credits=credits,
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
-        scheduled_jobs=[billing.run_due],
+        entitlements=entitlements,
+        spend_limits=spend_limits,
+        customer_portal=customer_portal,
+        scheduled_jobs=[billing.run_due, spend_limits.sweep],
     )
 
 

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     portal_session_hours: float = Field(
         8.0, gt=0, le=24 * 30, description="How long a portal login lasts (hours)."
     )
+    portal_link_minutes: float = Field(
+        15.0,
+        gt=0,
+        le=24 * 60,
+        description="How long a customer portal link (POST /v1/customers/{id}/portal-sessions) "
+        "can be opened (minutes); it opens once.",
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stderr.")
     sql_echo: bool = Field(False, description="Log every SQL statement (debugging).")

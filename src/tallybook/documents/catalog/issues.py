@@ -21,6 +21,8 @@ Location = tuple[str | int, ...]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CHARGE_TAGS = frozenset({"flat", "usage"})
+_FEATURE_TAGS = frozenset({"boolean", "static", "metered"})
+_TAGS = {"charges": _CHARGE_TAGS, "features": _FEATURE_TAGS}
 _SHOWN_IN_MESSAGE = 10
 
 
@@ -81,7 +83,10 @@ def _issue(detail: ErrorDetails, prefix: Location) -> CatalogIssue:
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         location += ("type",)
         got = f", got {ctx['tag']!r}" if "tag" in ctx else ""
-        message = f"charge type must be 'flat' or 'usage'{got}"
+        if "features" in location:
+            message = f"feature type must be 'boolean', 'static' or 'metered'{got}"
+        else:
+            message = f"charge type must be 'flat' or 'usage'{got}"
     else:
         message = _message(kind, detail, ctx)
     return CatalogIssue(format_location(prefix + location), message)
@@ -100,12 +105,12 @@ def _message(kind: str, detail: ErrorDetails, ctx: dict[str, Any]) -> str:
 
 
 def _without_union_tags(location: Location) -> Location:
-    """Drop pydantic's union tag: ``charges, 2, "usage", "tiers"`` -> ``charges, 2, "tiers"``."""
+    """Drop pydantic's union tag: ``charges, 2, "usage", "tiers"`` -> ``charges, 2, "tiers"``
+    (and ``features, 0, "metered", "limit"`` -> ``features, 0, "limit"``)."""
     kept: list[str | int] = []
     for index, part in enumerate(location):
-        after_charge_index = (
-            index >= 2 and location[index - 2] == "charges" and isinstance(location[index - 1], int)
-        )
-        if not (after_charge_index and part in _CHARGE_TAGS):
+        tags = _TAGS.get(str(location[index - 2])) if index >= 2 else None
+        after_index = tags is not None and isinstance(location[index - 1], int)
+        if not (after_index and tags is not None and part in tags):
             kept.append(part)
     return tuple(kept)

@@ -102,6 +102,18 @@ class Upcoming:
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodTotal:
+    """What the customer's current period costs so far, as the customer would see it."""
+
+    customer: str
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    amount: Decimal
+    as_of: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ChargeUsage:
     """One usage charge of one subscription in the current period."""
 
@@ -196,6 +208,30 @@ class PreviewService:
             draft = _with_credits(draft, grants)
             projected = _with_credits(projected, grants)
         return Upcoming(customer, draft, projected, now)
+
+    def period_total(
+        self, tenant_id: str, customer_id: str, now: datetime | None = None
+    ) -> PeriodTotal | None:
+        """THE period total that spend limits (and ``spend_amount`` alerts) compare: the
+        upcoming invoice's total as the customer would see it (rounded lines, fees in full
+        as planned, in-arrears ones included), before credits. None when the customer has
+        no subscription in a billing period now; NotFound ``customer_not_found``."""
+        try:
+            upcoming = self.upcoming_invoice(tenant_id, customer_id, now)
+        except NotFound as exc:
+            if exc.code == "no_upcoming_invoice":
+                return None
+            raise
+        draft = upcoming.draft
+        before_credits = draft.totals.total + draft.totals.credits_applied
+        return PeriodTotal(
+            upcoming.customer.id,
+            draft.currency,
+            draft.period_start,
+            draft.period_end,
+            before_credits,
+            upcoming.as_of,
+        )
 
     def current_usage(
         self, tenant_id: str, customer_id: str, now: datetime | None = None
