@@ -649,6 +649,7 @@ def test_public_names_are_pinned() -> None:
         "ClientClosedError",
         "ClientStats",
         "DeliveryError",
+        "Entitlement",
         "EventsRejectedError",
         "InvalidEventError",
         "NetworkError",

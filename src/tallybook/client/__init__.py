@@ -15,6 +15,7 @@ counts each event exactly once. Full guide: docs/sdk.md. Errors: ``tallybook.cli
 
 from tallybook.client.async_client import AsyncClient, AsyncOnError
 from tallybook.client.config import SDK_VERSION as __version__
+from tallybook.client.entitlements import Entitlement
 from tallybook.client.errors import (
     ApiError,
     ClientClosedError,
@@ -39,6 +40,7 @@ __all__ = [
     "ClientClosedError",
     "ClientStats",
     "DeliveryError",
+    "Entitlement",
     "EventsRejectedError",
     "InvalidEventError",
     "NetworkError",

@@ -57,14 +57,12 @@ class CustomerPortalStore:
                 live_key,
             )
             .values(used_at=now)
-        )
-        read = select(links.c.tenant_id, links.c.customer_id, links.c.key_id).where(
-            links.c.token_hash == token_hash
+            .returning(links.c.tenant_id, links.c.customer_id, links.c.key_id)
         )
         with self._engine.begin() as conn:
-            if conn.execute(stmt).rowcount != 1:
-                return None
-            row = conn.execute(read).one()
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
         return PortalLink(row.tenant_id, row.customer_id, row.key_id)
 
     def create_session(

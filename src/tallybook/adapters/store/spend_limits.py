@@ -69,9 +69,10 @@ class SpendLimitStore:
             .on_conflict_do_nothing(
                 index_elements=["tenant_id", "customer_id", "period_start", "limit_amount"]
             )
+            .returning(h.c.customer_id)
         )
         with self._engine.begin() as conn:
-            if conn.execute(stmt).rowcount != 1:
+            if conn.execute(stmt).first() is None:  # (rowcount is not reliable here on psycopg)
                 return False
             self._outbox.add(conn, tenant_id, [message], hit.at)
         return True
