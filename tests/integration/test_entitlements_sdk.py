@@ -70,6 +70,6 @@ def test_async_check_answers_the_same(server: str) -> None:
 
 
 def test_check_with_no_server_raises_network_error() -> None:
-    with Client(TEST_KEY, f"http://127.0.0.1:{free_port()}", timeout=2) as tallybook:
-        with pytest.raises(NetworkError):
-            tallybook.check("c1", "calls")
+    url = f"http://127.0.0.1:{free_port()}"
+    with Client(TEST_KEY, url, timeout=2) as tallybook, pytest.raises(NetworkError):
+        tallybook.check("c1", "calls")
