@@ -50,6 +50,7 @@ ROUTERS = (
     "tallybook.api.routes.backtests",
     "tallybook.api.routes.experiments",
     "tallybook.portal.routes",
+    "tallybook.portal.account",
     "tallybook.api.docs_ui",
 )
 
