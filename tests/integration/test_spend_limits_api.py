@@ -184,3 +184,52 @@ def test_spend_limit_reached_is_delivered_signed_once(
     assert body["data"]["total"] == "320.00" and body["data"]["limit"] == "320.00"
     asyncio.run(app_container.delivery_worker().drain())
     assert len(receiver.received) == 1
+
+
+def test_two_servers_evaluating_at_once_record_one_message(
+    api: TestClient, app_container: Container, settings: Any, clock: FixedClock
+) -> None:
+    """Two containers (two servers) on one store evaluate the same reached limit at once."""
+    import threading
+
+    from tallybook.bootstrap import build
+
+    scenario.setup(api)
+    ok(api.put(LIMIT, json={"amount": "320.01", "mode": "hard"}))
+    ok(api.post("/v1/customers/c1/credit-grants", json={"amount": "1.00", "currency": "USD"}), 201)
+    second = build(settings, clock=clock, migrate=False)
+    try:
+        api.post(
+            "/v1/events",
+            json=[
+                {
+                    "id": "one-more",
+                    "customer": "c1",
+                    "type": "api_batch",
+                    "timestamp": "2026-01-15T00:00:00Z",
+                    "properties": {"calls": 10},
+                }
+            ],
+        )  # +$0.03: the total is now $320.03, over the limit
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def evaluate(container: Container) -> None:
+            try:
+                barrier.wait()
+                assert container.spend_limits.status("default", "c1").blocks
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=evaluate, args=(c,)) for c in (app_container, second) * 4
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        [message] = reached_messages(app_container)
+        assert message["total"] == "320.03"
+    finally:
+        second.close()
