@@ -102,7 +102,7 @@ def feature_row(entitlement: Entitlement, tz: str, locale: str) -> FeatureRow:
 
 def spend_view(status: SpendStatus, currency: str, locale: str) -> SpendView:
     limit, total = status.limit, status.total
-    total_text = formats.money(total.amount if total else Decimal(0), currency, locale)
+    total_text = formats.money(total.total if total else Decimal(0), currency, locale)
     if limit is None:
         return SpendView(False, "", "", "soft", total_text, False, False, currency)
     return SpendView(

@@ -57,12 +57,12 @@ class SpendStatus:
     def reached(self) -> bool:
         if self.limit is None or self.total is None:
             return False
-        return reached(self.total.amount, self.limit.amount)
+        return reached(self.total.total, self.limit.amount)
 
     @property
     def blocks(self) -> bool:
         """A hard limit is reached: metered entitlements are refused."""
-        return blocks(self.limit, None if self.total is None else self.total.amount)
+        return blocks(self.limit, None if self.total is None else self.total.total)
 
 
 class SpendLimitService:
@@ -123,7 +123,7 @@ class SpendLimitService:
                 period_end=total.period_end,
                 limit=limit.amount,
                 mode=limit.mode,
-                total=total.amount,
+                total=total.total,
                 currency=total.currency,
                 at=total.as_of,
             )

@@ -29,7 +29,7 @@ def status_json(status: SpendStatus) -> dict[str, Any]:
         "amount": None if limit is None else limit.amount,
         "mode": None if limit is None else limit.mode.value,
         "currency": None if limit is None else limit.currency,
-        "period_total": None if total is None else total.amount,
+        "period_total": None if total is None else total.total,
         "period_start": None if total is None else iso(total.period_start),
         "period_end": None if total is None else iso(total.period_end),
         "reached": status.reached,

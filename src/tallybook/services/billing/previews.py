@@ -103,13 +103,13 @@ class Upcoming:
 
 @dataclass(frozen=True, slots=True)
 class PeriodTotal:
-    """What the customer's current period costs so far, as the customer would see it."""
+    """The period total as the customer sees it (see ``PreviewService.period_total``)."""
 
     customer: str
     currency: str
     period_start: datetime
     period_end: datetime
-    amount: Decimal
+    total: Decimal
     as_of: datetime
 
 
@@ -212,25 +212,26 @@ class PreviewService:
     def period_total(
         self, tenant_id: str, customer_id: str, now: datetime | None = None
     ) -> PeriodTotal | None:
-        """THE period total that spend limits (and ``spend_amount`` alerts) compare: the
-        upcoming invoice's total as the customer would see it (rounded lines, fees in full
-        as planned, in-arrears ones included), before credits. None when the customer has
-        no subscription in a billing period now; NotFound ``customer_not_found``."""
-        try:
-            upcoming = self.upcoming_invoice(tenant_id, customer_id, now)
-        except NotFound as exc:
-            if exc.code == "no_upcoming_invoice":
-                return None
-            raise
-        draft = upcoming.draft
-        before_credits = draft.totals.total + draft.totals.credits_applied
+        """THE period total as the customer would see it -- the one home of that figure,
+        for ``spend_amount`` alerts and spend limits (CONTRACT.md Part 2, "Alerts, spend
+        limits, entitlements"): the total of the upcoming invoice (its lines rounded as a
+        billing run rounds them, fees in full as planned, in-arrears fees included, a
+        bill-to customer's children included) **before credits**. None when no
+        subscription of the customer is in a billing period now; NotFound
+        ``customer_not_found`` for an unknown customer."""
+        now = now or self._clock.now()
+        customer = self.customer(tenant_id, customer_id)
+        computed = self._compute(tenant_id, customer, self._billed_with(tenant_id, customer), now)
+        if not computed.actual:
+            return None
+        draft = computed.actual[0]
         return PeriodTotal(
-            upcoming.customer.id,
+            customer.id,
             draft.currency,
             draft.period_start,
             draft.period_end,
-            before_credits,
-            upcoming.as_of,
+            draft.totals.total,
+            now,
         )
 
     def current_usage(
