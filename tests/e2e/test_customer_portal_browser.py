@@ -80,6 +80,11 @@ def test_customer_opens_the_portal_at_390px_and_sets_a_spend_limit(
             expect(page.get_by_role("heading", name="Alerts")).to_be_visible()
             expect(page.locator("main")).to_contain_text("INV-")
             assert_fits(page)
+            page.get_by_role("link", name="View invoice").first.click()
+            expect(page.get_by_role("heading", name="Invoice INV-")).to_be_visible()
+            assert_fits(page)
+            page.screenshot(path=str(SHOTS / "customer-invoice-390.png"), full_page=True)
+            page.get_by_role("link", name="Back").click()
             set_hard_limit(page)
             assert_fits(page)
             page.screenshot(path=str(SHOTS / "customer-portal-390.png"), full_page=True)
@@ -115,11 +120,16 @@ def assert_fits(page: Page) -> None:
 
 
 def operator_page_fits(browser: Any, handle: RunningServer) -> None:
-    """The operator's customer page is readable at 390 px too (its tables stack)."""
+    """The operator's dashboard and customer page are readable at 390 px too (their
+    tables stack)."""
     page = browser.new_page(viewport={"width": WIDTH, "height": 844})
     page.goto(f"{handle.base_url}/portal/login")
     page.get_by_label("API key").fill(handle.api_key)
     page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Customers")).to_be_visible()
+    dashboard = page.evaluate(OVERFLOW)
+    page.screenshot(path=str(SHOTS / "operator-dashboard-390.png"), full_page=True)
+    assert dashboard["page"] <= WIDTH and dashboard["wide"] == [], dashboard
     page.goto(f"{handle.base_url}/portal/customers/acme")
     expect(page.get_by_role("heading", name="Acme Corp", level=1)).to_be_visible()
     found = page.evaluate(OVERFLOW)
