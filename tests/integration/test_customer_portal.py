@@ -246,3 +246,20 @@ def test_tokens_never_reach_the_logs(
     assert any("portal_links" in r.getMessage() for r in server_side)  # SQL was logged
     logged = "\n".join(f"{r.getMessage()} {r.args!r} {r.__dict__!r}" for r in server_side)
     assert link_token not in logged and session_token not in logged
+
+
+def test_signing_out_ends_the_session(
+    api: TestClient, browser: TestClient, clock: FixedClock
+) -> None:
+    setup(api, clock)
+    enter(browser, link(api)["url"])
+    page = browser.get("/portal/account").text
+    csrf = csrf_of(page)
+    copied = browser.cookies.get("tallybook_account")
+    ignored = browser.post("/portal/account/logout", data={}, follow_redirects=False)
+    assert ignored.status_code == 303 and browser.get("/portal/account").status_code == 200
+    out = browser.post("/portal/account/logout", data={"csrf": csrf})
+    assert out.status_code == 200 and "signed out" in out.text
+    assert browser.get("/portal/account").status_code == 401
+    with TestClient(api.app, cookies={"tallybook_account": copied or ""}) as thief:
+        assert thief.get("/portal/account").status_code == 401  # revoked in the store

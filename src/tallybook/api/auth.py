@@ -90,10 +90,12 @@ def set_login(
     )
 
 
-def clear_login(response: Response, request: Request) -> None:
+def clear_login(
+    response: Response, request: Request, *, cookie: str = COOKIE, path: str = "/"
+) -> None:
     response.delete_cookie(
-        COOKIE,
-        path="/",
+        cookie,
+        path=path,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",

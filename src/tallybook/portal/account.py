@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from tallybook.api.auth import cross_site, set_login
+from tallybook.api.auth import clear_login, cross_site, set_login
 from tallybook.api.deps import ContainerDep
 from tallybook.api.security_headers import PAGE_CSP
 from tallybook.bootstrap import Container
@@ -156,6 +156,24 @@ async def set_spend_limit(request: Request, container: ContainerDep) -> Response
 
 def _amount(text: str) -> Decimal:
     return to_decimal(text.strip().replace(",", "")[:40], field="amount")
+
+
+@router.post("/account/logout")
+async def account_logout(request: Request, container: ContainerDep) -> Response:
+    """End the customer session (revoked in the store, cookie cleared); needs the CSRF token."""
+    body = await request.body()
+    form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+    token = request.cookies.get(COOKIE)
+    if cross_site(request) or not csrf_ok(token, (form.get("csrf") or [""])[0]):
+        return RedirectResponse(HOME, status_code=303)
+    container.portal_sessions.end(token)
+    response = _page(
+        "account_gone.html",
+        title="Signed out",
+        message="You are signed out. Use a new portal link to come back.",
+    )
+    clear_login(response, request, cookie=COOKIE, path=COOKIE_PATH)
+    return response
 
 
 @router.get("/account/invoices/{invoice_id}")

@@ -38,6 +38,7 @@ from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.services.ports import Clock, EntitlementStore, OverrideRow, UsageReader
 
 MAX_UNITS = Decimal(10) ** 15
+MAX_FEATURE_KEY = 100  # the catalog's key pattern allows 1-100 characters
 LIVE = frozenset({Status.TRIALING, Status.ACTIVE, Status.ENDING})
 
 
@@ -148,7 +149,8 @@ class EntitlementService:
     def remove_override(self, tenant_id: str, customer_id: str, feature: str) -> None:
         """Remove the override; NotFound ``override_not_found`` when there is none."""
         customer = self._customers.customer(tenant_id, customer_id)
-        if not self._overrides.delete_override(tenant_id, customer.id, feature):
+        plausible = 0 < len(feature) <= MAX_FEATURE_KEY and feature.isprintable()
+        if not plausible or not self._overrides.delete_override(tenant_id, customer.id, feature):
             raise NotFound(
                 f"customer {customer_id!r} has no override of {feature!r}",
                 code="override_not_found",

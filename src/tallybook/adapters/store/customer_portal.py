@@ -8,14 +8,16 @@ key that made the link, so revoking that key ends it (as for operator sessions).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from tallybook.adapters.store.schema import api_keys
 from tallybook.adapters.store.schema_entitlements import portal_links as links
 from tallybook.adapters.store.schema_portal import portal_sessions as sessions
 from tallybook.services.ports import PortalLink
+
+KEEP_EXPIRED = timedelta(days=7)  # links expired this long ago are deleted (housekeeping)
 
 
 class CustomerPortalStore:
@@ -40,6 +42,7 @@ class CustomerPortalStore:
             "expires_at": expires_at,
         }
         with self._engine.begin() as conn:
+            conn.execute(delete(links).where(links.c.expires_at < now - KEEP_EXPIRED))
             conn.execute(insert(links).values(**row))
 
     def consume_link(self, token_hash: str, now: datetime) -> PortalLink | None:
