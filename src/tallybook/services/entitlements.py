@@ -141,7 +141,7 @@ class EntitlementService:
                 details={"feature": feature},
             )
         if limit is not None:
-            limit = check_limit(limit)
+            limit = check_feature_limit(limit)
         row = OverrideRow(context.customer.id, feature, enabled, limit, hard, self._clock.now())
         self._overrides.put_override(tenant_id, row)
         return row
@@ -250,7 +250,7 @@ def check_units(units: Decimal) -> Decimal:
     return units
 
 
-def check_limit(limit: Decimal) -> Decimal:
+def check_feature_limit(limit: Decimal) -> Decimal:
     """An override's limit: 0 or more, below 10**15 (ValidationError ``invalid_limit``)."""
     if not limit.is_finite() or limit < 0 or limit >= MAX_UNITS:
         raise ValidationError(
