@@ -34,6 +34,7 @@ from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.adapters.store.spend_limits import SpendLimitStore
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
+from tallybook.adapters.store.top_ups import TopUpStore
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.adapters.store.webhooks import WebhookStore
 from tallybook.adapters.webhooks import HttpSender
@@ -62,6 +63,7 @@ from tallybook.services.rerating import Rerater
 from tallybook.services.spend_limits import SpendLimitService
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
+from tallybook.services.top_ups import TopUpService
 from tallybook.services.usage import UsageService
 from tallybook.services.webhooks import WebhookService
 
@@ -93,6 +95,7 @@ class Container:
     experiments: ExperimentService
     portal_sessions: PortalSessionService
     credits: CreditService
+    top_ups: TopUpService
     commitments: CommitmentService
     entitlements: EntitlementService
     spend_limits: SpendLimitService
@@ -153,6 +156,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
     )
+    top_ups = TopUpService(TopUpStore(engine), credit_store, credits, customers, clock)
+    billing.after_chunk = top_ups.check_accounts
+    credits.after_change = top_ups.check_quietly
+    invoices.after_status = top_ups.check_quietly
     spend_limits = SpendLimitService(SpendLimitStore(engine, outbox), previews, clock)
     entitlements = EntitlementService(
         catalog, previews, subscriptions, usage, EntitlementStore(engine), spend_limits, clock
@@ -189,11 +196,12 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
         ),
         credits=credits,
+        top_ups=top_ups,
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
         entitlements=entitlements,
         spend_limits=spend_limits,
         customer_portal=customer_portal,
-        scheduled_jobs=[billing.run_due, spend_limits.sweep],
+        scheduled_jobs=[billing.run_due, top_ups.run_due, spend_limits.sweep],
     )
 
 

@@ -512,10 +512,15 @@ def test_charge_type_must_be_flat_or_usage() -> None:
     data = base()
     data["plans"][0]["charges"][0]["type"] = "recurring"
     assert issues(data) == [
-        ("plans[0].charges[0].type", "charge type must be 'flat' or 'usage', got 'recurring'")
+        (
+            "plans[0].charges[0].type",
+            "charge type must be 'flat', 'usage' or 'credit_grant', got 'recurring'",
+        )
     ]
     del data["plans"][0]["charges"][0]["type"]
-    assert issues(data) == [("plans[0].charges[0].type", "charge type must be 'flat' or 'usage'")]
+    assert issues(data) == [
+        ("plans[0].charges[0].type", "charge type must be 'flat', 'usage' or 'credit_grant'")
+    ]
 
 
 def test_usage_charges_are_billed_in_arrears() -> None:
@@ -708,11 +713,19 @@ def test_keys_are_url_safe(key: str) -> None:
 def test_required_fields_are_named() -> None:
     data = base()
     del data["plans"][0]["currency"]
-    del data["meters"][0]["event_type"]
+    del data["meters"][0]["aggregation"]
     assert issues(data) == [
-        ("meters[0].event_type", "required field is missing"),
+        ("meters[0].aggregation", "required field is missing"),
         ("plans[0].currency", "required field is missing"),
     ]
+
+
+def test_a_meter_without_event_type_needs_sources() -> None:
+    data = base()
+    del data["meters"][0]["event_type"]
+    ((location, message),) = issues(data)
+    assert location == "meters[0].event_type"
+    assert message.startswith("a meter needs event_type, or (for a weighted sum meter) sources")
 
 
 def test_every_problem_is_reported_at_once() -> None:

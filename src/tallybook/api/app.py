@@ -34,6 +34,7 @@ ROUTERS = (
     "tallybook.api.routes.invoices",
     "tallybook.api.routes.previews",
     "tallybook.api.routes.credits",
+    "tallybook.api.routes.top_ups",
     "tallybook.api.routes.commitments",
     "tallybook.api.routes.entitlements",
     "tallybook.api.routes.spend_limits",

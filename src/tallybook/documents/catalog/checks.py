@@ -12,6 +12,7 @@ from decimal import Decimal
 from tallybook.documents.catalog.issues import CatalogIssue, Location, format_location
 from tallybook.documents.catalog.models import (
     CatalogDocument,
+    CreditGrantChargeDocument,
     FlatChargeDocument,
     MeterDocument,
     MeteredFeatureDocument,
@@ -20,9 +21,9 @@ from tallybook.documents.catalog.models import (
     TierDocument,
     UsageChargeDocument,
 )
-from tallybook.domain.catalog.model import Aggregation, Timing
+from tallybook.domain.catalog.model import Aggregation, PricingModel, Timing
 from tallybook.domain.money import format_decimal, minor_units, round_amount
-from tallybook.domain.pricing.registry import MODELS
+from tallybook.domain.pricing.registry import CHARGE_TYPES, MODELS
 
 PRICE_FIELDS = tuple(name for name in PriceDocument.model_fields if name != "model")
 FIELD_HINTS = {
@@ -67,7 +68,9 @@ def _check_unique(keys: Sequence[str], at: Location, kind: str, report: _Report)
 
 
 def _check_meter(meter: MeterDocument, at: Location, report: _Report) -> None:
-    if meter.aggregation in VALUE_AGGREGATIONS and meter.value is None:
+    if meter.sources is not None or meter.event_type is None:
+        _check_sources(meter, at, report)
+    elif meter.aggregation in VALUE_AGGREGATIONS and meter.value is None:
         report.add(
             (*at, "value"),
             f"a {meter.aggregation.value} meter needs value: the event property it aggregates "
@@ -80,6 +83,48 @@ def _check_meter(meter: MeterDocument, at: Location, report: _Report) -> None:
         seen.add(name)
 
 
+def _check_sources(meter: MeterDocument, at: Location, report: _Report) -> None:
+    """A weighted meter: ``sources`` instead of ``event_type`` (and of its ``value`` and
+    ``filter``), aggregation ``sum``, at least one source, no source listed twice."""
+    if meter.sources is None:
+        report.add(
+            (*at, "event_type"),
+            "a meter needs event_type, or (for a weighted sum meter) sources: "
+            "[{event_type, value, multiplier, filter}]",
+        )
+        return
+    if meter.event_type is not None:
+        report.add(
+            (*at, "event_type"),
+            "give either event_type or sources, not both (each source names its event_type)",
+        )
+    for name in ("value", "filter"):
+        if getattr(meter, name):
+            report.add((*at, name), f"a meter with sources takes {name} on each source")
+    if meter.aggregation is not Aggregation.SUM:
+        report.add(
+            (*at, "aggregation"),
+            f"a meter with sources must aggregate with sum, not {meter.aggregation.value}",
+        )
+    if not meter.sources:
+        report.add((*at, "sources"), "list at least one source")
+    seen: dict[tuple[object, ...], int] = {}
+    for index, source in enumerate(meter.sources):
+        identity = (
+            source.event_type,
+            source.value,
+            tuple(sorted((k, tuple(sorted(v))) for k, v in source.filter.items())),
+        )
+        if identity in seen:
+            first = format_location((*at, "sources", seen[identity]))
+            report.add(
+                (*at, "sources", index),
+                f"duplicate source: the same event_type, value and filter as {first}",
+            )
+        else:
+            seen[identity] = index
+
+
 def _check_plan(
     plan: PlanDocument, at: Location, meters: dict[str, MeterDocument], report: _Report
 ) -> None:
@@ -87,7 +132,9 @@ def _check_plan(
     _check_unique([c.key for c in plan.charges], (*at, "charges"), "charge", report)
     for index, charge in enumerate(plan.charges):
         where = (*at, "charges", index)
-        if isinstance(charge, FlatChargeDocument):
+        if isinstance(charge, CreditGrantChargeDocument):
+            _check_credit_grant(charge, plan, where, report)
+        elif isinstance(charge, FlatChargeDocument):
             _check_flat(charge, plan.currency, where, report)
         else:
             _check_usage(charge, where, meters, report)
@@ -135,11 +182,46 @@ def _check_flat(charge: FlatChargeDocument, currency: str, at: Location, report:
     _check_minor_units(charge.amount, currency, (*at, "amount"), report)
 
 
+def _check_credit_grant(
+    charge: CreditGrantChargeDocument, plan: PlanDocument, at: Location, report: _Report
+) -> None:
+    """A positive amount in the currency's minor unit; a coherent rollover; ``applies_to``
+    naming charges of this plan that bill lines (``CHARGE_TYPES``)."""
+    if charge.amount <= 0:
+        report.add((*at, "amount"), "plan credits need an amount greater than 0")
+    _check_minor_units(charge.amount, plan.currency, (*at, "amount"), report)
+    rollover = charge.rollover
+    if rollover is not None:
+        _check_minor_units(rollover.min, plan.currency, (*at, "rollover", "min"), report)
+        _check_minor_units(rollover.max, plan.currency, (*at, "rollover", "max"), report)
+        if rollover.max is not None and rollover.max < rollover.min:
+            report.add(
+                (*at, "rollover", "max"),
+                f"rollover max {format_decimal(rollover.max)} is below min "
+                f"{format_decimal(rollover.min)}",
+            )
+    if isinstance(charge.applies_to, dict):
+        billed = {c.key for c in plan.charges if CHARGE_TYPES[c.type].yields_lines}
+        for index, key in enumerate(charge.applies_to.get("charges", [])):
+            if key not in billed:
+                report.add(
+                    (*at, "applies_to", "charges", index),
+                    f"{key!r} is not a charge of plan {plan.key!r} that bills lines",
+                )
+        if not charge.applies_to.get("charges"):
+            report.add((*at, "applies_to", "charges"), "name at least one charge")
+
+
 def _check_usage(
     charge: UsageChargeDocument, at: Location, meters: dict[str, MeterDocument], report: _Report
 ) -> None:
     if charge.timing is Timing.IN_ADVANCE:
         report.add((*at, "timing"), "usage charges are billed in arrears (timing: in_arrears)")
+    if charge.rollover is not None and charge.included == 0:
+        report.add(
+            (*at, "rollover"),
+            "rollover carries unused included units: give the charge an included allowance",
+        )
     _check_price(charge, at, report)
     meter = meters.get(charge.meter)
     if meter is None:
@@ -147,8 +229,19 @@ def _check_usage(
         report.add((*at, "meter"), f"unknown meter {charge.meter!r} (meters defined: {known})")
     else:
         _check_dimension(charge, meter, at, report)
+        if meter.sources is not None and _prices_events(charge):
+            report.add(
+                (*at, "model"),
+                f"meter {meter.key!r} has sources: its events have no single value "
+                "for the percentage model to price",
+            )
     for value, price in (charge.prices_by_dimension or {}).items():
         _check_price(price, (*at, "prices_by_dimension", value), report)
+
+
+def _prices_events(charge: UsageChargeDocument) -> bool:
+    prices = [charge, *(charge.prices_by_dimension or {}).values()]
+    return any(price.model is PricingModel.PERCENTAGE for price in prices)
 
 
 def _check_dimension(

@@ -14,6 +14,7 @@ from typing import Any
 from tallybook.documents.catalog.models import (
     BooleanFeatureDocument,
     CatalogDocument,
+    CreditGrantChargeDocument,
     FeatureDocument,
     FlatChargeDocument,
     MeterDocument,
@@ -23,12 +24,16 @@ from tallybook.documents.catalog.models import (
     UsageChargeDocument,
 )
 from tallybook.domain.catalog.model import (
+    AllowanceRollover,
     Catalog,
     Charge,
+    CreditGrantCharge,
+    CreditRollover,
     Feature,
     FeatureType,
     FlatCharge,
     Meter,
+    MeterSource,
     PackageRounding,
     Plan,
     Price,
@@ -36,7 +41,7 @@ from tallybook.domain.catalog.model import (
     UsageCharge,
 )
 from tallybook.domain.money import format_decimal
-from tallybook.domain.pricing.registry import MODELS
+from tallybook.domain.pricing.registry import MODELS, charge_type
 
 JsonDict = dict[str, Any]
 
@@ -58,6 +63,15 @@ def _meter(meter: MeterDocument) -> Meter:
         filter={name: tuple(values) for name, values in meter.filter.items()},
         group_by=tuple(meter.group_by),
         name=meter.name,
+        sources=tuple(
+            MeterSource(
+                event_type=source.event_type,
+                value=source.value,
+                multiplier=source.multiplier,
+                filter={name: tuple(values) for name, values in source.filter.items()},
+            )
+            for source in meter.sources or ()
+        ),
     )
 
 
@@ -91,8 +105,11 @@ def _feature(feature: FeatureDocument) -> Feature:
 
 
 def _charge(
-    charge: FlatChargeDocument | UsageChargeDocument, meters: dict[str, MeterDocument]
+    charge: FlatChargeDocument | UsageChargeDocument | CreditGrantChargeDocument,
+    meters: dict[str, MeterDocument],
 ) -> Charge:
+    if isinstance(charge, CreditGrantChargeDocument):
+        return _credit_grant(charge)
     if isinstance(charge, FlatChargeDocument):
         return FlatCharge(
             key=charge.key,
@@ -114,6 +131,21 @@ def _charge(
         included=charge.included,
         prices_by_dimension={value: _price(price) for value, price in prices.items()},
         dimension=dimension,
+        name=charge.name,
+        rollover=None if charge.rollover is None else AllowanceRollover(max=charge.rollover.max),
+    )
+
+
+def _credit_grant(charge: CreditGrantChargeDocument) -> CreditGrantCharge:
+    scope = charge.applies_to
+    rollover = charge.rollover
+    return CreditGrantCharge(
+        key=charge.key,
+        amount=charge.amount,
+        priority=charge.priority,
+        applies_to=scope if isinstance(scope, str) else "charges",
+        applies_to_charges=() if isinstance(scope, str) else tuple(scope["charges"]),
+        rollover=None if rollover is None else CreditRollover(rollover.max, rollover.min),
         name=charge.name,
     )
 
@@ -157,6 +189,18 @@ def _meter_document(meter: Meter) -> JsonDict:
         "group_by": list(meter.group_by) or None,
         "name": meter.name,
     }
+    if meter.sources:
+        document["sources"] = [
+            _present(
+                {
+                    "event_type": source.event_type,
+                    "value": source.value,
+                    "multiplier": format_decimal(source.multiplier),
+                    "filter": {k: list(v) for k, v in source.filter.items()} or None,
+                }
+            )
+            for source in meter.sources
+        ]
     return _present(document)
 
 
@@ -184,6 +228,8 @@ def _feature_document(feature: Feature) -> JsonDict:
 
 
 def _charge_document(charge: Charge) -> JsonDict:
+    if isinstance(charge, CreditGrantCharge):
+        return _credit_grant_document(charge)
     if isinstance(charge, FlatCharge):
         return _present(
             {
@@ -205,11 +251,33 @@ def _charge_document(charge: Charge) -> JsonDict:
         **_price_document(charge.price),
         "dimension": charge.dimension,
     }
+    if charge.rollover is not None:
+        document["rollover"] = {"max": format_decimal(charge.rollover.max)}
     if charge.prices_by_dimension:
         document["prices_by_dimension"] = {
             value: _price_document(price) for value, price in charge.prices_by_dimension.items()
         }
     return _present(document)
+
+
+def _credit_grant_document(charge: CreditGrantCharge) -> JsonDict:
+    rollover = charge.rollover
+    scope = charge.applies_to
+    return _present(
+        {
+            "key": charge.key,
+            "type": charge_type(charge),
+            "name": charge.name,
+            "amount": format_decimal(charge.amount),
+            "priority": charge.priority,
+            "applies_to": (
+                {"charges": list(charge.applies_to_charges)} if scope == "charges" else scope
+            ),
+            "rollover": None
+            if rollover is None
+            else _present({"max": _text(rollover.max), "min": format_decimal(rollover.min)}),
+        }
+    )
 
 
 def _price_document(price: Price) -> JsonDict:

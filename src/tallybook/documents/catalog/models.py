@@ -125,16 +125,32 @@ class _Document(BaseModel):
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
+MAX_SOURCES = 20  # sources of one weighted meter (each is one more aggregate column)
+
+
+class SourceDocument(_Document):
+    """One event type of a weighted ``sum`` meter: each matching event adds ``multiplier``
+    x its ``value`` (or ``multiplier`` alone when there is no ``value``: it counts events)."""
+
+    event_type: Annotated[str, Field(min_length=1)]
+    value: Annotated[str, Field(min_length=1)] | None = None
+    multiplier: PositiveQuantity = Decimal(1)
+    filter: dict[str, FilterValues] = Field(default_factory=dict)
+
+
 class MeterDocument(_Document):
-    """A meter: which events it reads and how it aggregates them."""
+    """A meter: which events it reads and how it aggregates them. A ``sum`` meter may list
+    ``sources`` (a weighted meter) instead of one ``event_type``; the checks require
+    exactly one of the two."""
 
     key: Key
-    event_type: Annotated[str, Field(min_length=1)]
+    event_type: Annotated[str, Field(min_length=1)] | None = None
     aggregation: Aggregation
     value: Annotated[str, Field(min_length=1)] | None = None
     filter: dict[str, FilterValues] = Field(default_factory=dict)
     group_by: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     name: str | None = None
+    sources: Annotated[list[SourceDocument], Field(max_length=MAX_SOURCES)] | None = None
 
 
 class TierDocument(_Document):
@@ -160,6 +176,13 @@ class PriceDocument(_Document):
     max_per_event: Amount | None = None
 
 
+class AllowanceRolloverDocument(_Document):
+    """``rollover: {max: 5000}``: unused included units carry into the next period only,
+    at most ``max`` of them."""
+
+    max: PositiveQuantity
+
+
 class UsageChargeDocument(PriceDocument):
     """Metered usage: ``included`` units first, then the price on the rest (in arrears)."""
 
@@ -171,6 +194,7 @@ class UsageChargeDocument(PriceDocument):
     prices_by_dimension: dict[str, PriceDocument] | None = None
     dimension: str | None = None
     timing: Timing | None = None
+    rollover: AllowanceRolloverDocument | None = None
 
 
 class FlatChargeDocument(_Document):
@@ -185,7 +209,30 @@ class FlatChargeDocument(_Document):
     timing: Timing = Timing.IN_ADVANCE
 
 
-ChargeDocument = Annotated[FlatChargeDocument | UsageChargeDocument, Field(discriminator="type")]
+class CreditRolloverDocument(_Document):
+    """What of a period's plan credits carries into the next: ``min(max, max(min, left))``."""
+
+    max: Amount | None = None
+    min: Amount = Decimal(0)
+
+
+class CreditGrantChargeDocument(_Document):
+    """Plan credits (CONTRACT Part 2): ``amount`` granted at each period start (promotional,
+    not billed), expiring at its end; ``rollover`` carries what is left into the next."""
+
+    key: Key
+    type: Literal["credit_grant"]
+    name: str | None = None
+    amount: Amount
+    priority: Annotated[int, Field(ge=0, le=100, strict=True)] = 50
+    applies_to: Literal["usage", "all"] | dict[Literal["charges"], list[Key]] = "usage"
+    rollover: CreditRolloverDocument | None = None
+
+
+ChargeDocument = Annotated[
+    FlatChargeDocument | UsageChargeDocument | CreditGrantChargeDocument,
+    Field(discriminator="type"),
+]
 
 MAX_FEATURES = 200  # per plan
 MAX_CONFIG_KEYS = 50  # per static feature's config

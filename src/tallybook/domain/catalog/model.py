@@ -45,14 +45,41 @@ class PackageRounding(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Meter:
-    key: str
+class MeterSource:
+    """One event type feeding a weighted ``sum`` meter (CONTRACT.md Part 2, "Weighted meters").
+
+    Each matching event contributes ``multiplier`` x its value at ``value`` (a property
+    path), or ``multiplier`` alone when ``value`` is None (the source counts events).
+    ``multiplier`` is a positive Decimal; ``filter`` narrows the events as a meter's does.
+    """
+
     event_type: str
+    value: str | None = None
+    multiplier: Decimal = Decimal(1)
+    filter: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    """A meter: one ``event_type`` (with ``value`` and ``filter``), or, for a weighted
+    ``sum`` meter, several ``sources`` (then ``event_type`` is None and ``value`` and
+    ``filter`` are unused: each source has its own)."""
+
+    key: str
+    event_type: str | None
     aggregation: Aggregation
     value: str | None = None  # property path, dotted for nested ("usage.tokens")
     filter: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     group_by: tuple[str, ...] = ()
     name: str | None = None
+    sources: tuple[MeterSource, ...] = ()
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """Every event type the meter reads, in order, without repeats."""
+        if self.sources:
+            return tuple(dict.fromkeys(source.event_type for source in self.sources))
+        return () if self.event_type is None else (self.event_type,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +122,18 @@ class FlatCharge:
 
 
 @dataclass(frozen=True, slots=True)
+class AllowanceRollover:
+    """``rollover: {max}`` on a usage charge: unused ``included`` units carry into the next
+    period only, at most ``max`` of them (``domain.billing.rollover``)."""
+
+    max: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class UsageCharge:
-    """Metered usage: ``included`` units first, then ``price`` on the rest (always in arrears)."""
+    """Metered usage: ``included`` units first, then ``price`` on the rest (always in arrears).
+
+    With ``rollover``, the unused part of a period's allowance carries into the next one."""
 
     key: str
     meter: str
@@ -105,9 +142,39 @@ class UsageCharge:
     prices_by_dimension: Mapping[str, Price] = field(default_factory=dict)
     dimension: str | None = None  # which group_by property prices_by_dimension keys on
     name: str | None = None
+    rollover: AllowanceRollover | None = None
 
 
-Charge = FlatCharge | UsageCharge
+@dataclass(frozen=True, slots=True)
+class CreditRollover:
+    """What of a period's plan credits carries into the next period:
+    ``min(max, max(min, remaining))`` (``max`` None: no cap)."""
+
+    max: Decimal | None = None
+    min: Decimal = Decimal(0)
+
+    def carried(self, remaining: Decimal) -> Decimal:
+        floor = max(self.min, remaining)
+        return floor if self.max is None else min(self.max, floor)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditGrantCharge:
+    """Plan credits: ``amount`` granted (promotional, not billed) at each period start,
+    expiring at the period's end, drawn at ``priority`` by the lines ``applies_to`` names
+    (``"usage"``, ``"all"``, or the charge keys in ``applies_to_charges``); ``rollover``
+    None: nothing carries over. It yields no invoice line."""
+
+    key: str
+    amount: Decimal
+    priority: int = 50
+    applies_to: str = "usage"  # usage | all | charges
+    applies_to_charges: tuple[str, ...] = ()
+    rollover: CreditRollover | None = None
+    name: str | None = None
+
+
+Charge = FlatCharge | UsageCharge | CreditGrantCharge
 
 
 class FeatureType(StrEnum):
@@ -155,6 +222,10 @@ class Plan:
     @property
     def flat_charges(self) -> tuple[FlatCharge, ...]:
         return tuple(c for c in self.charges if isinstance(c, FlatCharge))
+
+    @property
+    def credit_grants(self) -> tuple[CreditGrantCharge, ...]:
+        return tuple(c for c in self.charges if isinstance(c, CreditGrantCharge))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Entitlement overrides, spend limits and their hits, customer portal links and sessions.
 
 Revision ID: 0016_entitlements
-Revises: 0009_credits
+Revises: 0012_credits_rest
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import tallybook.adapters.store.types as tt
 
 revision = "0016_entitlements"
-down_revision = "0009_credits"
+down_revision = "0012_credits_rest"
 branch_labels = None
 depends_on = None
 
