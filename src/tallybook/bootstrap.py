@@ -23,12 +23,15 @@ from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.commitments import CommitmentStore
 from tallybook.adapters.store.credits import CreditStore
+from tallybook.adapters.store.customer_portal import CustomerPortalStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
+from tallybook.adapters.store.entitlements import EntitlementStore
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
+from tallybook.adapters.store.spend_limits import SpendLimitStore
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.top_ups import TopUpStore
@@ -47,6 +50,7 @@ from tallybook.services.catalog import CatalogService
 from tallybook.services.commitments import CommitmentService
 from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
+from tallybook.services.entitlements import EntitlementService
 from tallybook.services.experiments import ExperimentService
 from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
@@ -54,8 +58,9 @@ from tallybook.services.ingest.validate import Limits
 from tallybook.services.keys import KeyService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
 from tallybook.services.percentiles import PercentileService
-from tallybook.services.portal_sessions import PortalSessionService
+from tallybook.services.portal_sessions import CustomerPortalService, PortalSessionService
 from tallybook.services.rerating import Rerater
+from tallybook.services.spend_limits import SpendLimitService
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.sync import Payments
 from tallybook.services.sync.push import SyncOptions
@@ -94,6 +99,9 @@ class Container:
     credits: CreditService
     top_ups: TopUpService
     commitments: CommitmentService
+    entitlements: EntitlementService
+    spend_limits: SpendLimitService
+    customer_portal: CustomerPortalService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
 
@@ -156,6 +164,16 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     billing.after_chunk = top_ups.check_accounts
     credits.after_change = top_ups.check_quietly
     invoices.after_status = top_ups.check_quietly
+    spend_limits = SpendLimitService(SpendLimitStore(engine, outbox), previews, clock)
+    entitlements = EntitlementService(
+        catalog, previews, subscriptions, usage, EntitlementStore(engine), spend_limits, clock
+    )
+    customer_portal = CustomerPortalService(
+        CustomerPortalStore(engine),
+        clock,
+        timedelta(minutes=settings.portal_link_minutes),
+        timedelta(hours=settings.portal_session_hours),
+    )
     payments = build_payments(
         settings,
         engine,
@@ -165,7 +183,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         invoice_store,
         after_status=top_ups.check_quietly,
     )
-    jobs: list[Callable[[], object]] = [billing.run_due, top_ups.run_due]
+    jobs: list[Callable[[], object]] = [billing.run_due, top_ups.run_due, spend_limits.sweep]
     if payments is not None:
         jobs += [payments.sync.run_due, payments.reconciliation.run_due]
     return Container(
@@ -196,6 +214,9 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         credits=credits,
         top_ups=top_ups,
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
+        entitlements=entitlements,
+        spend_limits=spend_limits,
+        customer_portal=customer_portal,
         scheduled_jobs=jobs,
         payments=payments,
     )

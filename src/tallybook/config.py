@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     stripe_reconcile_days: int = Field(
         35, ge=1, le=400, description="Window (days back) of the daily reconciliation run."
     )
+    portal_link_minutes: float = Field(
+        15.0,
+        gt=0,
+        le=24 * 60,
+        description="How long a customer portal link (POST /v1/customers/{id}/portal-sessions) "
+        "can be opened (minutes); it opens once.",
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stderr.")
     sql_echo: bool = Field(False, description="Log every SQL statement (debugging).")

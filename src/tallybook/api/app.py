@@ -36,6 +36,9 @@ ROUTERS = (
     "tallybook.api.routes.credits",
     "tallybook.api.routes.top_ups",
     "tallybook.api.routes.commitments",
+    "tallybook.api.routes.entitlements",
+    "tallybook.api.routes.spend_limits",
+    "tallybook.api.routes.portal_links",
     "tallybook.api.routes.billing_runs",
     "tallybook.api.routes.tenant",
     "tallybook.api.routes.events",
@@ -49,6 +52,7 @@ ROUTERS = (
     "tallybook.api.routes.experiments",
     "tallybook.api.routes.payments",
     "tallybook.portal.routes",
+    "tallybook.portal.account",
     "tallybook.api.docs_ui",
 )
 

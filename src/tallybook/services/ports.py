@@ -21,6 +21,9 @@ functions, and tells the port what to write. No adapter calls back into a servic
     SyncStore              per-invoice sync state, customer ids, seen provider events
     ReconciliationStore    reconciliation runs and their rows (with the ``reconciliation.drift``
                            outbox message in the run's transaction)
+    EntitlementStore       per-customer feature overrides (issue 10)
+    SpendLimitStore        spend limits and the limits reached, with their outbox rows
+    CustomerPortalStore    single-use customer portal links and the sessions they open
 
 The records that cross the boundary live here, or in ``domain/`` when the domain
 computes with them (``domain.metering.usage``, ``domain.subscriptions.stored``,
@@ -47,6 +50,7 @@ from tallybook.domain.credits.top_up import TopUpRule
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
 from tallybook.domain.metering.usage import Partial, Selection
+from tallybook.domain.spend_limits import SpendHit, SpendLimit
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.domain.webhooks import Endpoint, Message, MessageStatus, OutboxMessage
@@ -767,4 +771,93 @@ class ExportStore(Protocol):
         self, tenant_id: str, name: str, since: datetime | None, until: datetime
     ) -> Iterator[list[dict[str, Any]]]:
         """Rows of ``name`` whose change column is in ``[since, until)``, in batches."""
+        ...
+
+
+# -- entitlements, spend limits, customer portal links (issue 10) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRow:
+    """A customer's stored override of one feature (``domain.entitlements.Override``)."""
+
+    customer: str
+    feature: str
+    enabled: bool | None
+    limit: Decimal | None
+    hard: bool | None
+    updated_at: datetime
+
+
+class EntitlementStore(Protocol):
+    """Per-customer feature overrides (``adapters/store/entitlements.py``)."""
+
+    def overrides(self, tenant_id: str, customer: str) -> dict[str, OverrideRow]: ...
+
+    def put_override(self, tenant_id: str, row: OverrideRow) -> None:
+        """Insert or replace the override of (customer, feature)."""
+        ...
+
+    def delete_override(self, tenant_id: str, customer: str, feature: str) -> bool: ...
+
+
+class SpendLimitStore(Protocol):
+    """Spend limits and the record of limits reached (``adapters/store/spend_limits.py``)."""
+
+    def get(self, tenant_id: str, customer: str) -> SpendLimit | None: ...
+
+    def put(self, tenant_id: str, customer: str, limit: SpendLimit) -> None: ...
+
+    def delete(self, tenant_id: str, customer: str) -> bool: ...
+
+    def record_hit(self, tenant_id: str, hit: SpendHit, message: OutboxMessage) -> bool:
+        """Record ``hit`` once per (customer, period start, limit amount) and its outbox
+        ``message`` in the same transaction; False (nothing written) when already there."""
+        ...
+
+    def hits(self, tenant_id: str, customer: str, *, limit: int = 20) -> list[SpendHit]:
+        """The customer's most recent hits, newest first."""
+        ...
+
+    def limited_customers(
+        self, *, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str]]:
+        """(tenant, customer) pairs that have a limit, in key order after ``after``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PortalLink:
+    """A consumed customer portal link: whose session it opens, and with which key."""
+
+    tenant_id: str
+    customer: str
+    key_id: str
+
+
+class CustomerPortalStore(Protocol):
+    """Customer portal links (single use) and the customer sessions they open; tokens
+    arrive hashed (SHA-256 hex)."""
+
+    def create_link(
+        self,
+        token_hash: str,
+        tenant_id: str,
+        customer: str,
+        key_id: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> None: ...
+
+    def consume_link(self, token_hash: str, now: datetime) -> PortalLink | None:
+        """Mark an unused, unexpired link used (atomically) and return it; None otherwise
+        (unknown, used, expired, or its key revoked)."""
+        ...
+
+    def create_session(
+        self, token_hash: str, link: PortalLink, now: datetime, expires_at: datetime
+    ) -> None: ...
+
+    def customer_session(self, token_hash: str, now: datetime) -> tuple[str, str] | None:
+        """(tenant, customer) of a live customer session, or None."""
         ...
