@@ -29,6 +29,7 @@ from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
+from tallybook.adapters.store.rollups import RollupStore, RollupWriter
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.usage_sql import UsageSql
@@ -54,10 +55,12 @@ from tallybook.services.keys import KeyService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
 from tallybook.services.percentiles import PercentileService
 from tallybook.services.portal_sessions import PortalSessionService
+from tallybook.services.ports import UsageReader
 from tallybook.services.rerating import Rerater
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
 from tallybook.services.usage import UsageService
+from tallybook.services.usage_live import LiveUsage
 from tallybook.services.webhooks import WebhookService
 
 OnOutcome = Callable[[Outcome], None]
@@ -73,6 +76,7 @@ class Container:
     catalog: CatalogService
     archive: ArchiveService
     usage: UsageService
+    live_usage: UsageReader
     ingest: IngestService
     dead_letters: DeadLetterService
     customers: CustomerService
@@ -118,8 +122,12 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         tenant_store, clock, settings.default_grace_seconds, settings.key_cache_seconds
     )
     catalog = CatalogService(CatalogStore(engine), clock)
-    ingest = _ingest(settings, engine, clock, catalog)
+    ingest, event_store = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
+    live_usage: UsageReader = usage
+    if settings.live_rollups:
+        rollups = RollupStore(engine, writer_lock=event_store.quiet)
+        live_usage = LiveUsage(usage, rollups, catalog, clock)
     billing = _billing(settings, engine, clock, catalog, usage, tenants, outbox)
     customer_store = CustomerStore(engine)
     customers = CustomerService(customer_store, clock)
@@ -140,7 +148,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     credit_store = CreditStore(engine)
     invoices = InvoiceService(InvoiceStore(engine, outbox), catalog, usage, clock)
     previews = PreviewService(
-        customers, subscriptions, catalog, usage, clock, reports=usage, credits=credit_store
+        customers, subscriptions, catalog, live_usage, clock, reports=usage, credits=credit_store
     )
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
@@ -153,6 +161,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         keys=KeyService(tenant_store, tenants, clock),
         catalog=catalog,
         usage=usage,
+        live_usage=live_usage,
         ingest=ingest,
         dead_letters=DeadLetterService(ingest),
         customers=customers,
@@ -193,14 +202,18 @@ def _billing(
 
 def _ingest(
     settings: Settings, engine: Engine, clock: Clock, catalog: CatalogService
-) -> IngestService:
+) -> tuple[IngestService, EventStore]:
     limits = Limits(
         max_event_bytes=settings.max_event_bytes,
         max_property_depth=settings.max_property_depth,
         max_future_micros=settings.max_future_seconds * 1_000_000,
     )
-    store = EventStore(engine)
-    return IngestService(store, clock, limits, settings.max_batch_events, plans=catalog)
+    writer = None
+    if settings.live_rollups or settings.alerts_enabled:
+        writer = RollupWriter(rollups=settings.live_rollups, alerts=settings.alerts_enabled)
+    store = EventStore(engine, rollups=writer)
+    ingest = IngestService(store, clock, limits, settings.max_batch_events, plans=catalog)
+    return ingest, store
 
 
 if TYPE_CHECKING:

@@ -10,6 +10,7 @@ functions, and tells the port what to write. No adapter calls back into a servic
     EventUnitOfWork        one write transaction over events (dead-letter replay/discard)
     UsageSource            raw usage partials per series (SQL pushdown)
     UsageReader            meter aggregates over windows (billing, previews, usage API)
+    RollupStore            hourly usage rollups (live usage; issue 10)
     PlanReader             the catalog as domain values
     CatalogStore           catalog documents; CatalogUnitOfWork for serialised publishes
     CustomerStore, SubscriptionStore, TenantStore, InvoiceStore   repositories
@@ -42,6 +43,7 @@ from tallybook.domain.credits.commitments import Commitment
 from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
+from tallybook.domain.metering.rollups import Cell, RollupDef
 from tallybook.domain.metering.usage import Partial, Selection
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
@@ -131,6 +133,27 @@ class UsageSource(Protocol):
     ) -> list[Partial]: ...
 
     def readings(self, selection: Selection, *, before: bool = False) -> list[Partial]: ...
+
+
+class RollupStore(Protocol):
+    """Hourly usage rollups (``adapters/store/rollups.py``; ``domain.metering.rollups``)."""
+
+    def cells(
+        self,
+        tenant_id: str,
+        fingerprint: str,
+        customers: Sequence[str] | None,
+        start_hour: int,
+        end_hour: int,
+    ) -> list[tuple[str, tuple[str | None, ...], Cell]] | None:
+        """(customer, dimension texts, cell) of the hours in ``[start_hour, end_hour)``
+        (microseconds since the epoch); None when the definition is not stored yet."""
+        ...
+
+    def prepare(self, tenant_id: str, definition: RollupDef, keep: set[str], now: datetime) -> None:
+        """Store ``definition`` and backfill its cells from the raw events (once); drop
+        stored definitions whose fingerprint is not in ``keep``."""
+        ...
 
 
 class UsageReader(Protocol):

@@ -1,0 +1,389 @@
+"""Incremental rollups in the store: written in the ingest transaction, read by live usage.
+
+``RollupWriter`` runs inside an event write transaction (``events.BatchWriter.insert``,
+so group-committed batches and dead-letter replays alike): it reads the tenant's rollup
+definitions, adds the events that were really inserted (never duplicates) to their hour
+cells with one upsert per cell (exact: PostgreSQL adds NUMERICs; SQLite adds decimal
+text through ``tb_decadd``), and marks each customer with new events in
+``alert_pending`` for the alert evaluator. A rolled-back batch rolls all of it back.
+
+``RollupStore`` implements ``ports.RollupStore``: ``cells`` reads a definition's hour
+cells (or None while the definition is not stored yet) and ``prepare`` stores a
+definition and backfills it from the raw events.
+
+Consistency between a backfill and concurrent ingest: on PostgreSQL every ingest
+transaction holds a shared transaction-level advisory lock per tenant while it reads the
+definitions and writes cells; a backfill holds the same lock exclusively while it stores
+the definition, deletes its cells and recomputes them from the events -- so each event is
+counted exactly once, by the ingest that wrote it or by the backfill that saw it. On
+SQLite every write transaction is exclusive already (``BEGIN IMMEDIATE``), and the
+backfill also takes the event store's writer lock (``EventStore.quiet``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from tallybook.adapters.store.failures import translated, with_retries
+from tallybook.adapters.store.schema_events import events
+from tallybook.adapters.store.schema_rollups import alert_pending, rollup_defs, usage_rollups
+from tallybook.domain.instants import from_micros, to_micros
+from tallybook.domain.metering.events import NewEvent
+from tallybook.domain.metering.meters import EXACT
+from tallybook.domain.metering.rollups import (
+    Cell,
+    CellKey,
+    NeedsExactParse,
+    RollupDef,
+    add_event,
+)
+
+Dims = tuple[str | None, ...]
+_BACKFILL_ROWS = 5_000
+_parsed: dict[str, RollupDef] = {}  # fingerprint -> definition (a fingerprint never changes)
+
+
+def exact_json(text: str) -> Any:
+    """Parse JSON keeping fractions exact (``Decimal``) and integers of any size."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def event_cells(
+    cells: dict[CellKey, Cell],
+    definitions: Sequence[RollupDef],
+    customer: str,
+    ts: int,
+    properties: str,
+) -> None:
+    """Add one stored event (properties as JSON text) to ``cells`` of every definition
+    of its type (the caller filters by type)."""
+    try:
+        parsed = orjson.loads(properties)
+    except orjson.JSONDecodeError:  # an integer beyond 64 bits
+        parsed = exact_json(properties)
+    for definition in definitions:
+        try:
+            add_event(cells, definition, customer, ts, parsed)
+        except NeedsExactParse:
+            parsed = exact_json(properties)
+            add_event(cells, definition, customer, ts, parsed)
+
+
+def dims_key(dims: Dims) -> tuple[str, str]:
+    """(digest, JSON text) of a cell's dimension texts."""
+    text = json.dumps(list(dims), separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest(), text
+
+
+def _lock_key(tenant_id: str) -> str:
+    return f"tb_rollups:{tenant_id}"
+
+
+# -- writing in the ingest transaction --------------------------------------------------
+
+
+class RollupWriter:
+    """Rollups and alert marks for the events of one write transaction."""
+
+    def __init__(self, *, rollups: bool = True, alerts: bool = True):
+        self.rollups = rollups
+        self.alerts = alerts
+
+    def write(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        received_micros: int,
+        new_events: Sequence[NewEvent],
+    ) -> None:
+        """Roll up ``new_events`` (inserted by this transaction) and mark their customers."""
+        if not new_events:
+            return
+        postgres = conn.dialect.name == "postgresql"
+        if self.rollups:
+            if postgres:
+                conn.execute(
+                    select(func.pg_advisory_xact_lock_shared(func.hashtext(_lock_key(tenant_id))))
+                )
+            definitions = _definitions(conn, tenant_id)
+            if definitions:
+                cells = _cells_of(definitions, new_events)
+                if cells:
+                    _upsert_cells(conn, tenant_id, cells)
+        if self.alerts:
+            customers = sorted({event.customer for event in new_events})
+            _mark_pending(conn, tenant_id, customers, received_micros)
+
+
+def _definitions(conn: Connection, tenant_id: str) -> dict[str, list[RollupDef]]:
+    """The tenant's rollup definitions by event type."""
+    rows = conn.execute(
+        select(rollup_defs.c.fingerprint, rollup_defs.c.definition).where(
+            rollup_defs.c.tenant_id == tenant_id
+        )
+    ).all()
+    by_type: dict[str, list[RollupDef]] = {}
+    for fingerprint, document in rows:
+        definition = _parsed.get(fingerprint)
+        if definition is None:
+            definition = RollupDef.from_dict(fingerprint, document)
+            _parsed[fingerprint] = definition
+        by_type.setdefault(definition.event_type, []).append(definition)
+    return by_type
+
+
+def _cells_of(
+    definitions: dict[str, list[RollupDef]], new_events: Iterable[NewEvent]
+) -> dict[CellKey, Cell]:
+    cells: dict[CellKey, Cell] = {}
+    for event in new_events:
+        wanted = definitions.get(event.type)
+        if wanted:
+            event_cells(cells, wanted, event.customer, event.ts, event.properties)
+    return cells
+
+
+def _cell_rows(tenant_id: str, cells: dict[CellKey, Cell]) -> list[dict[str, Any]]:
+    rows = []
+    for (fingerprint, customer, dims, hour), cell in cells.items():
+        digest, text = dims_key(dims)
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "fingerprint": fingerprint,
+                "customer": customer,
+                "hour": hour,
+                "dims_key": digest,
+                "dims": text,
+                "count": cell.count,
+                "sum": cell.sum,
+                "min": cell.min,
+                "max": cell.max,
+                "raw": cell.raw,
+            }
+        )
+    # one lock order for every writer: concurrent batches never deadlock on cells
+    rows.sort(key=lambda r: (r["fingerprint"], r["customer"], r["hour"], r["dims_key"]))
+    return rows
+
+
+def _upsert_cells(conn: Connection, tenant_id: str, cells: dict[CellKey, Cell]) -> None:
+    rows = _cell_rows(tenant_id, cells)
+    if conn.dialect.name == "postgresql":
+        conn.execute(_PG_UPSERT, rows)
+    else:
+        _register_sqlite_functions(conn)
+        conn.execute(_SQLITE_UPSERT, rows)
+
+
+def _upsert(dialect_insert: Any, postgres: bool) -> Any:
+    t = usage_rollups
+    stmt = dialect_insert(t)
+    ex = stmt.excluded
+    if postgres:
+        values = {
+            "count": t.c.count + ex.count,
+            "sum": literal_column("usage_rollups.sum + excluded.sum"),  # NUMERIC, exact
+            "min": func.least(t.c.min, ex.min),
+            "max": func.greatest(t.c.max, ex.max),
+            "raw": t.c.raw + ex.raw,
+        }
+    else:
+        values = {
+            "count": t.c.count + ex.count,
+            "sum": func.tb_decadd(t.c.sum, ex.sum),
+            "min": func.tb_decmin2(t.c.min, ex.min),
+            "max": func.tb_decmax2(t.c.max, ex.max),
+            "raw": t.c.raw + ex.raw,
+        }
+    keys = ["tenant_id", "fingerprint", "customer", "hour", "dims_key"]
+    return stmt.on_conflict_do_update(index_elements=keys, set_=values)
+
+
+_PG_UPSERT = _upsert(pg_insert, True)
+_SQLITE_UPSERT = _upsert(sqlite_insert, False)
+
+
+def _register_sqlite_functions(conn: Connection) -> None:
+    proxied = conn.connection
+    if proxied.info.get("tallybook_rollup_functions"):
+        return
+    raw = proxied.dbapi_connection
+    assert raw is not None
+    raw.create_function("tb_decadd", 2, _decadd, deterministic=True)  # type: ignore[attr-defined]
+    raw.create_function("tb_decmin2", 2, _decmin, deterministic=True)  # type: ignore[attr-defined]
+    raw.create_function("tb_decmax2", 2, _decmax, deterministic=True)  # type: ignore[attr-defined]
+    proxied.info["tallybook_rollup_functions"] = True
+
+
+def _decadd(left: str | None, right: str | None) -> str | None:
+    if left is None or right is None:
+        return left if right is None else right
+    return format(EXACT.add(Decimal(left), Decimal(right)), "f")
+
+
+def _decpick(choose: Callable[[Decimal, Decimal], Decimal]) -> Callable[[Any, Any], str | None]:
+    def pick(left: str | None, right: str | None) -> str | None:
+        if left is None or right is None:
+            return left if right is None else right
+        return format(choose(Decimal(left), Decimal(right)), "f")
+
+    return pick
+
+
+_decmin = _decpick(min)
+_decmax = _decpick(max)
+
+
+def _mark_pending(conn: Connection, tenant_id: str, customers: list[str], now: int) -> None:
+    stmt = _PENDING[conn.dialect.name]
+    conn.execute(stmt, [{"t": tenant_id, "c": c, "at": from_micros(now)} for c in customers])
+
+
+def _pending_upsert(dialect_insert: Any) -> Any:
+    t = alert_pending
+    stmt = dialect_insert(t).values(
+        tenant_id=bindparam("t"),
+        customer_id=bindparam("c"),
+        version=1,
+        touched_at=bindparam("at"),
+        claimed_until=None,
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "customer_id"],
+        set_={"version": t.c.version + 1, "touched_at": stmt.excluded.touched_at},
+    )
+
+
+_PENDING = {"postgresql": _pending_upsert(pg_insert), "sqlite": _pending_upsert(sqlite_insert)}
+
+
+# -- reading and preparing ----------------------------------------------------------------
+
+
+class RollupStore:
+    """``ports.RollupStore`` on SQLAlchemy; ``writer_lock`` is the event store's writer
+    lock (``EventStore.quiet``), held around a backfill."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        writer_lock: Callable[[], AbstractContextManager[Any]] | None = None,
+    ):
+        self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+        self._writer_lock = writer_lock or nullcontext
+
+    def cells(
+        self,
+        tenant_id: str,
+        fingerprint: str,
+        customers: Sequence[str] | None,
+        start_hour: int,
+        end_hour: int,
+    ) -> list[tuple[str, Dims, Cell]] | None:
+        """Cells of hours in ``[start_hour, end_hour)`` (micros), per customer (all when
+        ``customers`` is None); None when the definition is not stored (not backfilled)."""
+        t = usage_rollups
+        stmt = select(t.c.customer, t.c.dims, t.c.count, t.c.sum, t.c.min, t.c.max, t.c.raw).where(
+            t.c.tenant_id == tenant_id,
+            t.c.fingerprint == fingerprint,
+            t.c.hour >= start_hour,
+            t.c.hour < end_hour,
+        )
+        if customers is not None:
+            stmt = stmt.where(t.c.customer.in_(list(customers)))
+        known = select(rollup_defs.c.fingerprint).where(
+            rollup_defs.c.tenant_id == tenant_id, rollup_defs.c.fingerprint == fingerprint
+        )
+        with translated(), self._engine.connect() as conn:
+            if conn.execute(known).first() is None:
+                return None
+            rows = conn.execute(stmt).all()
+        return [
+            (customer, tuple(orjson.loads(dims)), Cell(int(n), total, low, high, int(raw)))
+            for customer, dims, n, total, low, high, raw in rows
+        ]
+
+    def prepare(self, tenant_id: str, definition: RollupDef, keep: set[str], now: datetime) -> None:
+        """Store ``definition`` and backfill its cells from every stored event, unless it
+        is stored already; drop definitions (and cells) whose fingerprint is not in
+        ``keep`` (meters that changed or went away)."""
+
+        def run() -> None:
+            with translated(), self._writer_lock(), self._engine.begin() as conn:
+                if self._postgres:
+                    conn.execute(
+                        select(func.pg_advisory_xact_lock(func.hashtext(_lock_key(tenant_id))))
+                    )
+                stored = set(
+                    conn.execute(
+                        select(rollup_defs.c.fingerprint).where(
+                            rollup_defs.c.tenant_id == tenant_id
+                        )
+                    ).scalars()
+                )
+                for gone in sorted(stored - keep - {definition.fingerprint}):
+                    _drop(conn, tenant_id, gone)
+                if definition.fingerprint in stored:
+                    return
+                conn.execute(
+                    insert(rollup_defs).values(
+                        tenant_id=tenant_id,
+                        fingerprint=definition.fingerprint,
+                        definition=definition.as_dict(),
+                        created_at=now,
+                    )
+                )
+                _backfill(conn, tenant_id, definition)
+
+        with_retries(run)
+
+
+def _drop(conn: Connection, tenant_id: str, fingerprint: str) -> None:
+    for table in (usage_rollups, rollup_defs):
+        conn.execute(
+            delete(table).where(table.c.tenant_id == tenant_id, table.c.fingerprint == fingerprint)
+        )
+
+
+def _backfill(conn: Connection, tenant_id: str, definition: RollupDef) -> None:
+    """Recompute a definition's cells from the raw events (in the caller's transaction)."""
+    _drop_cells = delete(usage_rollups).where(
+        usage_rollups.c.tenant_id == tenant_id,
+        usage_rollups.c.fingerprint == definition.fingerprint,
+    )
+    conn.execute(_drop_cells)
+    c = events.c
+    stmt = select(c.customer, c.ts, cast(c.properties, Text)).where(
+        c.tenant_id == tenant_id, c.type == definition.event_type
+    )
+    cells: dict[CellKey, Cell] = {}
+    result = conn.execute(stmt.execution_options(yield_per=_BACKFILL_ROWS))
+    for customer, ts, properties in result:
+        event_cells(cells, [definition], customer, to_micros(ts), properties)
+    rows = _cell_rows(tenant_id, cells)
+    for start in range(0, len(rows), _BACKFILL_ROWS):
+        conn.execute(insert(usage_rollups), rows[start : start + _BACKFILL_ROWS])
