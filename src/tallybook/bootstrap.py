@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
 from tallybook.adapters.statistics import ScipyStatistics
+from tallybook.adapters.store.alerts import AlertStore
 from tallybook.adapters.store.analytics_sql import AnalyticsStore
 from tallybook.adapters.store.archive import PlanArchiveStore
 from tallybook.adapters.store.billing import BillingStore
@@ -37,6 +38,7 @@ from tallybook.adapters.store.webhooks import WebhookStore
 from tallybook.adapters.webhooks import HttpSender
 from tallybook.config import Settings
 from tallybook.domain.webhooks import Outcome
+from tallybook.services.alerts import AlertEvaluator, AlertService
 from tallybook.services.analytics import AnalyticsService
 from tallybook.services.archiving import ArchiveService
 from tallybook.services.backtests import BacktestService
@@ -93,6 +95,8 @@ class Container:
     portal_sessions: PortalSessionService
     credits: CreditService
     commitments: CommitmentService
+    alerts: AlertService
+    alert_evaluator: AlertEvaluator
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -153,6 +157,15 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
     )
+    alert_store = AlertStore(engine, outbox)
+    alert_service = AlertService(
+        alert_store, previews, subscriptions, catalog, clock, credits=credit_store
+    )
+    evaluator = AlertEvaluator(
+        alert_service, alert_store, clock, poll_seconds=settings.alert_poll_seconds
+    )
+    if settings.alerts_enabled:
+        ingest.after_commit = evaluator.wake
     return Container(
         settings=settings,
         engine=engine,
@@ -181,6 +194,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         ),
         credits=credits,
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
+        alerts=alert_service,
+        alert_evaluator=evaluator,
         scheduled_jobs=[billing.run_due],
     )
 

@@ -97,6 +97,7 @@ class DeadLetterService:
                 )
             if not tx.resolve(rejected_id, "replayed", now):
                 raise _not_open(rejected_id)
+        self._ingest.stored(inserted)
         outcome = "accepted" if inserted else "duplicate"
         return ReplayResult(outcome, self.get(tenant_id, rejected_id))
 
