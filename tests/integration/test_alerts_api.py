@@ -333,3 +333,70 @@ def test_fired_rows_and_outbox_rows_match(stack: tuple[Container, TestClient]) -
             select(func.count()).select_from(outbox).where(outbox.c.type == "alert.triggered")
         ).scalar_one()
     assert rows == messages == 2
+
+
+@pytest.mark.postgres
+def test_two_servers_evaluating_at_once_fire_once(pg_url: str) -> None:
+    """Two containers (two servers) on one PostgreSQL evaluate the same customers at the
+    same moment, bypassing the queue's claims: the UNIQUE key lets each threshold fire
+    once, with one outbox row each."""
+    import threading
+
+    settings = Settings(
+        database_url=pg_url, api_key=TEST_KEY, log_json=False, scheduler_interval_seconds=0
+    )
+    servers = [build(settings, clock=FixedClock(NOW)) for _ in range(2)]
+    servers[0].tenants.bootstrap_default(TEST_KEY)
+    names = [f"r{i}" for i in range(8)]
+    try:
+        app = create_app(container=servers[0])
+        with TestClient(app, headers={"Authorization": f"Bearer {TEST_KEY}"}) as client:
+            assert client.put("/v1/catalog", json=CATALOG).status_code == 200
+            for name in names:
+                customer(client, name)
+                send(client, name, 1200)
+        barrier = threading.Barrier(2)
+        results: list[int] = []
+        lost: list[int] = []  # fire() calls that inserted less than they were given
+        for server in servers:
+            store = server.alert_evaluator._queue
+            original = store.fire
+
+            def counting(tenant: str, found: Any, now: Any, original: Any = original) -> Any:
+                inserted = original(tenant, found, now)
+                lost.append(len(found) - len(inserted))
+                return inserted
+
+            store.fire = counting  # type: ignore[method-assign]
+
+        def evaluate(server: Container) -> None:
+            count = 0
+            for name in names:
+                barrier.wait()
+                count += len(server.alerts.evaluate("default", name))
+            results.append(count)
+
+        threads = [threading.Thread(target=evaluate, args=(s,)) for s in servers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sum(results) == 2 * len(names)  # each threshold fired by one of the two
+        assert sum(lost) > 0  # the two really raced: the unique key turned some away
+        with servers[0].engine.connect() as conn:
+            rows = conn.execute(select(func.count()).select_from(fired_alerts)).scalar_one()
+            messages = conn.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.type == "alert.triggered")
+            ).scalar_one()
+        assert rows == messages == 2 * len(names)
+        threads = [threading.Thread(target=s.alert_evaluator.drain) for s in servers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        with servers[0].engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(alert_pending)).scalar_one() == 0
+            assert conn.execute(select(func.count()).select_from(fired_alerts)).scalar_one() == rows
+    finally:
+        for server in servers:
+            server.close()
