@@ -35,21 +35,17 @@ from sqlalchemy import (
     Connection,
     Engine,
     Text,
-    bindparam,
     cast,
     delete,
     func,
     insert,
-    literal_column,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tallybook.adapters.store.failures import translated, with_retries
 from tallybook.adapters.store.schema_events import events
-from tallybook.adapters.store.schema_rollups import alert_pending, rollup_defs, usage_rollups
-from tallybook.domain.instants import from_micros, to_micros
+from tallybook.adapters.store.schema_rollups import rollup_defs, usage_rollups
+from tallybook.domain.instants import to_micros
 from tallybook.domain.metering.events import NewEvent
 from tallybook.domain.metering.meters import EXACT
 from tallybook.domain.metering.rollups import (
@@ -92,9 +88,14 @@ def event_cells(
 
 
 def dims_key(dims: Dims) -> tuple[str, str]:
-    """(digest, JSON text) of a cell's dimension texts."""
-    text = json.dumps(list(dims), separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest(), text
+    """(key, JSON text) of a cell's dimension texts: the text itself when short, else
+    ``#`` + its digest (so keys stay short whatever the values)."""
+    if not dims:
+        return "[]", "[]"
+    text = orjson.dumps(dims).decode()
+    if len(text) <= 30:
+        return text, text
+    return "#" + hashlib.blake2b(text.encode(), digest_size=12).hexdigest(), text
 
 
 def _lock_key(tenant_id: str) -> str:
@@ -165,65 +166,77 @@ def _cells_of(
     return cells
 
 
-def _cell_rows(tenant_id: str, cells: dict[CellKey, Cell]) -> list[dict[str, Any]]:
+_ROLLUP_COLUMNS = (
+    "tenant_id, fingerprint, customer, hour, dims_key, dims, count, sum, min, max, raw"
+)
+_KEY = "tenant_id, fingerprint, customer, hour, dims_key"
+# Raw driver statements (the ingest hot path: no SQL expression building per batch).
+_PG_UPSERT = (
+    f"INSERT INTO usage_rollups ({_ROLLUP_COLUMNS}) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    f"ON CONFLICT ({_KEY}) DO UPDATE SET count = usage_rollups.count + excluded.count, "
+    "sum = usage_rollups.sum + excluded.sum, "
+    "min = least(usage_rollups.min, excluded.min), "
+    "max = greatest(usage_rollups.max, excluded.max), raw = usage_rollups.raw + excluded.raw"
+)  # NUMERIC arithmetic: exact
+_SQLITE_UPSERT = (
+    f"INSERT INTO usage_rollups ({_ROLLUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"ON CONFLICT ({_KEY}) DO UPDATE SET count = usage_rollups.count + excluded.count, "
+    "sum = tb_decadd(usage_rollups.sum, excluded.sum), "
+    "min = tb_decmin2(usage_rollups.min, excluded.min), "
+    "max = tb_decmax2(usage_rollups.max, excluded.max), raw = usage_rollups.raw + excluded.raw"
+)  # decimal text through exact Python Decimal functions
+_PG_PENDING = (
+    "INSERT INTO alert_pending (tenant_id, customer_id, version, touched_at, claimed_until) "
+    "VALUES (%s, %s, 1, %s, NULL) ON CONFLICT (tenant_id, customer_id) DO UPDATE SET "
+    "version = alert_pending.version + 1, touched_at = excluded.touched_at"
+)
+_SQLITE_PENDING = _PG_PENDING.replace("%s", "?")
+
+
+def _cell_rows(
+    tenant_id: str, cells: dict[CellKey, Cell], postgres: bool
+) -> list[tuple[Any, ...]]:
+    """Rows in ``_ROLLUP_COLUMNS`` order, sorted by key: one lock order for every writer,
+    so concurrent batches never deadlock on cells. Decimals as the column stores them."""
     rows = []
     for (fingerprint, customer, dims, hour), cell in cells.items():
         digest, text = dims_key(dims)
         rows.append(
-            {
-                "tenant_id": tenant_id,
-                "fingerprint": fingerprint,
-                "customer": customer,
-                "hour": hour,
-                "dims_key": digest,
-                "dims": text,
-                "count": cell.count,
-                "sum": cell.sum,
-                "min": cell.min,
-                "max": cell.max,
-                "raw": cell.raw,
-            }
+            (
+                tenant_id,
+                fingerprint,
+                customer,
+                hour,
+                digest,
+                text,
+                cell.count,
+                _stored(cell.sum, postgres),
+                _stored(cell.min, postgres),
+                _stored(cell.max, postgres),
+                cell.raw,
+            )
         )
-    # one lock order for every writer: concurrent batches never deadlock on cells
-    rows.sort(key=lambda r: (r["fingerprint"], r["customer"], r["hour"], r["dims_key"]))
+    rows.sort(key=lambda r: (r[1], r[2], r[3], r[4]))
     return rows
 
 
+def _stored(value: Decimal | None, postgres: bool) -> Any:
+    if value is None or postgres:
+        return value
+    return format(value, "f")
+
+
 def _upsert_cells(conn: Connection, tenant_id: str, cells: dict[CellKey, Cell]) -> None:
-    rows = _cell_rows(tenant_id, cells)
-    if conn.dialect.name == "postgresql":
-        conn.execute(_PG_UPSERT, rows)
-    else:
+    postgres = conn.dialect.name == "postgresql"
+    rows = _cell_rows(tenant_id, cells, postgres)
+    if not postgres:
         _register_sqlite_functions(conn)
-        conn.execute(_SQLITE_UPSERT, rows)
-
-
-def _upsert(dialect_insert: Any, postgres: bool) -> Any:
-    t = usage_rollups
-    stmt = dialect_insert(t)
-    ex = stmt.excluded
-    if postgres:
-        values = {
-            "count": t.c.count + ex.count,
-            "sum": literal_column("usage_rollups.sum + excluded.sum"),  # NUMERIC, exact
-            "min": func.least(t.c.min, ex.min),
-            "max": func.greatest(t.c.max, ex.max),
-            "raw": t.c.raw + ex.raw,
-        }
-    else:
-        values = {
-            "count": t.c.count + ex.count,
-            "sum": func.tb_decadd(t.c.sum, ex.sum),
-            "min": func.tb_decmin2(t.c.min, ex.min),
-            "max": func.tb_decmax2(t.c.max, ex.max),
-            "raw": t.c.raw + ex.raw,
-        }
-    keys = ["tenant_id", "fingerprint", "customer", "hour", "dims_key"]
-    return stmt.on_conflict_do_update(index_elements=keys, set_=values)
-
-
-_PG_UPSERT = _upsert(pg_insert, True)
-_SQLITE_UPSERT = _upsert(sqlite_insert, False)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_PG_UPSERT if postgres else _SQLITE_UPSERT, rows)
+    finally:
+        cursor.close()
 
 
 def _register_sqlite_functions(conn: Connection) -> None:
@@ -258,26 +271,14 @@ _decmax = _decpick(max)
 
 
 def _mark_pending(conn: Connection, tenant_id: str, customers: list[str], now: int) -> None:
-    stmt = _PENDING[conn.dialect.name]
-    conn.execute(stmt, [{"t": tenant_id, "c": c, "at": from_micros(now)} for c in customers])
-
-
-def _pending_upsert(dialect_insert: Any) -> Any:
-    t = alert_pending
-    stmt = dialect_insert(t).values(
-        tenant_id=bindparam("t"),
-        customer_id=bindparam("c"),
-        version=1,
-        touched_at=bindparam("at"),
-        claimed_until=None,
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=["tenant_id", "customer_id"],
-        set_={"version": t.c.version + 1, "touched_at": stmt.excluded.touched_at},
-    )
-
-
-_PENDING = {"postgresql": _pending_upsert(pg_insert), "sqlite": _pending_upsert(sqlite_insert)}
+    postgres = conn.dialect.name == "postgresql"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            _PG_PENDING if postgres else _SQLITE_PENDING, [(tenant_id, c, now) for c in customers]
+        )
+    finally:
+        cursor.close()
 
 
 # -- reading and preparing ----------------------------------------------------------------
@@ -384,6 +385,13 @@ def _backfill(conn: Connection, tenant_id: str, definition: RollupDef) -> None:
     result = conn.execute(stmt.execution_options(yield_per=_BACKFILL_ROWS))
     for customer, ts, properties in result:
         event_cells(cells, [definition], customer, to_micros(ts), properties)
-    rows = _cell_rows(tenant_id, cells)
-    for start in range(0, len(rows), _BACKFILL_ROWS):
-        conn.execute(insert(usage_rollups), rows[start : start + _BACKFILL_ROWS])
+    if conn.dialect.name != "postgresql":
+        _register_sqlite_functions(conn)
+    rows = _cell_rows(tenant_id, cells, conn.dialect.name == "postgresql")
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(rows), _BACKFILL_ROWS):
+            statement = _PG_UPSERT if conn.dialect.name == "postgresql" else _SQLITE_UPSERT
+            cursor.executemany(statement, rows[start : start + _BACKFILL_ROWS])
+    finally:
+        cursor.close()
