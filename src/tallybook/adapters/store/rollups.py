@@ -49,11 +49,11 @@ from tallybook.domain.instants import to_micros
 from tallybook.domain.metering.events import NewEvent
 from tallybook.domain.metering.meters import EXACT
 from tallybook.domain.metering.rollups import (
+    Accumulator,
     Cell,
     CellKey,
     NeedsExactParse,
     RollupDef,
-    add_event,
 )
 
 Dims = tuple[str | None, ...]
@@ -67,7 +67,7 @@ def exact_json(text: str) -> Any:
 
 
 def event_cells(
-    cells: dict[CellKey, Cell],
+    cells: Accumulator,
     definitions: Sequence[RollupDef],
     customer: str,
     ts: int,
@@ -81,10 +81,10 @@ def event_cells(
         parsed = exact_json(properties)
     for definition in definitions:
         try:
-            add_event(cells, definition, customer, ts, parsed)
+            cells.add(definition, customer, ts, parsed)
         except NeedsExactParse:
             parsed = exact_json(properties)
-            add_event(cells, definition, customer, ts, parsed)
+            cells.add(definition, customer, ts, parsed)
 
 
 def dims_key(dims: Dims) -> tuple[str, str]:
@@ -158,12 +158,12 @@ def _definitions(conn: Connection, tenant_id: str) -> dict[str, list[RollupDef]]
 def _cells_of(
     definitions: dict[str, list[RollupDef]], new_events: Iterable[NewEvent]
 ) -> dict[CellKey, Cell]:
-    cells: dict[CellKey, Cell] = {}
+    cells = Accumulator()
     for event in new_events:
         wanted = definitions.get(event.type)
         if wanted:
             event_cells(cells, wanted, event.customer, event.ts, event.properties)
-    return cells
+    return cells.cells()
 
 
 _ROLLUP_COLUMNS = (
@@ -194,9 +194,7 @@ _PG_PENDING = (
 _SQLITE_PENDING = _PG_PENDING.replace("%s", "?")
 
 
-def _cell_rows(
-    tenant_id: str, cells: dict[CellKey, Cell], postgres: bool
-) -> list[tuple[Any, ...]]:
+def _cell_rows(tenant_id: str, cells: dict[CellKey, Cell], postgres: bool) -> list[tuple[Any, ...]]:
     """Rows in ``_ROLLUP_COLUMNS`` order, sorted by key: one lock order for every writer,
     so concurrent batches never deadlock on cells. Decimals as the column stores them."""
     rows = []
@@ -283,6 +281,16 @@ def _mark_pending(conn: Connection, tenant_id: str, customers: list[str], now: i
 
 # -- reading and preparing ----------------------------------------------------------------
 
+_KNOWN = "SELECT 1 FROM rollup_defs WHERE tenant_id = ? AND fingerprint = ?"
+_CELLS = (
+    "SELECT customer, dims, count, sum, min, max, raw FROM usage_rollups "
+    "WHERE tenant_id = ? AND fingerprint = ? AND hour >= ? AND hour < ?"
+)
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
 
 class RollupStore:
     """``ports.RollupStore`` on SQLAlchemy; ``writer_lock`` is the event store's writer
@@ -306,26 +314,45 @@ class RollupStore:
         end_hour: int,
     ) -> list[tuple[str, Dims, Cell]] | None:
         """Cells of hours in ``[start_hour, end_hour)`` (micros), per customer (all when
-        ``customers`` is None); None when the definition is not stored (not backfilled)."""
-        t = usage_rollups
-        stmt = select(t.c.customer, t.c.dims, t.c.count, t.c.sum, t.c.min, t.c.max, t.c.raw).where(
-            t.c.tenant_id == tenant_id,
-            t.c.fingerprint == fingerprint,
-            t.c.hour >= start_hour,
-            t.c.hour < end_hour,
-        )
+        ``customers`` is None); None when the definition is not stored (not backfilled).
+        Raw driver statements: this is every live usage read's hot path."""
+        postgres = self._postgres
+        ph = "%s" if postgres else "?"
+        sql = _CELLS.replace("?", ph)
+        params: list[Any] = [tenant_id, fingerprint, start_hour, end_hour]
         if customers is not None:
-            stmt = stmt.where(t.c.customer.in_(list(customers)))
-        known = select(rollup_defs.c.fingerprint).where(
-            rollup_defs.c.tenant_id == tenant_id, rollup_defs.c.fingerprint == fingerprint
-        )
-        with translated(), self._engine.connect() as conn:
-            if conn.execute(known).first() is None:
-                return None
-            rows = conn.execute(stmt).all()
+            if postgres:
+                sql += " AND customer = ANY(%s)"
+                params.append(list(customers))
+            else:
+                sql += " AND customer IN (SELECT value FROM json_each(?))"
+                params.append(orjson.dumps(list(customers)).decode())
+        with translated():
+            raw = self._engine.raw_connection()
+            try:
+                driver: Any = raw.driver_connection
+                if postgres:
+                    driver.autocommit = True  # two reads, no BEGIN/ROLLBACK round trips
+                cursor = driver.cursor()
+                try:
+                    cursor.execute(_KNOWN.replace("?", ph), (tenant_id, fingerprint))
+                    if cursor.fetchone() is None:
+                        return None
+                    cursor.execute(sql, params)
+                    rows = cursor.fetchall()
+                finally:
+                    cursor.close()
+                    if postgres and not driver.closed:
+                        driver.autocommit = False
+            finally:
+                raw.close()
         return [
-            (customer, tuple(orjson.loads(dims)), Cell(int(n), total, low, high, int(raw)))
-            for customer, dims, n, total, low, high, raw in rows
+            (
+                customer,
+                tuple(orjson.loads(dims)),
+                Cell(int(n), Decimal(total), _dec(low), _dec(high), int(raw_count)),
+            )
+            for customer, dims, n, total, low, high, raw_count in rows
         ]
 
     def prepare(self, tenant_id: str, definition: RollupDef, keep: set[str], now: datetime) -> None:
@@ -381,10 +408,11 @@ def _backfill(conn: Connection, tenant_id: str, definition: RollupDef) -> None:
     stmt = select(c.customer, c.ts, cast(c.properties, Text)).where(
         c.tenant_id == tenant_id, c.type == definition.event_type
     )
-    cells: dict[CellKey, Cell] = {}
+    accumulated = Accumulator()
     result = conn.execute(stmt.execution_options(yield_per=_BACKFILL_ROWS))
     for customer, ts, properties in result:
-        event_cells(cells, [definition], customer, to_micros(ts), properties)
+        event_cells(accumulated, [definition], customer, to_micros(ts), properties)
+    cells = accumulated.cells()
     if conn.dialect.name != "postgresql":
         _register_sqlite_functions(conn)
     rows = _cell_rows(tenant_id, cells, conn.dialect.name == "postgresql")
