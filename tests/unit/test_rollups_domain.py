@@ -71,3 +71,17 @@ def test_floats_ask_for_an_exact_parse_and_definitions_round_trip() -> None:
     )
     assert Cell(count=2, sum=Decimal(3)).value(Aggregation.SUM) == Decimal(3)
     assert Cell(count=2).value(Aggregation.MAX) is None
+
+
+def test_weighted_and_gauge_meters_are_not_rolled_up() -> None:
+    from tallybook.domain.catalog.model import MeterSource
+    from tallybook.domain.metering.rollups import rolled_up
+
+    weighted = Meter(
+        "w", None, Aggregation.SUM, sources=(MeterSource("a"), MeterSource("b", value="n"))
+    )
+    assert not rolled_up(weighted)
+    with pytest.raises(ValueError):
+        rollup_def(weighted)
+    assert not rolled_up(Meter("u", "e", Aggregation.UNIQUE_COUNT, value="v"))
+    assert all(rolled_up(m) for m in METERS)

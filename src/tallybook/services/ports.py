@@ -28,13 +28,13 @@ computes with them (``domain.metering.usage``, ``domain.subscriptions.stored``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 from tallybook.domain.alerts import Alert, Fired
 from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
@@ -50,6 +50,8 @@ from tallybook.domain.metering.usage import Partial, Selection
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.domain.webhooks import Endpoint, Message, MessageStatus, OutboxMessage
+
+T = TypeVar("T")
 
 JsonDict = dict[str, Any]
 
@@ -263,6 +265,13 @@ class EventStore(Protocol):
     def transaction(
         self, tenant_id: str, received_micros: int
     ) -> AbstractContextManager[EventUnitOfWork]: ...
+
+    def run_transaction(
+        self, tenant_id: str, received_micros: int, work: Callable[[EventUnitOfWork], T]
+    ) -> T:
+        """``work`` in its own write transaction, retried from the start after a deadlock
+        or serialization failure; a domain error it raises rolls back and propagates."""
+        ...
 
     def list_events(
         self,

@@ -8,7 +8,8 @@ everything else from the raw events (``services.usage.UsageService``):
   hours at either edge (a period that starts at a customer's local midnight in a
   half-hour zone such as Asia/Kolkata starts at :30 UTC) are read from the raw events,
   at most two hours' worth, so the answer is exact for every time zone;
-- ``unique_count``, ``latest`` and ``time_weighted_average`` meters, per-event values
+- ``unique_count``, ``latest`` and ``time_weighted_average`` meters, weighted meters
+  (``sources``: several event types), per-event values
   (percentage pricing), a ``group_by`` the meter does not declare, and ranges shorter
   than an hour are read from the raw events (the documented fallback);
 - a meter whose rollup definition is not stored yet is backfilled once, on first read
@@ -29,7 +30,7 @@ from decimal import Decimal
 from tallybook.domain.catalog.model import Aggregation, Meter
 from tallybook.domain.instants import from_micros, to_micros
 from tallybook.domain.metering.meters import EXACT
-from tallybook.domain.metering.rollups import HOUR_MICROS, ROLLED_UP, Cell, rollup_def
+from tallybook.domain.metering.rollups import HOUR_MICROS, Cell, rolled_up, rollup_def
 from tallybook.services.ports import Clock, PlanReader, RollupStore, UsageKey, UsageReader
 
 
@@ -61,7 +62,7 @@ class LiveUsage:
         s, e = to_micros(start), to_micros(end)
         first, last = -(-s // HOUR_MICROS) * HOUR_MICROS, e // HOUR_MICROS * HOUR_MICROS
         if (
-            meter.aggregation not in ROLLED_UP
+            not rolled_up(meter)
             or (group_by is not None and group_by not in meter.group_by)
             or first >= last
         ):
@@ -107,7 +108,8 @@ class LiveUsage:
         definition = rollup_def(meter)
         cells = self._store.cells(tenant_id, definition.fingerprint, customers, first, last)
         if cells is None:
-            keep = {rollup_def(m).fingerprint for m in self._catalog.list_meters(tenant_id)}
+            meters = self._catalog.list_meters(tenant_id)
+            keep = {rollup_def(m).fingerprint for m in meters if rolled_up(m)}
             self._store.prepare(tenant_id, definition, keep, self._clock.now())
             cells = self._store.cells(tenant_id, definition.fingerprint, customers, first, last)
         if cells is None or any(cell.raw for _, _, cell in cells):

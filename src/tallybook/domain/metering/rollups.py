@@ -13,8 +13,9 @@ The aggregation is not part of it: every cell keeps all of
     raw     events the rollup cannot place exactly (see below)
 
 Cells add up (``Cell.merge``): count, sum and raw add, min and max compare, which is why
-hours can be summed into any window made of whole hours. ``unique_count``, ``latest``
-and ``time_weighted_average`` are not rolled up: readers answer them from raw events.
+hours can be summed into any window made of whole hours. ``unique_count``, ``latest``,
+``time_weighted_average`` and weighted meters (``sources``) are not rolled up: readers
+answer them from raw events (``rolled_up``).
 
 **Exactly as the SQL reads events** (``adapters/store/usage_sql.py``): a value is valid
 when it is a JSON number or a decimal string (``meters.try_value``); filters and
@@ -167,8 +168,17 @@ def _text(raw: object) -> str | _Unsure | None:
     return _UNSURE
 
 
+def rolled_up(meter: Meter) -> bool:
+    """Whether rollups answer ``meter``: ``count``/``sum``/``min``/``max`` of one event
+    type (a weighted meter with ``sources`` is read from the raw events)."""
+    return meter.aggregation in ROLLED_UP and not meter.sources and meter.event_type is not None
+
+
 def rollup_def(meter: Meter) -> RollupDef:
-    """The rollup definition a meter reads (its fingerprint included)."""
+    """The rollup definition a meter reads (its fingerprint included); the meter must be
+    ``rolled_up`` (ValueError otherwise)."""
+    if meter.event_type is None or meter.sources:
+        raise ValueError(f"meter {meter.key!r} reads several event types: no rollup")
     value = split_path(meter.value) if meter.value else None
     filters = tuple(
         (split_path(name), tuple(sorted(allowed))) for name, allowed in sorted(meter.filter.items())
