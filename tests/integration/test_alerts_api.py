@@ -273,6 +273,13 @@ def test_a_killed_evaluation_is_taken_again_after_its_lease(
     assert container.alert_evaluator.drain() == 1
     assert [f["threshold"] for f in fired(client, "c7")] == ["80"]
     assert container.alert_evaluator.drain() == 0  # done: the mark is gone
+    send(client, "c7", 50)  # marked again while claimed: evaluated on the next pass
+    again = store.claim(clock.now(), 30, 10)
+    send(client, "c7", 60)
+    store.done(again[0])
+    clock.set(clock.now() + timedelta(seconds=1))
+    assert container.alert_evaluator.drain() == 1
+    assert [f["threshold"] for f in fired(client, "c7")] == ["80", "100"]
 
 
 @pytest.mark.parametrize(

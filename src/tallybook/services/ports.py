@@ -647,11 +647,12 @@ class WebhookStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PendingAlerts:
-    """A customer whose usage changed: claimed by an evaluator at ``version``."""
+    """A customer whose usage changed, and the marks (one per ingest transaction) an
+    evaluator claimed for it."""
 
     tenant_id: str
     customer: str
-    version: int
+    marks: tuple[str, ...]
 
 
 class AlertStore(Protocol):
@@ -705,8 +706,7 @@ class AlertQueue(Protocol):
         ...
 
     def done(self, pending: PendingAlerts) -> None:
-        """Forget the mark unless ingest touched the customer again meanwhile (then
-        release it for the next pass)."""
+        """Delete the claimed marks (marks ingest wrote meanwhile stay for the next pass)."""
         ...
 
     def release(self, pending: PendingAlerts) -> None:

@@ -7,10 +7,10 @@ exactly the rows it inserted, in the same transaction: two evaluators racing (tw
 on one PostgreSQL) fire once; on PostgreSQL the loser waits for the winner's commit and
 then inserts nothing.
 
-``claim`` takes marked customers whose lease is free (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL; SQLite serialises writers) and stamps a lease; ``done`` deletes the mark only
-when its ``version`` is still the one claimed (else ingest touched the customer again:
-the mark is released for the next pass).
+``claim`` takes the marks of up to ``limit`` customers whose lease is free (``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL; SQLite serialises writers) and stamps a lease; ``done``
+deletes exactly the claimed marks, so marks ingest wrote during the evaluation stay for
+the next pass; ``release`` frees them for another try.
 """
 
 from __future__ import annotations
@@ -161,42 +161,50 @@ class AlertStore:
         p = alert_pending.c
         free = or_(p.claimed_until.is_(None), p.claimed_until <= now)
         stmt = (
-            select(p.tenant_id, p.customer_id, p.version)
+            select(p.tenant_id, p.customer_id, p.mark)
             .where(free)
             .order_by(p.touched_at)
-            .limit(limit)
+            .limit(limit * _MARKS_PER_CUSTOMER)
         )
         if self._postgres:
             stmt = stmt.with_for_update(skip_locked=True)
         until = now + timedelta(seconds=lease_seconds)
+        found: dict[tuple[str, str], list[str]] = {}
         with translated(), self._engine.begin() as conn:
-            rows = conn.execute(stmt).all()
-            for tenant_id, customer, _ in rows:
+            for tenant_id, customer, mark in conn.execute(stmt):
+                key = (tenant_id, customer)
+                if key in found or len(found) < limit:
+                    found.setdefault(key, []).append(mark)
+            for (tenant_id, customer), marks in found.items():
                 conn.execute(
                     update(alert_pending)
-                    .where(p.tenant_id == tenant_id, p.customer_id == customer)
+                    .where(p.tenant_id == tenant_id, p.customer_id == customer, p.mark.in_(marks))
                     .values(claimed_until=until)
                 )
-        return [PendingAlerts(t, c, int(v)) for t, c, v in rows]
+        return [PendingAlerts(t, c, tuple(m)) for (t, c), m in found.items()]
 
     def done(self, pending: PendingAlerts) -> None:
-        p = alert_pending.c
-        key = and_(p.tenant_id == pending.tenant_id, p.customer_id == pending.customer)
-        with translated(), self._engine.begin() as conn:
-            gone = conn.execute(
-                delete(alert_pending).where(key, p.version == pending.version)
-            ).rowcount
-            if not gone:  # touched again meanwhile: evaluate again on the next pass
-                conn.execute(update(alert_pending).where(key).values(claimed_until=None))
+        self._marks(pending, None)
 
     def release(self, pending: PendingAlerts) -> None:
+        self._marks(pending, False)
+
+    def _marks(self, pending: PendingAlerts, keep: bool | None) -> None:
+        """Delete (``keep`` None) or release (False) the claimed marks."""
         p = alert_pending.c
+        where = and_(
+            p.tenant_id == pending.tenant_id,
+            p.customer_id == pending.customer,
+            p.mark.in_(list(pending.marks)),
+        )
+        stmt: Any = delete(alert_pending) if keep is None else update(alert_pending)
+        if keep is not None:
+            stmt = stmt.values(claimed_until=None)
         with translated(), self._engine.begin() as conn:
-            conn.execute(
-                update(alert_pending)
-                .where(p.tenant_id == pending.tenant_id, p.customer_id == pending.customer)
-                .values(claimed_until=None)
-            )
+            conn.execute(stmt.where(where))
+
+
+_MARKS_PER_CUSTOMER = 20  # rows read per customer claimed (busy customers have several)
 
 
 def _alert(row: Any) -> Alert:

@@ -5,7 +5,10 @@ so group-committed batches and dead-letter replays alike): it reads the tenant's
 definitions, adds the events that were really inserted (never duplicates) to their hour
 cells with one upsert per cell (exact: PostgreSQL adds NUMERICs; SQLite adds decimal
 text through ``tb_decadd``), and marks each customer with new events in
-``alert_pending`` for the alert evaluator. A rolled-back batch rolls all of it back.
+``alert_pending`` for the alert evaluator (a plain insert of one row per customer and
+transaction). On PostgreSQL a transaction writes its cells into one of ``SHARDS`` rows
+per cell, so concurrent batches of the same customers rarely wait for each other. A
+rolled-back batch rolls all of it back.
 
 ``RollupStore`` implements ``ports.RollupStore``: ``cells`` reads a definition's hour
 cells (or None while the definition is not stored yet) and ``prepare`` stores a
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
@@ -167,34 +171,36 @@ def _cells_of(
 
 
 _ROLLUP_COLUMNS = (
-    "tenant_id, fingerprint, customer, hour, dims_key, dims, count, sum, min, max, raw"
+    "tenant_id, fingerprint, customer, hour, dims_key, dims, count, sum, min, max, raw, shard"
 )
-_KEY = "tenant_id, fingerprint, customer, hour, dims_key"
+_KEY = "tenant_id, fingerprint, customer, hour, dims_key, shard"
+SHARDS = 8  # PostgreSQL: rows per cell, one chosen per transaction
 # Raw driver statements (the ingest hot path: no SQL expression building per batch).
 _PG_UPSERT = (
     f"INSERT INTO usage_rollups ({_ROLLUP_COLUMNS}) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     f"ON CONFLICT ({_KEY}) DO UPDATE SET count = usage_rollups.count + excluded.count, "
     "sum = usage_rollups.sum + excluded.sum, "
     "min = least(usage_rollups.min, excluded.min), "
     "max = greatest(usage_rollups.max, excluded.max), raw = usage_rollups.raw + excluded.raw"
 )  # NUMERIC arithmetic: exact
 _SQLITE_UPSERT = (
-    f"INSERT INTO usage_rollups ({_ROLLUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO usage_rollups ({_ROLLUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     f"ON CONFLICT ({_KEY}) DO UPDATE SET count = usage_rollups.count + excluded.count, "
     "sum = tb_decadd(usage_rollups.sum, excluded.sum), "
     "min = tb_decmin2(usage_rollups.min, excluded.min), "
     "max = tb_decmax2(usage_rollups.max, excluded.max), raw = usage_rollups.raw + excluded.raw"
 )  # decimal text through exact Python Decimal functions
 _PG_PENDING = (
-    "INSERT INTO alert_pending (tenant_id, customer_id, version, touched_at, claimed_until) "
-    "VALUES (%s, %s, 1, %s, NULL) ON CONFLICT (tenant_id, customer_id) DO UPDATE SET "
-    "version = alert_pending.version + 1, touched_at = excluded.touched_at"
-)
+    "INSERT INTO alert_pending (tenant_id, customer_id, mark, touched_at, claimed_until) "
+    "VALUES (%s, %s, %s, %s, NULL) ON CONFLICT DO NOTHING"
+)  # the mark is unique per transaction: a plain insert, no lock on other marks
 _SQLITE_PENDING = _PG_PENDING.replace("%s", "?")
 
 
-def _cell_rows(tenant_id: str, cells: dict[CellKey, Cell], postgres: bool) -> list[tuple[Any, ...]]:
+def _cell_rows(
+    tenant_id: str, cells: dict[CellKey, Cell], postgres: bool, shard: int = 0
+) -> list[tuple[Any, ...]]:
     """Rows in ``_ROLLUP_COLUMNS`` order, sorted by key: one lock order for every writer,
     so concurrent batches never deadlock on cells. Decimals as the column stores them."""
     rows = []
@@ -213,6 +219,7 @@ def _cell_rows(tenant_id: str, cells: dict[CellKey, Cell], postgres: bool) -> li
                 _stored(cell.min, postgres),
                 _stored(cell.max, postgres),
                 cell.raw,
+                shard,
             )
         )
     rows.sort(key=lambda r: (r[1], r[2], r[3], r[4]))
@@ -227,7 +234,8 @@ def _stored(value: Decimal | None, postgres: bool) -> Any:
 
 def _upsert_cells(conn: Connection, tenant_id: str, cells: dict[CellKey, Cell]) -> None:
     postgres = conn.dialect.name == "postgresql"
-    rows = _cell_rows(tenant_id, cells, postgres)
+    shard = secrets.randbelow(SHARDS) if postgres else 0
+    rows = _cell_rows(tenant_id, cells, postgres, shard)
     if not postgres:
         _register_sqlite_functions(conn)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -270,10 +278,12 @@ _decmax = _decpick(max)
 
 def _mark_pending(conn: Connection, tenant_id: str, customers: list[str], now: int) -> None:
     postgres = conn.dialect.name == "postgresql"
+    mark = secrets.token_hex(12)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(
-            _PG_PENDING if postgres else _SQLITE_PENDING, [(tenant_id, c, now) for c in customers]
+            _PG_PENDING if postgres else _SQLITE_PENDING,
+            [(tenant_id, c, mark, now) for c in customers],
         )
     finally:
         cursor.close()

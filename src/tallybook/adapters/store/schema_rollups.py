@@ -11,10 +11,15 @@
                     the hour's start in microseconds since the epoch; ``dims`` the JSON
                     array of the ``group_by`` texts, ``dims_key`` its digest (keys stay
                     short whatever the values). Written in the ingest transaction.
+                    ``shard``: concurrent ingest transactions on PostgreSQL write one of
+                    8 rows per cell (chosen per transaction), so they rarely wait on
+                    each other's row locks; readers add the shards up.
 ``alert_pending``   customers whose usage changed since their alerts were last evaluated:
-                    upserted in the ingest transaction (``version`` + 1), claimed by an
-                    evaluator (``claimed_until``: a lease), deleted after evaluation only
-                    if ``version`` is unchanged -- so a kill mid-evaluation loses nothing.
+                    one row per (customer, ingest transaction) -- ``mark`` is unique per
+                    transaction, so ingest only inserts and never waits on a lock --
+                    claimed by an evaluator (``claimed_until``: a lease) and deleted, the
+                    claimed marks only, after the evaluation: a kill mid-evaluation loses
+                    nothing, and marks written meanwhile are evaluated on the next pass.
 ``alerts``          alert rules (``POST /v1/alerts``); ``thresholds`` is a JSON list of
                     decimal strings.
 ``alert_settings``  per tenant: ``default_allowance`` (1: every usage charge with an
@@ -65,8 +70,15 @@ usage_rollups = Table(
     Column("min", DecimalType, nullable=True),
     Column("max", DecimalType, nullable=True),
     Column("raw", BigInteger, nullable=False),
+    Column("shard", Integer, nullable=False),
     PrimaryKeyConstraint(
-        "tenant_id", "fingerprint", "customer", "hour", "dims_key", name="pk_usage_rollups"
+        "tenant_id",
+        "fingerprint",
+        "customer",
+        "hour",
+        "dims_key",
+        "shard",
+        name="pk_usage_rollups",
     ),
 )
 
@@ -75,10 +87,10 @@ alert_pending = Table(
     metadata,
     Column("tenant_id", String(64), nullable=False),
     Column("customer_id", String(255), nullable=False),
-    Column("version", BigInteger, nullable=False),
+    Column("mark", String(32), nullable=False),
     Column("touched_at", UtcMicros, nullable=False),
     Column("claimed_until", UtcMicros, nullable=True),
-    PrimaryKeyConstraint("tenant_id", "customer_id", name="pk_alert_pending"),
+    PrimaryKeyConstraint("tenant_id", "customer_id", "mark", name="pk_alert_pending"),
 )
 Index("ix_alert_pending_touched", alert_pending.c.touched_at)
 

@@ -40,18 +40,25 @@ def upgrade() -> None:
         sa.Column("min", tt.DecimalType(), nullable=True),
         sa.Column("max", tt.DecimalType(), nullable=True),
         sa.Column("raw", sa.BigInteger(), nullable=False),
+        sa.Column("shard", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "tenant_id", "fingerprint", "customer", "hour", "dims_key", name="pk_usage_rollups"
+            "tenant_id",
+            "fingerprint",
+            "customer",
+            "hour",
+            "dims_key",
+            "shard",
+            name="pk_usage_rollups",
         ),
     )
     op.create_table(
         "alert_pending",
         sa.Column("tenant_id", sa.String(64), nullable=False),
         sa.Column("customer_id", sa.String(255), nullable=False),
-        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("mark", sa.String(32), nullable=False),
         sa.Column("touched_at", tt.UtcMicros(), nullable=False),
         sa.Column("claimed_until", tt.UtcMicros(), nullable=True),
-        sa.PrimaryKeyConstraint("tenant_id", "customer_id", name="pk_alert_pending"),
+        sa.PrimaryKeyConstraint("tenant_id", "customer_id", "mark", name="pk_alert_pending"),
     )
     op.create_index("ix_alert_pending_touched", "alert_pending", ["touched_at"])
     _alerts()
