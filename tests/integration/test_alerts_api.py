@@ -407,3 +407,19 @@ def test_two_servers_evaluating_at_once_fire_once(pg_url: str) -> None:
     finally:
         for server in servers:
             server.close()
+
+
+def test_a_childs_usage_fires_its_parents_spend_alert(
+    stack: tuple[Container, TestClient],
+) -> None:
+    container, client = stack
+    customer(client, "mom")
+    kid = {"id": "kid", "currency": "USD", "parent": "mom"}
+    assert client.post("/v1/customers", json=kid).status_code == 201
+    sub = {"customer": "kid", "plan": "growth", "start": "2026-01-01T00:00:00Z"}
+    assert client.post("/v1/subscriptions", json=sub).status_code == 201
+    body = {"id": "family", "customer": "mom", "type": "spend_amount", "thresholds": ["45"]}
+    assert client.post("/v1/alerts", json=body).status_code == 201
+    send(client, "kid", 1500)  # mom's invoice: 20 + 20 + 500 x 0.01 = 45.00
+    deliver(container)
+    assert [(f["alert"], f["value"]) for f in fired(client, "mom")] == [("family", "45.00")]

@@ -198,14 +198,24 @@ class AlertService:
     def evaluate(
         self, tenant_id: str, customer_id: str, now: datetime | None = None
     ) -> list[Fired]:
-        """Fire what the customer's current values reach and has not fired this period;
-        returns what this call fired (in firing order). Unknown customers fire nothing."""
+        """Fire what the customer's current values reach and has not fired this period,
+        then the same for its bill-to parent (whose period total includes this customer's
+        usage); returns what this call fired (in firing order). Unknown customers fire
+        nothing."""
         now = now or self._clock.now()
         try:
             usage = self._previews.current_usage(tenant_id, customer_id, now)
         except NotFound:
             return []
         customer = usage.customer
+        fired = self._evaluate(tenant_id, customer, usage, now)
+        if customer.parent is not None:  # the bill-to account's spend includes this usage
+            fired += self.evaluate(tenant_id, customer.parent, now)
+        return fired
+
+    def _evaluate(
+        self, tenant_id: str, customer: Customer, usage: CurrentUsage, now: datetime
+    ) -> list[Fired]:
         rules = self._rules(tenant_id, customer, usage, now)
         if not rules:
             return []
