@@ -33,6 +33,7 @@ from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.adapters.store.rollups import RollupStore, RollupWriter
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
+from tallybook.adapters.store.top_ups import TopUpStore
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.adapters.store.webhooks import WebhookStore
 from tallybook.adapters.webhooks import HttpSender
@@ -61,6 +62,7 @@ from tallybook.services.ports import UsageReader
 from tallybook.services.rerating import Rerater
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
+from tallybook.services.top_ups import TopUpService
 from tallybook.services.usage import UsageService
 from tallybook.services.usage_live import LiveUsage
 from tallybook.services.webhooks import WebhookService
@@ -94,6 +96,7 @@ class Container:
     experiments: ExperimentService
     portal_sessions: PortalSessionService
     credits: CreditService
+    top_ups: TopUpService
     commitments: CommitmentService
     alerts: AlertService
     alert_evaluator: AlertEvaluator
@@ -166,6 +169,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     )
     if settings.alerts_enabled:
         ingest.after_commit = evaluator.wake
+    top_ups = TopUpService(TopUpStore(engine), credit_store, credits, customers, clock)
+    billing.after_chunk = top_ups.check_accounts
+    credits.after_change = top_ups.check_quietly
+    invoices.after_status = top_ups.check_quietly
     return Container(
         settings=settings,
         engine=engine,
@@ -193,10 +200,11 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
         ),
         credits=credits,
+        top_ups=top_ups,
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
         alerts=alert_service,
         alert_evaluator=evaluator,
-        scheduled_jobs=[billing.run_due],
+        scheduled_jobs=[billing.run_due, top_ups.run_due],
     )
 
 

@@ -2,7 +2,7 @@
 fired_alerts (see ``tallybook.adapters.store.schema_rollups``).
 
 Revision ID: 0015_rollups_alerts
-Revises: 0009_credits
+Revises: 0012_credits_rest
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import tallybook.adapters.store.types as tt
 
 revision = "0015_rollups_alerts"
-down_revision = "0009_credits"
+down_revision = "0012_credits_rest"
 branch_labels = None
 depends_on = None
 
