@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
 from tallybook.adapters.statistics import ScipyStatistics
+from tallybook.adapters.store.alerts import AlertStore
 from tallybook.adapters.store.analytics_sql import AnalyticsStore
 from tallybook.adapters.store.archive import PlanArchiveStore
 from tallybook.adapters.store.billing import BillingStore
@@ -31,6 +32,7 @@ from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
+from tallybook.adapters.store.rollups import RollupStore, RollupWriter
 from tallybook.adapters.store.spend_limits import SpendLimitStore
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
@@ -40,6 +42,7 @@ from tallybook.adapters.store.webhooks import WebhookStore
 from tallybook.adapters.webhooks import HttpSender
 from tallybook.config import Settings
 from tallybook.domain.webhooks import Outcome
+from tallybook.services.alerts import AlertEvaluator, AlertService
 from tallybook.services.analytics import AnalyticsService
 from tallybook.services.archiving import ArchiveService
 from tallybook.services.backtests import BacktestService
@@ -59,6 +62,7 @@ from tallybook.services.keys import KeyService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
 from tallybook.services.percentiles import PercentileService
 from tallybook.services.portal_sessions import CustomerPortalService, PortalSessionService
+from tallybook.services.ports import UsageReader
 from tallybook.services.rerating import Rerater
 from tallybook.services.spend_limits import SpendLimitService
 from tallybook.services.subscriptions import SubscriptionService
@@ -67,6 +71,7 @@ from tallybook.services.sync.push import SyncOptions
 from tallybook.services.tenants import TenantService
 from tallybook.services.top_ups import TopUpService
 from tallybook.services.usage import UsageService
+from tallybook.services.usage_live import LiveUsage
 from tallybook.services.webhooks import WebhookService
 
 OnOutcome = Callable[[Outcome], None]
@@ -82,6 +87,7 @@ class Container:
     catalog: CatalogService
     archive: ArchiveService
     usage: UsageService
+    live_usage: UsageReader
     ingest: IngestService
     dead_letters: DeadLetterService
     customers: CustomerService
@@ -102,6 +108,8 @@ class Container:
     entitlements: EntitlementService
     spend_limits: SpendLimitService
     customer_portal: CustomerPortalService
+    alerts: AlertService
+    alert_evaluator: AlertEvaluator
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
 
@@ -132,8 +140,12 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         tenant_store, clock, settings.default_grace_seconds, settings.key_cache_seconds
     )
     catalog = CatalogService(CatalogStore(engine), clock)
-    ingest = _ingest(settings, engine, clock, catalog)
+    ingest, event_store = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
+    live_usage: UsageReader = usage
+    if settings.live_rollups:
+        rollups = RollupStore(engine, writer_lock=event_store.quiet)
+        live_usage = LiveUsage(usage, rollups, catalog, clock)
     billing = _billing(settings, engine, clock, catalog, usage, tenants, outbox)
     customer_store = CustomerStore(engine)
     customers = CustomerService(customer_store, clock)
@@ -155,11 +167,20 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     invoice_store = InvoiceStore(engine, outbox)
     invoices = InvoiceService(invoice_store, catalog, usage, clock)
     previews = PreviewService(
-        customers, subscriptions, catalog, usage, clock, reports=usage, credits=credit_store
+        customers, subscriptions, catalog, live_usage, clock, reports=usage, credits=credit_store
     )
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
     )
+    alert_store = AlertStore(engine, outbox)
+    alert_service = AlertService(
+        alert_store, previews, subscriptions, catalog, clock, credits=credit_store
+    )
+    evaluator = AlertEvaluator(
+        alert_service, alert_store, clock, poll_seconds=settings.alert_poll_seconds
+    )
+    if settings.alerts_enabled:
+        ingest.after_commit = evaluator.wake
     top_ups = TopUpService(TopUpStore(engine), credit_store, credits, customers, clock)
     billing.after_chunk = top_ups.check_accounts
     credits.after_change = top_ups.check_quietly
@@ -194,6 +215,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         keys=KeyService(tenant_store, tenants, clock),
         catalog=catalog,
         usage=usage,
+        live_usage=live_usage,
         ingest=ingest,
         dead_letters=DeadLetterService(ingest),
         customers=customers,
@@ -217,6 +239,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         entitlements=entitlements,
         spend_limits=spend_limits,
         customer_portal=customer_portal,
+        alerts=alert_service,
+        alert_evaluator=evaluator,
         scheduled_jobs=jobs,
         payments=payments,
     )
@@ -287,14 +311,18 @@ def _billing(
 
 def _ingest(
     settings: Settings, engine: Engine, clock: Clock, catalog: CatalogService
-) -> IngestService:
+) -> tuple[IngestService, EventStore]:
     limits = Limits(
         max_event_bytes=settings.max_event_bytes,
         max_property_depth=settings.max_property_depth,
         max_future_micros=settings.max_future_seconds * 1_000_000,
     )
-    store = EventStore(engine)
-    return IngestService(store, clock, limits, settings.max_batch_events, plans=catalog)
+    writer = None
+    if settings.live_rollups or settings.alerts_enabled:
+        writer = RollupWriter(rollups=settings.live_rollups, alerts=settings.alerts_enabled)
+    store = EventStore(engine, rollups=writer)
+    ingest = IngestService(store, clock, limits, settings.max_batch_events, plans=catalog)
+    return ingest, store
 
 
 if TYPE_CHECKING:

@@ -47,6 +47,7 @@ ROUTERS = (
     "tallybook.api.routes.meters",
     "tallybook.api.routes.openmeter_query",
     "tallybook.api.routes.webhooks",
+    "tallybook.api.routes.alerts",
     "tallybook.api.routes.analytics",
     "tallybook.api.routes.backtests",
     "tallybook.api.routes.experiments",
@@ -75,9 +76,12 @@ def create_app(
         delivery = None
         if background and settings.webhook_worker:
             delivery = start_delivery(container, app.state.metrics.count_webhook)
+        if background and settings.alerts_enabled:
+            container.alert_evaluator.start()
         try:
             yield
         finally:
+            container.alert_evaluator.stop()
             if delivery is not None:
                 await delivery.stop()
             if scheduler is not None:

@@ -10,6 +10,8 @@ functions, and tells the port what to write. No adapter calls back into a servic
     EventUnitOfWork        one write transaction over events (dead-letter replay/discard)
     UsageSource            raw usage partials per series (SQL pushdown)
     UsageReader            meter aggregates over windows (billing, previews, usage API)
+    RollupStore            hourly usage rollups (live usage; issue 10)
+    AlertStore, AlertQueue alert rules, fired alerts; customers to evaluate (issue 10)
     PlanReader             the catalog as domain values
     CatalogStore           catalog documents; CatalogUnitOfWork for serialised publishes
     CustomerStore, SubscriptionStore, TenantStore, InvoiceStore   repositories
@@ -40,6 +42,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar
 
+from tallybook.domain.alerts import Alert, Fired
 from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
 from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus
 from tallybook.domain.billing.lines import Line
@@ -49,6 +52,7 @@ from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.credits.top_up import TopUpRule
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
+from tallybook.domain.metering.rollups import Cell, RollupDef
 from tallybook.domain.metering.usage import Partial, Selection
 from tallybook.domain.spend_limits import SpendHit, SpendLimit
 from tallybook.domain.subscriptions.model import Customer, Subscription
@@ -142,6 +146,27 @@ class UsageSource(Protocol):
     ) -> list[Partial]: ...
 
     def readings(self, selection: Selection, *, before: bool = False) -> list[Partial]: ...
+
+
+class RollupStore(Protocol):
+    """Hourly usage rollups (``adapters/store/rollups.py``; ``domain.metering.rollups``)."""
+
+    def cells(
+        self,
+        tenant_id: str,
+        fingerprint: str,
+        customers: Sequence[str] | None,
+        start_hour: int,
+        end_hour: int,
+    ) -> list[tuple[str, tuple[str | None, ...], Cell]] | None:
+        """(customer, dimension texts, cell) of the hours in ``[start_hour, end_hour)``
+        (microseconds since the epoch); None when the definition is not stored yet."""
+        ...
+
+    def prepare(self, tenant_id: str, definition: RollupDef, keep: set[str], now: datetime) -> None:
+        """Store ``definition`` and backfill its cells from the raw events (once); drop
+        stored definitions whose fingerprint is not in ``keep``."""
+        ...
 
 
 class UsageReader(Protocol):
@@ -649,6 +674,78 @@ class WebhookStore(Protocol):
     def retry_message(self, tenant_id: str, message_id: str, now: datetime) -> bool: ...
 
     def count_messages(self, tenant_id: str, endpoint_id: str) -> dict[str, int]: ...
+
+
+# -- alerts (issue 10) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAlerts:
+    """A customer whose usage changed, and the marks (one per ingest transaction) an
+    evaluator claimed for it."""
+
+    tenant_id: str
+    customer: str
+    marks: tuple[str, ...]
+
+
+class AlertStore(Protocol):
+    """Alert rules, the tenant's default-alert setting and fired alerts
+    (``adapters/store/alerts.py``)."""
+
+    def insert_alert(self, tenant_id: str, alert: Alert, request_hash: str) -> bool:
+        """Store a new alert; False when the id is taken."""
+        ...
+
+    def get_alert(self, tenant_id: str, alert_id: str) -> tuple[Alert, str] | None:
+        """The alert and its request hash."""
+        ...
+
+    def page_alerts(self, tenant_id: str, *, limit: int, after: str | None) -> list[Alert]: ...
+
+    def all_alerts(self, tenant_id: str) -> list[Alert]: ...
+
+    def delete_alert(self, tenant_id: str, alert_id: str) -> bool: ...
+
+    def default_allowance(self, tenant_id: str) -> bool:
+        """Whether the default 80/100 % allowance alerts are on (default: on)."""
+        ...
+
+    def set_default_allowance(self, tenant_id: str, enabled: bool, now: datetime) -> None: ...
+
+    def fired_keys(
+        self, tenant_id: str, customer: str, period_starts: Sequence[datetime]
+    ) -> set[tuple[str, str, datetime]]:
+        """(alert, threshold text, period start) already fired for the customer."""
+        ...
+
+    def fire(self, tenant_id: str, fired: Sequence[Fired], now: datetime) -> list[Fired]:
+        """Insert fired rows in order, each unless its (alert, customer, threshold,
+        period) is taken, and an ``alert.triggered`` outbox row for each inserted, in one
+        transaction; returns those inserted."""
+        ...
+
+    def page_fired(
+        self, tenant_id: str, customer: str, *, limit: int, before: str | None
+    ) -> list[Fired]:
+        """Fired alerts of a customer, newest first (``before``: the last id shown)."""
+        ...
+
+
+class AlertQueue(Protocol):
+    """Customers to evaluate (marked in the ingest transaction; ``alert_pending``)."""
+
+    def claim(self, now: datetime, lease_seconds: float, limit: int) -> list[PendingAlerts]:
+        """Take up to ``limit`` unclaimed (or lease-expired) customers for a lease."""
+        ...
+
+    def done(self, pending: PendingAlerts) -> None:
+        """Delete the claimed marks (marks ingest wrote meanwhile stay for the next pass)."""
+        ...
+
+    def release(self, pending: PendingAlerts) -> None:
+        """Give the claim back (evaluation failed: try again later)."""
+        ...
 
 
 # -- analytics (issue 13) -------------------------------------------------------------------

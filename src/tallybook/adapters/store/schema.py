@@ -53,6 +53,7 @@ AREA_MODULES = (
     "tallybook.adapters.store.schema_credits",
     "tallybook.adapters.store.schema_payments",
     "tallybook.adapters.store.schema_entitlements",
+    "tallybook.adapters.store.schema_rollups",
 )
 
 
