@@ -186,6 +186,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     credits.after_change = top_ups.check_quietly
     invoices.after_status = top_ups.check_quietly
     spend_limits = SpendLimitService(SpendLimitStore(engine, outbox), previews, clock)
+    evaluator.after_customer = spend_limits.check_quietly
     entitlements = EntitlementService(
         catalog, previews, subscriptions, usage, EntitlementStore(engine), spend_limits, clock
     )

@@ -233,3 +233,26 @@ def test_two_servers_evaluating_at_once_record_one_message(
         assert message["total"] == "320.03"
     finally:
         second.close()
+
+
+def test_ingest_crossing_the_limit_records_it_without_a_read_or_the_sweep(
+    api: TestClient, app_container: Container
+) -> None:
+    ok(api.put("/v1/catalog", json=scenario.catalog()))
+    ok(api.post("/v1/customers", json={"id": "c1", "currency": "USD"}), 201)
+    sub = {"customer": "c1", "plan": "growth", "start": "2026-01-01T00:00:00Z"}
+    ok(api.post("/v1/subscriptions", json=sub), 201)
+    below = ok(api.put(LIMIT, json={"amount": "320.00", "mode": "hard"}))
+    assert (below["period_total"], below["reached"]) == ("200.00", False)
+    scenario.send_calls(api, "c1", ("2026-01-03T10:00:00Z", 40000))
+    app_container.alert_evaluator.drain()  # the ingest marks: $320.00 is not yet reached
+    assert reached_messages(app_container) == []
+    second = {"id": "c1-late", "customer": "c1", "type": "api_batch"}
+    second |= {"timestamp": "2026-01-14T10:00:00Z", "properties": {"calls": 50000}}
+    assert ok(api.post("/v1/events", json=[second]))["accepted"] == 1
+    assert reached_messages(app_container) == []  # evaluated after commit, not inside ingest
+    app_container.alert_evaluator.drain()  # what `serve` runs after each ingest commit
+    [message] = reached_messages(app_container)
+    assert (message["customer"], message["limit"], message["total"]) == ("c1", "320.00", "320.00")
+    app_container.alert_evaluator.drain()  # nothing marked: no second record
+    assert len(reached_messages(app_container)) == 1

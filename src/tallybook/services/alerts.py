@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -361,7 +361,12 @@ class AlertEvaluator:
     ``wake`` is called after every ingest commit; ``run_once`` claims and evaluates one
     batch; ``drain`` evaluates until nothing is marked (tests, benchmarks); ``start`` and
     ``stop`` run it in a background thread that also looks every ``poll_seconds`` for
-    marks it was not woken for (another process's, or a killed evaluator's)."""
+    marks it was not woken for (another process's, or a killed evaluator's).
+
+    ``after_customer(tenant_id, customer)``, when set, runs after each marked customer's
+    alerts were evaluated (bootstrap wires the spend-limit check, so a limit is reached
+    right after the ingest that crossed it, not only on the scheduler's sweep); it must not
+    raise (a failure there does not re-queue the customer's alerts)."""
 
     def __init__(
         self,
@@ -382,6 +387,7 @@ class AlertEvaluator:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.after_customer: Callable[[str, str], object] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -401,6 +407,8 @@ class AlertEvaluator:
             self._queue.release(pending)
             return
         self._queue.done(pending)
+        if self.after_customer is not None:
+            self.after_customer(pending.tenant_id, pending.customer)
 
     def drain(self, rounds: int = 1000) -> int:
         """Evaluate until nothing is marked (at most ``rounds`` batches)."""

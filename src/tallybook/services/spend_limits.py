@@ -8,11 +8,14 @@ records the hit with its ``spend_limit.reached`` outbox message in one transacti
 store's unique key (customer, period start, limit amount) makes a second record of the
 same hit impossible, also when two servers evaluate at once. Evaluation runs when a limit
 is set, when it is read, on every metered entitlement check of a customer with a hard
-limit, and on the scheduler's sweep (``sweep``) of every customer with a limit.
+limit, after each ingest for the customers it touched (``check_quietly``, called by the
+alert evaluator from the ingest marks), and on the scheduler's sweep (``sweep``) of every
+customer with a limit.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +36,8 @@ from tallybook.services.billing.previews import PeriodTotal
 from tallybook.services.ports import Clock, SpendLimitStore
 
 SWEEP_PAGE = 200
+
+log = logging.getLogger("tallybook.spend_limits")
 
 
 class Totals(Protocol):
@@ -129,6 +134,16 @@ class SpendLimitService:
             )
             self._store.record_hit(tenant_id, hit, reached_message(hit))
         return status
+
+    def check_quietly(self, tenant_id: str, customer_id: str) -> None:
+        """``status`` for a hook after ingest committed: an unknown customer is skipped and a
+        failure is logged, never raised (the scheduler's sweep retries it)."""
+        try:
+            self.status(tenant_id, customer_id)
+        except NotFound:
+            return
+        except Exception:
+            log.exception("spend limit check failed", extra={"customer": customer_id})
 
     def blocks_metered(self, tenant_id: str, customer_id: str) -> bool:
         """True when a hard limit is reached (the entitlement checks ask this)."""
