@@ -423,3 +423,23 @@ def test_a_childs_usage_fires_its_parents_spend_alert(
     send(client, "kid", 1500)  # mom's invoice: 20 + 20 + 500 x 0.01 = 45.00
     deliver(container)
     assert [(f["alert"], f["value"]) for f in fired(client, "mom")] == [("family", "45.00")]
+
+
+def test_a_childs_ingest_reaches_its_parents_spend_limit_after_commit(
+    stack: tuple[Container, TestClient],
+) -> None:
+    container, client = stack
+    customer(client, "mom")
+    kid = {"id": "kid", "currency": "USD", "parent": "mom"}
+    assert client.post("/v1/customers", json=kid).status_code == 201
+    sub = {"customer": "kid", "plan": "growth", "start": "2026-01-01T00:00:00Z"}
+    assert client.post("/v1/subscriptions", json=sub).status_code == 201
+    limit = client.put("/v1/customers/mom/spend-limit", json={"amount": "45", "mode": "hard"})
+    assert (limit.status_code, limit.json()["reached"]) == (200, False)
+    send(client, "kid", 1500)  # mom's invoice: 20 + 20 + 500 x 0.01 = 45.00
+    deliver(container)  # the evaluator runs after the commit; no read, no sweep
+    with container.engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.data).where(outbox.c.type == "spend_limit.reached")
+        ).all()
+    assert [(r.data["customer"], r.data["total"]) for r in rows] == [("mom", "45.00")]

@@ -136,10 +136,14 @@ class SpendLimitService:
         return status
 
     def check_quietly(self, tenant_id: str, customer_id: str) -> None:
-        """``status`` for a hook after ingest committed: an unknown customer is skipped and a
-        failure is logged, never raised (the scheduler's sweep retries it)."""
+        """``status`` of the customer, then of its bill-to parent, for a hook after ingest
+        committed: an unknown customer is skipped and a failure is logged, never raised (the
+        scheduler's sweep retries it)."""
         try:
-            self.status(tenant_id, customer_id)
+            customer = self._totals.customer(tenant_id, customer_id)
+            self.status(tenant_id, customer.id)
+            if customer.parent is not None:  # the bill-to account's total includes this usage
+                self.status(tenant_id, customer.parent)
         except NotFound:
             return
         except Exception:
