@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
 from tallybook.adapters.statistics import ScipyStatistics
+from tallybook.adapters.store.alerts import AlertStore
 from tallybook.adapters.store.analytics_sql import AnalyticsStore
 from tallybook.adapters.store.archive import PlanArchiveStore
 from tallybook.adapters.store.billing import BillingStore
@@ -23,12 +24,16 @@ from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.commitments import CommitmentStore
 from tallybook.adapters.store.credits import CreditStore
+from tallybook.adapters.store.customer_portal import CustomerPortalStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
+from tallybook.adapters.store.entitlements import EntitlementStore
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
+from tallybook.adapters.store.rollups import RollupStore, RollupWriter
+from tallybook.adapters.store.spend_limits import SpendLimitStore
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
 from tallybook.adapters.store.top_ups import TopUpStore
@@ -37,6 +42,7 @@ from tallybook.adapters.store.webhooks import WebhookStore
 from tallybook.adapters.webhooks import HttpSender
 from tallybook.config import Settings
 from tallybook.domain.webhooks import Outcome
+from tallybook.services.alerts import AlertEvaluator, AlertService
 from tallybook.services.analytics import AnalyticsService
 from tallybook.services.archiving import ArchiveService
 from tallybook.services.backtests import BacktestService
@@ -47,6 +53,7 @@ from tallybook.services.catalog import CatalogService
 from tallybook.services.commitments import CommitmentService
 from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
+from tallybook.services.entitlements import EntitlementService
 from tallybook.services.experiments import ExperimentService
 from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
@@ -54,14 +61,17 @@ from tallybook.services.ingest.validate import Limits
 from tallybook.services.keys import KeyService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
 from tallybook.services.percentiles import PercentileService
-from tallybook.services.portal_sessions import PortalSessionService
+from tallybook.services.portal_sessions import CustomerPortalService, PortalSessionService
+from tallybook.services.ports import UsageReader
 from tallybook.services.rerating import Rerater
+from tallybook.services.spend_limits import SpendLimitService
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.sync import Payments
 from tallybook.services.sync.push import SyncOptions
 from tallybook.services.tenants import TenantService
 from tallybook.services.top_ups import TopUpService
 from tallybook.services.usage import UsageService
+from tallybook.services.usage_live import LiveUsage
 from tallybook.services.webhooks import WebhookService
 
 OnOutcome = Callable[[Outcome], None]
@@ -77,6 +87,7 @@ class Container:
     catalog: CatalogService
     archive: ArchiveService
     usage: UsageService
+    live_usage: UsageReader
     ingest: IngestService
     dead_letters: DeadLetterService
     customers: CustomerService
@@ -94,6 +105,11 @@ class Container:
     credits: CreditService
     top_ups: TopUpService
     commitments: CommitmentService
+    entitlements: EntitlementService
+    spend_limits: SpendLimitService
+    customer_portal: CustomerPortalService
+    alerts: AlertService
+    alert_evaluator: AlertEvaluator
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
 
@@ -124,8 +140,12 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         tenant_store, clock, settings.default_grace_seconds, settings.key_cache_seconds
     )
     catalog = CatalogService(CatalogStore(engine), clock)
-    ingest = _ingest(settings, engine, clock, catalog)
+    ingest, event_store = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
+    live_usage: UsageReader = usage
+    if settings.live_rollups:
+        rollups = RollupStore(engine, writer_lock=event_store.quiet)
+        live_usage = LiveUsage(usage, rollups, catalog, clock)
     billing = _billing(settings, engine, clock, catalog, usage, tenants, outbox)
     customer_store = CustomerStore(engine)
     customers = CustomerService(customer_store, clock)
@@ -147,15 +167,35 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     invoice_store = InvoiceStore(engine, outbox)
     invoices = InvoiceService(invoice_store, catalog, usage, clock)
     previews = PreviewService(
-        customers, subscriptions, catalog, usage, clock, reports=usage, credits=credit_store
+        customers, subscriptions, catalog, live_usage, clock, reports=usage, credits=credit_store
     )
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
     )
+    alert_store = AlertStore(engine, outbox)
+    alert_service = AlertService(
+        alert_store, previews, subscriptions, catalog, clock, credits=credit_store
+    )
+    evaluator = AlertEvaluator(
+        alert_service, alert_store, clock, poll_seconds=settings.alert_poll_seconds
+    )
+    if settings.alerts_enabled:
+        ingest.after_commit = evaluator.wake
     top_ups = TopUpService(TopUpStore(engine), credit_store, credits, customers, clock)
     billing.after_chunk = top_ups.check_accounts
     credits.after_change = top_ups.check_quietly
     invoices.after_status = top_ups.check_quietly
+    spend_limits = SpendLimitService(SpendLimitStore(engine, outbox), previews, clock)
+    evaluator.after_customer = spend_limits.check_quietly
+    entitlements = EntitlementService(
+        catalog, previews, subscriptions, usage, EntitlementStore(engine), spend_limits, clock
+    )
+    customer_portal = CustomerPortalService(
+        CustomerPortalStore(engine),
+        clock,
+        timedelta(minutes=settings.portal_link_minutes),
+        timedelta(hours=settings.portal_session_hours),
+    )
     payments = build_payments(
         settings,
         engine,
@@ -165,7 +205,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         invoice_store,
         after_status=top_ups.check_quietly,
     )
-    jobs: list[Callable[[], object]] = [billing.run_due, top_ups.run_due]
+    jobs: list[Callable[[], object]] = [billing.run_due, top_ups.run_due, spend_limits.sweep]
     if payments is not None:
         jobs += [payments.sync.run_due, payments.reconciliation.run_due]
     return Container(
@@ -176,6 +216,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         keys=KeyService(tenant_store, tenants, clock),
         catalog=catalog,
         usage=usage,
+        live_usage=live_usage,
         ingest=ingest,
         dead_letters=DeadLetterService(ingest),
         customers=customers,
@@ -196,6 +237,11 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         credits=credits,
         top_ups=top_ups,
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
+        entitlements=entitlements,
+        spend_limits=spend_limits,
+        customer_portal=customer_portal,
+        alerts=alert_service,
+        alert_evaluator=evaluator,
         scheduled_jobs=jobs,
         payments=payments,
     )
@@ -266,14 +312,18 @@ def _billing(
 
 def _ingest(
     settings: Settings, engine: Engine, clock: Clock, catalog: CatalogService
-) -> IngestService:
+) -> tuple[IngestService, EventStore]:
     limits = Limits(
         max_event_bytes=settings.max_event_bytes,
         max_property_depth=settings.max_property_depth,
         max_future_micros=settings.max_future_seconds * 1_000_000,
     )
-    store = EventStore(engine)
-    return IngestService(store, clock, limits, settings.max_batch_events, plans=catalog)
+    writer = None
+    if settings.live_rollups or settings.alerts_enabled:
+        writer = RollupWriter(rollups=settings.live_rollups, alerts=settings.alerts_enabled)
+    store = EventStore(engine, rollups=writer)
+    ingest = IngestService(store, clock, limits, settings.max_batch_events, plans=catalog)
+    return ingest, store
 
 
 if TYPE_CHECKING:

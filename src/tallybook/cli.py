@@ -97,8 +97,8 @@ def worker(
         typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics while running."),
     ] = None,
 ) -> None:
-    """Deliver webhooks from the outbox (for deployments that run delivery apart from
-    `tallybook serve`; any number of workers may share one PostgreSQL)."""
+    """Deliver webhooks from the outbox and evaluate alerts (for deployments that run
+    them apart from `tallybook serve`; any number of workers may share one PostgreSQL)."""
     import asyncio
     import signal
 
@@ -116,8 +116,12 @@ def worker(
         start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
     delivery = container.delivery_worker(metrics.count_webhook)
 
+    evaluate = settings.alerts_enabled
+
     async def run() -> None:
         if once:
+            if evaluate:  # alerts first: their messages go out in this pass too
+                container.alert_evaluator.drain()
             attempts = await delivery.drain()
             console.print(f"{attempts} delivery attempts")
             return
@@ -126,7 +130,12 @@ def worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         err_console.print("delivering webhooks (Ctrl-C to stop)")
-        await delivery.run(stop)
+        if evaluate:
+            container.alert_evaluator.start()
+        try:
+            await delivery.run(stop)
+        finally:
+            container.alert_evaluator.stop()
 
     try:
         asyncio.run(run())

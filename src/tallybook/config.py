@@ -59,6 +59,23 @@ class Settings(BaseSettings):
         description="Record facts (invoice.*, subscription.*) in the outbox for webhooks; "
         "false records none and sends no webhooks.",
     )
+    live_rollups: bool = Field(
+        True,
+        description="Write hourly usage rollups in the ingest transaction and answer live "
+        "usage (customer usage, previews, alerts) from them; false reads raw events.",
+    )
+    alerts_enabled: bool = Field(
+        True,
+        description="Mark the customers each ingest touched and evaluate their alerts "
+        "after commit (a background evaluator inside `tallybook serve`).",
+    )
+    alert_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often the alert evaluator looks for work it was not woken for "
+        "(work left by another process or a killed one).",
+    )
     webhook_worker: bool = Field(
         True,
         description="Run the webhook delivery worker inside `tallybook serve` (false when "
@@ -119,6 +136,13 @@ class Settings(BaseSettings):
     )
     stripe_reconcile_days: int = Field(
         35, ge=1, le=400, description="Window (days back) of the daily reconciliation run."
+    )
+    portal_link_minutes: float = Field(
+        15.0,
+        gt=0,
+        le=24 * 60,
+        description="How long a customer portal link (POST /v1/customers/{id}/portal-sessions) "
+        "can be opened (minutes); it opens once.",
     )
     log_level: str = Field("INFO", description="Python log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stderr.")

@@ -650,6 +650,7 @@ def test_public_names_are_pinned() -> None:
         "ClientClosedError",
         "ClientStats",
         "DeliveryError",
+        "Entitlement",
         "EventsRejectedError",
         "InvalidEventError",
         "NetworkError",

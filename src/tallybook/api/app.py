@@ -36,6 +36,9 @@ ROUTERS = (
     "tallybook.api.routes.credits",
     "tallybook.api.routes.top_ups",
     "tallybook.api.routes.commitments",
+    "tallybook.api.routes.entitlements",
+    "tallybook.api.routes.spend_limits",
+    "tallybook.api.routes.portal_links",
     "tallybook.api.routes.billing_runs",
     "tallybook.api.routes.tenant",
     "tallybook.api.routes.events",
@@ -44,11 +47,13 @@ ROUTERS = (
     "tallybook.api.routes.meters",
     "tallybook.api.routes.openmeter_query",
     "tallybook.api.routes.webhooks",
+    "tallybook.api.routes.alerts",
     "tallybook.api.routes.analytics",
     "tallybook.api.routes.backtests",
     "tallybook.api.routes.experiments",
     "tallybook.api.routes.payments",
     "tallybook.portal.routes",
+    "tallybook.portal.account",
     "tallybook.api.docs_ui",
 )
 
@@ -71,9 +76,12 @@ def create_app(
         delivery = None
         if background and settings.webhook_worker:
             delivery = start_delivery(container, app.state.metrics.count_webhook)
+        if background and settings.alerts_enabled:
+            container.alert_evaluator.start()
         try:
             yield
         finally:
+            container.alert_evaluator.stop()
             if delivery is not None:
                 await delivery.stop()
             if scheduler is not None:

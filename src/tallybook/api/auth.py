@@ -68,23 +68,34 @@ def cross_site(request: Request) -> bool:
     return origin is not None and urlsplit(origin).netloc != request.headers.get("host")
 
 
-def set_login(response: Response, request: Request, token: str, max_age: int) -> None:
-    """Put the session token in the cookie (``Secure`` when the request came over https)."""
+def set_login(
+    response: Response,
+    request: Request,
+    token: str,
+    max_age: int,
+    *,
+    cookie: str = COOKIE,
+    path: str = "/",
+) -> None:
+    """Put the session token in the cookie (``Secure`` when the request came over https);
+    the customer portal uses its own ``cookie`` and ``path`` (``portal.account``)."""
     response.set_cookie(
-        COOKIE,
+        cookie,
         token,
         max_age=max_age,
-        path="/",
+        path=path,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
     )
 
 
-def clear_login(response: Response, request: Request) -> None:
+def clear_login(
+    response: Response, request: Request, *, cookie: str = COOKIE, path: str = "/"
+) -> None:
     response.delete_cookie(
-        COOKIE,
-        path="/",
+        cookie,
+        path=path,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",

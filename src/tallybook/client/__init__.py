@@ -10,11 +10,14 @@ Depends on httpx and the standard library only, and imports nothing else from
 
 ``Client`` (threads) and ``AsyncClient`` (asyncio) buffer events and send them in batches
 from the background, retrying with the same event ids so the server's deduplication
-counts each event exactly once. Full guide: docs/sdk.md. Errors: ``tallybook.client.errors``.
+counts each event exactly once. ``check(customer, feature, units=1)`` asks the server
+whether a customer may use a feature now (an :class:`Entitlement`; docs/entitlements.md).
+Full guide: docs/sdk.md. Errors: ``tallybook.client.errors``.
 """
 
 from tallybook.client.async_client import AsyncClient, AsyncOnError
 from tallybook.client.config import SDK_VERSION as __version__
+from tallybook.client.entitlements import Entitlement
 from tallybook.client.errors import (
     ApiError,
     ClientClosedError,
@@ -39,6 +42,7 @@ __all__ = [
     "ClientClosedError",
     "ClientStats",
     "DeliveryError",
+    "Entitlement",
     "EventsRejectedError",
     "InvalidEventError",
     "NetworkError",

@@ -16,6 +16,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
 
@@ -24,6 +25,7 @@ import httpx
 from tallybook.client.config import DEFAULT_BASE_URL, ClientSettings
 from tallybook.client.core import ClientCore, Done, Wait, advance
 from tallybook.client.delivery import Delivery, Post, Sleep
+from tallybook.client.entitlements import Entitlement
 from tallybook.client.errors import TallybookError
 from tallybook.client.events import Event, build_event
 from tallybook.client.results import BatchResult, ClientStats
@@ -134,6 +136,23 @@ class AsyncClient:
         event not known to be delivered.
         """
         return await self._drive(self._core.plan_send(events))
+
+    async def check(
+        self, customer: str, feature: str, units: int | str | Decimal = 1
+    ) -> Entitlement:
+        """May ``customer`` use ``units`` of ``feature`` now? One GET, no retries.
+
+        Returns an :class:`~tallybook.client.entitlements.Entitlement` (truthy when
+        ``has_access``). Raises ``ApiError`` (``feature_not_found``, ``customer_not_found``,
+        ``invalid_units``...), ``NetworkError``, ``ValueError`` for bad arguments, or
+        ``ClientClosedError``.
+        """
+        path, params = self._core.check_request(customer, feature, units)
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.TransportError as exc:
+            raise self._core.check_failed(exc) from exc
+        return self._core.check_result(response)
 
     @property
     def stats(self) -> ClientStats:

@@ -11,6 +11,8 @@ The two clients are thin shells around it. Each one
 
 - guards the core with its own lock (``threading.Lock`` or ``asyncio.Condition``) and
   does the waiting the core asks for (:class:`Wait`, the ``flushed`` predicate);
+- sends ``check()``'s one GET (:meth:`ClientCore.check_request`, then
+  :meth:`ClientCore.check_result` or :meth:`ClientCore.check_failed`);
 - drives the generators the core returns (:meth:`ClientCore.plan_send`,
   :meth:`ClientCore.plan_batch`): for a :class:`~tallybook.client.delivery.Post` step it
   POSTs ``step.body`` to ``step.path`` with its httpx client and sends back the response
@@ -23,14 +25,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
+
+import httpx
 
 from tallybook.client.buffer import EventBuffer
 from tallybook.client.config import ClientOptions, ClientSettings
 from tallybook.client.delivery import Delivery, Post, Sleep, plan_delivery, problems
+from tallybook.client.entitlements import Entitlement, check_request, parse_entitlement
 from tallybook.client.errors import (
     ClientClosedError,
     DeliveryError,
+    NetworkError,
     QueueFullError,
     TallybookError,
 )
@@ -206,6 +213,26 @@ class ClientCore:
             except Exception:
                 logger.exception("on_error callback raised")
         return outcomes
+
+    # -- entitlement checks (no lock needed) ------------------------------------------
+
+    def check_request(
+        self, customer: str, feature: str, units: int | str | Decimal
+    ) -> tuple[str, dict[str, str]]:
+        """``check()``'s path and query (``ValueError`` for bad arguments)."""
+        if self.closed:
+            raise ClientClosedError("the client is closed")
+        return check_request(customer, feature, units)
+
+    def check_result(self, response: httpx.Response) -> Entitlement:
+        """``check()``'s answer, or the ``ApiError`` it stands for (raised)."""
+        return parse_entitlement(response)
+
+    def check_failed(self, exc: httpx.TransportError) -> NetworkError:
+        """The ``NetworkError`` a check that got no answer raises."""
+        error = NetworkError(f"entitlement check got no answer: {exc!r}")
+        error.__cause__ = exc
+        return error
 
     # -- views ----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from tallybook.domain.alerts import Fired, threshold_text
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
 from tallybook.domain.billing.numbering import format_number
 from tallybook.domain.subscriptions.model import Subscription
@@ -94,3 +95,22 @@ def subscription_message(
 
 def _decimals(values: Mapping[str, Decimal]) -> dict[str, str]:
     return {key: f"{value:f}" for key, value in sorted(values.items())}
+
+
+def alert_message(fired: Fired) -> OutboxMessage:
+    """``alert.triggered``: one threshold of one alert crossed by a customer in a period
+    (``value``: the measured value; ``limit``: the allowance of usage alerts, else the
+    threshold). Amounts and quantities are decimal strings."""
+    data = {
+        "alert": fired.alert,
+        "fired_alert": fired.id,
+        "type": fired.type.value,
+        "customer": fired.customer,
+        "charge": fired.charge,
+        "threshold": threshold_text(fired.threshold),
+        "value": amount(fired.value),
+        "limit": amount(fired.limit),
+        "period_start": instant(fired.period_start),
+        "period_end": instant(fired.period_end),
+    }
+    return OutboxMessage("alert.triggered", fired.fired_at, data, fired.customer)

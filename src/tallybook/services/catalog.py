@@ -331,6 +331,15 @@ def _check_references(catalog: Catalog, stored: Mapping[str, JsonDict]) -> None:
         for c, charge in enumerate(plan.usage_charges)
         if charge.meter not in known
     ]
+    issues += [
+        CatalogIssue(
+            format_location(("plans", p, "features", f, "meter")),
+            f"unknown meter {feature.meter!r} (not in the document nor stored)",
+        )
+        for p, plan in enumerate(catalog.plans)
+        for f, feature in enumerate(plan.features)
+        if feature.meter is not None and feature.meter not in known
+    ]
     if issues:
         raise CatalogInvalid(issues)
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from tallybook.domain.errors import Unauthorized
-from tallybook.services.ports import Clock, PortalSessionStore
+from tallybook.domain.subscriptions.model import Customer
+from tallybook.services.ports import Clock, CustomerPortalStore, PortalSessionStore
 from tallybook.services.tenants import hash_key
 
 SESSION_PREFIX = "tbs_"
+LINK_PREFIX = "tbl_"
 MAX_TOKEN_CHARS = 100
 
 
@@ -52,6 +55,55 @@ class PortalSessionService:
         if token is None or not _plausible(token):
             return False
         return self._store.revoke(hash_key(token), self._clock.now())
+
+
+@dataclass(frozen=True, slots=True)
+class PortalLinkToken:
+    """A new customer portal link: the raw token (shown once) and when it expires."""
+
+    token: str
+    customer: str
+    expires_at: datetime
+
+
+class CustomerPortalService:
+    """Single-use links to the customer portal, and the customer sessions they open."""
+
+    def __init__(
+        self, store: CustomerPortalStore, clock: Clock, link_ttl: timedelta, session_ttl: timedelta
+    ):
+        self._store = store
+        self._clock = clock
+        self.link_ttl = link_ttl
+        self.session_ttl = session_ttl
+
+    def create_link(self, tenant_id: str, customer: Customer, key_id: str) -> PortalLinkToken:
+        """A link token for ``customer`` (which the caller has read in ``tenant_id``),
+        made with API key ``key_id``; revoking that key ends what the link opens."""
+        token = LINK_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock.now()
+        expires_at = now + self.link_ttl
+        self._store.create_link(hash_key(token), tenant_id, customer.id, key_id, now, expires_at)
+        return PortalLinkToken(token, customer.id, expires_at)
+
+    def open(self, link_token: str | None) -> str | None:
+        """Consume a link and open a customer session: its token, or None when the link
+        is unknown, used, expired or its key revoked."""
+        if link_token is None or not _plausible(link_token):
+            return None
+        now = self._clock.now()
+        link = self._store.consume_link(hash_key(link_token), now)
+        if link is None:
+            return None
+        session = SESSION_PREFIX + secrets.token_urlsafe(32)
+        self._store.create_session(hash_key(session), link, now, now + self.session_ttl)
+        return session
+
+    def customer(self, session_token: str | None) -> tuple[str, str] | None:
+        """(tenant, customer) of a live customer session, or None."""
+        if session_token is None or not _plausible(session_token):
+            return None
+        return self._store.customer_session(hash_key(session_token), self._clock.now())
 
 
 def csrf_token(session_token: str) -> str:

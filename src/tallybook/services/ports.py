@@ -10,6 +10,8 @@ functions, and tells the port what to write. No adapter calls back into a servic
     EventUnitOfWork        one write transaction over events (dead-letter replay/discard)
     UsageSource            raw usage partials per series (SQL pushdown)
     UsageReader            meter aggregates over windows (billing, previews, usage API)
+    RollupStore            hourly usage rollups (live usage; issue 10)
+    AlertStore, AlertQueue alert rules, fired alerts; customers to evaluate (issue 10)
     PlanReader             the catalog as domain values
     CatalogStore           catalog documents; CatalogUnitOfWork for serialised publishes
     CustomerStore, SubscriptionStore, TenantStore, InvoiceStore   repositories
@@ -21,6 +23,9 @@ functions, and tells the port what to write. No adapter calls back into a servic
     SyncStore              per-invoice sync state, customer ids, seen provider events
     ReconciliationStore    reconciliation runs and their rows (with the ``reconciliation.drift``
                            outbox message in the run's transaction)
+    EntitlementStore       per-customer feature overrides (issue 10)
+    SpendLimitStore        spend limits and the limits reached, with their outbox rows
+    CustomerPortalStore    single-use customer portal links and the sessions they open
 
 The records that cross the boundary live here, or in ``domain/`` when the domain
 computes with them (``domain.metering.usage``, ``domain.subscriptions.stored``,
@@ -37,6 +42,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar
 
+from tallybook.domain.alerts import Alert, Fired
 from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
 from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus
 from tallybook.domain.billing.lines import Line
@@ -46,7 +52,9 @@ from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.credits.top_up import TopUpRule
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
+from tallybook.domain.metering.rollups import Cell, RollupDef
 from tallybook.domain.metering.usage import Partial, Selection
+from tallybook.domain.spend_limits import SpendHit, SpendLimit
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.domain.webhooks import Endpoint, Message, MessageStatus, OutboxMessage
@@ -138,6 +146,27 @@ class UsageSource(Protocol):
     ) -> list[Partial]: ...
 
     def readings(self, selection: Selection, *, before: bool = False) -> list[Partial]: ...
+
+
+class RollupStore(Protocol):
+    """Hourly usage rollups (``adapters/store/rollups.py``; ``domain.metering.rollups``)."""
+
+    def cells(
+        self,
+        tenant_id: str,
+        fingerprint: str,
+        customers: Sequence[str] | None,
+        start_hour: int,
+        end_hour: int,
+    ) -> list[tuple[str, tuple[str | None, ...], Cell]] | None:
+        """(customer, dimension texts, cell) of the hours in ``[start_hour, end_hour)``
+        (microseconds since the epoch); None when the definition is not stored yet."""
+        ...
+
+    def prepare(self, tenant_id: str, definition: RollupDef, keep: set[str], now: datetime) -> None:
+        """Store ``definition`` and backfill its cells from the raw events (once); drop
+        stored definitions whose fingerprint is not in ``keep``."""
+        ...
 
 
 class UsageReader(Protocol):
@@ -647,6 +676,78 @@ class WebhookStore(Protocol):
     def count_messages(self, tenant_id: str, endpoint_id: str) -> dict[str, int]: ...
 
 
+# -- alerts (issue 10) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAlerts:
+    """A customer whose usage changed, and the marks (one per ingest transaction) an
+    evaluator claimed for it."""
+
+    tenant_id: str
+    customer: str
+    marks: tuple[str, ...]
+
+
+class AlertStore(Protocol):
+    """Alert rules, the tenant's default-alert setting and fired alerts
+    (``adapters/store/alerts.py``)."""
+
+    def insert_alert(self, tenant_id: str, alert: Alert, request_hash: str) -> bool:
+        """Store a new alert; False when the id is taken."""
+        ...
+
+    def get_alert(self, tenant_id: str, alert_id: str) -> tuple[Alert, str] | None:
+        """The alert and its request hash."""
+        ...
+
+    def page_alerts(self, tenant_id: str, *, limit: int, after: str | None) -> list[Alert]: ...
+
+    def all_alerts(self, tenant_id: str) -> list[Alert]: ...
+
+    def delete_alert(self, tenant_id: str, alert_id: str) -> bool: ...
+
+    def default_allowance(self, tenant_id: str) -> bool:
+        """Whether the default 80/100 % allowance alerts are on (default: on)."""
+        ...
+
+    def set_default_allowance(self, tenant_id: str, enabled: bool, now: datetime) -> None: ...
+
+    def fired_keys(
+        self, tenant_id: str, customer: str, period_starts: Sequence[datetime]
+    ) -> set[tuple[str, str, datetime]]:
+        """(alert, threshold text, period start) already fired for the customer."""
+        ...
+
+    def fire(self, tenant_id: str, fired: Sequence[Fired], now: datetime) -> list[Fired]:
+        """Insert fired rows in order, each unless its (alert, customer, threshold,
+        period) is taken, and an ``alert.triggered`` outbox row for each inserted, in one
+        transaction; returns those inserted."""
+        ...
+
+    def page_fired(
+        self, tenant_id: str, customer: str, *, limit: int, before: str | None
+    ) -> list[Fired]:
+        """Fired alerts of a customer, newest first (``before``: the last id shown)."""
+        ...
+
+
+class AlertQueue(Protocol):
+    """Customers to evaluate (marked in the ingest transaction; ``alert_pending``)."""
+
+    def claim(self, now: datetime, lease_seconds: float, limit: int) -> list[PendingAlerts]:
+        """Take up to ``limit`` unclaimed (or lease-expired) customers for a lease."""
+        ...
+
+    def done(self, pending: PendingAlerts) -> None:
+        """Delete the claimed marks (marks ingest wrote meanwhile stay for the next pass)."""
+        ...
+
+    def release(self, pending: PendingAlerts) -> None:
+        """Give the claim back (evaluation failed: try again later)."""
+        ...
+
+
 # -- analytics (issue 13) -------------------------------------------------------------------
 
 
@@ -767,4 +868,93 @@ class ExportStore(Protocol):
         self, tenant_id: str, name: str, since: datetime | None, until: datetime
     ) -> Iterator[list[dict[str, Any]]]:
         """Rows of ``name`` whose change column is in ``[since, until)``, in batches."""
+        ...
+
+
+# -- entitlements, spend limits, customer portal links (issue 10) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRow:
+    """A customer's stored override of one feature (``domain.entitlements.Override``)."""
+
+    customer: str
+    feature: str
+    enabled: bool | None
+    limit: Decimal | None
+    hard: bool | None
+    updated_at: datetime
+
+
+class EntitlementStore(Protocol):
+    """Per-customer feature overrides (``adapters/store/entitlements.py``)."""
+
+    def overrides(self, tenant_id: str, customer: str) -> dict[str, OverrideRow]: ...
+
+    def put_override(self, tenant_id: str, row: OverrideRow) -> None:
+        """Insert or replace the override of (customer, feature)."""
+        ...
+
+    def delete_override(self, tenant_id: str, customer: str, feature: str) -> bool: ...
+
+
+class SpendLimitStore(Protocol):
+    """Spend limits and the record of limits reached (``adapters/store/spend_limits.py``)."""
+
+    def get(self, tenant_id: str, customer: str) -> SpendLimit | None: ...
+
+    def put(self, tenant_id: str, customer: str, limit: SpendLimit) -> None: ...
+
+    def delete(self, tenant_id: str, customer: str) -> bool: ...
+
+    def record_hit(self, tenant_id: str, hit: SpendHit, message: OutboxMessage) -> bool:
+        """Record ``hit`` once per (customer, period start, limit amount) and its outbox
+        ``message`` in the same transaction; False (nothing written) when already there."""
+        ...
+
+    def hits(self, tenant_id: str, customer: str, *, limit: int = 20) -> list[SpendHit]:
+        """The customer's most recent hits, newest first."""
+        ...
+
+    def limited_customers(
+        self, *, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str]]:
+        """(tenant, customer) pairs that have a limit, in key order after ``after``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PortalLink:
+    """A consumed customer portal link: whose session it opens, and with which key."""
+
+    tenant_id: str
+    customer: str
+    key_id: str
+
+
+class CustomerPortalStore(Protocol):
+    """Customer portal links (single use) and the customer sessions they open; tokens
+    arrive hashed (SHA-256 hex)."""
+
+    def create_link(
+        self,
+        token_hash: str,
+        tenant_id: str,
+        customer: str,
+        key_id: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> None: ...
+
+    def consume_link(self, token_hash: str, now: datetime) -> PortalLink | None:
+        """Mark an unused, unexpired link used (atomically) and return it; None otherwise
+        (unknown, used, expired, or its key revoked)."""
+        ...
+
+    def create_session(
+        self, token_hash: str, link: PortalLink, now: datetime, expires_at: datetime
+    ) -> None: ...
+
+    def customer_session(self, token_hash: str, now: datetime) -> tuple[str, str] | None:
+        """(tenant, customer) of a live customer session, or None."""
         ...

@@ -44,6 +44,7 @@ from sqlalchemy import (
 from tallybook.adapters.store.db import is_postgres
 from tallybook.adapters.store.events_group import GroupCommit
 from tallybook.adapters.store.failures import translated, with_retries
+from tallybook.adapters.store.rollups import RollupWriter
 from tallybook.adapters.store.schema_events import events, rejected_events
 from tallybook.domain.instants import from_micros
 from tallybook.domain.metering.bounds import DUMP_DEPTH, MAX_STORED_CHARS, MAX_STORED_STRING, cut
@@ -69,8 +70,12 @@ _PG_STAGE = (
 _PG_COPY = "COPY events_stage FROM STDIN"
 _PG_INSERT = (
     f"INSERT INTO events ({_COLUMNS}) SELECT %s, source, id, customer, type, ts, properties, "
-    "body_hash, %s FROM events_stage ORDER BY source, id ON CONFLICT DO NOTHING"
+    "body_hash, %s FROM events_stage ORDER BY source, id ON CONFLICT DO NOTHING "
+    "RETURNING source, id"
 )  # one key order for every writer: concurrent batches of the same keys never deadlock
+# SQLite: the rows this transaction inserted are those past the largest rowid before it
+_SQLITE_LAST_ROWID = "SELECT coalesce(max(rowid), 0) FROM events"
+_SQLITE_NEW_KEYS = "SELECT source, id FROM events WHERE rowid > ?"
 _PG_HASHES = (
     "SELECT e.source, e.id, e.body_hash FROM events_stage s "
     "JOIN events e ON e.tenant_id = %s AND e.source = s.source AND e.id = s.id"
@@ -87,16 +92,25 @@ def new_rejected_id(received_micros: int) -> str:
 class BatchWriter:
     """The open write transaction of one batch (see ``EventStore.batch``)."""
 
-    def __init__(self, conn: Connection, tenant_id: str, received_micros: int, postgres: bool):
+    def __init__(
+        self,
+        conn: Connection,
+        tenant_id: str,
+        received_micros: int,
+        postgres: bool,
+        rollups: RollupWriter | None = None,
+    ):
         self._conn = conn
         self._tenant = tenant_id
         self._received = received_micros
         self._postgres = postgres
+        self._rollups = rollups
         self._raw: Any = conn.connection.driver_connection
 
     def insert(self, rows: Sequence[NewEvent]) -> tuple[int, dict[Key, str]]:
         """Insert the events whose keys are new. Returns the number inserted and, when some
-        keys already existed, the stored body hash of every key of ``rows``."""
+        keys already existed, the stored body hash of every key of ``rows``. The events
+        really inserted are rolled up in the same transaction (``rollups.RollupWriter``)."""
         if not rows:
             return 0, {}
         cursor = self._raw.cursor()
@@ -108,14 +122,25 @@ class BatchWriter:
                         copy.write_row(row)
                 cursor.execute(_PG_INSERT, (self._tenant, self._received))
             else:
+                last = cursor.execute(_SQLITE_LAST_ROWID).fetchone()[0] if self._rollups else 0
                 tenant, received = self._tenant, self._received
                 cursor.executemany(_SQLITE_INSERT, [(tenant, *r, received) for r in rows])
             inserted = int(cursor.rowcount)
             if inserted == len(rows):
+                self._roll_up(rows)
                 return inserted, {}
+            if self._rollups is not None and inserted:
+                if not self._postgres:
+                    cursor.execute(_SQLITE_NEW_KEYS, (last,))
+                new = {(s, i) for s, i in cursor.fetchall()}
+                self._roll_up([r for r in rows if (r.source, r.id) in new])
             return inserted, self._stored_hashes(cursor, rows)
         finally:
             cursor.close()
+
+    def _roll_up(self, new_rows: Sequence[NewEvent]) -> None:
+        if self._rollups is not None:
+            self._rollups.write(self._conn, self._tenant, self._received, new_rows)
 
     def _stored_hashes(self, cursor: Any, rows: Sequence[NewEvent]) -> dict[Key, str]:
         if self._postgres:
@@ -177,8 +202,15 @@ class EventStore:
     (``events_group``). ``transaction`` is a write transaction of its own (dead-letter
     replay and discard), which the caller drives through its ``BatchWriter``."""
 
-    def __init__(self, engine: Engine, *, group_commit_rows: int | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        group_commit_rows: int | None = None,
+        rollups: RollupWriter | None = None,
+    ):
         self._engine = engine
+        self._rollups = rollups
         self._postgres = is_postgres(engine)
         if group_commit_rows is None:
             group_commit_rows = 0 if self._postgres else 20_000
@@ -199,7 +231,7 @@ class EventStore:
         included, are raised as domain errors (``StoreUnavailable``: 503)."""
 
         def run(conn: Connection) -> BatchResult:
-            tx = BatchWriter(conn, tenant_id, received_micros, self._postgres)
+            tx = BatchWriter(conn, tenant_id, received_micros, self._postgres, self._rollups)
             inserted, stored = tx.insert(batch.firsts)
             result, letters = batch.settle(inserted, stored)
             tx.dead_letters(letters)
@@ -220,7 +252,7 @@ class EventStore:
         the block rolls it back and propagates (store failures as ``StoreUnavailable``)."""
         lock = self._group.database if self._group is not None else nullcontext()
         with translated(), lock, self._engine.begin() as conn:
-            yield BatchWriter(conn, tenant_id, received_micros, self._postgres)
+            yield BatchWriter(conn, tenant_id, received_micros, self._postgres, self._rollups)
 
     def run_transaction(
         self, tenant_id: str, received_micros: int, work: Callable[[BatchWriter], T]

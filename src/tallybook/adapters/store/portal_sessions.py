@@ -50,12 +50,14 @@ class PortalSessionStore:
             )
 
     def tenant(self, token_hash: str, now: datetime) -> str | None:
-        """The tenant of a live session (not revoked, not expired, its key not revoked)."""
+        """The tenant of a live operator session (not revoked, not expired, its key not
+        revoked); customer portal sessions are not operator sessions."""
         stmt = (
             select(portal_sessions.c.tenant_id)
             .join(api_keys, api_keys.c.id == portal_sessions.c.key_id)
             .where(
                 portal_sessions.c.token_hash == token_hash,
+                portal_sessions.c.customer_id.is_(None),  # customer sessions: customer_portal
                 portal_sessions.c.revoked_at.is_(None),
                 portal_sessions.c.expires_at > now,
                 api_keys.c.revoked_at.is_(None),

@@ -52,6 +52,8 @@ AREA_MODULES = (
     "tallybook.adapters.store.schema_portal",
     "tallybook.adapters.store.schema_credits",
     "tallybook.adapters.store.schema_payments",
+    "tallybook.adapters.store.schema_entitlements",
+    "tallybook.adapters.store.schema_rollups",
 )
 
 

@@ -1,4 +1,7 @@
-"""Portal sessions: a browser's login, stored by the SHA-256 of its random token."""
+"""Portal sessions: a browser's login, stored by the SHA-256 of its random token.
+
+``customer_id`` is NULL for an operator's session (opened with an API key) and names the
+customer of a customer portal session (opened by a single-use link, issue 10)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ portal_sessions = Table(
     Column("created_at", UtcMicros, nullable=False),
     Column("expires_at", UtcMicros, nullable=False),
     Column("revoked_at", UtcMicros, nullable=True),
+    Column("customer_id", String(255), nullable=True),
 )
 Index("ix_portal_sessions_key_id", portal_sessions.c.key_id)
 Index("ix_portal_sessions_expires_at", portal_sessions.c.expires_at)

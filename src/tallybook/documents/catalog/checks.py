@@ -15,6 +15,7 @@ from tallybook.documents.catalog.models import (
     CreditGrantChargeDocument,
     FlatChargeDocument,
     MeterDocument,
+    MeteredFeatureDocument,
     PlanDocument,
     PriceDocument,
     TierDocument,
@@ -137,6 +138,21 @@ def _check_plan(
             _check_flat(charge, plan.currency, where, report)
         else:
             _check_usage(charge, where, meters, report)
+    _check_features(plan, at, meters, report)
+
+
+def _check_features(
+    plan: PlanDocument, at: Location, meters: dict[str, MeterDocument], report: _Report
+) -> None:
+    """Feature keys are unique in a plan; a metered feature counts a known meter."""
+    _check_unique([f.key for f in plan.features], (*at, "features"), "feature", report)
+    for index, feature in enumerate(plan.features):
+        if isinstance(feature, MeteredFeatureDocument) and feature.meter not in meters:
+            known = ", ".join(repr(key) for key in meters) or "none"
+            report.add(
+                (*at, "features", index, "meter"),
+                f"unknown meter {feature.meter!r} (meters defined: {known})",
+            )
 
 
 def _check_minor_units(value: Decimal | None, currency: str, at: Location, report: _Report) -> None:

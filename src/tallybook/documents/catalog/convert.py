@@ -12,10 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 from tallybook.documents.catalog.models import (
+    BooleanFeatureDocument,
     CatalogDocument,
     CreditGrantChargeDocument,
+    FeatureDocument,
     FlatChargeDocument,
     MeterDocument,
+    MeteredFeatureDocument,
     PlanDocument,
     PriceDocument,
     UsageChargeDocument,
@@ -26,6 +29,8 @@ from tallybook.domain.catalog.model import (
     Charge,
     CreditGrantCharge,
     CreditRollover,
+    Feature,
+    FeatureType,
     FlatCharge,
     Meter,
     MeterSource,
@@ -80,7 +85,23 @@ def _plan(plan: PlanDocument, meters: dict[str, MeterDocument]) -> Plan:
         trial_days=plan.trial_days,
         minimum_spend=plan.minimum_spend,
         charges=tuple(_charge(charge, meters) for charge in plan.charges),
+        features=tuple(_feature(feature) for feature in plan.features),
     )
+
+
+def _feature(feature: FeatureDocument) -> Feature:
+    if isinstance(feature, BooleanFeatureDocument):
+        return Feature(feature.key, FeatureType.BOOLEAN, name=feature.name)
+    if isinstance(feature, MeteredFeatureDocument):
+        return Feature(
+            feature.key,
+            FeatureType.METERED,
+            meter=feature.meter,
+            limit=feature.limit,
+            hard=feature.hard,
+            name=feature.name,
+        )
+    return Feature(feature.key, FeatureType.STATIC, config=dict(feature.config), name=feature.name)
 
 
 def _charge(
@@ -193,7 +214,17 @@ def _plan_document(plan: Plan) -> JsonDict:
         "trial_days": plan.trial_days,
         "minimum_spend": format_decimal(plan.minimum_spend),
         "charges": [_charge_document(charge) for charge in plan.charges],
+        **({"features": [_feature_document(f) for f in plan.features]} if plan.features else {}),
     }
+
+
+def _feature_document(feature: Feature) -> JsonDict:
+    document: JsonDict = {"key": feature.key, "type": feature.type.value, "name": feature.name}
+    if feature.type is FeatureType.STATIC:
+        document["config"] = dict(feature.config or {})
+    elif feature.type is FeatureType.METERED:
+        document.update(meter=feature.meter, limit=_text(feature.limit), hard=feature.hard)
+    return _present(document)
 
 
 def _charge_document(charge: Charge) -> JsonDict:

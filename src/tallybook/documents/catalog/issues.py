@@ -25,6 +25,8 @@ _CHARGE_TAGS = frozenset(CHARGE_TYPES)  # the document's charge types (the one r
 _CHARGE_TYPES_TEXT = ", ".join(repr(name) for name in list(CHARGE_TYPES)[:-1]) + (
     f" or {list(CHARGE_TYPES)[-1]!r}"
 )
+_FEATURE_TAGS = frozenset({"boolean", "static", "metered"})
+_TAGS = {"charges": _CHARGE_TAGS, "features": _FEATURE_TAGS}
 _SHOWN_IN_MESSAGE = 10
 
 
@@ -85,7 +87,10 @@ def _issue(detail: ErrorDetails, prefix: Location) -> CatalogIssue:
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         location += ("type",)
         got = f", got {ctx['tag']!r}" if "tag" in ctx else ""
-        message = f"charge type must be {_CHARGE_TYPES_TEXT}{got}"
+        if "features" in location:
+            message = f"feature type must be 'boolean', 'static' or 'metered'{got}"
+        else:
+            message = f"charge type must be {_CHARGE_TYPES_TEXT}{got}"
     else:
         message = _message(kind, detail, ctx)
     return CatalogIssue(format_location(prefix + location), message)
@@ -104,12 +109,12 @@ def _message(kind: str, detail: ErrorDetails, ctx: dict[str, Any]) -> str:
 
 
 def _without_union_tags(location: Location) -> Location:
-    """Drop pydantic's union tag: ``charges, 2, "usage", "tiers"`` -> ``charges, 2, "tiers"``."""
+    """Drop pydantic's union tag: ``charges, 2, "usage", "tiers"`` -> ``charges, 2, "tiers"``
+    (and ``features, 0, "metered", "limit"`` -> ``features, 0, "limit"``)."""
     kept: list[str | int] = []
     for index, part in enumerate(location):
-        after_charge_index = (
-            index >= 2 and location[index - 2] == "charges" and isinstance(location[index - 1], int)
-        )
-        if not (after_charge_index and part in _CHARGE_TAGS):
+        tags = _TAGS.get(str(location[index - 2])) if index >= 2 else None
+        after_index = tags is not None and isinstance(location[index - 1], int)
+        if not (after_index and tags is not None and part in tags):
             kept.append(part)
     return tuple(kept)

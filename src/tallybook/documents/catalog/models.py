@@ -234,6 +234,46 @@ ChargeDocument = Annotated[
     Field(discriminator="type"),
 ]
 
+MAX_FEATURES = 200  # per plan
+MAX_CONFIG_KEYS = 50  # per static feature's config
+
+
+class BooleanFeatureDocument(_Document):
+    """A feature that is on for the plan's subscribers."""
+
+    key: Key
+    type: Literal["boolean"]
+    name: str | None = None
+
+
+class StaticFeatureDocument(_Document):
+    """A feature that is on, with a fixed configuration (``{"seats": 10, "sso": "saml"}``)."""
+
+    key: Key
+    type: Literal["static"]
+    name: str | None = None
+    config: Annotated[dict[str, Any], Field(max_length=MAX_CONFIG_KEYS)] = Field(
+        default_factory=dict
+    )
+
+
+class MeteredFeatureDocument(_Document):
+    """A feature usable up to ``limit`` units of ``meter`` per billing period; ``hard``
+    refuses use beyond it, soft only reports it."""
+
+    key: Key
+    type: Literal["metered"]
+    name: str | None = None
+    meter: Key
+    limit: Quantity
+    hard: bool = True
+
+
+FeatureDocument = Annotated[
+    BooleanFeatureDocument | StaticFeatureDocument | MeteredFeatureDocument,
+    Field(discriminator="type"),
+]
+
 
 class PlanDocument(_Document):
     key: Key
@@ -244,6 +284,9 @@ class PlanDocument(_Document):
     trial_days: Annotated[int, Field(ge=0, strict=True)] = 0
     minimum_spend: Amount = Decimal(0)
     charges: list[ChargeDocument] = Field(default_factory=list)
+    features: Annotated[list[FeatureDocument], Field(max_length=MAX_FEATURES)] = Field(
+        default_factory=list
+    )
 
 
 class CatalogDocument(_Document):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from tallybook.domain.periods import Anchor, Interval
 
@@ -176,6 +177,25 @@ class CreditGrantCharge:
 Charge = FlatCharge | UsageCharge | CreditGrantCharge
 
 
+class FeatureType(StrEnum):
+    BOOLEAN = "boolean"  # on or off
+    STATIC = "static"  # on, with a fixed configuration (``config``)
+    METERED = "metered"  # on up to ``limit`` units of ``meter`` per billing period
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """A feature a plan entitles its subscribers to (``domain.entitlements`` decides)."""
+
+    key: str
+    type: FeatureType
+    config: Mapping[str, Any] | None = None  # static: what the feature is configured with
+    meter: str | None = None  # metered: the meter whose period usage counts
+    limit: Decimal | None = None  # metered: units per billing period
+    hard: bool = True  # metered: refuse use beyond the limit (soft: allow, report overage)
+    name: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     key: str
@@ -187,9 +207,13 @@ class Plan:
     minimum_spend: Decimal = Decimal(0)
     charges: tuple[Charge, ...] = ()
     version: int = 1
+    features: tuple[Feature, ...] = ()
 
     def charge(self, key: str) -> Charge | None:
         return next((c for c in self.charges if c.key == key), None)
+
+    def feature(self, key: str) -> Feature | None:
+        return next((f for f in self.features if f.key == key), None)
 
     @property
     def usage_charges(self) -> tuple[UsageCharge, ...]:

@@ -102,6 +102,18 @@ class Upcoming:
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodTotal:
+    """The period total as the customer sees it (see ``PreviewService.period_total``)."""
+
+    customer: str
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    total: Decimal
+    as_of: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ChargeUsage:
     """One usage charge of one subscription in the current period."""
 
@@ -196,6 +208,31 @@ class PreviewService:
             draft = _with_credits(draft, grants)
             projected = _with_credits(projected, grants)
         return Upcoming(customer, draft, projected, now)
+
+    def period_total(
+        self, tenant_id: str, customer_id: str, now: datetime | None = None
+    ) -> PeriodTotal | None:
+        """THE period total as the customer would see it -- the one home of that figure,
+        for ``spend_amount`` alerts and spend limits (CONTRACT.md Part 2, "Alerts, spend
+        limits, entitlements"): the total of the upcoming invoice (its lines rounded as a
+        billing run rounds them, fees in full as planned, in-arrears fees included, a
+        bill-to customer's children included) **before credits**. None when no
+        subscription of the customer is in a billing period now; NotFound
+        ``customer_not_found`` for an unknown customer."""
+        now = now or self._clock.now()
+        customer = self.customer(tenant_id, customer_id)
+        computed = self._compute(tenant_id, customer, self._billed_with(tenant_id, customer), now)
+        if not computed.actual:
+            return None
+        draft = computed.actual[0]
+        return PeriodTotal(
+            customer.id,
+            draft.currency,
+            draft.period_start,
+            draft.period_end,
+            draft.totals.total,
+            now,
+        )
 
     def current_usage(
         self, tenant_id: str, customer_id: str, now: datetime | None = None

@@ -101,6 +101,7 @@ class DeadLetterService:
             return inserted
 
         inserted = self._store.run_transaction(tenant_id, validator.now, work)
+        self._ingest.stored(inserted)
         outcome = "accepted" if inserted else "duplicate"
         return ReplayResult(outcome, self.get(tenant_id, rejected_id))
 

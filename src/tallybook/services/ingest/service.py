@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,6 +61,8 @@ class IngestService:
         self.limits = limits
         self.max_batch_events = max_batch_events
         self.plans = plans  # the catalog; None means no meter value checks
+        # called after a commit that stored new events (wakes the alert evaluator)
+        self.after_commit: Callable[[], None] | None = None
 
     def validator(self, tenant_id: str, fmt: str, now: datetime) -> Validator:
         return Validator(FORMATS[fmt], self.limits, to_micros(now), self.meter_rules(tenant_id))
@@ -88,7 +91,14 @@ class IngestService:
             else:
                 batch.add(index, checked)
 
-        return self.store.write_batch(tenant_id, validator.now, batch)
+        result = self.store.write_batch(tenant_id, validator.now, batch)
+        self.stored(result.accepted)
+        return result
+
+    def stored(self, accepted: int) -> None:
+        """After a commit: tell ``after_commit`` when new events were stored."""
+        if accepted and self.after_commit is not None:
+            self.after_commit()
 
     def list_events(
         self,
