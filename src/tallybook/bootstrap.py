@@ -18,6 +18,7 @@ from tallybook.adapters.clock import Clock, SystemClock
 from tallybook.adapters.statistics import ScipyStatistics
 from tallybook.adapters.store.analytics_sql import AnalyticsStore
 from tallybook.adapters.store.archive import PlanArchiveStore
+from tallybook.adapters.store.audit import AuditStore
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
@@ -36,6 +37,7 @@ from tallybook.config import Settings
 from tallybook.domain.webhooks import Outcome
 from tallybook.services.analytics import AnalyticsService
 from tallybook.services.archiving import ArchiveService
+from tallybook.services.audit import AuditService
 from tallybook.services.backtests import BacktestService
 from tallybook.services.billing.invoices import BULK_THRESHOLD, InvoiceService
 from tallybook.services.billing.previews import PreviewService
@@ -83,6 +85,7 @@ class Container:
     backtests: BacktestService
     experiments: ExperimentService
     portal_sessions: PortalSessionService
+    audit: AuditService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -156,6 +159,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         portal_sessions=PortalSessionService(
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
         ),
+        audit=AuditService(AuditStore(engine), clock),
         scheduled_jobs=[billing.run_due],
     )
 

@@ -16,6 +16,8 @@ functions, and tells the port what to write. No adapter calls back into a servic
     BillingStore           what is due; BillingUnitOfWork: one chunk's transaction
     AnalyticsStore         analytics reads; backtest, experiment and spend rows (issue 13)
     ExportStore            warehouse export reads; Statistics: experiment p-values
+    AuditStore, GovernanceStore  the audit chain; governance settings, catalog changes,
+                           price overrides (issue 12)
     Outbox, PaymentProvider  placeholders for webhooks and provider sync (issue 7)
 
 The records that cross the boundary live here, or in ``domain/`` when the domain
@@ -37,6 +39,7 @@ from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
 from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Aggregation, Meter, Plan
+from tallybook.domain.governance.audit import AuditEntry, AuditRecord
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
 from tallybook.domain.metering.usage import Partial, Selection
@@ -104,11 +107,12 @@ class ApiKeyRow:
 
 @dataclass(frozen=True, slots=True)
 class KeyIdentity:
-    """Who a bearer key is: its tenant, its id and its roles."""
+    """Who a bearer key is: its tenant, its id, its roles and its name (the audit actor)."""
 
     tenant_id: str
     key_id: str
     roles: tuple[str, ...]
+    name: str = ""
 
 
 # -- usage and catalog ------------------------------------------------------------------------
@@ -656,4 +660,41 @@ class ExportStore(Protocol):
         self, tenant_id: str, name: str, since: datetime | None, until: datetime
     ) -> Iterator[list[dict[str, Any]]]:
         """Rows of ``name`` whose change column is in ``[since, until)``, in batches."""
+        ...
+
+
+# -- governance (issue 12) --------------------------------------------------------------------
+
+
+class AuditStore(Protocol):
+    """The per-tenant hash-chained audit log (``adapters/store/audit.py``). Appends lock
+    the tenant's chain head (``FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite),
+    so concurrent appends never fork the chain."""
+
+    def append(
+        self, tenant_id: str, records: Sequence[AuditRecord], now: datetime
+    ) -> list[AuditEntry]:
+        """Seal and store ``records`` in order at the head of the chain, in one transaction."""
+        ...
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        object: str | None,
+        actor: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        after_seq: int | None,
+        limit: int,
+    ) -> list[AuditEntry]:
+        """Entries by ``seq`` matching the filters (``at`` in ``[start, end)``)."""
+        ...
+
+    def entries(self, tenant_id: str) -> Iterator[AuditEntry]:
+        """Every entry of the tenant in ``seq`` order (streamed in batches)."""
+        ...
+
+    def head_seq(self, tenant_id: str) -> int:
+        """The ``seq`` the chain head names (0 before the first entry)."""
         ...
