@@ -37,6 +37,36 @@ def _container(settings: Settings | None = None):  # type: ignore[no-untyped-def
     return build(settings or Settings())
 
 
+def audited(
+    container: Any,
+    tenant: str,
+    action: str,
+    obj: str,
+    after: Any = None,
+    *,
+    before: Any = None,
+    reason: str | None = None,
+) -> None:
+    """Record a CLI mutation in the tenant's audit log (the same ``AuditService.record``
+    the API's hook calls); the actor is ``cli:<os user>``."""
+    from tallybook.domain.governance.audit import AuditRecord
+
+    container.audit.record(
+        tenant,
+        AuditRecord(cli_actor(), "cli", action, obj, before=before, after=after, reason=reason),
+    )
+
+
+def cli_actor() -> str:
+    """``cli:<os user>`` (``cli:unknown`` when the user cannot be told)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):
+        return "cli:unknown"
+
+
 @app.command()
 def version() -> None:
     """Print the Tallybook version."""
@@ -158,6 +188,13 @@ def keys_create(
     container = _container()
     try:
         new = container.keys.create(tenant, name, role or None)
+        audited(
+            container,
+            tenant,
+            "cli keys create",
+            f"keys/{new.id}",
+            {"id": new.id, "name": new.name, "roles": list(new.roles)},
+        )
     except TallybookError as exc:
         _fail(exc)
     console.print(f"tenant {new.tenant_id} key {new.id} ({', '.join(new.roles)}): ", end="")
@@ -201,6 +238,8 @@ def keys_revoke(
     container = _container()
     try:
         row = container.keys.revoke(tenant, key_id)
+        after = {"id": row.id, "name": row.name, "revoked_at": _utc(row.revoked_at)}
+        audited(container, tenant, "cli keys revoke", f"keys/{row.id}", after)
     except TallybookError as exc:
         _fail(exc)
     console.print(f"revoked {row.id} ({row.name}) at {_utc(row.revoked_at)}")
@@ -277,6 +316,7 @@ def apply(
             console.print("dry run: nothing applied" if dry_run else "nothing to change")
             return
         applied = container.catalog.apply_text(tenant, text, filename=str(file))
+        audited(container, tenant, "cli apply", "catalog", applied.to_dict())
         if applied.to_dict() | {"dry_run": True} != preview.to_dict():
             _print_diff(applied)  # the catalog changed in between: show what was applied
         console.print(f"[green]applied[/] to tenant {tenant}")
@@ -347,6 +387,14 @@ def billing_run(
             progress.update(
                 task, completed=max(due, result.subscriptions), total=max(due, result.subscriptions)
             )
+        summary = {
+            "as_of": when.isoformat(),
+            "created": result.created,
+            "updated": result.updated,
+            "finalized": result.finalized,
+            "deleted": result.deleted,
+        }
+        audited(container, tenant, "cli billing run", "billing-runs", summary)
         console.print(
             f"as of {when.isoformat()}: {result.created} created, {result.updated} updated, "
             f"{result.finalized} finalized, {result.deleted} deleted "

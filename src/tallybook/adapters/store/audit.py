@@ -101,9 +101,7 @@ def append_on(
         ],
     )
     conn.execute(
-        update(audit_heads)
-        .where(audit_heads.c.tenant_id == tenant_id)
-        .values(seq=seq, hash=prev)
+        update(audit_heads).where(audit_heads.c.tenant_id == tenant_id).values(seq=seq, hash=prev)
     )
     return entries
 

@@ -76,9 +76,9 @@ class TenantStore:
 
     def identity_for_hash(self, key_hash: str) -> KeyIdentity | None:
         """The active (not revoked) key with this hash."""
-        stmt = select(
-            api_keys.c.tenant_id, api_keys.c.id, api_keys.c.roles, api_keys.c.name
-        ).where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
+        stmt = select(api_keys.c.tenant_id, api_keys.c.id, api_keys.c.roles, api_keys.c.name).where(
+            api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
+        )
         with self._engine.connect() as conn:
             row = conn.execute(stmt).first()
         if row is None:
