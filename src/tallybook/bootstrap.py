@@ -25,6 +25,7 @@ from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
+from tallybook.adapters.store.governance import GovernanceStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
@@ -45,6 +46,8 @@ from tallybook.services.billing.runs import BillingService
 from tallybook.services.catalog import CatalogService
 from tallybook.services.customers import CustomerService
 from tallybook.services.experiments import ExperimentService
+from tallybook.services.governance import GovernanceService
+from tallybook.services.impact import ImpactService
 from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
 from tallybook.services.ingest.validate import Limits
@@ -86,6 +89,7 @@ class Container:
     experiments: ExperimentService
     portal_sessions: PortalSessionService
     audit: AuditService
+    governance: GovernanceService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -134,6 +138,15 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     rerater = Rerater(analytics_store, catalog, usage, billing.bulk_threshold)
     experiments = ExperimentService(analytics_store, catalog, clock, ScipyStatistics())
     subscriptions.experiment_plan = experiments.plan_for
+    governance = GovernanceService(
+        GovernanceStore(engine, outbox),
+        catalog,
+        subscriptions,
+        analytics_store,
+        ImpactService(rerater, clock),
+        clock,
+    )
+    catalog.approval_gate = governance.check_direct
     return Container(
         settings=settings,
         engine=engine,
@@ -160,6 +173,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
         ),
         audit=AuditService(AuditStore(engine), clock),
+        governance=governance,
         scheduled_jobs=[billing.run_due],
     )
 

@@ -46,6 +46,7 @@ ROUTERS = (
     "tallybook.api.routes.backtests",
     "tallybook.api.routes.experiments",
     "tallybook.api.routes.audit",
+    "tallybook.api.routes.governance",
     "tallybook.portal.routes",
     "tallybook.api.docs_ui",
 )

@@ -40,6 +40,7 @@ from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
 from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Aggregation, Meter, Plan
 from tallybook.domain.governance.audit import AuditEntry, AuditRecord
+from tallybook.domain.governance.changes import GuardRails
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
 from tallybook.domain.metering.usage import Partial, Selection
@@ -698,3 +699,107 @@ class AuditStore(Protocol):
     def head_seq(self, tenant_id: str) -> int:
         """The ``seq`` the chain head names (0 before the first entry)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    """A stored catalog change (``services/governance.py`` reads and writes it)."""
+
+    id: str
+    kind: str  # change | rollback
+    status: str  # pending_approval | approved | rejected (stored statuses)
+    author_key: str
+    author: str
+    document: JsonDict
+    effective_at: datetime
+    timing: str
+    existing: str
+    reason: str | None
+    diff: JsonDict
+    checks: list[JsonDict]
+    impact: JsonDict
+    created_at: datetime
+    versions: JsonDict | None = None  # plan key -> {"from", "to", "migrated", "skipped"}
+    decided_key: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRow:
+    """A stored price override of one charge for a customer or a subscription."""
+
+    id: str
+    level: str  # subscription | customer
+    target: str
+    charge: str
+    kind: str  # multiplier | overwrite
+    multiplier: Decimal | None
+    price: JsonDict | None
+    valid_from: datetime
+    valid_to: datetime | None
+    created_at: datetime
+
+
+class GovernanceStore(Protocol):
+    """Governance settings, catalog changes and price overrides
+    (``adapters/store/governance.py``)."""
+
+    def guard_rails(self, tenant_id: str) -> GuardRails: ...
+
+    def put_guard_rails(self, tenant_id: str, rails: GuardRails, now: datetime) -> None: ...
+
+    def insert_change(self, tenant_id: str, row: ChangeRow) -> None: ...
+
+    def get_change(self, tenant_id: str, change_id: str) -> ChangeRow | None: ...
+
+    def page_changes(
+        self, tenant_id: str, *, status: str | None, after: str | None, limit: int
+    ) -> list[ChangeRow]: ...
+
+    def approved_changes(self, tenant_id: str) -> list[ChangeRow]: ...
+
+    def decide(
+        self,
+        tenant_id: str,
+        change_id: str,
+        status: str,
+        *,
+        key: str,
+        by: str,
+        at: datetime,
+        reason: str | None,
+    ) -> bool:
+        """Move a ``pending_approval`` change to ``status`` (a conditional update: of two
+        racing deciders exactly one gets True)."""
+        ...
+
+    def reopen(self, tenant_id: str, change_id: str) -> None:
+        """Back to ``pending_approval`` (an approval whose publication failed)."""
+        ...
+
+    def set_versions(
+        self,
+        tenant_id: str,
+        change_id: str,
+        versions: JsonDict,
+        now: datetime,
+        messages: Sequence[OutboxMessage] = (),
+    ) -> None:
+        """Record what an approval published (and migrated); ``messages`` go to the
+        outbox in the same transaction (``catalog.change_approved``)."""
+        ...
+
+    def insert_override(self, tenant_id: str, row: OverrideRow) -> OverrideRow | None:
+        """Insert unless an override of the same level, target and charge overlaps it in
+        time (checked under a lock); returns the overlapping row, or None when inserted."""
+        ...
+
+    def overrides(
+        self, tenant_id: str, level: str, targets: Sequence[str]
+    ) -> list[OverrideRow]: ...
+
+    def delete_override(
+        self, tenant_id: str, level: str, target: str, override_id: str
+    ) -> bool: ...
