@@ -53,6 +53,7 @@ from tallybook.services.ingest.service import IngestService
 from tallybook.services.ingest.validate import Limits
 from tallybook.services.keys import KeyService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
+from tallybook.services.overrides import OverrideService
 from tallybook.services.percentiles import PercentileService
 from tallybook.services.portal_sessions import PortalSessionService
 from tallybook.services.rerating import Rerater
@@ -90,6 +91,7 @@ class Container:
     portal_sessions: PortalSessionService
     audit: AuditService
     governance: GovernanceService
+    overrides: OverrideService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -147,6 +149,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         clock,
     )
     catalog.approval_gate = governance.check_direct
+    overrides = OverrideService(
+        GovernanceStore(engine, outbox), subscriptions, customers, catalog, clock
+    )
+    subscriptions.customer_overrides = overrides.inherited
     return Container(
         settings=settings,
         engine=engine,
@@ -174,6 +180,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         ),
         audit=AuditService(AuditStore(engine), clock),
         governance=governance,
+        overrides=overrides,
         scheduled_jobs=[billing.run_due],
     )
 

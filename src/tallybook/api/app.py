@@ -47,6 +47,7 @@ ROUTERS = (
     "tallybook.api.routes.experiments",
     "tallybook.api.routes.audit",
     "tallybook.api.routes.governance",
+    "tallybook.api.routes.overrides",
     "tallybook.portal.routes",
     "tallybook.api.docs_ui",
 )
