@@ -52,6 +52,7 @@ from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
 from tallybook.services.ingest.validate import Limits
 from tallybook.services.keys import KeyService
+from tallybook.services.migrations import MigrationService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
 from tallybook.services.overrides import OverrideService
 from tallybook.services.percentiles import PercentileService
@@ -92,6 +93,7 @@ class Container:
     audit: AuditService
     governance: GovernanceService
     overrides: OverrideService
+    migrations: MigrationService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -140,18 +142,13 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     rerater = Rerater(analytics_store, catalog, usage, billing.bulk_threshold)
     experiments = ExperimentService(analytics_store, catalog, clock, ScipyStatistics())
     subscriptions.experiment_plan = experiments.plan_for
+    governance_store = GovernanceStore(engine, outbox)
+    impact = ImpactService(rerater, clock)
     governance = GovernanceService(
-        GovernanceStore(engine, outbox),
-        catalog,
-        subscriptions,
-        analytics_store,
-        ImpactService(rerater, clock),
-        clock,
+        governance_store, catalog, subscriptions, analytics_store, impact, clock
     )
     catalog.approval_gate = governance.check_direct
-    overrides = OverrideService(
-        GovernanceStore(engine, outbox), subscriptions, customers, catalog, clock
-    )
+    overrides = OverrideService(governance_store, subscriptions, customers, catalog, clock)
     subscriptions.customer_overrides = overrides.inherited
     return Container(
         settings=settings,
@@ -181,6 +178,9 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         audit=AuditService(AuditStore(engine), clock),
         governance=governance,
         overrides=overrides,
+        migrations=MigrationService(
+            governance_store, catalog, subscriptions, analytics_store, impact, clock
+        ),
         scheduled_jobs=[billing.run_due],
     )
 

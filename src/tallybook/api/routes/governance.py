@@ -1,4 +1,5 @@
-"""``/v1/catalog/changes`` and ``/v1/plans/{key}/rollback``: governed price changes.
+"""``/v1/catalog/changes``, ``/v1/plans/{key}/rollback`` and ``/v1/plans/{key}/migrations``:
+governed price changes and bulk version migrations.
 
 Rules live in ``tallybook.services.governance``; this module translates HTTP. The audit
 entry of each call is written by ``api.audit_hook`` (its ``reason`` from the body).
@@ -16,6 +17,7 @@ from tallybook.api.requests import CURSOR_HELP, InstantIn, Strict, instant_field
 from tallybook.api.responses import JsonResponse, iso
 from tallybook.domain.governance.changes import ChangeTiming, Existing
 from tallybook.services.governance import Actor, ChangeView, Proposal
+from tallybook.services.migrations import MigrationRequest
 
 router = APIRouter(tags=["governance"])
 
@@ -185,3 +187,51 @@ def _instant(name: str, value: str) -> Any:
     instant = instant_field(name, value)
     assert instant is not None
     return instant
+
+
+class MigrationIn(Strict):
+    from_version: int = Field(ge=1, le=1_000_000)
+    to_version: int = Field(ge=1, le=1_000_000)
+    effective_at: InstantIn | None = Field(None, description="default: now")
+    timing: TimingIn = "next_period"
+    customers: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=255)]] | None,
+        Field(None, max_length=1000),
+    ] = None
+    periods: int = Field(3, ge=1, le=12, description="closed periods to preview per customer")
+    dry_run: bool = Field(True, description="preview only (the default)")
+    reason: Reason = None
+
+
+@router.post(
+    "/v1/plans/{key}/migrations",
+    summary="Move a plan's subscribers between versions, with a per-customer preview",
+    description=(
+        "`dry_run` (default true) only previews: per customer, what its last `periods` "
+        "closed periods billed and would have billed on `to_version`. With `dry_run: false` "
+        "every subscription on `from_version` switches (`timing` as for catalog changes); "
+        "`409 approval_required` when the tenant requires approval."
+    ),
+)
+def migrate_plan(
+    key: Annotated[str, Path(max_length=255)],
+    body: MigrationIn,
+    request: Request,
+    tenant: TenantDep,
+    container: ContainerDep,
+) -> JsonResponse:
+    request.state.audit_reason = body.reason
+    answer = container.migrations.migrate(
+        tenant,
+        MigrationRequest(
+            plan=key,
+            from_version=body.from_version,
+            to_version=body.to_version,
+            effective_at=instant_field("effective_at", body.effective_at),
+            timing=ChangeTiming(body.timing),
+            customers=body.customers,
+            periods=body.periods,
+            dry_run=body.dry_run,
+        ),
+    )
+    return JsonResponse(answer)
