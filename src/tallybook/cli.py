@@ -480,8 +480,10 @@ def local_time(instant: datetime, zone: str) -> str:
 
 def _register_analytics() -> None:
     from tallybook.cli_analytics import register
+    from tallybook.cli_governance import register as register_governance
 
     register(app)
+    register_governance(app)
 
 
 _register_analytics()
