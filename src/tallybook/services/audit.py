@@ -69,7 +69,7 @@ class AuditService:
 
     def verify(self, tenant_id: str) -> Verification:
         """Recompute the tenant's chain: the first broken entry, or ok."""
-        result = verify(self._store.entries(tenant_id))
+        result = verify(self._store.links(tenant_id))
         return check_complete(result, self._store.head_seq(tenant_id))
 
 

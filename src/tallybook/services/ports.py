@@ -39,7 +39,7 @@ from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
 from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Aggregation, Meter, Plan
-from tallybook.domain.governance.audit import AuditEntry, AuditRecord
+from tallybook.domain.governance.audit import AuditEntry, AuditRecord, StoredLink
 from tallybook.domain.governance.changes import GuardRails
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
@@ -692,8 +692,8 @@ class AuditStore(Protocol):
         """Entries by ``seq`` matching the filters (``at`` in ``[start, end)``)."""
         ...
 
-    def entries(self, tenant_id: str) -> Iterator[AuditEntry]:
-        """Every entry of the tenant in ``seq`` order (streamed in batches)."""
+    def links(self, tenant_id: str) -> Iterator[StoredLink]:
+        """Every entry of the tenant as stored, in ``seq`` order (streamed in batches)."""
         ...
 
     def head_seq(self, tenant_id: str) -> int:

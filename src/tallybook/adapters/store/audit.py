@@ -29,6 +29,7 @@ from tallybook.domain.governance.audit import (
     GENESIS,
     AuditEntry,
     AuditRecord,
+    StoredLink,
     canonical,
     seal,
 )
@@ -145,17 +146,22 @@ class AuditStore:
         with self._engine.connect() as conn:
             return [_entry(row) for row in conn.execute(stmt)]
 
-    def entries(self, tenant_id: str) -> Iterator[AuditEntry]:
+    def links(self, tenant_id: str) -> Iterator[StoredLink]:
         after = 0
+        c = audit_log.c
+        columns = (
+            c.seq, c.at, c.actor, c.actor_key, c.action, c.object,
+            c.before, c.after, c.reason, c.prev_hash, c.hash,
+        )  # fmt: skip
         while True:
             stmt = (
-                select(audit_log)
-                .where(audit_log.c.tenant_id == tenant_id, audit_log.c.seq > after)
-                .order_by(audit_log.c.seq)
+                select(*columns)
+                .where(c.tenant_id == tenant_id, c.seq > after)
+                .order_by(c.seq)
                 .limit(STREAM_BATCH)
             )
             with self._engine.connect() as conn:
-                rows = [_entry(row) for row in conn.execute(stmt)]
+                rows = [StoredLink(*row) for row in conn.execute(stmt)]
             yield from rows
             if len(rows) < STREAM_BATCH:
                 return

@@ -18,7 +18,8 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 GENESIS = "0" * 64
@@ -75,8 +76,9 @@ class AuditEntry:
 
 
 def instant_text(at: datetime) -> str:
-    """RFC 3339 UTC with microseconds (the canonical form of ``at``)."""
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 UTC with microseconds, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the canonical
+    form of ``at``)."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def entry_body(seq: int, at: datetime, record: AuditRecord) -> dict[str, Any]:
@@ -132,21 +134,62 @@ class Verification:
     reason: str | None = None
 
 
-def verify(entries: Iterable[AuditEntry]) -> Verification:
-    """Walk a tenant's entries in ``seq`` order and check the chain: sequence without
-    gaps from 1, each ``prev_hash`` equal to the previous ``hash``, each ``hash``
+@dataclass(frozen=True, slots=True)
+class StoredLink:
+    """An entry as stored: ``before_text`` / ``after_text`` are the canonical JSON texts
+    that were hashed (None for null). Verification reads these, never re-parsing JSON."""
+
+    seq: int
+    at: datetime
+    actor: str
+    actor_key: str
+    action: str
+    object: str
+    before_text: str | None
+    after_text: str | None
+    reason: str | None
+    prev_hash: str
+    hash: str
+
+
+def _text(value: str | None) -> str:
+    """``json.dumps(value)`` of a string or None (ASCII escapes), without the encoder."""
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def body_text(link: StoredLink) -> str:
+    """``canonical(entry_body(...))`` built from the stored texts: the same characters
+    (sorted keys: action, actor, actor_key, after, at, before, object, reason, seq)."""
+    return (
+        '{"action":' + _text(link.action)
+        + ',"actor":' + _text(link.actor)
+        + ',"actor_key":' + _text(link.actor_key)
+        + ',"after":' + (link.after_text or "null")
+        + ',"at":' + _text(instant_text(link.at))
+        + ',"before":' + (link.before_text or "null")
+        + ',"object":' + _text(link.object)
+        + ',"reason":' + _text(link.reason)
+        + ',"seq":' + str(link.seq)
+        + "}"
+    )  # fmt: skip
+
+
+def verify(links: Iterable[StoredLink]) -> Verification:
+    """Walk a tenant's stored entries in ``seq`` order and check the chain: sequence
+    without gaps from 1, each ``prev_hash`` equal to the previous ``hash``, each ``hash``
     recomputed from the entry's fields."""
     prev = GENESIS
     count = 0
-    for entry in entries:
+    sha256 = hashlib.sha256
+    for link in links:
         count += 1
-        if entry.seq != count:
-            return Verification(False, count, entry.seq, "sequence_gap")
-        if entry.prev_hash != prev:
-            return Verification(False, count, entry.seq, "prev_hash_mismatch")
-        if chain_hash(prev, entry.body()) != entry.hash:
-            return Verification(False, count, entry.seq, "hash_mismatch")
-        prev = entry.hash
+        if link.seq != count:
+            return Verification(False, count, link.seq, "sequence_gap")
+        if link.prev_hash != prev:
+            return Verification(False, count, link.seq, "prev_hash_mismatch")
+        if sha256((prev + body_text(link)).encode("ascii")).hexdigest() != link.hash:
+            return Verification(False, count, link.seq, "hash_mismatch")
+        prev = link.hash
     return Verification(True, count, None)
 
 
