@@ -38,6 +38,8 @@ def test_mutations_are_audited_with_actor_object_and_after(client: TestClient) -
     assert first["object"] == "customers/acme" and second["object"] == "customers/acme"
     assert first["actor"] == "admin (TALLYBOOK_API_KEY)"
     assert first["after"]["currency"] == "USD" and second["after"]["name"] == "Acme Inc"
+    assert first["before"] is None  # a create has no before
+    assert second["before"]["id"] == "acme" and second["before"]["name"] is None
     assert third["object"] == f"keys/{key.json()['id']}"
     assert third["after"]["key"] == "[redacted]"  # the secret never reaches the log
     assert key.json()["key"] not in json.dumps(entries)

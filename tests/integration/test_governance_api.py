@@ -320,4 +320,7 @@ def test_the_audit_chain_holds_the_whole_workflow(
         ("alice-editor", "POST /v1/catalog/changes", "why not"),
         ("bob-approver", "POST /v1/catalog/changes/{change_id}/approve", None),
     ]
+    approval = entries.json()["data"][1]
+    assert approval["before"]["status"] == "pending_approval"
+    assert approval["after"]["status"] == "active"
     assert client.get("/v1/audit/verify").json()["ok"] is True

@@ -9,7 +9,11 @@ when the status is 2xx it records, before the client sees the answer,
 - ``action``: ``METHOD route-template`` (``POST /v1/subscriptions/{subscription_id}/change``);
 - ``object``: the resource path without ``/v1/`` (``subscriptions/sub_1``; a create adds
   the new ``id`` or ``key``; an action suffix such as ``/cancel`` is dropped);
-- ``before``: what the route put in ``request.state.audit_before`` (None otherwise);
+- ``before``: the resource as an in-process ``GET`` of the object's path showed it just
+  before a ``PATCH``, ``PUT``, ``DELETE`` or ``POST .../{action}`` (``_before``; None for
+  creates, or when that GET is not a 200), unless the route set
+  ``request.state.audit_before``. It is a snapshot taken just before the call, not in
+  the call's transaction;
 - ``after``: the JSON answer, secrets redacted (``domain.governance.audit.redacted``);
 - ``reason``: ``request.state.audit_reason`` (routes whose body has a ``reason``).
 
@@ -100,6 +104,7 @@ class AuditHook:
         ):
             await self.app(scope, receive, send)
             return
+        before = await self._before(scope)
         held: list[Message] = []
         body: list[bytes] = []
 
@@ -114,7 +119,7 @@ class AuditHook:
             body.append(message.get("body", b""))
             if message.get("more_body", False):
                 return
-            await self._after(scope, held[0], b"".join(body))
+            await self._after(scope, held[0], b"".join(body), before)
             for item in held:
                 await send(item)
             held.clear()
@@ -123,7 +128,51 @@ class AuditHook:
         for item in held:  # a response that never finished its body
             await send(item)
 
-    async def _after(self, scope: Scope, start: Message, body: bytes) -> None:
+    async def _before(self, scope: Scope) -> Any:
+        """The resource as ``GET`` shows it just before an update, replacement, deletion
+        or action (``PATCH``, ``PUT``, ``DELETE``, ``POST .../{action}``): an in-process
+        GET of the object's path with the caller's own key (so its roles apply). None for
+        a create, or when the GET is not a 200 JSON answer."""
+        path = str(scope.get("path", ""))
+        parts = path.rstrip("/").split("/")
+        method = scope.get("method")
+        if method == "POST":
+            if len(parts) < 5 or parts[-1] not in ACTIONS:
+                return None
+            path = "/".join(parts[:-1])
+        elif path in ("/v1/events", "/api/v1/events"):
+            return None
+        keep = {b"authorization", b"x-api-key", b"host"}
+        sub: dict[str, Any] = {
+            **{k: v for k, v in scope.items() if k not in ("route", "path_params", "state")},
+            "method": "GET",
+            "path": path,
+            "raw_path": path.encode("latin-1"),
+            "query_string": b"",
+            "headers": [(k, v) for k, v in scope.get("headers", []) if k in keep],
+        }
+        start: list[Message] = []
+        chunks: list[bytes] = []
+
+        async def nothing() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def collect(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.append(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        try:
+            await self.app(sub, nothing, collect)
+        except Exception:  # a snapshot is best effort; the call itself goes on
+            log.exception("audit snapshot failed for GET %s", path)
+            return None
+        if not start or int(start[0].get("status", 500)) != 200:
+            return None
+        return redacted(_json(start[0], b"".join(chunks)))
+
+    async def _after(self, scope: Scope, start: Message, body: bytes, before: Any) -> None:
         status = int(start.get("status", 500))
         state: dict[str, Any] = scope.get("state") or {}
         tenant = state.get("tenant")
@@ -140,7 +189,7 @@ class AuditHook:
             actor_key=str(state.get("key_id") or ""),
             action=f"{method} {template}",
             object=audit_object(template, str(scope.get("path", "")), answer, method),
-            before=state.get("audit_before"),
+            before=state.get("audit_before", before),
             after=redacted(answer),
             reason=state.get("audit_reason"),
         )
