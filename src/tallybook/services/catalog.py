@@ -102,10 +102,11 @@ class _PlanCache:
     lock: Lock = field(default_factory=Lock)
 
 
-# Called with (tenant, dry-run diff) before a direct apply publishes anything; raises
+# Called with (tenant, a thunk computing the dry-run diff) before a direct apply
+# publishes anything; raises
 # ``Conflict`` ``approval_required`` when the tenant requires approval of price changes
 # (``services.governance.GovernanceService.check_direct``).
-ApprovalGate = Callable[[str, "CatalogDiff"], None]
+ApprovalGate = Callable[[str, Callable[[], "CatalogDiff"]], None]
 
 
 class CatalogService:
@@ -130,7 +131,7 @@ class CatalogService:
         """Create or update the document's meters and publish changed plans. A direct
         apply (not ``approved`` by a catalog change) passes the approval gate first."""
         if not dry_run and not approved and self.approval_gate is not None:
-            self.approval_gate(tenant_id, self.apply(tenant_id, catalog, dry_run=True))
+            self.approval_gate(tenant_id, lambda: self.apply(tenant_id, catalog, dry_run=True))
         with self._store.transaction(tenant_id) as txn:
             stored_meters = txn.meter_documents()
             if isinstance(catalog, Catalog):

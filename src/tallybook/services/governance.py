@@ -27,7 +27,7 @@ subscriptions created afterwards whatever its ``effective_at``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -129,11 +129,12 @@ class GovernanceService:
         self._store.put_guard_rails(tenant_id, rails, self._clock.now())
         return self._store.guard_rails(tenant_id)
 
-    def check_direct(self, tenant_id: str, diff: CatalogDiff) -> None:
-        """The approval gate of direct catalog edits (``CatalogService.approval_gate``)."""
+    def check_direct(self, tenant_id: str, diff: Callable[[], CatalogDiff]) -> None:
+        """The approval gate of direct catalog edits (``CatalogService.approval_gate``);
+        ``diff`` computes the edit's dry-run diff (only when approval is required)."""
         if not self._store.guard_rails(tenant_id).require_approval:
             return
-        moves = _moves(diff)
+        moves = _moves(diff())
         if moves:
             raise Conflict(
                 "this tenant requires approval of price changes: propose them with "
@@ -293,7 +294,7 @@ class GovernanceService:
                 code="checks_failed",
                 details={"checks": failed},
             )
-        keys = set(row.versions or {}) or {p["key"] for p in row.document.get("plans", [])}
+        keys = _plans_of(row)
         if row.existing == Existing.MIGRATE:
             self._check_billed(tenant_id, keys, row.effective_at)
         now = self._clock.now()
@@ -394,7 +395,7 @@ class GovernanceService:
             if problem != "already_on_version" and len(entry["skipped"]) < 1000:
                 entry["skipped"].append({"subscription": sub.id, "reason": problem})
 
-    def _on_plans(self, tenant_id: str, keys: set[str]) -> list[StoredSubscription]:
+    def _on_plans(self, tenant_id: str, keys: Set[str]) -> list[StoredSubscription]:
         """Subscriptions with a phase on one of ``keys``."""
         found = []
         for chunk in self._analytics.subscription_chunks(tenant_id, size=1000):
@@ -403,7 +404,7 @@ class GovernanceService:
                     found.append(stored)
         return found
 
-    def _check_billed(self, tenant_id: str, keys: set[str], effective_at: datetime) -> None:
+    def _check_billed(self, tenant_id: str, keys: Set[str], effective_at: datetime) -> None:
         """409 ``effective_in_billed_period`` when a finalized invoice of a subscription
         on one of ``keys`` covers time after ``effective_at``."""
         for stored in self._on_plans(tenant_id, keys):
@@ -465,8 +466,11 @@ def _moves(diff: CatalogDiff) -> list[PriceMove]:
     return moves
 
 
+def _plans_of(row: ChangeRow) -> frozenset[str]:
+    """The plans a change changes (those its diff shows created or updated)."""
+    return frozenset(p["key"] for p in row.diff.get("plans", []) if p.get("action") != "unchanged")
+
+
 def _approved(row: ChangeRow) -> ApprovedChange:
-    plans = frozenset(row.versions or {}) or frozenset(
-        p["key"] for p in row.document.get("plans", [])
-    )
+    plans = frozenset(row.versions or {}) or _plans_of(row)
     return ApprovedChange(row.id, plans, row.effective_at, row.decided_at or row.created_at)

@@ -65,15 +65,18 @@ class ImpactService:
         changed = SubstitutedPlans(base, {k: _constant(p) for k, p in plans.items()})
         window = Window(now - LOOKBACK, now, now)
 
+        firsts: dict[str, int] = {}
+
         def last(sub: Subscription, period: BillingPeriod) -> bool:
+            """Among the subscription's last ``periods`` closed periods, on a changed plan."""
             if sub.phase_at(period.start).plan.key not in keys:
                 return False
-            ahead = sub.next_period(period)
-            for _ in range(periods - 1):
-                if ahead is None or ahead.end > now:
-                    break
-                ahead = sub.next_period(ahead)
-            return ahead is None or ahead.end > now
+            first = firsts.get(sub.id)
+            if first is None:
+                closed = sub.periods_until(now)  # once per subscription
+                first = closed[-periods].index if len(closed) >= periods else 0
+                firsts[sub.id] = first
+            return period.index >= first
 
         sums: dict[str, _Sums] = {}
         rows: dict[tuple[str, str], list[Decimal]] = {}
