@@ -264,6 +264,20 @@ def test_effective_at_inside_a_finalized_period_is_refused(
     )
 
 
+def test_effective_at_is_checked_again_at_approval(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    _customer(client, "acme")
+    change = _propose(client, keys["editor"])  # nothing billed yet: accepted
+    client.post("/v1/billing-runs", json={"as_of": "2026-04-02T00:00:00Z"})  # March final
+    late = client.post(f"/v1/catalog/changes/{change['id']}/approve", headers=keys["approver"])
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "effective_in_billed_period")
+    assert client.get(f"/v1/catalog/changes/{change['id']}").json()["status"] == (
+        "pending_approval"
+    )
+    assert [v["version"] for v in client.get("/v1/plans/growth/versions").json()["data"]] == [1]
+
+
 def test_racing_approvers_exactly_one_wins(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
