@@ -30,6 +30,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -134,12 +135,14 @@ class AuditHook:
         GET of the object's path with the caller's own key (so its roles apply). None for
         a create, or when the GET is not a 200 JSON answer."""
         path = str(scope.get("path", ""))
+        raw = bytes(scope.get("raw_path") or quote(path).encode("ascii"))
         parts = path.rstrip("/").split("/")
         method = scope.get("method")
         if method == "POST":
             if len(parts) < 5 or parts[-1] not in ACTIONS:
                 return None
             path = "/".join(parts[:-1])
+            raw = raw.rstrip(b"/").rsplit(b"/", 1)[0]
         elif path in ("/v1/events", "/api/v1/events"):
             return None
         keep = {b"authorization", b"x-api-key", b"host"}
@@ -147,7 +150,7 @@ class AuditHook:
             **{k: v for k, v in scope.items() if k not in ("route", "path_params", "state")},
             "method": "GET",
             "path": path,
-            "raw_path": path.encode("latin-1"),
+            "raw_path": raw,
             "query_string": b"",
             "headers": [(k, v) for k, v in scope.get("headers", []) if k in keep],
         }
