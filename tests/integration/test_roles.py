@@ -117,3 +117,12 @@ def _code(body: Any) -> str | None:
     if isinstance(body.get("error"), dict):
         return body["error"].get("code")
     return body.get("code")
+
+
+def test_an_ingest_only_key_cannot_open_the_portal(client: TestClient) -> None:
+    ingest = client.post("/v1/keys", json={"name": "pipe", "roles": ["ingest"]}).json()["key"]
+    viewer = client.post("/v1/keys", json={"name": "eyes", "roles": ["viewer"]}).json()["key"]
+    refused = client.post("/portal/login", data={"api_key": ingest}, follow_redirects=False)
+    assert refused.status_code == 403 and "may not view" in refused.text
+    allowed = client.post("/portal/login", data={"api_key": viewer}, follow_redirects=False)
+    assert allowed.status_code == 303

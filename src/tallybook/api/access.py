@@ -94,6 +94,11 @@ def allowed_roles(method: str, path: str) -> frozenset[str] | None:
     return _MUTATIONS.get((method, path), ADMIN_ONLY)
 
 
+def may_view(roles: tuple[str, ...]) -> bool:
+    """True if the roles may read (every GET but keys): the portal's login asks this."""
+    return ADMIN in roles or bool(VIEWERS & set(roles))
+
+
 def check_access(request: Request, identity: KeyIdentity) -> None:
     """Raise ``Forbidden`` (``403 forbidden``) unless ``identity``'s roles allow the
     matched route. Called by ``api.deps.get_tenant`` on every authenticated request."""
