@@ -264,6 +264,18 @@ def test_effective_at_inside_a_finalized_period_is_refused(
     )
 
 
+def test_a_client_id_makes_proposals_repeatable(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    first = _propose(client, keys["editor"], id="q3-repricing", reason="q3")
+    again = _propose(client, keys["editor"], id="q3-repricing", reason="q3")
+    assert again["id"] == first["id"] == "q3-repricing"
+    other = _propose(client, keys["editor"], status=409, id="q3-repricing", reason="other")
+    assert other["error"]["code"] == "conflict"
+    listed = client.get("/v1/catalog/changes", params={"status": "pending_approval"}).json()
+    assert [c["id"] for c in listed["data"]] == ["q3-repricing"]
+
+
 def test_effective_at_is_checked_again_at_approval(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
