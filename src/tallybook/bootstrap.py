@@ -148,6 +148,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         governance_store, catalog, subscriptions, analytics_store, impact, clock
     )
     catalog.approval_gate = governance.check_direct
+    subscriptions.plan_schedule = governance.plan_schedule
     overrides = OverrideService(governance_store, subscriptions, customers, catalog, clock)
     subscriptions.customer_overrides = overrides.inherited
     return Container(

@@ -173,6 +173,21 @@ def test_grandfathered_subscriber_keeps_the_old_price(
     assert client.get(f"/v1/subscriptions/{sub['id']}").json()["plan_version"] == 2
 
 
+def test_a_scheduled_change_reaches_new_subscribers_on_schedule(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    change = _propose(client, keys["editor"], effective_at="2030-06-15T00:00:00Z")
+    assert _approve(client, change["id"], keys["approver"])["status"] == "approved"
+    client.post("/v1/customers", json={"id": "new", "currency": "USD"})
+    sub = client.post(
+        "/v1/subscriptions",
+        json={"customer": "new", "plan": "growth", "start": "2030-05-10T00:00:00Z"},
+    ).json()
+    phases = [(p["version"], p["start"]) for p in sub["phases"]]
+    assert phases == [(1, "2030-05-10T00:00:00Z"), (2, "2030-07-01T00:00:00Z")]
+    assert sub["plan_version"] == 2  # the version of the latest phase
+
+
 def test_a_rolled_back_change_never_reaches_an_invoice(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:

@@ -35,7 +35,9 @@ from tallybook.domain.governance.changes import (
     ChangeStatus,
     ChangeTiming,
     GuardRails,
+    ScheduledVersion,
     guard_rail_checks,
+    new_subscription_phases,
     price_moves,
     shown_status,
     switch_at,
@@ -235,3 +237,22 @@ def test_override_json_round_trip_and_overlap() -> None:
     after = replace(item, id="b", start=item.end, end=None)
     assert not item.overlaps(after) and item.overlaps(replace(after, start=T0))
     assert not item.overlaps(replace(after, start=T0, level=OverrideLevel.CUSTOMER))
+
+
+def test_new_subscriptions_follow_the_schedule_and_its_rollbacks() -> None:
+    mid = datetime(2026, 3, 15, tzinfo=UTC)
+    change = ScheduledVersion(mid, ChangeTiming.NEXT_PERIOD, 1, 2)
+    rollback = ScheduledVersion(mid, ChangeTiming.NEXT_PERIOD, 2, 3)
+    sub = replace(_sub(), phases=(Phase(PlanRef("growth", 3), T0),))
+    april = datetime(2026, 4, 1, tzinfo=UTC)
+    assert new_subscription_phases(sub, [change]) == (
+        Phase(PlanRef("growth", 1), T0),
+        Phase(PlanRef("growth", 2), april),
+    )
+    assert new_subscription_phases(sub, [change, rollback]) == (
+        Phase(PlanRef("growth", 1), T0),
+        Phase(PlanRef("growth", 3), april),
+    )
+    immediate = replace(change, timing=ChangeTiming.IMMEDIATE)
+    assert new_subscription_phases(sub, [immediate])[-1] == Phase(PlanRef("growth", 2), mid)  # type: ignore[index]
+    assert new_subscription_phases(replace(sub, start=april), [change]) is None

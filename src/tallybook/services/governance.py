@@ -21,8 +21,9 @@ direct catalog edits (CONTRACT.md, governance).
 - ``check_direct``: with ``require_approval``, a direct apply that moves a price is
   ``409 approval_required``.
 
-New subscriptions take a plan's latest version, so once approved a change applies to
-subscriptions created afterwards whatever its ``effective_at``.
+New subscriptions follow the schedule (``plan_schedule``, read by
+``SubscriptionService.create``): one starting before an approved change's
+``effective_at`` starts on the version it replaces and switches with it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from tallybook.domain.governance.changes import (
     Existing,
     GuardRails,
     PriceMove,
+    ScheduledVersion,
     guard_rail_checks,
     price_moves,
     shown_status,
@@ -189,6 +191,24 @@ class GovernanceService:
             )
             for row in rows
         ]
+
+    def plan_schedule(self, tenant_id: str, plan_key: str) -> list[ScheduledVersion]:
+        """The approved changes of ``plan_key`` that published a new version over an
+        older one, by ``effective_at`` (``SubscriptionService.plan_schedule``)."""
+        found = []
+        for row in self._store.approved_changes(tenant_id):
+            entry = (row.versions or {}).get(plan_key)
+            if entry is None or entry.get("from") is None:
+                continue
+            found.append(
+                ScheduledVersion(
+                    row.effective_at,
+                    ChangeTiming(row.timing),
+                    int(entry["from"]),
+                    int(entry["to"]),
+                )
+            )
+        return found
 
     # -- propose ----------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from tallybook.domain.billing.schedule import billed_ahead, next_issue_at
 from tallybook.domain.catalog.model import Plan
 from tallybook.domain.errors import Conflict, CurrencyMismatch, NotFound, ValidationError
+from tallybook.domain.governance.changes import ScheduledVersion, new_subscription_phases
 from tallybook.domain.governance.overrides import ChargeOverride
 from tallybook.domain.ids import new_id
 from tallybook.domain.money import round_amount
@@ -54,6 +55,10 @@ EXPERIMENT_PREFIX = "experiment:"
 # Called with (tenant, customer): the customer's price overrides, copied into a new
 # subscription of it (``services.overrides``).
 CustomerOverrides = Callable[[str, str], Sequence[ChargeOverride]]
+# Called with (tenant, plan key): the plan's approved catalog changes
+# (``GovernanceService.plan_schedule``), so a new subscription starts on the version in
+# force at its start.
+PlanSchedule = Callable[[str, str], Sequence[ScheduledVersion]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,7 @@ class SubscriptionService:
         self.after_end = after_end
         self.experiment_plan = experiment_plan
         self.customer_overrides: CustomerOverrides | None = None
+        self.plan_schedule: PlanSchedule | None = None
 
     # -- reads --------------------------------------------------------------------------
 
@@ -176,6 +182,8 @@ class SubscriptionService:
             trial_end=trial_end(start, days, customer.timezone),
             overrides=tuple(inherited),
         )
+        if version is None and self.plan_schedule is not None:
+            subscription = self._scheduled(tenant_id, plan, subscription)
         for spec in discounts:
             subscription = subscription.with_discount(_discount(spec, subscription))
         book = PlanBook(self._plans, tenant_id)
@@ -183,6 +191,24 @@ class SubscriptionService:
         now = self._clock.now()
         self._store.insert_exclusive(tenant_id, subscription, customer.account, upcoming, now)
         return StoredSubscription(subscription, customer.account, None, upcoming, now)
+
+    def _scheduled(self, tenant_id: str, plan: Plan, sub: Subscription) -> Subscription:
+        """``sub`` on the version in force at its start when approved catalog changes of
+        its plan are still ahead (``domain.governance.changes.new_subscription_phases``);
+        unchanged when a version in between bills on another cycle or currency."""
+        assert self.plan_schedule is not None
+        phases = new_subscription_phases(sub, self.plan_schedule(tenant_id, plan.key))
+        if phases is None:
+            return sub
+        for phase in phases:
+            other = self._plans.get_plan(tenant_id, plan.key, phase.plan.version)
+            if (other.interval, other.billing_anchor, other.currency) != (
+                plan.interval,
+                plan.billing_anchor,
+                plan.currency,
+            ):
+                return sub
+        return replace(sub, phases=phases)
 
     # -- changes ------------------------------------------------------------------------
 

@@ -18,13 +18,13 @@ leaf of a plan document (tiers compared position by position).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from tallybook.domain.subscriptions.model import Subscription
+from tallybook.domain.subscriptions.model import Phase, PlanRef, Subscription
 
 HUNDRED = Decimal(100)
 PRICE_FIELDS = frozenset(
@@ -234,3 +234,42 @@ def shown_status(
         ):
             return ChangeStatus.SUPERSEDED
     return ChangeStatus.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledVersion:
+    """An approved change of one plan: ``from_version`` -> ``to_version`` at
+    ``effective_at`` with ``timing``."""
+
+    effective_at: datetime
+    timing: ChangeTiming
+    from_version: int
+    to_version: int
+
+
+def new_subscription_phases(
+    sub: Subscription, schedule: Sequence[ScheduledVersion]
+) -> tuple[Phase, ...] | None:
+    """The phases of a new subscription on a plan's latest version when some approved
+    changes of that plan take effect after its start: it starts on the version those
+    changes replace and switches as an existing subscriber would (``switch_at``). None
+    when no change is still ahead of its start."""
+    later = sorted((s for s in schedule if s.effective_at > sub.start), key=_effective)
+    if not later:
+        return None
+    key = sub.phases[0].plan.key
+    phases = [Phase(PlanRef(key, later[0].from_version), sub.start)]
+    for change in later:
+        at = switch_at(replace(sub, phases=tuple(phases)), change.effective_at, change.timing)
+        if at is None:
+            break
+        phase = Phase(PlanRef(key, change.to_version), at)
+        if at <= phases[-1].start:
+            phases[-1] = replace(phase, start=phases[-1].start)
+        else:
+            phases.append(phase)
+    return tuple(phases)
+
+
+def _effective(change: ScheduledVersion) -> datetime:
+    return change.effective_at
