@@ -302,6 +302,7 @@ def apply(
     new version; existing subscriptions keep theirs. TALLYBOOK_DATABASE_URL picks the store.
     """
     from tallybook.documents.catalog.document import CatalogInvalid
+    from tallybook.domain.errors import TallybookError
 
     if not file.exists():
         err_console.print(f"[red]error[/]: {file}: no such file")
@@ -324,6 +325,8 @@ def apply(
         for issue in exc.issues:
             err_console.print(f"[red]error[/] {file}: {issue.location}: {issue.message}")
         raise typer.Exit(1) from None
+    except TallybookError as exc:  # approval_required when the tenant requires approval
+        _fail(exc)
     finally:
         container.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,20 @@ def test_propose_then_approve_from_the_cli(runner: CliRunner, db_url: str, tmp_p
         assert container.catalog.get_plan("default", "growth").version == 2
     finally:
         container.close()
+
+
+def test_apply_is_refused_when_prices_need_approval(
+    runner: CliRunner, db_url: str, tmp_path: Path
+) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(CATALOG)
+    assert runner.invoke(app, ["apply", str(catalog)]).exit_code == 0
+    container = build(Settings(database_url=db_url))
+    try:
+        rails = container.governance.guard_rails("default")
+        container.governance.set_guard_rails("default", replace(rails, require_approval=True))
+    finally:
+        container.close()
+    catalog.write_text(CATALOG.replace('"0.10"', '"0.12"'))
+    refused = runner.invoke(app, ["apply", str(catalog)])
+    assert refused.exit_code == 1 and "approval_required" in refused.output
