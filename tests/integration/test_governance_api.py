@@ -210,6 +210,31 @@ def test_a_rolled_back_change_never_reaches_an_invoice(
     assert all(ln["unit_amount"] != "0.20" for inv in invoices.values() for ln in inv["lines"])
 
 
+def test_an_earlier_rollback_cancels_a_scheduled_change(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    _customer(client, "acme")
+    change = _propose(client, keys["editor"], effective_at="2026-06-15T00:00:00Z")
+    _approve(client, change["id"], keys["approver"])
+    rollback = client.post(
+        "/v1/plans/growth/rollback",
+        json={"to_version": 1, "effective_at": "2026-05-01T00:00:00Z"},
+        headers=keys["editor"],
+    ).json()
+    _approve(client, rollback["id"], keys["approver"])
+    assert client.get(f"/v1/catalog/changes/{change['id']}").json()["status"] == "superseded"
+    run = client.post("/v1/billing-runs", json={"as_of": "2026-08-02T00:00:00Z"})
+    assert run.status_code in (200, 201, 202)
+    listed = client.get("/v1/invoices", params={"customer": "acme"}).json()["data"]
+    fees = {
+        line["amount"]
+        for item in listed
+        for line in client.get(f"/v1/invoices/{item['id']}").json()["lines"]
+        if line["charge"] == "platform"
+    }
+    assert fees == {"100.00"}  # March to July: the $150 fee never billed
+
+
 def test_impact_rerates_the_last_closed_period(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:

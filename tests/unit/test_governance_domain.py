@@ -163,18 +163,27 @@ def test_switch_at_next_period_in_the_customer_zone() -> None:
 
 def test_shown_status() -> None:
     now = datetime(2026, 6, 1, tzinfo=UTC)
+    day = timedelta(days=1)
     first = ApprovedChange("a", frozenset({"growth"}), datetime(2026, 3, 1, tzinfo=UTC), T0)
-    later = ApprovedChange("b", frozenset({"growth"}), datetime(2026, 5, 1, tzinfo=UTC), T0)
-    future = ApprovedChange("c", frozenset({"growth"}), datetime(2026, 9, 1, tzinfo=UTC), T0)
-    other = ApprovedChange("d", frozenset({"scale"}), datetime(2026, 5, 1, tzinfo=UTC), T0)
+    later = ApprovedChange("b", frozenset({"growth"}), datetime(2026, 5, 1, tzinfo=UTC), T0 + day)
+    future = replace(
+        later, id="c", effective_at=datetime(2026, 9, 1, tzinfo=UTC), decided_at=T0 + 2 * day
+    )
+    other = ApprovedChange(
+        "d", frozenset({"scale"}), datetime(2026, 5, 1, tzinfo=UTC), T0 + 3 * day
+    )
     everything = [first, later, future, other]
     approved = ChangeStatus.APPROVED
     assert shown_status(approved, first, everything, now) is ChangeStatus.SUPERSEDED
     assert shown_status(approved, later, everything, now) is ChangeStatus.ACTIVE
     assert shown_status(approved, future, everything, now) is ChangeStatus.APPROVED
     assert shown_status(approved, other, everything, now) is ChangeStatus.ACTIVE
-    rollback = replace(first, id="r", decided_at=T0 + timedelta(days=1))
-    assert shown_status(approved, first, [first, rollback], now) is ChangeStatus.SUPERSEDED
+    # a rollback approved later but effective earlier supersedes a change not yet active
+    scheduled = replace(first, effective_at=datetime(2026, 7, 1, tzinfo=UTC))
+    rollback = replace(
+        first, id="r", effective_at=datetime(2026, 5, 1, tzinfo=UTC), decided_at=T0 + day
+    )
+    assert shown_status(approved, scheduled, [scheduled, rollback], now) is ChangeStatus.SUPERSEDED
     assert shown_status(ChangeStatus.REJECTED, first, everything, now) is ChangeStatus.REJECTED
 
 
@@ -241,8 +250,8 @@ def test_override_json_round_trip_and_overlap() -> None:
 
 def test_new_subscriptions_follow_the_schedule_and_its_rollbacks() -> None:
     mid = datetime(2026, 3, 15, tzinfo=UTC)
-    change = ScheduledVersion(mid, ChangeTiming.NEXT_PERIOD, 1, 2)
-    rollback = ScheduledVersion(mid, ChangeTiming.NEXT_PERIOD, 2, 3)
+    change = ScheduledVersion(mid, ChangeTiming.NEXT_PERIOD, 1, 2, T0 - timedelta(days=9))
+    rollback = ScheduledVersion(mid, ChangeTiming.NEXT_PERIOD, 2, 3, T0 - timedelta(days=8))
     sub = replace(_sub(), phases=(Phase(PlanRef("growth", 3), T0),))
     april = datetime(2026, 4, 1, tzinfo=UTC)
     assert new_subscription_phases(sub, [change]) == (
@@ -256,3 +265,10 @@ def test_new_subscriptions_follow_the_schedule_and_its_rollbacks() -> None:
     immediate = replace(change, timing=ChangeTiming.IMMEDIATE)
     assert new_subscription_phases(sub, [immediate])[-1] == Phase(PlanRef("growth", 2), mid)  # type: ignore[index]
     assert new_subscription_phases(replace(sub, start=april), [change]) is None
+    # approved later, effective earlier: the early rollback replaces the later switch
+    june = ScheduledVersion(datetime(2026, 6, 1, tzinfo=UTC), ChangeTiming.NEXT_PERIOD, 1, 2, T0)
+    early = ScheduledVersion(mid, ChangeTiming.NEXT_PERIOD, 2, 3, T0 + timedelta(days=1))
+    assert new_subscription_phases(sub, [early, june]) == (
+        Phase(PlanRef("growth", 1), T0),
+        Phase(PlanRef("growth", 3), april),
+    )

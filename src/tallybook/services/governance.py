@@ -206,6 +206,7 @@ class GovernanceService:
                     ChangeTiming(row.timing),
                     int(entry["from"]),
                     int(entry["to"]),
+                    row.decided_at or row.created_at,
                 )
             )
         return found
@@ -451,8 +452,9 @@ def _skip_reason(stored: StoredSubscription, at: datetime | None, target: int) -
         return "already_on_version"
     if at <= sub.start:
         return "starts_at_or_after_change"
-    if any(p.start > at for p in sub.phases):
-        return "later_plan_change_scheduled"
+    key = sub.phase_at(at).plan.key
+    if any(p.start > at and p.plan.key != key for p in sub.phases):
+        return "later_plan_change_scheduled"  # to another plan: left to its owner
     return None
 
 

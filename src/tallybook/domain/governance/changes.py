@@ -219,21 +219,21 @@ def shown_status(
     approved: Iterable[ApprovedChange],
     now: datetime,
 ) -> ChangeStatus:
-    """``approved`` until ``effective_at``, then ``active`` until a later approved change
-    of one of its plans takes effect (``superseded``). Later means a later
-    ``effective_at``, or the same one approved later (a rollback of a change)."""
-    if stored is not ChangeStatus.APPROVED or change.effective_at > now:
+    """An approved change is ``superseded`` once a change of one of its plans approved
+    after it has taken effect (the later decision wins, as in the subscriptions'
+    schedules: its switch replaces every later one); else ``approved`` (scheduled) until
+    its ``effective_at``, then ``active``."""
+    if stored is not ChangeStatus.APPROVED:
         return stored
-    mine = (change.effective_at, change.decided_at)
     for other in approved:
         if (
             other.id != change.id
             and other.plans & change.plans
             and other.effective_at <= now
-            and (other.effective_at, other.decided_at) > mine
+            and other.decided_at > change.decided_at
         ):
             return ChangeStatus.SUPERSEDED
-    return ChangeStatus.ACTIVE
+    return ChangeStatus.APPROVED if change.effective_at > now else ChangeStatus.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,31 +245,30 @@ class ScheduledVersion:
     timing: ChangeTiming
     from_version: int
     to_version: int
+    decided_at: datetime
 
 
 def new_subscription_phases(
     sub: Subscription, schedule: Sequence[ScheduledVersion]
 ) -> tuple[Phase, ...] | None:
     """The phases of a new subscription on a plan's latest version when some approved
-    changes of that plan take effect after its start: it starts on the version those
-    changes replace and switches as an existing subscriber would (``switch_at``). None
-    when no change is still ahead of its start."""
-    later = sorted((s for s in schedule if s.effective_at > sub.start), key=_effective)
-    if not later:
+    changes of that plan take effect after its start: the changes are replayed in the
+    order they were approved, as they were on the subscriptions existing then (each
+    switch, ``switch_at``, replaces the phases from it on). None when no change is still
+    ahead of its start (the latest version applies from the start)."""
+    if not any(s.effective_at > sub.start for s in schedule):
         return None
+    ordered = sorted(schedule, key=_decided)
     key = sub.phases[0].plan.key
-    phases = [Phase(PlanRef(key, later[0].from_version), sub.start)]
-    for change in later:
+    phases = [Phase(PlanRef(key, ordered[0].from_version), sub.start)]
+    for change in ordered:
         at = switch_at(replace(sub, phases=tuple(phases)), change.effective_at, change.timing)
         if at is None:
-            break
-        phase = Phase(PlanRef(key, change.to_version), at)
-        if at <= phases[-1].start:
-            phases[-1] = replace(phase, start=phases[-1].start)
-        else:
-            phases.append(phase)
+            continue
+        kept = [p for p in phases if p.start < at]
+        phases = [*kept, Phase(PlanRef(key, change.to_version), at if kept else sub.start)]
     return tuple(phases)
 
 
-def _effective(change: ScheduledVersion) -> datetime:
-    return change.effective_at
+def _decided(change: ScheduledVersion) -> datetime:
+    return change.decided_at
