@@ -22,6 +22,8 @@ from tallybook.adapters.store.audit import AuditStore
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
+from tallybook.adapters.store.commitments import CommitmentStore
+from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
@@ -44,6 +46,8 @@ from tallybook.services.billing.invoices import BULK_THRESHOLD, InvoiceService
 from tallybook.services.billing.previews import PreviewService
 from tallybook.services.billing.runs import BillingService
 from tallybook.services.catalog import CatalogService
+from tallybook.services.commitments import CommitmentService
+from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
 from tallybook.services.experiments import ExperimentService
 from tallybook.services.governance import GovernanceService
@@ -94,6 +98,8 @@ class Container:
     governance: GovernanceService
     overrides: OverrideService
     migrations: MigrationService
+    credits: CreditService
+    commitments: CommitmentService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -151,6 +157,14 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     subscriptions.plan_schedule = governance.plan_schedule
     overrides = OverrideService(governance_store, subscriptions, customers, catalog, clock)
     subscriptions.customer_overrides = overrides.inherited
+    credit_store = CreditStore(engine)
+    invoices = InvoiceService(InvoiceStore(engine, outbox), catalog, usage, clock)
+    previews = PreviewService(
+        customers, subscriptions, catalog, usage, clock, reports=usage, credits=credit_store
+    )
+    credits = CreditService(
+        credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
+    )
     return Container(
         settings=settings,
         engine=engine,
@@ -165,8 +179,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         subscriptions=subscriptions,
         archive=archive,
         billing=billing,
-        invoices=InvoiceService(InvoiceStore(engine, outbox), catalog, usage, clock),
-        previews=PreviewService(customers, subscriptions, catalog, usage, clock, reports=usage),
+        invoices=invoices,
+        previews=previews,
         webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
         outbox_queue=OutboxQueue(engine),
         analytics=AnalyticsService(analytics_store, catalog, clock),
@@ -182,6 +196,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         migrations=MigrationService(
             governance_store, catalog, subscriptions, analytics_store, impact, clock
         ),
+        credits=credits,
+        commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
         scheduled_jobs=[billing.run_due],
     )
 

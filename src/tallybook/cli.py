@@ -14,6 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from tallybook import __version__
+from tallybook.cli_credits import credits_app
+from tallybook.cli_support import audited
+from tallybook.cli_support import container as wired
 from tallybook.config import Settings
 
 if TYPE_CHECKING:
@@ -29,42 +32,6 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _container(settings: Settings | None = None):  # type: ignore[no-untyped-def]
-    from tallybook.bootstrap import build
-
-    return build(settings or Settings())
-
-
-def audited(
-    container: Any,
-    tenant: str,
-    action: str,
-    obj: str,
-    after: Any = None,
-    *,
-    before: Any = None,
-    reason: str | None = None,
-) -> None:
-    """Record a CLI mutation in the tenant's audit log (the same ``AuditService.record``
-    the API's hook calls); the actor is ``cli:<os user>``."""
-    from tallybook.domain.governance.audit import AuditRecord
-
-    container.audit.record(
-        tenant,
-        AuditRecord(cli_actor(), "cli", action, obj, before=before, after=after, reason=reason),
-    )
-
-
-def cli_actor() -> str:
-    """``cli:<os user>`` (``cli:unknown`` when the user cannot be told)."""
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):
-        return "cli:unknown"
 
 
 @app.command()
@@ -90,7 +57,7 @@ def serve(
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
-    container = _container(settings)
+    container = wired(settings)
     new_key = container.tenants.bootstrap_default(
         settings.api_key.get_secret_value() if settings.api_key else None
     )
@@ -141,7 +108,7 @@ def worker(
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_json)
-    container = _container(settings)
+    container = wired(settings)
     metrics = Metrics()
     if metrics_port is not None:
         from prometheus_client import start_http_server
@@ -185,7 +152,7 @@ def keys_create(
     """Create an API key and print it once (only its hash is stored)."""
     from tallybook.domain.errors import TallybookError
 
-    container = _container()
+    container = wired()
     try:
         new = container.keys.create(tenant, name, role or None)
         audited(
@@ -206,7 +173,7 @@ def keys_list(
     tenant: Annotated[str, typer.Option(help="Tenant whose keys to list.")] = "default",
 ) -> None:
     """List a tenant's keys (prefix, label and roles only; keys are stored hashed)."""
-    container = _container()
+    container = wired()
     table = Table("id", "prefix", "name", "roles", "created", "revoked")
     cursor: str | None = None
     while True:
@@ -235,7 +202,7 @@ def keys_revoke(
     processes stop accepting the key within TALLYBOOK_KEY_CACHE_SECONDS."""
     from tallybook.domain.errors import TallybookError
 
-    container = _container()
+    container = wired()
     try:
         row = container.keys.revoke(tenant, key_id)
         after = {"id": row.id, "name": row.name, "revoked_at": _utc(row.revoked_at)}
@@ -308,7 +275,7 @@ def apply(
         err_console.print(f"[red]error[/]: {file}: no such file")
         raise typer.Exit(2)
     text = file.read_text(encoding="utf-8")
-    container = _container()
+    container = wired()
     try:
         container.tenants.ensure_tenant(tenant)
         preview = container.catalog.apply_text(tenant, text, filename=str(file), dry_run=True)
@@ -357,6 +324,7 @@ billing_app = typer.Typer(
 app.add_typer(billing_app, name="billing")
 invoices_app = typer.Typer(help="Read invoices.", no_args_is_help=True)
 app.add_typer(invoices_app, name="invoices")
+app.add_typer(credits_app, name="credits")
 
 
 @billing_app.command("run")
@@ -377,7 +345,7 @@ def billing_run(
     from tallybook.domain.errors import TallybookError
     from tallybook.domain.periods import parse_instant
 
-    container = _container()
+    container = wired()
     try:
         when = parse_instant(as_of) if as_of else container.clock.now()
         due = container.billing.count_due(tenant, when)
@@ -422,7 +390,7 @@ def invoices_show(
     from tallybook.domain.errors import TallybookError
     from tallybook.formatting import format_quantity
 
-    container = _container()
+    container = wired()
     try:
         invoice = container.invoices.get(tenant, reference)
         zone = _customer_zone(container, tenant, invoice.customer)

@@ -10,19 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tallybook.config import Settings
+from tallybook.cli_support import audited
+from tallybook.cli_support import container as wired
 
 if TYPE_CHECKING:
-    from tallybook.bootstrap import Container
+    pass
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-def _container() -> Container:
-    from tallybook.bootstrap import build
-
-    return build(Settings())
 
 
 def backtest(
@@ -51,7 +46,7 @@ def backtest(
     from tallybook.domain.periods import parse_instant
     from tallybook.services.backtests import BacktestRequest
 
-    container = _container()
+    container = wired()
     try:
         document = read_text(candidate.read_text(encoding="utf-8"), str(candidate))
         if not isinstance(document, dict):
@@ -59,8 +54,6 @@ def backtest(
         ids = [c.strip() for c in customers.split(",") if c.strip()] if customers else None
         request = BacktestRequest(parse_instant(start), parse_instant(end), [(plan, document)], ids)
         row = container.backtests.create(tenant, request, background=False)
-        from tallybook.cli import audited
-
         audited(container, tenant, "cli backtest", f"backtests/{row.id}", {"id": row.id})
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, console=console) as progress:
@@ -134,7 +127,7 @@ def export(
     if to != "parquet":
         err_console.print(f"[red]error[/] unsupported format {to!r}: only parquet")
         raise typer.Exit(2)
-    container = _container()
+    container = wired()
     try:
         service = build_exports(container)
         when = parse_instant(since) if since else None

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tallybook.config import Settings
+from tallybook.cli_support import container as wired
 
 if TYPE_CHECKING:
     from tallybook.bootstrap import Container
@@ -36,12 +36,6 @@ KeyOption = Annotated[
         "--key", envvar="TALLYBOOK_KEY", help="The API key you act as (its name is the actor)."
     ),
 ]
-
-
-def _container() -> Container:
-    from tallybook.bootstrap import build
-
-    return build(Settings())
 
 
 def _fail(exc: TallybookError) -> NoReturn:
@@ -128,7 +122,7 @@ def propose(
     if not file.exists():
         err_console.print(f"[red]error[/]: {file}: no such file")
         raise typer.Exit(2)
-    container = _container()
+    container = wired()
     try:
         tenant, actor = _as(container, key, "POST", "/v1/catalog/changes")
         data = read_text(file.read_text(encoding="utf-8"), str(file))
@@ -159,7 +153,7 @@ def list_changes(
     """List catalog changes."""
     from tallybook.domain.errors import TallybookError
 
-    container = _container()
+    container = wired()
     try:
         tenant, _actor = _as(container, key, "GET", "/v1/catalog/changes")
         table = Table("id", "status", "kind", "author", "effective", "plans")
@@ -192,7 +186,7 @@ def show(change_id: Annotated[str, typer.Argument(help="The change id.")], key: 
     """Show a change: diff, checks, impact, decision."""
     from tallybook.domain.errors import TallybookError
 
-    container = _container()
+    container = wired()
     try:
         tenant, _actor = _as(container, key, "GET", "/v1/catalog/changes/{change_id}")
         _show(container.governance.get(tenant, change_id))
@@ -205,7 +199,7 @@ def show(change_id: Annotated[str, typer.Argument(help="The change id.")], key: 
 def _decide(change_id: str, key: str, reason: str | None, verb: str) -> None:
     from tallybook.domain.errors import TallybookError
 
-    container = _container()
+    container = wired()
     try:
         route = f"/v1/catalog/changes/{{change_id}}/{verb}"
         tenant, actor = _as(container, key, "POST", route)
@@ -241,7 +235,7 @@ def verify(
     tenant: Annotated[str, typer.Option(help="Tenant whose chain to verify.")] = "default",
 ) -> None:
     """Recompute the audit hash chain; exit 1 naming the first broken entry."""
-    container = _container()
+    container = wired()
     try:
         result = container.audit.verify(tenant)
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
@@ -157,3 +158,19 @@ def test_pages_use_only_local_assets(browser: TestClient) -> None:
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert "url(" not in css.text and "@import" not in css.text
     assert browser.get("/portal/static/../app.py").status_code == 404
+
+
+def test_customer_page_shows_the_credit_balance_and_the_preview_the_credit(
+    browser: TestClient, seeded: TestClient
+) -> None:
+    assert "Credit balance" not in browser.get("/portal/customers/c1").text  # no grants
+    grant = {"id": "g1", "amount": "1000.00", "currency": "USD", "effective_at": START}
+    ok(seeded.post("/v1/customers/c1/credit-grants", json=grant), 201)
+    credits = seeded.get("/v1/customers/c1/credits").json()
+    assert credits["balance"] == "1000.00"
+    html = browser.get("/portal/customers/c1").text
+    assert "Credit balance" in html and "$1,000.00" in html
+    available = f"${Decimal(credits['available']):,.2f} available now"
+    assert available in html
+    upcoming = browser.get("/portal/customers/c1/upcoming").text
+    assert "Credit g1" in upcoming

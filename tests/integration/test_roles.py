@@ -29,7 +29,13 @@ def expected(method: str, path: str) -> set[str]:
     pricing = ("/v1/catalog", "/v1/plans", "/v1/meters", "/v1/backtests", "/v1/experiments")
     if path.startswith(pricing) or path.startswith("/v1/analytics/allowance-model"):
         return {"pricing_editor"}
-    billing = ("/v1/customers", "/v1/subscriptions", "/v1/invoices", "/v1/billing-runs")
+    billing = (
+        "/v1/customers",
+        "/v1/subscriptions",
+        "/v1/invoices",
+        "/v1/billing-runs",
+        "/v1/credit-grants",
+    )
     if path.startswith(billing) or path == "/v1/analytics/acquisition-spend":
         return {"billing"}
     return set()  # keys, webhooks, tenant settings: admin only

@@ -76,10 +76,7 @@ class Run:
             self.subscribe(subscription, expect=201)
 
     def subscribe(self, subscription: Mapping[str, Any], expect: int | None = None) -> None:
-        body = dict(subscription)
-        for key in ("start",):
-            if key in body:
-                body[key] = text(body[key])
+        body = _json_ready(dict(subscription))
         response = self.call("POST", "/v1/subscriptions", body, expect=expect)
         if response.status_code == 201:
             self.subscriptions[subscription["customer"]] = response.json()["id"]
@@ -197,6 +194,55 @@ class Run:
             if key not in ("customer", "charge"):
                 assert same_decimal(rows[0].get(key), value), f"usage {key}: {rows[0]} vs {value}"
 
+    def do_call(self, value: Mapping[str, Any]) -> None:
+        """Any API call: ``{method?, path, body?, status?, expect?}`` (any 2xx by default)."""
+        method = str(value.get("method", "POST" if "body" in value else "GET")).upper()
+        body = _json_ready(value.get("body")) if "body" in value else None
+        response = self.call(method, self._path(value["path"]), body)
+        if "status" in value:
+            assert response.status_code == value["status"], (
+                f"{method} {value['path']}: {response.text}"
+            )
+        else:
+            assert 200 <= response.status_code < 300, f"{method} {value['path']}: {response.text}"
+        if "expect" in value:
+            _expect_paths(response.json(), value["expect"], f"{method} {value['path']}")
+
+    def do_expect_get(self, value: Mapping[str, Any]) -> None:
+        """``GET path`` (200) and check dotted paths of its JSON body."""
+        got = self.call("GET", self._path(value["path"]), None, expect=200).json()
+        _expect_paths(got, value.get("expect", {}), f"GET {value['path']}")
+
+    def do_expect_lines(self, expected: Mapping[str, Any]) -> None:
+        """The sum of the customer's lines of one type over all its non-void invoices."""
+        lines = [
+            line
+            for invoice in self.invoices(expected["customer"])
+            if invoice["status"] != "void"
+            for line in invoice["lines"]
+            if line["type"] == expected["type"]
+        ]
+        total = sum((Decimal(line["amount"]) for line in lines), Decimal(0))
+        assert same_decimal(total, expected["total"]), (
+            f"{expected['type']} lines of {expected['customer']}: {total} != {expected['total']}; "
+            f"{self.summary(expected)}"
+        )
+
+    def do_expect_billed_total(self, expected: Mapping[str, Any]) -> None:
+        """The sum of the customer's non-void invoice totals."""
+        invoices = [i for i in self.invoices(expected["customer"]) if i["status"] != "void"]
+        total = sum((Decimal(i["total"]) for i in invoices), Decimal(0))
+        assert same_decimal(total, expected["total"]), (
+            f"billed total of {expected['customer']}: {total} != {expected['total']}; "
+            f"{self.summary(expected)}"
+        )
+
+    def _path(self, path: str) -> str:
+        """``{sub:customer}`` in a path is the customer's latest subscription id."""
+        for customer, sid in self.subscriptions.items():
+            path = path.replace(f"{{sub:{customer}}}", sid)
+        return path
+
     # -- helpers ------------------------------------------------------------------------
 
     def advance(self, to: datetime) -> None:
@@ -248,7 +294,7 @@ class Run:
 
 def _line_matches(got: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
     for key, value in want.items():
-        if key in ("amount", "quantity", "unit_amount", "used", "included"):
+        if key in ("amount", "quantity", "unit_amount", "used", "included", "rolled_over"):
             if not same_decimal(got.get(key), value):
                 return False
         elif key in ("period_start", "period_end"):
@@ -280,3 +326,63 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
         for inner in value:
             found += _dicts(inner)
     return found
+
+
+def _json_ready(value: Any) -> Any:
+    """YAML values as JSON: instants as RFC 3339 strings, nested."""
+    if isinstance(value, datetime):
+        return text(value)
+    if isinstance(value, Mapping):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def _expect_paths(got: Any, expected: Mapping[str, Any], context: str) -> None:
+    for path, want in expected.items():
+        actual = _dig(got, path)
+        if isinstance(want, bool) or want is None:
+            ok = actual == want
+        elif isinstance(want, int | float | Decimal) or _is_decimal(want):
+            ok = (
+                actual is not None
+                and not isinstance(actual, dict | list)
+                and _is_decimal(actual)
+                and same_decimal(actual, want)
+            )
+        else:
+            ok = actual == want
+        assert ok, f"{context}: {path} is {actual!r}, expected {want!r}; body: {got}"
+
+
+def _is_decimal(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        Decimal(str(value))
+    except ArithmeticError:
+        return False
+    return True
+
+
+def _dig(value: Any, path: str) -> Any:
+    """``a.b[0].c`` and ``rows[field=value].x`` (the first element whose field equals value)."""
+    import re
+
+    for part in path.split("."):
+        match = re.fullmatch(r"([^\[]*)((?:\[[^\]]*\])*)", part)
+        assert match is not None, f"bad path {path!r}"
+        name, selectors = match.group(1), match.group(2)
+        if name:
+            value = value.get(name) if isinstance(value, dict) else None
+        for selector in re.findall(r"\[([^\]]*)\]", selectors):
+            if not isinstance(value, list):
+                return None
+            if "=" in selector:
+                field_, wanted = selector.split("=", 1)
+                value = next((v for v in value if str(v.get(field_)) == wanted), None)
+            else:
+                index = int(selector)
+                value = value[index] if -len(value) <= index < len(value) else None
+    return value

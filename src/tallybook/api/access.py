@@ -54,6 +54,12 @@ _MUTATIONS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/invoices/{reference}/pay"): BILLING,
     ("POST", "/v1/billing-runs"): BILLING,
     ("PUT", "/v1/analytics/acquisition-spend"): BILLING,
+    # credits and commitments (issue 9)
+    ("POST", "/v1/customers/{customer_id}/credit-grants"): BILLING,
+    ("POST", "/v1/credit-grants/{grant_id}/void"): BILLING,
+    ("POST", "/v1/subscriptions/{subscription_id}/commitment"): BILLING,
+    ("PUT", "/v1/customers/{customer_id}/credit-top-up"): BILLING,
+    ("PUT", "/v1/customers/{customer_id}/spend-limit"): BILLING,
     # catalog: direct edits, changes, rollbacks; decisions
     ("PUT", "/v1/catalog"): PRICING,
     ("POST", "/v1/plans"): PRICING,

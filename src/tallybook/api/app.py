@@ -34,6 +34,8 @@ ROUTERS = (
     "tallybook.api.routes.invoice_documents",  # before invoices: /{id}.html, /{id}.pdf
     "tallybook.api.routes.invoices",
     "tallybook.api.routes.previews",
+    "tallybook.api.routes.credits",
+    "tallybook.api.routes.commitments",
     "tallybook.api.routes.billing_runs",
     "tallybook.api.routes.tenant",
     "tallybook.api.routes.events",

@@ -19,6 +19,7 @@ from tallybook.documents.links import invoice_urls
 from tallybook.domain.billing.invoice import Invoice
 from tallybook.portal.charts import Bar, bar_chart
 from tallybook.services.billing.previews import ChargeUsage, CurrentUsage, MeterDays
+from tallybook.services.credits import CreditSummary
 
 WARN_AT = Decimal(80)
 OVER_AT = Decimal(100)
@@ -169,3 +170,23 @@ def invoice_rows(invoices: Sequence[Invoice], tz: str, locale: str) -> list[Invo
             )
         )
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsCard:
+    """The bill-to customer's live credit balance, formatted (``services.credits``)."""
+
+    balance: str
+    available: str
+    projected_available: str
+
+
+def credits(summary: CreditSummary, locale: str) -> CreditsCard | None:
+    """The credits card, or None when the customer has no credit left."""
+    if not summary.grants:
+        return None
+    return CreditsCard(
+        balance=formats.money(summary.balance, summary.currency, locale),
+        available=formats.money(summary.available, summary.currency, locale),
+        projected_available=formats.money(summary.projected_available, summary.currency, locale),
+    )

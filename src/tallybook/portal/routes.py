@@ -208,4 +208,5 @@ def _customer_context(
         "upcoming_url": customer_url(customer.id) + "/upcoming",
         "charts": pages.charts(days, customer.timezone, LOCALE),
         "invoices": pages.invoice_rows(list(reversed(invoices.items)), customer.timezone, LOCALE),
+        "credits": pages.credits(container.credits.summary(tenant, customer.account), LOCALE),
     }

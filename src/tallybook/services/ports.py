@@ -18,6 +18,7 @@ functions, and tells the port what to write. No adapter calls back into a servic
     ExportStore            warehouse export reads; Statistics: experiment p-values
     AuditStore, GovernanceStore  the audit chain; governance settings, catalog changes,
                            price overrides (issue 12)
+    CreditStore            the credits ledger; CreditUnitOfWork: one customer's locked ledger (issue 9)
     Outbox, PaymentProvider  placeholders for webhooks and provider sync (issue 7)
 
 The records that cross the boundary live here, or in ``domain/`` when the domain
@@ -27,18 +28,20 @@ computes with them (``domain.metering.usage``, ``domain.subscriptions.stored``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
-from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
+from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus
 from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Aggregation, Meter, Plan
+from tallybook.domain.credits.commitments import Commitment
+from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.governance.audit import AuditEntry, AuditRecord, StoredLink
 from tallybook.domain.governance.changes import GuardRails
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
@@ -47,6 +50,8 @@ from tallybook.domain.metering.usage import Partial, Selection
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.domain.webhooks import Endpoint, Message, MessageStatus, OutboxMessage
+
+T = TypeVar("T")
 
 JsonDict = dict[str, Any]
 
@@ -76,6 +81,9 @@ class AccountState:
     subscriptions: list[StoredSubscription]
     drafts: dict[DraftKey, OpenDraft]
     final_lines: list[Line]
+    credits: list[tuple[Grant, Decimal]] = field(default_factory=list)  # grant, remaining
+    commitments: list[Commitment] = field(default_factory=list)
+    term_lines: list[Line] = field(default_factory=list)  # final lines since the first term
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +245,13 @@ class EventStore(Protocol):
     def transaction(
         self, tenant_id: str, received_micros: int
     ) -> AbstractContextManager[EventUnitOfWork]: ...
+
+    def run_transaction(
+        self, tenant_id: str, received_micros: int, work: Callable[[EventUnitOfWork], T]
+    ) -> T:
+        """``work`` in its own write transaction, retried from the start after a deadlock
+        or serialization failure; a domain error it raises rolls back and propagates."""
+        ...
 
     def list_events(
         self,
@@ -473,6 +488,20 @@ class BillingUnitOfWork(Protocol):
         """Execute the writes ``domain.billing.drafts`` decided."""
         ...
 
+    def insert_grants(self, tenant_id: str, grants: Sequence[Grant]) -> None:
+        """Store grants bought on an invoice finalized in this transaction."""
+        ...
+
+    def write_credits(
+        self,
+        tenant_id: str,
+        writes: Sequence[tuple[str, str, Sequence[Entry]]],
+        now: datetime,
+    ) -> None:
+        """Append ledger entries ((customer, currency, entries): grants bought now,
+        debits of the finalized invoices, expiries), numbered after each ledger's last."""
+        ...
+
     def commit(self) -> None: ...
 
 
@@ -490,6 +519,58 @@ class BillingStore(Protocol):
     ) -> list[StoredSubscription]: ...
 
     def unit_of_work(self) -> BillingUnitOfWork: ...
+
+
+# -- credits ----------------------------------------------------------------------------------
+
+
+class CreditUnitOfWork(Protocol):
+    """One customer's ledger transaction (``with``), rolled back unless committed."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None: ...
+
+    def lock(self) -> bool:
+        """Lock the customer (serialises its ledger); False if it does not exist."""
+        ...
+
+    def grant(self, grant_id: str) -> Grant | None: ...
+
+    def balances(self) -> list[tuple[Grant, Decimal]]: ...
+
+    def insert_grant(self, grant: Grant) -> None: ...
+
+    def append(self, currency: str, entries: Sequence[Entry], now: datetime) -> list[Entry]:
+        """Append entries (numbered, with ``balance_after``); returns them as written."""
+        ...
+
+    def insert_final_invoice(self, invoice_id: str, draft: InvoiceDraft, now: datetime) -> int:
+        """Store ``draft`` finalized and numbered in this transaction; returns the number."""
+        ...
+
+    def commit(self) -> None: ...
+
+
+class CreditStore(Protocol):
+    def ledger(self, tenant_id: str, customer: str) -> CreditUnitOfWork: ...
+
+    def get_grant(self, tenant_id: str, grant_id: str) -> Grant | None: ...
+
+    def balances(self, tenant_id: str, customer: str) -> list[tuple[Grant, Decimal]]:
+        """The customer's grants with their remaining amounts, oldest first."""
+        ...
+
+    def entries(
+        self, tenant_id: str, customer: str, currency: str, *, after: int, limit: int
+    ) -> list[tuple[int, Entry]]:
+        """Ledger entries (seq, entry) after ``after``, oldest first."""
+        ...
 
 
 # -- coming capabilities (declared so their services have a port to code against) -----------

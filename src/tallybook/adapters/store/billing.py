@@ -25,19 +25,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
 
-from sqlalchemy import Connection, Engine, RootTransaction, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import take_numbers, write_plan
+from tallybook.adapters.store.commitments import commitments_of, lines_since
+from tallybook.adapters.store.credits import append_many, grant_balances, insert_grant
 from tallybook.adapters.store.customers import customer_from_row
 from tallybook.adapters.store.outbox import OutboxWriter, finalized_messages
 from tallybook.adapters.store.schema_billing import customers, invoices, subscriptions
 from tallybook.adapters.store.subscriptions import subscriptions_of_accounts
+from tallybook.adapters.store.unit_of_work import SqlUnitOfWork
 from tallybook.domain.billing.drafts import ChunkPlan, OpenDraft
 from tallybook.domain.billing.invoice import InvoiceStatus
 from tallybook.domain.billing.lines import line_from_dict
+from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.errors import WriteConflict
 from tallybook.domain.subscriptions.model import Customer
 from tallybook.domain.subscriptions.stored import StoredSubscription
@@ -103,7 +106,7 @@ class BillingStore:
         return BillingUnitOfWork(self._engine, self._postgres, self._outbox)
 
 
-class BillingUnitOfWork:
+class BillingUnitOfWork(SqlUnitOfWork):
     """One chunk's transaction: claim, read, number and write; commit or roll back.
 
     Leaving the ``with`` block without ``commit()`` rolls back. A unique-key race lost to a
@@ -111,43 +114,12 @@ class BillingUnitOfWork:
     """
 
     def __init__(self, engine: Engine, postgres: bool, outbox: OutboxWriter | None = None):
-        self._engine = engine
+        super().__init__(engine)
         self._postgres = postgres
         self._outbox = outbox
-        self._conn: Connection | None = None
-        self._tx: RootTransaction | None = None
 
-    def __enter__(self) -> BillingUnitOfWork:
-        self._conn = self._engine.connect()
-        self._tx = self._conn.begin()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        assert self._conn is not None and self._tx is not None
-        try:
-            if self._tx.is_active:
-                self._tx.rollback()
-        finally:
-            self._conn.close()
-        if isinstance(error, IntegrityError):
-            raise _lost_race(error)
-
-    @property
-    def conn(self) -> Connection:
-        assert self._conn is not None, "use the unit of work in a with block"
-        return self._conn
-
-    def commit(self) -> None:
-        assert self._tx is not None
-        try:
-            self._tx.commit()
-        except IntegrityError as error:
-            raise _lost_race(error) from error
+    def lost_race(self, error: IntegrityError) -> WriteConflict:
+        return WriteConflict("a concurrent billing run wrote first", code="write_conflict")
 
     def take_numbers(self, tenant_id: str, count: int) -> int:
         """Reserve ``count`` consecutive invoice numbers; returns the last."""
@@ -159,6 +131,20 @@ class BillingUnitOfWork:
         write_plan(self.conn, tenant_id, plan)
         if self._outbox is not None and plan.to_number:
             self._outbox.add(self.conn, tenant_id, finalized_messages(plan), plan.now)
+
+    def insert_grants(self, tenant_id: str, grants: Sequence[Grant]) -> None:
+        """Store grants bought on an invoice finalized in this transaction."""
+        for grant in grants:
+            insert_grant(self.conn, tenant_id, grant)
+
+    def write_credits(
+        self,
+        tenant_id: str,
+        writes: Sequence[tuple[str, str, Sequence[Entry]]],
+        now: datetime,
+    ) -> None:
+        """Append ledger entries ((customer, currency, entries)) in this transaction."""
+        append_many(self.conn, tenant_id, writes, now)
 
     def claim(
         self, tenant_id: str, accounts: Sequence[str], *, skip_locked: bool
@@ -186,6 +172,12 @@ class BillingUnitOfWork:
             return states
         for stored in subscriptions_of_accounts(conn, tenant_id, ids):
             states[stored.account].subscriptions.append(stored)
+        for account, balances in grant_balances(conn, tenant_id, ids).items():
+            states[account].credits = balances
+        for account, terms in commitments_of(conn, tenant_id, ids).items():
+            states[account].commitments = terms
+            first = min(term.term_start for term in terms)
+            states[account].term_lines = lines_since(conn, tenant_id, account, first)
         open_stmt = select(
             invoices.c.id,
             invoices.c.customer_id,
@@ -214,9 +206,3 @@ class BillingUnitOfWork:
             for final in conn.execute(final_stmt):
                 states[final.customer_id].final_lines += [line_from_dict(d) for d in final.lines]
         return states
-
-
-def _lost_race(error: IntegrityError) -> WriteConflict:
-    conflict = WriteConflict("a concurrent billing run wrote first", code="write_conflict")
-    conflict.__cause__ = error
-    return conflict

@@ -9,11 +9,13 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, case, or_, select, update
 
+from tallybook.adapters.store.credits import append_entries, invoice_entries, lock_customer
 from tallybook.adapters.store.outbox import OutboxWriter
 from tallybook.adapters.store.schema_billing import invoice_slots, invoices
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus, Totals
 from tallybook.domain.billing.lines import line_from_dict
 from tallybook.domain.billing.schedule import SlotKind
+from tallybook.domain.credits.ledger import reversals
 from tallybook.domain.errors import Conflict
 from tallybook.domain.webhooks import OutboxMessage
 
@@ -147,6 +149,8 @@ class InvoiceStore:
             )
         )
         with self._engine.begin() as conn:
+            if invoice.status is InvoiceStatus.VOID:
+                lock_customer(conn, tenant_id, invoice.customer)
             if conn.execute(stmt).rowcount != 1:
                 raise Conflict(
                     f"invoice {invoice.id} changed status meanwhile; retry",
@@ -154,3 +158,11 @@ class InvoiceStore:
                 )
             if self._outbox is not None:
                 self._outbox.add(conn, tenant_id, messages, invoice.updated_at)
+            if invoice.status is InvoiceStatus.VOID and invoice.voided_at is not None:
+                # a void gives back what the invoice drew from credits, in the same transaction
+                given = reversals(
+                    invoice.id, invoice_entries(conn, tenant_id, invoice.id), invoice.voided_at
+                )
+                append_entries(
+                    conn, tenant_id, invoice.customer, invoice.currency, given, invoice.voided_at
+                )

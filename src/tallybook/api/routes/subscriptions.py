@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -18,6 +19,7 @@ from tallybook.api.requests import (
     instant_field,
 )
 from tallybook.api.responses import JsonResponse, iso
+from tallybook.api.routes.commitments import CommitmentIn
 from tallybook.domain.subscriptions.model import (
     AllowancePolicy,
     CancelMode,
@@ -66,6 +68,7 @@ class SubscriptionIn(Strict):
     quantities: Quantities | None = None
     trial_days: int | None = Field(None, ge=0, le=3650, description="default: the plan's")
     discounts: list[DiscountIn] = Field(default_factory=list, max_length=20)
+    commitment: CommitmentIn | None = None
 
 
 class ChangeIn(Strict):
@@ -162,6 +165,17 @@ def _respond(
 def create_subscription(
     body: SubscriptionIn, tenant: TenantDep, container: ContainerDep
 ) -> JsonResponse:
+    term = None
+    if body.commitment is not None:  # checked before anything is stored
+        customer = container.customers.get(tenant, body.customer)
+        start = instant_field("start", body.start) or container.clock.now()
+        term = container.commitments.build(
+            body.commitment.spec(),
+            subscription="",
+            account=customer.account,
+            currency=customer.currency,
+            start=start,
+        )
     stored = container.subscriptions.create(
         tenant,
         body.customer,
@@ -172,6 +186,10 @@ def create_subscription(
         trial_days=body.trial_days,
         discounts=[d.spec() for d in body.discounts],
     )
+    if term is not None:
+        container.commitments.attach(
+            tenant, replace(term, subscription=stored.subscription.id, account=stored.account)
+        )
     return _respond(stored, container, 201)
 
 

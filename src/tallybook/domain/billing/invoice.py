@@ -8,7 +8,7 @@ Totals (decided here, documented in docs/billing.md):
 
 - ``subtotal``: the sum of every line except discounts and credits;
 - ``discount_total``: the sum of the discount lines, shown as a positive amount;
-- ``credits_applied``: prepaid credits drawn (``credit`` lines), positive ("0" for now);
+- ``credits_applied``: prepaid credits drawn (``credit`` lines, ``domain.credits.ledger``), positive;
 - ``total = subtotal - discount_total - credits_applied``, exactly the sum of all lines.
 
 Every line amount is already rounded (``rating``); totals are sums of rounded lines.

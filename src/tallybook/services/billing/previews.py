@@ -43,6 +43,7 @@ from tallybook.domain.billing.schedule import (
     usage_queries,
 )
 from tallybook.domain.catalog.model import Aggregation
+from tallybook.domain.credits.ledger import Grant, apply_credits
 from tallybook.domain.errors import NotFound
 from tallybook.domain.metering.meters import WindowSize
 from tallybook.domain.periods import Period
@@ -82,6 +83,12 @@ class SubscriptionReader(Protocol):
     def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]:
         """Every subscription billed to ``account`` (its own and its children's)."""
         ...
+
+
+class CreditReader(Protocol):
+    """``ports.CreditStore``: a customer's grants with their remaining amounts."""
+
+    def balances(self, tenant_id: str, customer: str) -> list[tuple[Grant, Decimal]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +160,7 @@ class PreviewService:
         usage: UsageReader,
         clock: Clock,
         reports: UsageService | None = None,
+        credits: CreditReader | None = None,
     ):
         self._customers = customers
         self._subscriptions = subscriptions
@@ -160,6 +168,7 @@ class PreviewService:
         self._usage = usage
         self._clock = clock
         self._reports = reports
+        self._credits = credits
 
     # -- use cases ------------------------------------------------------------------------
 
@@ -181,7 +190,12 @@ class PreviewService:
                 code="no_upcoming_invoice",
                 details={"customer": customer_id},
             )
-        return Upcoming(customer, computed.actual[0], computed.projected[0], now)
+        draft, projected = computed.actual[0], computed.projected[0]
+        if self._credits is not None:
+            grants = self._credits.balances(tenant_id, customer.id)
+            draft = _with_credits(draft, grants)
+            projected = _with_credits(projected, grants)
+        return Upcoming(customer, draft, projected, now)
 
     def current_usage(
         self, tenant_id: str, customer_id: str, now: datetime | None = None
@@ -297,6 +311,14 @@ class PreviewService:
         )
 
 
+def _with_credits(draft: InvoiceDraft, grants: Sequence[tuple[Grant, Decimal]]) -> InvoiceDraft:
+    """The draft with the credit lines its lines would draw now (projected, not drawn)."""
+    left = {grant.id: rest for grant, rest in grants}
+    period = (draft.period_start, draft.period_end)
+    credit = apply_credits(draft.lines, [g for g, _ in grants], left, draft.currency, period)
+    return replace(draft, lines=(*draft.lines, *credit)) if credit else draft
+
+
 def _lines(subscription: Subscription, slot: Slot, book: PlanBook, usage: UsageData) -> list[Line]:
     return slot_lines(subscription, slot, book, usage, Ledger())
 
@@ -393,19 +415,21 @@ def _charge_usage(
     spans: list[_Span],
     now: datetime,
 ) -> ChargeUsage:
-    """Period totals as billed; ``remaining`` is what the span holding ``now`` has left."""
+    """Period totals as billed; ``remaining`` is what the span holding ``now`` has left.
+    Units rolled over from the previous period (``Line.rolled_over``) count as included."""
     current = next((span for span in spans if span.start <= now < span.end), None)
     remaining = ZERO
     if current is not None:
-        used_now = _sum(line.used for line in lines if line.period_start == current.start)
-        remaining = max(ZERO, current.allowance - used_now)
+        mine = [line for line in lines if line.period_start == current.start]
+        allowance = current.allowance + _sum(line.rolled_over for line in mine)
+        remaining = max(ZERO, allowance - _sum(line.used for line in mine))
     return ChargeUsage(
         subscription=key[0],
         charge=key[1],
         name=name,
         meter=meter,
         used=_sum(line.used for line in lines),
-        included=_sum(span.allowance for span in spans),
+        included=_sum(span.allowance for span in spans) + _sum(line.rolled_over for line in lines),
         remaining=remaining,
         billable=_sum(line.quantity for line in lines),
         amount=_sum(line.amount for line in lines),

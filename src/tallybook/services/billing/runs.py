@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tallybook.domain.billing.accounts import Account, account_drafts, due_slots, slot_usage_queries
 from tallybook.domain.billing.adjustments import (
@@ -32,8 +32,9 @@ from tallybook.domain.billing.adjustments import (
     ledger_from_lines,
     lookback_start,
 )
-from tallybook.domain.billing.drafts import AccountBill, ChunkPlan, Counts
+from tallybook.domain.billing.drafts import AccountBill, ChunkPlan, Counts, InvoiceWrite
 from tallybook.domain.billing.schedule import Slot, SlotKind, UsageQuery, next_issue_at
+from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.errors import TallybookError, ValidationError, WriteConflict
 from tallybook.domain.subscriptions.model import Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
@@ -44,7 +45,16 @@ from tallybook.services.billing.invoices import (
     UsageCache,
     account_usage,
 )
-from tallybook.services.ports import AccountState, BillingStore, Clock, PlanReader, UsageReader
+from tallybook.services.commitments import commitment_lines
+from tallybook.services.credits import apply_to_drafts, bought_on, grant_entry, settle
+from tallybook.services.ports import (
+    AccountState,
+    BillingStore,
+    BillingUnitOfWork,
+    Clock,
+    PlanReader,
+    UsageReader,
+)
 from tallybook.services.tenants import TenantService
 
 log = logging.getLogger("tallybook.billing")
@@ -234,15 +244,23 @@ class BillingService:
             skipped = [a for a in accounts if a not in claimed]
             states = uow.account_states(run.tenant_id, claimed, since)
             plan = ChunkPlan(self.clock.now())
+            credited = []
+            bought: dict[str, list[Grant]] = {}  # prepaid commitments' grants, by account
             for account in sorted(states):
                 state = states[account]
-                plan.add_account(state.drafts, self._work(run, state))
+                inserts, rewrites = len(plan.inserts), len(plan.rewrites)
+                bill = self._work(run, state, bought)
+                plan.add_account(state.drafts, bill)
                 plan.counts.accounts += 1
                 plan.counts.subscriptions += len(state.subscriptions)
+                if (state.credits or bought.get(account)) and not bill.failed:
+                    written = plan.inserts[inserts:] + plan.rewrites[rewrites:]
+                    credited.append((state, bill, [w for w in written if w.finalize]))
             finals = len(plan.to_number)
             if finals:
                 plan.assign_numbers(uow.take_numbers(run.tenant_id, finals))
             uow.write(run.tenant_id, plan)
+            _write_credits(uow, run, plan.now, credited, bought)
             uow.commit()
         return plan.counts, skipped
 
@@ -262,11 +280,11 @@ class BillingService:
                 wanted.setdefault(query, set()).add(sub.customer)
         return wanted
 
-    def _work(self, run: _Run, state: AccountState) -> AccountBill:
+    def _work(self, run: _Run, state: AccountState, bought: dict[str, list[Grant]]) -> AccountBill:
         """The account's drafts; an account that cannot be billed (say its plan version
         is gone) is logged and left as it is, so it does not stop the others."""
         try:
-            return self._bill(run, state)
+            return self._bill(run, state, bought)
         except TallybookError as exc:
             log.error(
                 "account not billed",
@@ -284,7 +302,7 @@ class BillingService:
             )
         return AccountBill([], [], failed=True)
 
-    def _bill(self, run: _Run, state: AccountState) -> AccountBill:
+    def _bill(self, run: _Run, state: AccountState, bought: dict[str, list[Grant]]) -> AccountBill:
         subs = tuple(s.subscription for s in state.subscriptions)
         through = {s.subscription.id: s.billed_through for s in state.subscriptions}
         account = Account(state.customer.id, state.customer.currency, subs, through)
@@ -292,7 +310,20 @@ class BillingService:
         usage = account_usage(run.usage, account, run.book, due)
         ledger = ledger_from_lines(subs, state.final_lines)
         drafts = account_drafts(account, run.book, usage, ledger, run.as_of)
+        pending: list[Grant] = []
+        if state.commitments:
+            drafts, pending = commitment_lines(
+                drafts,
+                state.commitments,
+                state.term_lines,
+                {sub.id: sub for sub in subs},
+                {grant.id for grant, _ in state.credits},
+                run.as_of,
+                self.clock.now(),
+            )
+            bought[state.customer.id] = pending
         decided = [(d, d.issue_at + run.grace <= run.as_of) for d in drafts]
+        decided = apply_to_drafts(decided, [*state.credits, *((g, g.amount) for g in pending)])
         new_through = dict(through)
         for sub, slot in due:  # an adjustment slot is done past its grace, invoice or not
             if slot.kind is SlotKind.ADJUSTMENT and slot.issue_at + run.grace <= run.as_of:
@@ -335,6 +366,43 @@ def _ledger_since(run: _Run, stored: list[StoredSubscription]) -> datetime | Non
             if start is not None and (since is None or start < since):
                 since = start
     return since
+
+
+def _write_credits(
+    uow: BillingUnitOfWork,
+    run: _Run,
+    now: datetime,
+    credited: list[tuple[AccountState, AccountBill, list[InvoiceWrite]]],
+    bought: dict[str, list[Grant]],
+) -> None:
+    """The chunk's ledger writes, in its transaction: grants bought by the invoices
+    finalized now (prepaid commitments), then per account the debits of its final
+    invoices' credit lines and the expiries now due (``services.credits.settle``)."""
+    writes: list[tuple[str, str, Sequence[Entry]]] = []
+    bought_now: list[Grant] = []
+    for state, bill, final_writes in credited:
+        invoiced = [(w.id, w.draft) for w in sorted(final_writes, key=lambda w: w.number or 0)]
+        new = bought_on(invoiced, bought.get(state.customer.id, []))
+        bought_now += new
+        entries = [grant_entry(g) for g in new] + settle(
+            invoiced,
+            [draft for draft, final in bill.drafts if not final],
+            [*state.credits, *((g, g.amount) for g in new)],
+            run.as_of,
+            _settled_through(bill),
+        )
+        writes.append((state.customer.id, state.customer.currency, entries))
+    uow.insert_grants(run.tenant_id, bought_now)
+    uow.write_credits(run.tenant_id, writes, now)
+
+
+def _settled_through(bill: AccountBill) -> datetime | None:
+    """How far every continuing subscription of the account is final (None: one is not yet)."""
+    through = [t for _, t, following in bill.progress if following is not None]
+    if any(t is None for t in through):
+        return None
+    known = [t for t in through if t is not None]
+    return min(known) if known else datetime.max.replace(tzinfo=UTC)
 
 
 def _result(tenant_id: str, as_of: datetime, counts: Counts) -> RunResult:

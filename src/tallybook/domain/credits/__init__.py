@@ -1,0 +1,1 @@
+"""Credits: the prepaid money ledger and commitments (pure rules)."""
