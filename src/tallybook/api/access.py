@@ -59,6 +59,7 @@ _MUTATIONS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/credit-grants/{grant_id}/void"): BILLING,
     ("POST", "/v1/subscriptions/{subscription_id}/commitment"): BILLING,
     ("PUT", "/v1/customers/{customer_id}/credit-top-up"): BILLING,
+    ("DELETE", "/v1/customers/{customer_id}/credit-top-up"): BILLING,
     ("PUT", "/v1/customers/{customer_id}/spend-limit"): BILLING,
     # catalog: direct edits, changes, rollbacks; decisions
     ("PUT", "/v1/catalog"): PRICING,

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from tallybook.documents.catalog.document import CatalogInvalid
-from tallybook.domain.catalog.model import Catalog, Charge, FlatCharge, Plan
+from tallybook.domain.catalog.model import Catalog, Charge, FlatCharge, Plan, UsageCharge
 from tallybook.domain.errors import Conflict, NotFound, ValidationError
 from tallybook.domain.governance.overrides import (
     FLAT_FIELDS,
@@ -185,6 +185,9 @@ class OverrideService:
                 code="charge_not_in_plan",
                 details={"charge": spec.charge, "plans": sorted({p.key for p in plans})},
             )
+        charge = next(c for c in with_charge[0].charges if c.key == spec.charge)
+        if not isinstance(charge, (FlatCharge, UsageCharge)):
+            raise _not_priced(spec.charge)
         fields = None
         multiplier = None
         if spec.kind is OverrideKind.MULTIPLIER:
@@ -257,7 +260,17 @@ def _typed_fields(
 def _field(charge: Charge, name: str) -> Any:
     if isinstance(charge, FlatCharge):
         return getattr(charge, name)
-    return getattr(charge.price, name)
+    if isinstance(charge, UsageCharge):
+        return getattr(charge.price, name)
+    raise _not_priced(charge.key)
+
+
+def _not_priced(charge_key: str) -> ValidationError:
+    return ValidationError(
+        f"charge {charge_key!r} has no price to override (only flat and usage charges)",
+        code="invalid_override",
+        details={"charge": charge_key},
+    )
 
 
 def _row(customer_id: str, override: ChargeOverride, now: datetime) -> OverrideRow:

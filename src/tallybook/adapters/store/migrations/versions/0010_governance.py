@@ -2,7 +2,7 @@
 overrides.
 
 Revision ID: 0010_governance
-Revises: 0009_credits
+Revises: 0012_credits_rest
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import tallybook.adapters.store.types as tt
 
 revision = "0010_governance"
-down_revision = "0009_credits"
+down_revision = "0012_credits_rest"
 branch_labels = None
 depends_on = None
 
