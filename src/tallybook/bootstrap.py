@@ -18,6 +18,7 @@ from tallybook.adapters.clock import Clock, SystemClock
 from tallybook.adapters.statistics import ScipyStatistics
 from tallybook.adapters.store.analytics_sql import AnalyticsStore
 from tallybook.adapters.store.archive import PlanArchiveStore
+from tallybook.adapters.store.audit import AuditStore
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
@@ -26,6 +27,7 @@ from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
+from tallybook.adapters.store.governance import GovernanceStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
@@ -39,6 +41,7 @@ from tallybook.config import Settings
 from tallybook.domain.webhooks import Outcome
 from tallybook.services.analytics import AnalyticsService
 from tallybook.services.archiving import ArchiveService
+from tallybook.services.audit import AuditService
 from tallybook.services.backtests import BacktestService
 from tallybook.services.billing.invoices import BULK_THRESHOLD, InvoiceService
 from tallybook.services.billing.previews import PreviewService
@@ -48,11 +51,15 @@ from tallybook.services.commitments import CommitmentService
 from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
 from tallybook.services.experiments import ExperimentService
+from tallybook.services.governance import GovernanceService
+from tallybook.services.impact import ImpactService
 from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
 from tallybook.services.ingest.validate import Limits
 from tallybook.services.keys import KeyService
+from tallybook.services.migrations import MigrationService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
+from tallybook.services.overrides import OverrideService
 from tallybook.services.percentiles import PercentileService
 from tallybook.services.portal_sessions import PortalSessionService
 from tallybook.services.rerating import Rerater
@@ -91,6 +98,10 @@ class Container:
     backtests: BacktestService
     experiments: ExperimentService
     portal_sessions: PortalSessionService
+    audit: AuditService
+    governance: GovernanceService
+    overrides: OverrideService
+    migrations: MigrationService
     credits: CreditService
     top_ups: TopUpService
     commitments: CommitmentService
@@ -143,6 +154,15 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     rerater = Rerater(analytics_store, catalog, usage, billing.bulk_threshold)
     experiments = ExperimentService(analytics_store, catalog, clock, ScipyStatistics())
     subscriptions.experiment_plan = experiments.plan_for
+    governance_store = GovernanceStore(engine, outbox)
+    impact = ImpactService(rerater, clock)
+    governance = GovernanceService(
+        governance_store, catalog, subscriptions, analytics_store, impact, clock
+    )
+    catalog.approval_gate = governance.check_direct
+    subscriptions.plan_schedule = governance.plan_schedule
+    overrides = OverrideService(governance_store, subscriptions, customers, catalog, clock)
+    subscriptions.customer_overrides = overrides.inherited
     credit_store = CreditStore(engine)
     invoice_store = InvoiceStore(engine, outbox)
     invoices = InvoiceService(invoice_store, catalog, usage, clock)
@@ -192,6 +212,12 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         experiments=experiments,
         portal_sessions=PortalSessionService(
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
+        ),
+        audit=AuditService(AuditStore(engine), clock),
+        governance=governance,
+        overrides=overrides,
+        migrations=MigrationService(
+            governance_store, catalog, subscriptions, analytics_store, impact, clock
         ),
         credits=credits,
         top_ups=top_ups,

@@ -79,11 +79,19 @@ def test_a_month_billed_pushed_paid_in_stripe_and_paid_here(env: Env) -> None:
     assert answer.json()["outcome"] == "marked_paid"
     assert env.client.get(f"/v1/invoices/{acme['id']}").json()["status"] == "paid"
     assert [f["invoice"] for f in _facts(env, "invoice.paid")] == [acme["id"]]
+    audited = env.client.get("/v1/audit", params={"object": f"invoices/{acme['id']}"}).json()
+    assert [(e["actor"], e["action"]) for e in audited["data"]] == [
+        ("stripe", "POST /v1/providers/stripe/webhook")
+    ]
+    assert audited["data"][0]["reason"].startswith("Stripe event ")
 
     # the same event again (Stripe retries): acknowledged, nothing more happens
     again = env.client.post("/v1/providers/stripe/webhook", content=body, headers=headers)
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert len(_facts(env, "invoice.paid")) == 1
+    audited = env.client.get("/v1/audit", params={"object": f"invoices/{acme['id']}"}).json()
+    assert len(audited["data"]) == 1
+    assert env.client.get("/v1/audit/verify").json()["ok"] is True
 
     # a later pass pushes nothing again
     count = len(state.invoices), len(state.items), len(state.customers)

@@ -94,3 +94,31 @@ def subscription_message(
 
 def _decimals(values: Mapping[str, Decimal]) -> dict[str, str]:
     return {key: f"{value:f}" for key, value in sorted(values.items())}
+
+
+def change_approved_message(
+    *,
+    change_id: str,
+    kind: str,
+    versions: Mapping[str, Any],
+    effective_at: datetime,
+    timing: str,
+    existing: str,
+    author: str,
+    approved_by: str,
+    at: datetime,
+) -> OutboxMessage:
+    """``catalog.change_approved``: the change, the plan versions it published
+    (``{"growth": {"from": 1, "to": 2, "migrated": 10, "skipped": 0}}``) and when they
+    take effect. Not tied to a customer (``sequence`` is the tenant's)."""
+    data = {
+        "change": change_id,
+        "kind": kind,
+        "plans": {key: dict(value) for key, value in sorted(versions.items())},
+        "effective_at": instant(effective_at),
+        "timing": timing,
+        "existing": existing,
+        "author": author,
+        "approved_by": approved_by,
+    }
+    return OutboxMessage("catalog.change_approved", at, data, None)

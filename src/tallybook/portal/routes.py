@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from tallybook.api.access import may_view
 from tallybook.api.auth import (
     clear_login,
     cookie_key,
@@ -84,6 +85,9 @@ async def login(request: Request, container: ContainerDep) -> Response:
     key = (form.get("api_key") or [""])[0].strip()
     sessions = container.portal_sessions
     try:
+        if not may_view(container.tenants.identify(key).roles):
+            error = "That key may not view the portal (ingestion-only keys cannot)."
+            return _render("login.html", status=403, error=error)
         token = sessions.start(key)
     except Unauthorized:
         return _render("login.html", status=401, error="That API key is not valid.")

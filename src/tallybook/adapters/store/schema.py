@@ -50,6 +50,7 @@ AREA_MODULES = (
     "tallybook.adapters.store.schema_webhooks",
     "tallybook.adapters.store.schema_analytics",
     "tallybook.adapters.store.schema_portal",
+    "tallybook.adapters.store.schema_governance",
     "tallybook.adapters.store.schema_credits",
     "tallybook.adapters.store.schema_payments",
 )

@@ -76,12 +76,14 @@ class TenantStore:
 
     def identity_for_hash(self, key_hash: str) -> KeyIdentity | None:
         """The active (not revoked) key with this hash."""
-        stmt = select(api_keys.c.tenant_id, api_keys.c.id, api_keys.c.roles).where(
+        stmt = select(api_keys.c.tenant_id, api_keys.c.id, api_keys.c.roles, api_keys.c.name).where(
             api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
         )
         with self._engine.connect() as conn:
             row = conn.execute(stmt).first()
-        return None if row is None else KeyIdentity(row.tenant_id, row.id, _roles(row.roles))
+        if row is None:
+            return None
+        return KeyIdentity(row.tenant_id, row.id, _roles(row.roles), row.name)
 
     def get_key(self, tenant_id: str, key_id: str) -> ApiKeyRow | None:
         stmt = select(api_keys).where(api_keys.c.tenant_id == tenant_id, api_keys.c.id == key_id)

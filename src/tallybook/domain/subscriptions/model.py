@@ -37,6 +37,7 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from tallybook.domain.errors import Conflict, ValidationError
 from tallybook.domain.periods import (
@@ -49,6 +50,9 @@ from tallybook.domain.periods import (
     periods_from,
     time_fraction,
 )
+
+if TYPE_CHECKING:
+    from tallybook.domain.governance.overrides import ChargeOverride
 
 ONE = Decimal(1)
 
@@ -195,6 +199,8 @@ class Subscription:
     cancel_mode: CancelMode | None = None
     canceled_at: datetime | None = None
     cycles: tuple[CycleChange, ...] = ()  # later billing cycles, in order
+    # price overrides (its own and its customer's): ``domain.governance.overrides``
+    overrides: tuple[ChargeOverride, ...] = ()
 
     # -- the schedule -----------------------------------------------------------------
 
