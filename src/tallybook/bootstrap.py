@@ -26,6 +26,7 @@ from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.events import EventStore
+from tallybook.adapters.store.finance import TaxRateStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
@@ -47,6 +48,8 @@ from tallybook.services.commitments import CommitmentService
 from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
 from tallybook.services.experiments import ExperimentService
+from tallybook.services.finance.parties import InvoiceSettings
+from tallybook.services.finance.taxes import RateTaxes, TaxRateService
 from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
 from tallybook.services.ingest.validate import Limits
@@ -89,6 +92,8 @@ class Container:
     portal_sessions: PortalSessionService
     credits: CreditService
     commitments: CommitmentService
+    tax_rates: TaxRateService
+    invoice_settings: InvoiceSettings
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -120,9 +125,12 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     catalog = CatalogService(CatalogStore(engine), clock)
     ingest = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
+    tax_rate_store = TaxRateStore(engine)
+    invoice_settings = InvoiceSettings(tenant_store)
     billing = _billing(settings, engine, clock, catalog, usage, tenants, outbox)
+    billing.finance(RateTaxes(tax_rate_store), invoice_settings)
     customer_store = CustomerStore(engine)
-    customers = CustomerService(customer_store, clock)
+    customers = CustomerService(customer_store, clock, tax_rate_store)
     subscription_store = SubscriptionStore(engine, outbox)
     archive = ArchiveService(customer_store, subscription_store, PlanArchiveStore(engine), clock)
     subscriptions = SubscriptionService(
@@ -172,6 +180,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         ),
         credits=credits,
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
+        tax_rates=TaxRateService(tax_rate_store, clock),
+        invoice_settings=invoice_settings,
         scheduled_jobs=[billing.run_due],
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 from tallybook.documents.json_format import iso
 from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, Totals
 from tallybook.domain.billing.lines import line_to_dict
+from tallybook.domain.finance.taxes import rate_summary
 
 
 def _totals(totals: Totals) -> dict[str, Any]:
@@ -18,6 +19,7 @@ def _totals(totals: Totals) -> dict[str, Any]:
         "subtotal": totals.subtotal,
         "discount_total": totals.discount_total,
         "credits_applied": totals.credits_applied,
+        "tax_total": totals.tax_total,
         "total": totals.total,
     }
 
@@ -37,6 +39,9 @@ def invoice_json(invoice: Invoice) -> dict[str, Any]:
         "issue_at": iso(invoice.issue_at),
         "lines": [line_to_dict(line) for line in invoice.lines],
         **_totals(invoice.totals),
+        "taxes": [s.to_dict() for s in rate_summary(invoice.lines)],
+        "tax_note": invoice.tax_note,
+        "parties": invoice.parties,
         "created_at": iso(invoice.created_at),
         "updated_at": iso(invoice.updated_at),
         "finalized_at": iso(invoice.finalized_at),
@@ -60,4 +65,7 @@ def draft_json(draft: InvoiceDraft, status: str = "preview") -> dict[str, Any]:
         "issue_at": iso(draft.issue_at),
         "lines": [line_to_dict(line) for line in draft.lines],
         **_totals(draft.totals),
+        "taxes": [s.to_dict() for s in rate_summary(draft.lines)],
+        "tax_note": draft.tax_note,
+        "parties": draft.parties,
     }

@@ -308,11 +308,16 @@ def apply_to_drafts(
     result: list[tuple[InvoiceDraft, bool] | None] = [None] * len(decided)
     for index in order:
         draft, final = decided[index]
+        paid: dict[int, Decimal] = {}
         credit = apply_credits(
-            draft.lines, grants, left, draft.currency, (draft.period_start, draft.period_end)
+            draft.lines, grants, left, draft.currency, (draft.period_start, draft.period_end), paid
         )
         if credit:
-            draft = replace(draft, lines=(*draft.lines, *credit))
+            own = tuple(
+                replace(line, credited=paid[id(line)]) if id(line) in paid else line
+                for line in draft.lines
+            )
+            draft = replace(draft, lines=(*own, *credit))
         result[index] = (draft, final)
     return [item for item in result if item is not None]
 

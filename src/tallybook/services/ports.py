@@ -39,6 +39,7 @@ from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Aggregation, Meter, Plan
 from tallybook.domain.credits.commitments import Commitment
 from tallybook.domain.credits.ledger import Entry, Grant
+from tallybook.domain.finance.taxes import TaxRate
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
 from tallybook.domain.metering.usage import Partial, Selection
@@ -94,6 +95,8 @@ class TenantRow:
     id: str
     name: str
     grace_seconds: int
+    seller: Mapping[str, Any] | None = None  # the seller profile (domain.finance.parties)
+    email_invoices: bool = False  # e-mail invoices and credit notes when final
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +347,10 @@ class TenantStore(Protocol):
     def create(self, tenant_id: str, name: str, now: datetime, grace_seconds: int) -> TenantRow: ...
 
     def set_grace(self, tenant_id: str, grace_seconds: int) -> None: ...
+
+    def set_finance(self, tenant_id: str, values: Mapping[str, Any]) -> None:
+        """Set ``seller`` (a JSON document or None) and/or ``email_invoices``."""
+        ...
 
     def count_keys(self, tenant_id: str) -> int: ...
 
@@ -727,4 +734,41 @@ class ExportStore(Protocol):
         self, tenant_id: str, name: str, since: datetime | None, until: datetime
     ) -> Iterator[list[dict[str, Any]]]:
         """Rows of ``name`` whose change column is in ``[since, until)``, in batches."""
+        ...
+
+
+# -- invoices for finance (issue 16) ---------------------------------------------------------
+
+
+class TaxRateStore(Protocol):
+    """The tenant's tax rates (``adapters/store/finance.py``); rates never change once stored."""
+
+    def get(self, tenant_id: str, rate_id: str) -> TaxRate | None: ...
+
+    def insert(self, tenant_id: str, rate: TaxRate) -> TaxRate | None:
+        """Store ``rate``; None when its id exists (the caller compares bodies)."""
+        ...
+
+    def all(self, tenant_id: str) -> dict[str, TaxRate]: ...
+
+    def page(self, tenant_id: str, *, limit: int, after: str | None) -> list[TaxRate]: ...
+
+
+class TaxCalculator(Protocol):
+    """Puts taxes on an account's invoice drafts, after credits (``services/billing/runs.py``).
+
+    The built-in one (``services.finance.taxes.RateTaxes``) applies the tenant's tax rates
+    (``domain.finance.taxes``); a tax engine (a lookup by address and product code) would
+    implement this port and be injected in ``bootstrap.py`` instead.
+    """
+
+    def tax(
+        self,
+        tenant_id: str,
+        customer: Customer,
+        draft: InvoiceDraft,
+        charge_rates: Mapping[tuple[str | None, str], Sequence[str]],
+    ) -> InvoiceDraft:
+        """``draft`` with ``Line.taxes`` and its ``tax_note``; ``charge_rates`` maps
+        (subscription, charge) to the rate ids its plan charge names."""
         ...

@@ -171,6 +171,7 @@ class UsageChargeDocument(PriceDocument):
     prices_by_dimension: dict[str, PriceDocument] | None = None
     dimension: str | None = None
     timing: Timing | None = None
+    tax_rates: list[Key] | None = Field(None, max_length=5)
 
 
 class FlatChargeDocument(_Document):
@@ -183,6 +184,7 @@ class FlatChargeDocument(_Document):
     unit_amount: Amount | None = None
     quantity_key: Key | None = None
     timing: Timing = Timing.IN_ADVANCE
+    tax_rates: list[Key] | None = Field(None, max_length=5)
 
 
 ChargeDocument = Annotated[FlatChargeDocument | UsageChargeDocument, Field(discriminator="type")]

@@ -39,6 +39,7 @@ from functools import lru_cache
 from itertools import islice
 
 from tallybook.domain.errors import Conflict, ValidationError
+from tallybook.domain.finance.parties import NO_DETAILS, BuyerDetails
 from tallybook.domain.periods import (
     Anchor,
     Interval,
@@ -96,6 +97,7 @@ class Customer:
     parent: str | None = None
     created_at: datetime | None = None
     archived_at: datetime | None = None  # archived: hidden from lists, no new subscriptions
+    billing: BuyerDetails = NO_DETAILS  # invoice and tax details (domain.finance)
 
     @property
     def account(self) -> str:
