@@ -759,12 +759,19 @@ class TaxCalculator(Protocol):
 
     The built-in one (``services.finance.taxes.RateTaxes``) applies the tenant's tax rates
     (``domain.finance.taxes``); a tax engine (a lookup by address and product code) would
-    implement this port and be injected in ``bootstrap.py`` instead.
+    implement this port and be injected in ``bootstrap.py`` instead. ``for_run`` is called
+    once per billing run, outside any transaction: what it needs to read (rates, a remote
+    engine's session) is read there, never while the run's transaction holds its locks.
     """
+
+    def for_run(self, tenant_id: str) -> DraftTaxes: ...
+
+
+class DraftTaxes(Protocol):
+    """One run's tax calculator (``TaxCalculator.for_run``)."""
 
     def tax(
         self,
-        tenant_id: str,
         customer: Customer,
         draft: InvoiceDraft,
         charge_rates: Mapping[tuple[str | None, str], Sequence[str]],

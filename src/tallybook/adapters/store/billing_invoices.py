@@ -37,7 +37,7 @@ def invoice_from_row(row: Any) -> Invoice:
             Decimal(row.discount_total),
             Decimal(row.credits_applied),
             Decimal(row.total),
-            Decimal(row.tax_total or 0),
+            Decimal(0) if row.tax_total is None else Decimal(row.tax_total),
         ),
         created_at=row.created_at,
         updated_at=row.updated_at,

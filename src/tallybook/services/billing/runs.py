@@ -137,8 +137,7 @@ class BillingService:
         if self._taxes is None or self._settings is None:
             return None
         return InvoiceFinance(
-            tenant_id,
-            self._taxes,
+            self._taxes.for_run(tenant_id),
             self._settings.seller(tenant_id),
             self._settings.name(tenant_id),
         )

@@ -17,13 +17,12 @@ from tallybook.domain.catalog.model import Plan
 from tallybook.domain.errors import TallybookError
 from tallybook.domain.finance.parties import Seller, snapshot
 from tallybook.domain.subscriptions.model import Customer, PlanRef, Subscription
-from tallybook.services.ports import TaxCalculator
+from tallybook.services.ports import DraftTaxes
 
 
 @dataclass(frozen=True, slots=True)
 class InvoiceFinance:
-    tenant_id: str
-    taxes: TaxCalculator
+    taxes: DraftTaxes
     seller: Seller
     tenant_name: str
 
@@ -39,7 +38,7 @@ class InvoiceFinance:
         parties = snapshot(self.seller, self.tenant_name, customer.billing, customer)
         result = []
         for draft, final in decided:
-            taxed = self.taxes.tax(self.tenant_id, customer, draft, rates)
+            taxed = self.taxes.tax(customer, draft, rates)
             if final:
                 taxed = replace(taxed, parties=parties)
             result.append((taxed, final))

@@ -3,7 +3,8 @@
 ``InvoiceSettings`` reads and sets the tenant's ``seller`` and ``email_invoices``
 (``PATCH /v1/tenant``); ``buyer_with`` checks a ``PATCH /v1/customers/{id}``'s finance
 fields into new ``BuyerDetails``. E-mail addresses are parsed by ``email-validator``
-(syntax only: no DNS lookups). Errors are ``ValidationError`` with the codes below.
+(syntax only: no DNS lookups; the reserved ``.test`` domain is allowed for test setups,
+other special-use names such as ``.local`` or ``localhost`` are refused). Errors are ``ValidationError`` with the codes below.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def check_email(value: object, field: str) -> str:
     if not isinstance(value, str) or len(value) > 320:
         raise ValidationError(f"{field} must be an e-mail address", code="invalid_email")
     try:
-        return validate_email(value, check_deliverability=False).normalized
+        return validate_email(
+            value, check_deliverability=False, test_environment=True
+        ).normalized
     except EmailNotValidError as error:
         raise ValidationError(
             f"{field} is not an e-mail address: {error}",

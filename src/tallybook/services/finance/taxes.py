@@ -10,7 +10,6 @@ has not seen).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -103,20 +102,32 @@ class TaxRateService:
 
 
 class RateTaxes:
-    """``ports.TaxCalculator`` with the tenant's own tax rates."""
+    """``ports.TaxCalculator`` with the tenant's own tax rates (read once per run)."""
 
     def __init__(self, store: TaxRateStore):
         self._store = store
-        self._cache: dict[str, dict[str, TaxRate]] = {}
-        self._lock = threading.Lock()
 
-    def _rates(self, tenant_id: str, wanted: set[str]) -> dict[str, TaxRate]:
-        with self._lock:
-            known = self._cache.get(tenant_id)
-        if known is None or not wanted <= known.keys():
-            known = self._store.all(tenant_id)
-            with self._lock:
-                self._cache[tenant_id] = known
+    def for_run(self, tenant_id: str) -> TenantRates:
+        return TenantRates(self._store.all(tenant_id))
+
+
+class TenantRates:
+    """``ports.DraftTaxes``: one run's taxes from the tenant's rates. A rate id no rate has
+    (a plan charge naming a rate never created) is ValidationError ``unknown_tax_rate``:
+    the account is not billed (logged) rather than billed without its tax."""
+
+    def __init__(self, known: Mapping[str, TaxRate]):
+        self._known = known
+
+    def tax(
+        self,
+        customer: Customer,
+        draft: InvoiceDraft,
+        charge_rates: Mapping[tuple[str | None, str], Sequence[str]],
+    ) -> InvoiceDraft:
+        billing = customer.billing
+        known = self._known
+        wanted = set(billing.tax_rates) | {r for ids in charge_rates.values() for r in ids}
         missing = sorted(wanted - known.keys())
         if missing:
             raise ValidationError(
@@ -124,18 +135,6 @@ class RateTaxes:
                 code="unknown_tax_rate",
                 details={"tax_rates": missing},
             )
-        return known
-
-    def tax(
-        self,
-        tenant_id: str,
-        customer: Customer,
-        draft: InvoiceDraft,
-        charge_rates: Mapping[tuple[str | None, str], Sequence[str]],
-    ) -> InvoiceDraft:
-        billing = customer.billing
-        wanted = set(billing.tax_rates) | {r for ids in charge_rates.values() for r in ids}
-        known = self._rates(tenant_id, wanted) if wanted else {}
         rates_of = rates_by_line(charge_rates, billing.tax_rates, known)
         lines = taxed_lines(draft.lines, rates_of, billing.tax_exempt, draft.currency)
         note = exemption_note(billing.tax_exempt)
