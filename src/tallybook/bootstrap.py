@@ -148,7 +148,14 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     credit_store = CreditStore(engine)
     invoices = InvoiceService(InvoiceStore(engine, outbox), catalog, usage, clock)
     previews = PreviewService(
-        customers, subscriptions, catalog, usage, clock, reports=usage, credits=credit_store
+        customers,
+        subscriptions,
+        catalog,
+        usage,
+        clock,
+        reports=usage,
+        credits=credit_store,
+        taxes=RateTaxes(tax_rate_store),
     )
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)

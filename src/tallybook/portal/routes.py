@@ -155,7 +155,12 @@ def upcoming(
     except NotFound as exc:
         return _not_found(request, container, tenant, exc)
     view = document_view(
-        container.customers, container.tenants, tenant, draft_json(preview.draft), LOCALE
+        container.customers,
+        container.tenants,
+        tenant,
+        draft_json(preview.draft),
+        LOCALE,
+        settings=container.invoice_settings,
     )
     back = customer_url(customer_id)
     html = render_invoice_html(view, back_url=back, pdf_url=None)

@@ -42,7 +42,14 @@ def _load(
             f"no invoice {reference!r}", code="invoice_not_found", details={"invoice": reference}
         )
     invoice = invoice_json(container.invoices.get(tenant, reference))
-    view = document_view(container.customers, container.tenants, tenant, invoice, chosen)
+    view = document_view(
+        container.customers,
+        container.tenants,
+        tenant,
+        invoice,
+        chosen,
+        settings=container.invoice_settings,
+    )
     return view, chosen
 
 

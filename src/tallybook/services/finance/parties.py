@@ -42,9 +42,7 @@ def check_email(value: object, field: str) -> str:
     if not isinstance(value, str) or len(value) > 320:
         raise ValidationError(f"{field} must be an e-mail address", code="invalid_email")
     try:
-        return validate_email(
-            value, check_deliverability=False, test_environment=True
-        ).normalized
+        return validate_email(value, check_deliverability=False, test_environment=True).normalized
     except EmailNotValidError as error:
         raise ValidationError(
             f"{field} is not an e-mail address: {error}",
