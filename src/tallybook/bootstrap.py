@@ -22,6 +22,7 @@ from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.commitments import CommitmentStore
+from tallybook.adapters.store.credit_notes import CreditNoteStore
 from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
@@ -48,6 +49,7 @@ from tallybook.services.commitments import CommitmentService
 from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
 from tallybook.services.experiments import ExperimentService
+from tallybook.services.finance.credit_notes import CreditNoteService
 from tallybook.services.finance.parties import InvoiceSettings
 from tallybook.services.finance.taxes import RateTaxes, TaxRateService
 from tallybook.services.ingest.deadletters import DeadLetterService
@@ -94,6 +96,7 @@ class Container:
     commitments: CommitmentService
     tax_rates: TaxRateService
     invoice_settings: InvoiceSettings
+    credit_notes: CreditNoteService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -160,6 +163,11 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
     )
+    credit_note_store = CreditNoteStore(engine)
+    credit_notes = CreditNoteService(credit_note_store, invoices, clock)
+    invoices.has_credit_notes = lambda tenant, invoice: bool(
+        credit_note_store.of_invoices(tenant, [invoice])
+    )
     return Container(
         settings=settings,
         engine=engine,
@@ -189,6 +197,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
         tax_rates=TaxRateService(tax_rate_store, clock),
         invoice_settings=invoice_settings,
+        credit_notes=credit_notes,
         scheduled_jobs=[billing.run_due],
     )
 

@@ -161,7 +161,7 @@ def _embed_fonts(pdf: _Document, view: InvoiceView) -> bool:
 def _closing(w: _Writer, view: InvoiceView) -> None:
     """The tax note, the credit notes and the seller's footer, after the totals."""
     rows = [(view.tax_note, INK)] if view.tax_note else []
-    rows += [(f"Credit note {note}", MUTED) for note in view.notes]
+    rows += [(f"Credit note {note}", INK) for note in view.notes]
     rows += [(line, MUTED) for line in view.footer.split("\n") if line]
     if not rows:
         return

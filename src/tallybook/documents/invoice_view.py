@@ -183,8 +183,27 @@ def invoice_view(
         tax_total=ctx.money(invoice.get("tax_total")),
         tax_note=str(invoice.get("tax_note") or ""),
         footer=footer,
-        notes=notes,
+        notes=notes or _credit_notes(invoice, ctx),
     )
+
+
+REFUNDS = {"credit_balance": "to the credit balance", "external": "refunded"}
+
+
+def _credit_notes(invoice: Mapping[str, Any], ctx: _Context) -> tuple[str, ...]:
+    """One line per credit note: number, date, amount, refund and reason."""
+    rows = []
+    for note in invoice.get("credit_notes") or ():
+        if not isinstance(note, Mapping):
+            continue
+        moment = formats.instant(note.get("created_at"))
+        when = f" of {formats.moment(moment, ctx.tz, ctx.locale)}" if moment else ""
+        refund = REFUNDS.get(str(note.get("refund")), str(note.get("refund") or ""))
+        rows.append(
+            f"{note.get('number')}{when}: {ctx.money(note.get('total'))} {refund}"
+            f" - {note.get('reason') or ''}"
+        )
+    return tuple(rows)
 
 
 def _tax_row(tax: Mapping[str, Any], ctx: _Context) -> TaxView:

@@ -39,6 +39,7 @@ from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Aggregation, Meter, Plan
 from tallybook.domain.credits.commitments import Commitment
 from tallybook.domain.credits.ledger import Entry, Grant
+from tallybook.domain.finance.credit_notes import CreditNote
 from tallybook.domain.finance.taxes import TaxRate
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
@@ -779,3 +780,40 @@ class DraftTaxes(Protocol):
         """``draft`` with ``Line.taxes`` and its ``tax_note``; ``charge_rates`` maps
         (subscription, charge) to the rate ids its plan charge names."""
         ...
+
+
+class CreditNoteUnitOfWork(Protocol):
+    """One customer's transaction for a credit note (``adapters/store/credit_notes.py``)."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None: ...
+
+    def lock(self) -> bool: ...
+
+    def invoice(self, invoice_id: str) -> Invoice | None: ...
+
+    def notes(self, invoice_id: str) -> list[CreditNote]: ...
+
+    def take_number(self) -> int: ...
+
+    def insert_note(self, note: CreditNote) -> None: ...
+
+    def insert_grant(self, grant: Grant) -> None: ...
+
+    def append(self, currency: str, entries: Sequence[Entry], now: datetime) -> list[Entry]: ...
+
+    def commit(self) -> None: ...
+
+
+class CreditNoteStore(Protocol):
+    def unit_of_work(self, tenant_id: str, customer: str) -> CreditNoteUnitOfWork: ...
+
+    def of_invoices(self, tenant_id: str, invoice_ids: Sequence[str]) -> list[CreditNote]: ...
+
+    def get(self, tenant_id: str, note_id: str) -> CreditNote | None: ...

@@ -9,7 +9,7 @@ from the catalog and the event store, caching within one run or request.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -26,7 +26,7 @@ from tallybook.domain.billing.schedule import (
     usage_queries,
 )
 from tallybook.domain.catalog.model import Meter, Plan
-from tallybook.domain.errors import NotFound, ValidationError
+from tallybook.domain.errors import Conflict, NotFound, ValidationError
 from tallybook.domain.notifications import invoice_status_message
 from tallybook.domain.subscriptions.model import PlanRef, Subscription
 from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
@@ -218,6 +218,9 @@ class InvoiceService:
         self._plans = plans
         self._usage = usage
         self._clock = clock
+        # whether an invoice has credit notes (set by bootstrap): such an invoice is
+        # corrected by further credit notes, never voided (issue 16)
+        self.has_credit_notes: Callable[[str, str], bool] | None = None
 
     def get(self, tenant_id: str, reference: str) -> Invoice:
         """An invoice by id, or by number (``INV-000042`` or ``42``)."""
@@ -236,6 +239,12 @@ class InvoiceService:
 
     def void(self, tenant_id: str, reference: str) -> Invoice:
         invoice = self.get(tenant_id, reference)
+        if self.has_credit_notes is not None and self.has_credit_notes(tenant_id, invoice.id):
+            raise Conflict(
+                "an invoice with credit notes cannot be voided: credit what is left instead",
+                code="invoice_has_credit_notes",
+                details={"invoice": invoice.id},
+            )
         now = self._clock.now()
         voided = invoice.voided(now)
         message = invoice_status_message(voided, now)
