@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import TEST_KEY
 from tests.integration.test_customers_api import error
+from tests.integration.test_invoice_documents import pdf_text
 from tests.integration.test_finance_taxes import _line, _setup, _usage_invoice
 
 D = Decimal
@@ -65,6 +67,12 @@ def test_a_partial_credit_note_refunds_one_line_into_the_credits_ledger(
     assert shown["total"] == de["total"]  # the invoice itself never changes
     html = client.get(f"/v1/invoices/{de['id']}.html").text
     assert "CN-000001" in html and "Base fee charged twice" in html
+    assert "CN-000001" in pdf_text(client.get(f"/v1/invoices/{de['id']}.pdf").content)
+    with TestClient(client.app) as browser:  # the portal, logged in like a person
+        login = browser.post("/portal/login", data={"api_key": TEST_KEY}, follow_redirects=False)
+        assert login.status_code == 303
+        page = browser.get("/portal/customers/de").text
+        assert "Credit note CN-000001: €117.81" in page
 
     # the line is used up: one cent more is refused, nothing was written
     over = _note(

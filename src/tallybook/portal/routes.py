@@ -208,6 +208,11 @@ def _customer_context(
         "summary": pages.summary(usage, LOCALE),
         "upcoming_url": customer_url(customer.id) + "/upcoming",
         "charts": pages.charts(days, customer.timezone, LOCALE),
-        "invoices": pages.invoice_rows(list(reversed(invoices.items)), customer.timezone, LOCALE),
+        "invoices": pages.invoice_rows(
+            list(reversed(invoices.items)),
+            customer.timezone,
+            LOCALE,
+            container.credit_notes.of_invoices(tenant, [i.id for i in invoices.items]),
+        ),
         "credits": pages.credits(container.credits.summary(tenant, customer.account), LOCALE),
     }
