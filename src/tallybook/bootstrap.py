@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
+from tallybook.adapters.smtp import SmtpTransport
 from tallybook.adapters.statistics import ScipyStatistics
 from tallybook.adapters.store.analytics_sql import AnalyticsStore
 from tallybook.adapters.store.archive import PlanArchiveStore
@@ -26,6 +27,7 @@ from tallybook.adapters.store.credit_notes import CreditNoteStore
 from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
+from tallybook.adapters.store.email_deliveries import EmailDeliveryStore
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.finance import TaxRateStore
 from tallybook.adapters.store.migrate import upgrade
@@ -37,6 +39,7 @@ from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.adapters.store.webhooks import WebhookStore
 from tallybook.adapters.webhooks import HttpSender
 from tallybook.config import Settings
+from tallybook.documents.invoice_email import InvoiceMail
 from tallybook.domain.webhooks import Outcome
 from tallybook.services.analytics import AnalyticsService
 from tallybook.services.archiving import ArchiveService
@@ -50,6 +53,7 @@ from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
 from tallybook.services.experiments import ExperimentService
 from tallybook.services.finance.credit_notes import CreditNoteService
+from tallybook.services.finance.delivery import InvoiceEmails
 from tallybook.services.finance.parties import InvoiceSettings
 from tallybook.services.finance.taxes import RateTaxes, TaxRateService
 from tallybook.services.ingest.deadletters import DeadLetterService
@@ -97,6 +101,7 @@ class Container:
     tax_rates: TaxRateService
     invoice_settings: InvoiceSettings
     credit_notes: CreditNoteService
+    emails: InvoiceEmails
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -168,6 +173,19 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     invoices.has_credit_notes = lambda tenant, invoice: bool(
         credit_note_store.of_invoices(tenant, [invoice])
     )
+    outbox_queue = OutboxQueue(engine)
+    smtp_url = settings.smtp_url.get_secret_value() if settings.smtp_url else None
+    composer = InvoiceMail(
+        invoices,
+        customers,
+        tenants,
+        invoice_settings,
+        credit_notes,
+        sender=settings.smtp_from,
+        public_url=settings.public_url,
+    )
+    transport = SmtpTransport(smtp_url, settings.smtp_timeout_seconds) if smtp_url else None
+    emails = InvoiceEmails(EmailDeliveryStore(engine), outbox_queue, composer, transport, clock)
     return Container(
         settings=settings,
         engine=engine,
@@ -185,7 +203,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         invoices=invoices,
         previews=previews,
         webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
-        outbox_queue=OutboxQueue(engine),
+        outbox_queue=outbox_queue,
         analytics=AnalyticsService(analytics_store, catalog, clock),
         percentiles=PercentileService(rerater, catalog, clock),
         backtests=BacktestService(analytics_store, rerater, catalog, clock),
@@ -198,7 +216,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         tax_rates=TaxRateService(tax_rate_store, clock),
         invoice_settings=invoice_settings,
         credit_notes=credit_notes,
-        scheduled_jobs=[billing.run_due],
+        emails=emails,
+        scheduled_jobs=[billing.run_due, emails.run_once],
     )
 
 

@@ -34,6 +34,7 @@ ROUTERS = (
     "tallybook.api.routes.credit_notes",  # before invoices: /{id}/credit-notes
     "tallybook.api.routes.invoices",
     "tallybook.api.routes.tax_rates",
+    "tallybook.api.routes.email_deliveries",
     "tallybook.api.routes.previews",
     "tallybook.api.routes.credits",
     "tallybook.api.routes.commitments",

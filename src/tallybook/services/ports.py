@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
@@ -40,6 +40,7 @@ from tallybook.domain.catalog.model import Aggregation, Meter, Plan
 from tallybook.domain.credits.commitments import Commitment
 from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.finance.credit_notes import CreditNote
+from tallybook.domain.finance.delivery import Delivery, DeliveryStatus, Mail
 from tallybook.domain.finance.taxes import TaxRate
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
@@ -817,3 +818,47 @@ class CreditNoteStore(Protocol):
     def of_invoices(self, tenant_id: str, invoice_ids: Sequence[str]) -> list[CreditNote]: ...
 
     def get(self, tenant_id: str, note_id: str) -> CreditNote | None: ...
+
+
+class EmailQueue(Protocol):
+    """Invoice e-mail deliveries (``adapters/store/email_deliveries.py``)."""
+
+    def claim(self, now: datetime, lease: timedelta, limit: int) -> list[tuple[Delivery, str]]: ...
+
+    def record(
+        self,
+        delivery: Delivery,
+        token: str,
+        *,
+        status: DeliveryStatus,
+        next_attempt_at: datetime | None,
+        recipients: Sequence[str],
+        message_id: str | None,
+        error: str | None,
+        now: datetime,
+    ) -> bool: ...
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        status: DeliveryStatus | None,
+        invoice: str | None,
+        limit: int,
+        after: str | None,
+    ) -> list[Delivery]: ...
+
+
+class MailComposer(Protocol):
+    """Builds an invoice's e-mail (``documents/invoice_email.py``): recipients, subject,
+    text with the portal link, the PDF. Raises ``PermanentFailure`` when it cannot be
+    sent (no recipient, no sender)."""
+
+    def compose(self, tenant_id: str, invoice_id: str) -> Mail: ...
+
+
+class MailTransport(Protocol):
+    """Sends one e-mail (``adapters/smtp.py``); returns its Message-ID. Any exception is a
+    failed attempt (retried)."""
+
+    def send(self, mail: Mail) -> str: ...

@@ -5,6 +5,10 @@
                         (``CN-000001``), taken from ``credit_note_counters`` in the
                         transaction that stores the note; ``lines`` a JSON array.
 ``credit_note_counters`` the last credit-note number given per tenant.
+``email_deliveries``    one e-mail per finalized invoice of a tenant that e-mails invoices,
+                        made from the outbox's ``invoice.finalized`` fact (its id is the
+                        fact's, so a second fan-out is impossible); retried until ``sent``
+                        or ``failed`` (``domain.finance.delivery``).
 
 The seller profile is a column of ``tenants``, buyer details a column of ``customers``,
 and an invoice's taxes and parties columns of ``invoices`` (``schema``, ``schema_billing``).
@@ -17,6 +21,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Index,
+    Integer,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -69,3 +74,24 @@ credit_note_counters = Table(
     Column("last_number", BigInteger, nullable=False),
     PrimaryKeyConstraint("tenant_id", name="pk_credit_note_counters"),
 )
+
+email_deliveries = Table(
+    "email_deliveries",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("id", String(40), nullable=False),
+    Column("invoice_id", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcMicros, nullable=True),
+    Column("claim_token", String(32), nullable=True),
+    Column("recipients", JsonType, nullable=True),
+    Column("message_id", String(255), nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("updated_at", UtcMicros, nullable=False),
+    Column("sent_at", UtcMicros, nullable=True),
+    PrimaryKeyConstraint("tenant_id", "id", name="pk_email_deliveries"),
+)
+Index("ix_email_deliveries_due", email_deliveries.c.status, email_deliveries.c.next_attempt_at)
+Index("ix_email_deliveries_invoice", email_deliveries.c.tenant_id, email_deliveries.c.invoice_id)

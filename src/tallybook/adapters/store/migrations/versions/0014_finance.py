@@ -60,6 +60,25 @@ def upgrade() -> None:
     )
     op.create_index("ix_credit_notes_invoice", "credit_notes", ["tenant_id", "invoice_id"])
     op.create_table(
+        "email_deliveries",
+        sa.Column("tenant_id", sa.String(64), nullable=False),
+        sa.Column("id", sa.String(40), nullable=False),
+        sa.Column("invoice_id", sa.String(40), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", tt.UtcMicros(), nullable=True),
+        sa.Column("claim_token", sa.String(32), nullable=True),
+        sa.Column("recipients", tt.JsonType, nullable=True),
+        sa.Column("message_id", sa.String(255), nullable=True),
+        sa.Column("last_error", sa.String(500), nullable=True),
+        sa.Column("created_at", tt.UtcMicros(), nullable=False),
+        sa.Column("updated_at", tt.UtcMicros(), nullable=False),
+        sa.Column("sent_at", tt.UtcMicros(), nullable=True),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_email_deliveries"),
+    )
+    op.create_index("ix_email_deliveries_due", "email_deliveries", ["status", "next_attempt_at"])
+    op.create_index("ix_email_deliveries_invoice", "email_deliveries", ["tenant_id", "invoice_id"])
+    op.create_table(
         "credit_note_counters",
         sa.Column("tenant_id", sa.String(64), nullable=False),
         sa.Column("last_number", sa.BigInteger(), nullable=False),
@@ -68,6 +87,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_email_deliveries_invoice", table_name="email_deliveries")
+    op.drop_index("ix_email_deliveries_due", table_name="email_deliveries")
+    op.drop_table("email_deliveries")
     op.drop_table("credit_note_counters")
     op.drop_index("ix_credit_notes_invoice", table_name="credit_notes")
     op.drop_table("credit_notes")
