@@ -185,7 +185,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         public_url=settings.public_url,
     )
     transport = SmtpTransport(smtp_url, settings.smtp_timeout_seconds) if smtp_url else None
-    emails = InvoiceEmails(EmailDeliveryStore(engine), outbox_queue, composer, transport, clock)
+    emails = InvoiceEmails(EmailDeliveryStore(engine), composer, transport, clock)
     return Container(
         settings=settings,
         engine=engine,

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import TEST_KEY
 from tests.integration.test_customers_api import error
-from tests.integration.test_invoice_documents import pdf_text
 from tests.integration.test_finance_taxes import _line, _setup, _usage_invoice
+from tests.integration.test_invoice_documents import pdf_text
 
 D = Decimal
 

@@ -1,9 +1,10 @@
-"""Invoice e-mail deliveries (``ports.EmailQueue``): made from the outbox, claimed with a
-token and a lease (as webhook messages are), recorded after each attempt.
+"""Invoice e-mail deliveries (``ports.EmailQueue``): an outbox of their own, written in
+the transaction that finalizes the invoice, claimed with a token and a lease (as webhook
+messages are), recorded after each attempt.
 
-``email_rows`` is called by ``OutboxQueue.dispatch`` in its transaction: each
-``invoice.finalized`` fact of a tenant with ``email_invoices`` on becomes one pending
-delivery whose id is the fact's (the primary key makes a second fan-out impossible).
+``email_rows`` is called by the stores that finalize invoices (the billing run's unit of
+work, a paid grant's purchase invoice) on their own connection: a rollback takes the
+delivery with the invoice, and a committed invoice always has its delivery.
 """
 
 from __future__ import annotations
@@ -19,40 +20,34 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from tallybook.adapters.store.schema import tenants
 from tallybook.adapters.store.schema_finance import email_deliveries
 from tallybook.domain.finance.delivery import Delivery, DeliveryStatus
+from tallybook.domain.ids import new_id_at
 
-FACT = "invoice.finalized"
 
-
-def email_rows(conn: Connection, facts: Sequence[Any], now: datetime) -> None:
-    """Insert the deliveries of ``facts`` (outbox rows with ``id``, ``tenant_id``,
-    ``type``, ``data``) for tenants that e-mail invoices."""
-    wanted = [f for f in facts if f.type == FACT]
-    if not wanted:
+def email_rows(conn: Connection, tenant_id: str, invoice_ids: Sequence[str], now: datetime) -> None:
+    """In the transaction that finalizes ``invoice_ids``: one pending delivery each when
+    the tenant e-mails invoices (read in the same transaction, so the switch as it is at
+    finalization decides)."""
+    if not invoice_ids:
         return
-    on = {
-        row.id
-        for row in conn.execute(
-            select(tenants.c.id).where(
-                tenants.c.id.in_({f.tenant_id for f in wanted}), tenants.c.email_invoices
-            )
-        )
-    }
+    on = conn.execute(
+        select(tenants.c.email_invoices).where(tenants.c.id == tenant_id)
+    ).scalar_one_or_none()
+    if not on:
+        return
     rows = [
         {
-            "tenant_id": f.tenant_id,
-            "id": f.id,
-            "invoice_id": str(f.data["invoice"]),
+            "tenant_id": tenant_id,
+            "id": new_id_at("eml", now),
+            "invoice_id": invoice_id,
             "status": DeliveryStatus.PENDING.value,
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,
             "updated_at": now,
         }
-        for f in wanted
-        if f.tenant_id in on and isinstance(f.data, dict) and f.data.get("invoice")
+        for invoice_id in invoice_ids
     ]
-    if rows:
-        conn.execute(insert(email_deliveries), rows)
+    conn.execute(insert(email_deliveries), rows)
 
 
 def delivery_from_row(row: Any) -> Delivery:

@@ -30,7 +30,6 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tallybook.adapters.store.email_deliveries import email_rows
 from tallybook.adapters.store.schema_webhooks import (
     outbox,
     outbox_sequences,
@@ -150,9 +149,7 @@ class OutboxQueue:
         """Fan out up to ``limit`` undispatched facts to matching endpoints; returns how
         many facts were dispatched."""
         stmt = (
-            select(
-                outbox.c.id, outbox.c.tenant_id, outbox.c.type, outbox.c.created_at, outbox.c.data
-            )
+            select(outbox.c.id, outbox.c.tenant_id, outbox.c.type, outbox.c.created_at)
             .where(outbox.c.dispatched_at.is_(None))
             .order_by(outbox.c.created_at)
             .limit(limit)
@@ -171,7 +168,6 @@ class OutboxQueue:
                         rows.append(_message_row(fact, ep.id, now))
             if rows:
                 conn.execute(insert(webhook_messages), rows)
-            email_rows(conn, facts, now)  # invoice e-mails (issue 16), same fan-out
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_([f.id for f in facts]))

@@ -5,10 +5,9 @@
                         (``CN-000001``), taken from ``credit_note_counters`` in the
                         transaction that stores the note; ``lines`` a JSON array.
 ``credit_note_counters`` the last credit-note number given per tenant.
-``email_deliveries``    one e-mail per finalized invoice of a tenant that e-mails invoices,
-                        made from the outbox's ``invoice.finalized`` fact (its id is the
-                        fact's, so a second fan-out is impossible); retried until ``sent``
-                        or ``failed`` (``domain.finance.delivery``).
+``email_deliveries``    one e-mail per invoice finalized while its tenant e-mails invoices,
+                        written in the finalizing transaction (an outbox of its own);
+                        retried until ``sent`` or ``failed`` (``domain.finance.delivery``).
 
 The seller profile is a column of ``tenants``, buyer details a column of ``customers``,
 and an invoice's taxes and parties columns of ``invoices`` (``schema``, ``schema_billing``).

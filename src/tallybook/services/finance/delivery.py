@@ -1,9 +1,9 @@
 """Invoice e-mails: deliveries made from the outbox, sent over SMTP, retried, listed.
 
+A delivery is written in the transaction that finalizes the invoice when the tenant has
+``email_invoices`` on (``adapters/store/email_deliveries.py``: an outbox of its own).
 ``InvoiceEmails.run_once`` is the scheduled job (``container.scheduled_jobs``, every
-``scheduler_interval_seconds``): it fans out new outbox facts (``Dispatcher``: the same
-idempotent fan-out the webhook worker runs, which turns each ``invoice.finalized`` of a
-tenant with ``email_invoices`` on into one pending delivery), claims the due deliveries,
+``scheduler_interval_seconds``): it claims the due deliveries,
 composes each (``ports.MailComposer``: recipients, the PDF, the portal link), sends it
 (``ports.MailTransport``) and records the outcome with the retry schedule of
 ``domain.finance.delivery``. A delivery is never lost: it stays pending until sent, or
@@ -13,8 +13,7 @@ ends ``failed`` with its last error (``GET /v1/email-deliveries?status=failed``)
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
 from tallybook.domain.errors import ValidationError
 from tallybook.domain.finance.delivery import (
@@ -33,35 +32,25 @@ LEASE = timedelta(minutes=5)  # an attempt (render + SMTP) that takes longer is 
 BATCH = 50
 
 
-class Dispatcher(Protocol):
-    """``adapters.store.outbox.OutboxQueue.dispatch``."""
-
-    def dispatch(self, now: datetime, limit: int = 500) -> int: ...
-
-
 class InvoiceEmails:
     def __init__(
         self,
         queue: EmailQueue,
-        dispatcher: Dispatcher,
         composer: MailComposer,
         transport: MailTransport | None,
         clock: Clock,
     ):
         self._queue = queue
-        self._dispatcher = dispatcher
         self._composer = composer
         self._transport = transport  # None: TALLYBOOK_SMTP_URL not set, nothing is sent
         self._clock = clock
 
     def run_once(self) -> int:
-        """Fan out, then attempt every due delivery (in batches); returns how many were
-        attempted. Without an SMTP transport deliveries wait (pending)."""
+        """Attempt every due delivery (in batches); returns how many were attempted.
+        Without an SMTP transport deliveries wait (pending)."""
         if self._transport is None:
             return 0
         now = self._clock.now()
-        while self._dispatcher.dispatch(now):
-            pass
         done = 0
         while True:
             claimed = self._queue.claim(now, LEASE, BATCH)
