@@ -29,7 +29,7 @@ from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
 from tallybook.adapters.store.email_deliveries import EmailDeliveryStore
 from tallybook.adapters.store.events import EventStore
-from tallybook.adapters.store.finance import TaxRateStore
+from tallybook.adapters.store.finance import RevenueSource, TaxRateStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
@@ -55,6 +55,7 @@ from tallybook.services.experiments import ExperimentService
 from tallybook.services.finance.credit_notes import CreditNoteService
 from tallybook.services.finance.delivery import InvoiceEmails
 from tallybook.services.finance.parties import InvoiceSettings
+from tallybook.services.finance.revenue import RevenueService
 from tallybook.services.finance.taxes import RateTaxes, TaxRateService
 from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
@@ -102,6 +103,7 @@ class Container:
     invoice_settings: InvoiceSettings
     credit_notes: CreditNoteService
     emails: InvoiceEmails
+    revenue: RevenueService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -217,6 +219,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         invoice_settings=invoice_settings,
         credit_notes=credit_notes,
         emails=emails,
+        revenue=RevenueService(RevenueSource(engine)),
         scheduled_jobs=[billing.run_due, emails.run_once],
     )
 

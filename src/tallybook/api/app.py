@@ -35,6 +35,7 @@ ROUTERS = (
     "tallybook.api.routes.invoices",
     "tallybook.api.routes.tax_rates",
     "tallybook.api.routes.email_deliveries",
+    "tallybook.api.routes.revenue",
     "tallybook.api.routes.previews",
     "tallybook.api.routes.credits",
     "tallybook.api.routes.commitments",

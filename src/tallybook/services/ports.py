@@ -862,3 +862,14 @@ class MailTransport(Protocol):
     failed attempt (retried)."""
 
     def send(self, mail: Mail) -> str: ...
+
+
+class RevenueSource(Protocol):
+    """What revenue recognition reads (``adapters/store/finance.py``)."""
+
+    def revenue_data(
+        self, tenant_id: str, start: datetime, end: datetime
+    ) -> tuple[list[Invoice], list[CreditNote], dict[str, str]]:
+        """Final (finalized or paid) invoices whose period overlaps ``[start, end)``, their
+        credit notes, and the time zone of each of their customers."""
+        ...
