@@ -159,6 +159,8 @@ def test_every_list_pages_with_limit_and_an_opaque_cursor(client: TestClient) ->
         if method == "get" and "cursor" in _declared_query(operation)
     ]
     assert {"/v1/customers", "/v1/subscriptions", "/v1/invoices", "/v1/keys"} <= set(lists)
+    # nested lists (a customer's credit grants and ledger) need their parent to exist
+    client.post("/v1/customers", json={"id": "x", "currency": "USD"})
     for path in lists:
         assert client.get(path, params={"limit": 1000}).status_code == 200, path
         assert client.get(path, params={"limit": 1001}).status_code == 422, path

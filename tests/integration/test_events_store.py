@@ -6,13 +6,15 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, func, select
 
 from tallybook.adapters.store.db import make_engine
-from tallybook.adapters.store.events import EventStore
+from tallybook.adapters.store.events import BatchWriter, EventStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.schema_events import events, rejected_events
+from tallybook.domain.errors import Conflict
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, Problem
 
@@ -110,3 +112,34 @@ def test_resolve_only_moves_open_letters(engine: Engine) -> None:
     letter = store.get_rejected("t", rid)
     assert letter is not None and letter.status == "discarded" and letter.event == "{}"
     assert store.get_rejected("other", rid) is None
+
+
+def test_run_transaction_reruns_after_a_deadlock_and_keeps_nothing_of_the_failed_try(
+    engine: Engine,
+) -> None:
+    """Dead-letter replay and discard use ``run_transaction``: a deadlock (PostgreSQL
+    ``40P01``, raised here by the work on its first try after it wrote) rolls that try back
+    and runs the work again, as ``write_batch`` does; a domain error is not retried."""
+    store = EventStore(engine)
+    with store.transaction("t", 1) as tx:
+        [rid] = tx.dead_letters([DeadLetter("native", None, "e", "c", "m", {})])
+    now = datetime.now(UTC)
+    tries: list[int] = []
+
+    def work(tx: BatchWriter) -> bool:
+        tries.append(len(tries))
+        moved = tx.resolve(rid, "discarded", now)
+        if len(tries) == 1:
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
+        return moved
+
+    assert store.run_transaction("t", 2, work) is True
+    assert tries == [0, 1]  # the first try's resolve was rolled back, so the second moved it
+
+    def refused(tx: BatchWriter) -> None:
+        tries.append(len(tries))
+        raise Conflict("no", code="conflict")
+
+    with pytest.raises(Conflict):
+        store.run_transaction("t", 3, refused)
+    assert len(tries) == 3

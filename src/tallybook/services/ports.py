@@ -16,6 +16,7 @@ functions, and tells the port what to write. No adapter calls back into a servic
     BillingStore           what is due; BillingUnitOfWork: one chunk's transaction
     AnalyticsStore         analytics reads; backtest, experiment and spend rows (issue 13)
     ExportStore            warehouse export reads; Statistics: experiment p-values
+    CreditStore            the credits ledger; CreditUnitOfWork: one customer's locked ledger (issue 9)
     Outbox, PaymentProvider  placeholders for webhooks and provider sync (issue 7)
 
 The records that cross the boundary live here, or in ``domain/`` when the domain
@@ -25,13 +26,13 @@ computes with them (``domain.metering.usage``, ``domain.subscriptions.stored``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
 from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus
@@ -48,6 +49,8 @@ from tallybook.domain.metering.usage import Partial, Selection
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.domain.webhooks import Endpoint, Message, MessageStatus, OutboxMessage
+
+T = TypeVar("T")
 
 JsonDict = dict[str, Any]
 
@@ -242,6 +245,13 @@ class EventStore(Protocol):
     def transaction(
         self, tenant_id: str, received_micros: int
     ) -> AbstractContextManager[EventUnitOfWork]: ...
+
+    def run_transaction(
+        self, tenant_id: str, received_micros: int, work: Callable[[EventUnitOfWork], T]
+    ) -> T:
+        """``work`` in its own write transaction, retried from the start after a deadlock
+        or serialization failure; a domain error it raises rolls back and propagates."""
+        ...
 
     def list_events(
         self,

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import (
@@ -49,6 +49,8 @@ from tallybook.domain.instants import from_micros
 from tallybook.domain.metering.bounds import DUMP_DEPTH, MAX_STORED_CHARS, MAX_STORED_STRING, cut
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
+
+T = TypeVar("T")
 
 _COLUMNS = "tenant_id, source, id, customer, type, ts, properties, body_hash, received_at"
 _SQLITE_INSERT = (
@@ -219,6 +221,21 @@ class EventStore:
         lock = self._group.database if self._group is not None else nullcontext()
         with translated(), lock, self._engine.begin() as conn:
             yield BatchWriter(conn, tenant_id, received_micros, self._postgres)
+
+    def run_transaction(
+        self, tenant_id: str, received_micros: int, work: Callable[[BatchWriter], T]
+    ) -> T:
+        """``work`` in a write transaction of its own (``transaction``), run again from the
+        start after a deadlock or serialization failure as ``write_batch`` is
+        (``failures.with_retries``); ``work`` must therefore only touch the database
+        through the writer it is given. Returns what ``work`` returns; a domain error it
+        raises rolls back and propagates without a retry."""
+
+        def once() -> T:
+            with self.transaction(tenant_id, received_micros) as tx:
+                return work(tx)
+
+        return with_retries(once)
 
     def list_events(
         self,

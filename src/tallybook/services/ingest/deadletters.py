@@ -20,6 +20,7 @@ from tallybook.domain.errors import Conflict, NotFound, ValidationError
 from tallybook.domain.metering.events import Problem, RejectedEvent
 from tallybook.services.ingest.service import IngestService, check_page_size
 from tallybook.services.pagination import decode_cursor, page_of
+from tallybook.services.ports import EventUnitOfWork
 
 STATUSES = ("open", "replayed", "discarded")
 
@@ -87,7 +88,7 @@ class DeadLetterService:
                 },
             )
 
-        with self._store.transaction(tenant_id, validator.now) as tx:
+        def work(tx: EventUnitOfWork) -> int:
             inserted, stored = tx.insert([checked])
             if not inserted and stored.get((checked.source, checked.id)) != checked.body_hash:
                 raise Conflict(
@@ -97,6 +98,9 @@ class DeadLetterService:
                 )
             if not tx.resolve(rejected_id, "replayed", now):
                 raise _not_open(rejected_id)
+            return inserted
+
+        inserted = self._store.run_transaction(tenant_id, validator.now, work)
         outcome = "accepted" if inserted else "duplicate"
         return ReplayResult(outcome, self.get(tenant_id, rejected_id))
 
@@ -107,9 +111,11 @@ class DeadLetterService:
             return record
         now = self._clock.now()
 
-        with self._store.transaction(tenant_id, 0) as tx:
+        def work(tx: EventUnitOfWork) -> None:
             if not tx.resolve(rejected_id, "discarded", now):
                 raise _not_open(rejected_id)
+
+        self._store.run_transaction(tenant_id, 0, work)
         return self.get(tenant_id, rejected_id)
 
     def _open(self, tenant_id: str, rejected_id: str) -> RejectedEvent:
