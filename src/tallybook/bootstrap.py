@@ -220,7 +220,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         credit_notes=credit_notes,
         emails=emails,
         revenue=RevenueService(RevenueSource(engine)),
-        scheduled_jobs=[billing.run_due, emails.run_once],
+        # invoice e-mails are sent by the same schedule when an SMTP server is configured
+        scheduled_jobs=[billing.run_due, *([emails.run_once] if transport else [])],
     )
 
 

@@ -151,7 +151,7 @@ def _locale(value: object) -> str | None:
     assert text is not None
     try:
         Locale.parse(text.replace("-", "_"))
-    except (ValueError, UnknownLocaleError):
+    except (ValueError, TypeError, UnknownLocaleError):
         raise ValidationError(
             f"locale {text!r} is not a known locale (e.g. en_US, de_DE, ja_JP)",
             code="invalid_locale",
