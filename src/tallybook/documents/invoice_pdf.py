@@ -141,19 +141,35 @@ def _texts(view: InvoiceView) -> str:
     return "".join(parts)
 
 
+# Loaded from each font whatever the document: ASCII, Latin-1, general punctuation and the
+# currency symbols; the document's own characters are added (``_embed_fonts``).
+BASE_RANGE: tuple[tuple[int, int], ...] = (
+    (0x20, 0x7E),
+    (0xA0, 0xFF),
+    (0x2000, 0x206F),
+    (0x20A0, 0x20CF),
+    (0x2190, 0x2193),
+    (0x2212, 0x2212),
+)
+
+
 def _embed_fonts(pdf: _Document, view: InvoiceView) -> bool:
     """Register DejaVu (and IPAGothic when a character needs it); False when DejaVu is
-    not installed (core fonts then)."""
+    not installed (core fonts then). Only the characters the document can use are loaded
+    from each font (``unicode_range``): reading a whole CJK font's metrics takes seconds."""
     found = fonts.fonts()
     if found.regular is None or found.bold is None:
         return False
-    pdf.add_font(UNICODE_FONT, "", str(found.regular))
-    pdf.add_font(UNICODE_FONT, "B", str(found.bold))
+    used = {ord(ch) for ch in repr(view) + _texts(view)}
+    wanted = [*BASE_RANGE, *sorted(used)]
+    pdf.add_font(UNICODE_FONT, "", str(found.regular), unicode_range=wanted)
+    pdf.add_font(UNICODE_FONT, "B", str(found.bold), unicode_range=wanted)
     pdf.font_name = UNICODE_FONT
     if found.cjk is not None:
         have = fonts.covered(found.regular)
-        if any(ord(ch) not in have for ch in set(_texts(view)) if not ch.isspace()):
-            pdf.add_font(CJK_FONT, "", str(found.cjk))
+        missing = sorted(c for c in used if c not in have and not chr(c).isspace())
+        if missing:
+            pdf.add_font(CJK_FONT, "", str(found.cjk), unicode_range=missing)
             pdf.set_fallback_fonts([CJK_FONT], exact_match=False)
     return True
 
