@@ -161,7 +161,7 @@ def _embed_fonts(pdf: _Document, view: InvoiceView) -> bool:
     if found.regular is None or found.bold is None:
         return False
     used = {ord(ch) for ch in repr(view) + _texts(view)}
-    wanted = [*BASE_RANGE, *sorted(used)]
+    wanted: list[int | tuple[int, int]] = [*BASE_RANGE, *sorted(used)]
     pdf.add_font(UNICODE_FONT, "", str(found.regular), unicode_range=wanted)
     pdf.add_font(UNICODE_FONT, "B", str(found.bold), unicode_range=wanted)
     pdf.font_name = UNICODE_FONT
