@@ -16,6 +16,11 @@
    fact each when on), ``--events`` ingested through ``IngestService`` (ingest records no
    facts), and one billing run closing the month (one ``invoice.finalized`` per invoice).
 
+0. **Client ceiling** (``--clients``, printed first): the same receiver, plain POSTs of a
+   webhook-sized body, 16 in flight (the per-endpoint default), with aiohttp (the sender's
+   client) and with httpx (the one it replaced), in this process: the raw rate a worker
+   cannot beat, and the before/after of the client choice.
+
 Bounded: every figure comes from a fixed amount of work on 127.0.0.1.
 """
 
@@ -182,6 +187,59 @@ def delivery(db: str, messages: int, workers: int) -> dict[str, Any]:
     }
 
 
+# -- 0. client ceiling ---------------------------------------------------------------------
+
+
+async def _post_all(client: str, url: str, requests: int, in_flight: int) -> tuple[float, float]:
+    import aiohttp
+    import httpx
+
+    body = b'{"id":"msg_x","type":"invoice.paid","data":{"invoice":"inv_1"}}' * 4
+    gate = asyncio.Semaphore(in_flight)
+    started, cpu = time.perf_counter(), _cpu()
+    if client == "aiohttp":
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=in_flight), trust_env=False
+        ) as session:
+
+            async def one_aiohttp() -> None:
+                async with gate, session.post(url, data=body, allow_redirects=False) as answer:
+                    await answer.read()
+
+            await asyncio.gather(*(one_aiohttp() for _ in range(requests)))
+    else:
+        limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+        async with httpx.AsyncClient(limits=limits, trust_env=False) as http:
+
+            async def one_httpx() -> None:
+                async with gate:
+                    answer = await http.post(url, content=body)
+                    await answer.aclose()
+
+            await asyncio.gather(*(one_httpx() for _ in range(requests)))
+    return requests / (time.perf_counter() - started), requests / (_cpu() - cpu)
+
+
+def client_ceiling(requests: int) -> None:
+    port = free_port()
+    receiver = subprocess.Popen(
+        [sys.executable, "-c", RECEIVER, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
+        for client in ("aiohttp", "httpx"):
+            rate, per_cpu = asyncio.run(
+                _post_all(client, f"http://127.0.0.1:{port}/hooks", requests, 16)
+            )
+            print(
+                f"client     {client:8} raw POSTs: {rate:8,.0f} req/s "
+                f"({per_cpu:,.0f} per CPU-second), {requests:,} requests, 16 in flight"
+            )
+    finally:
+        receiver.terminate()
+        receiver.wait(10)
+
+
 # -- 2. outbox on vs off ------------------------------------------------------------------
 
 
@@ -251,6 +309,8 @@ def bench_store(name: str, db_factory: Any, args: argparse.Namespace) -> None:
             f"peak RSS {got['peak_rss_mb']:.0f} MB per worker "
             f"({got['rss_before_mb']:.0f} MB before delivery)"
         )
+    if args.no_outbox_cost:
+        return
     figures: dict[bool, dict[str, float]] = {}
     for _ in range(args.rounds):  # off, on, off, on, ...: the best of each (shared machines)
         for outbox in (False, True):
@@ -282,12 +342,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="off/on pairs (best of each)")
     parser.add_argument("--pg", default=os.environ.get("TALLYBOOK_BENCH_PG", DEFAULT_PG))
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--deliver-only", metavar="DB")
+    parser.add_argument("--deliver-only", metavar="DB", help=argparse.SUPPRESS)
+    parser.add_argument("--clients", type=int, default=3000, help="requests per client (0: skip)")
+    parser.add_argument(
+        "--no-outbox-cost", action="store_true", help="skip the outbox on/off figures"
+    )
     args = parser.parse_args()
     if args.deliver_only:
         print(json.dumps(deliver_only(args.deliver_only)))
         return
     print(f"machine: {machine()}")
+    if args.clients:
+        client_ceiling(args.clients)
     bench_store("sqlite", sqlite_store, args)
     if pg_reachable(args.pg):
         bench_store("postgres", lambda: postgres_store(args.pg), args)

@@ -68,10 +68,6 @@ class CreditNoteStore:
 class CreditNoteUnitOfWork(CreditUnitOfWork):
     """The credits ledger's transaction plus the invoice, its notes and the note counter."""
 
-    def __enter__(self) -> CreditNoteUnitOfWork:
-        super().__enter__()
-        return self
-
     def invoice(self, invoice_id: str) -> Invoice | None:
         stmt = select(invoices).where(
             invoices.c.tenant_id == self.tenant_id, invoices.c.id == invoice_id

@@ -56,6 +56,8 @@ class Line:
     ``breakdown`` holds the tier slices with their exact (unrounded) amounts; the line
     amount is the rounded sum, so rounding each slice for display may differ from it.
     ``customer`` and ``subscription`` are set once billing places the line on an invoice.
+    ``rolled_over`` (usage lines of a charge with allowance rollover) is the part of
+    ``included`` carried in from the previous period (``domain.billing.rollover``).
     """
 
     type: LineType
@@ -72,6 +74,7 @@ class Line:
     period_end: datetime | None = None
     customer: str | None = None
     subscription: str | None = None
+    rolled_over: Decimal | None = None  # units carried in from the previous period
     credited: Decimal | None = None
     taxes: tuple[LineTax, ...] = ()
 
@@ -97,8 +100,8 @@ class Line:
 
 
 def line_to_dict(line: Line) -> dict[str, Any]:
-    """The stored and API shape of a line."""
-    return {
+    """The stored and API shape of a line (``rolled_over`` only when set)."""
+    shape = {
         "type": line.type.value,
         "description": line.description,
         "charge": line.charge,
@@ -117,6 +120,9 @@ def line_to_dict(line: Line) -> dict[str, Any]:
         "tax_amount": _text(line.tax_amount),
         "taxes": [_tax_to_dict(tax) for tax in line.taxes],
     }
+    if line.rolled_over is not None:
+        shape["rolled_over"] = _text(line.rolled_over)
+    return shape
 
 
 def line_from_dict(data: Mapping[str, Any]) -> Line:
@@ -136,6 +142,7 @@ def line_from_dict(data: Mapping[str, Any]) -> Line:
         dimension=data.get("dimension"),
         customer=data.get("customer"),
         subscription=data.get("subscription"),
+        rolled_over=_decimal(data.get("rolled_over")),
         credited=_decimal(data.get("credited")),
         taxes=tuple(_tax_from_dict(t) for t in data.get("taxes") or ()),
     )
