@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
+from tallybook.adapters.smtp import SmtpTransport
 from tallybook.adapters.statistics import ScipyStatistics
 from tallybook.adapters.store.analytics_sql import AnalyticsStore
 from tallybook.adapters.store.archive import PlanArchiveStore
@@ -23,10 +24,13 @@ from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.commitments import CommitmentStore
+from tallybook.adapters.store.credit_notes import CreditNoteStore
 from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
+from tallybook.adapters.store.email_deliveries import EmailDeliveryStore
 from tallybook.adapters.store.events import EventStore
+from tallybook.adapters.store.finance import RevenueSource, TaxRateStore
 from tallybook.adapters.store.governance import GovernanceStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
@@ -38,6 +42,7 @@ from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.adapters.store.webhooks import WebhookStore
 from tallybook.adapters.webhooks import HttpSender
 from tallybook.config import Settings
+from tallybook.documents.invoice_email import InvoiceMail
 from tallybook.domain.webhooks import Outcome
 from tallybook.services.analytics import AnalyticsService
 from tallybook.services.archiving import ArchiveService
@@ -51,6 +56,11 @@ from tallybook.services.commitments import CommitmentService
 from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
 from tallybook.services.experiments import ExperimentService
+from tallybook.services.finance.credit_notes import CreditNoteService
+from tallybook.services.finance.delivery import InvoiceEmails
+from tallybook.services.finance.parties import InvoiceSettings
+from tallybook.services.finance.revenue import RevenueService
+from tallybook.services.finance.taxes import RateTaxes, TaxRateService
 from tallybook.services.governance import GovernanceService
 from tallybook.services.impact import ImpactService
 from tallybook.services.ingest.deadletters import DeadLetterService
@@ -105,6 +115,11 @@ class Container:
     credits: CreditService
     top_ups: TopUpService
     commitments: CommitmentService
+    tax_rates: TaxRateService
+    invoice_settings: InvoiceSettings
+    credit_notes: CreditNoteService
+    emails: InvoiceEmails
+    revenue: RevenueService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
 
@@ -137,9 +152,12 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     catalog = CatalogService(CatalogStore(engine), clock)
     ingest = _ingest(settings, engine, clock, catalog)
     usage = UsageService(UsageSql(engine), catalog)
+    tax_rate_store = TaxRateStore(engine)
+    invoice_settings = InvoiceSettings(tenant_store)
     billing = _billing(settings, engine, clock, catalog, usage, tenants, outbox)
+    billing.finance(RateTaxes(tax_rate_store), invoice_settings)
     customer_store = CustomerStore(engine)
-    customers = CustomerService(customer_store, clock)
+    customers = CustomerService(customer_store, clock, tax_rate_store)
     subscription_store = SubscriptionStore(engine, outbox)
     archive = ArchiveService(customer_store, subscription_store, PlanArchiveStore(engine), clock)
     subscriptions = SubscriptionService(
@@ -167,13 +185,21 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     invoice_store = InvoiceStore(engine, outbox)
     invoices = InvoiceService(invoice_store, catalog, usage, clock)
     previews = PreviewService(
-        customers, subscriptions, catalog, usage, clock, reports=usage, credits=credit_store
+        customers,
+        subscriptions,
+        catalog,
+        usage,
+        clock,
+        reports=usage,
+        credits=credit_store,
+        taxes=RateTaxes(tax_rate_store),
     )
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
     )
     top_ups = TopUpService(TopUpStore(engine), credit_store, credits, customers, clock)
     billing.after_chunk = top_ups.check_accounts
+    credits.finance_of = top_ups.finance_of = billing.finance_of  # credit_purchase taxes
     credits.after_change = top_ups.check_quietly
     invoices.after_status = top_ups.check_quietly
     payments = build_payments(
@@ -188,6 +214,26 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     jobs: list[Callable[[], object]] = [billing.run_due, top_ups.run_due]
     if payments is not None:
         jobs += [payments.sync.run_due, payments.reconciliation.run_due]
+    credit_note_store = CreditNoteStore(engine)
+    credit_notes = CreditNoteService(credit_note_store, invoices, clock)
+    invoices.has_credit_notes = lambda tenant, invoice: bool(
+        credit_note_store.of_invoices(tenant, [invoice])
+    )
+    outbox_queue = OutboxQueue(engine)
+    smtp_url = settings.smtp_url.get_secret_value() if settings.smtp_url else None
+    composer = InvoiceMail(
+        invoices,
+        customers,
+        tenants,
+        invoice_settings,
+        credit_notes,
+        sender=settings.smtp_from,
+        public_url=settings.public_url,
+    )
+    transport = SmtpTransport(smtp_url, settings.smtp_timeout_seconds) if smtp_url else None
+    emails = InvoiceEmails(EmailDeliveryStore(engine), composer, transport, clock)
+    if transport is not None:  # invoice e-mails go out on the same schedule
+        jobs.append(emails.run_once)
     return Container(
         settings=settings,
         engine=engine,
@@ -205,7 +251,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         invoices=invoices,
         previews=previews,
         webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
-        outbox_queue=OutboxQueue(engine),
+        outbox_queue=outbox_queue,
         analytics=AnalyticsService(analytics_store, catalog, clock),
         percentiles=PercentileService(rerater, catalog, clock),
         backtests=BacktestService(analytics_store, rerater, catalog, clock),
@@ -222,6 +268,11 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         credits=credits,
         top_ups=top_ups,
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
+        tax_rates=TaxRateService(tax_rate_store, clock),
+        invoice_settings=invoice_settings,
+        credit_notes=credit_notes,
+        emails=emails,
+        revenue=RevenueService(RevenueSource(engine)),
         scheduled_jobs=jobs,
         payments=payments,
     )

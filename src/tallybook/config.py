@@ -120,6 +120,25 @@ class Settings(BaseSettings):
     stripe_reconcile_days: int = Field(
         35, ge=1, le=400, description="Window (days back) of the daily reconciliation run."
     )
+    smtp_url: SecretStr | None = Field(
+        None,
+        description="SMTP server for invoice e-mails: smtp://[user:password@]host[:port] "
+        "(?starttls=true), smtp+starttls://... or smtps://...; unset: no e-mails are sent "
+        "(deliveries wait as pending).",
+    )
+    smtp_from: str | None = Field(
+        None,
+        description="Sender of invoice e-mails; unset: the tenant's seller e-mail (a tenant "
+        "with neither gets failed deliveries).",
+    )
+    smtp_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="Time the SMTP server has for one message."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL people reach this server at (https://billing.example.com): "
+        "invoice e-mails link to the invoice page there; unset: no link.",
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stderr.")
     sql_echo: bool = Field(False, description="Log every SQL statement (debugging).")

@@ -36,6 +36,7 @@ def expected(method: str, path: str) -> set[str]:
         "/v1/billing-runs",
         "/v1/credit-grants",
         "/v1/reconciliation-runs",  # billing ops: Stripe reconciliation
+        "/v1/tax-rates",  # finance: tax rates (credit notes are under /v1/invoices)
     )
     if path.startswith(billing) or path == "/v1/analytics/acquisition-spend":
         return {"billing"}

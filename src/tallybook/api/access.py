@@ -15,7 +15,9 @@ listed and answers ``403 forbidden`` exactly to the roles it does not name.
 Decisions where the contract is silent (docs/governance.md): dead-letter replay and
 discard belong to ``ingest``; backtests, the allowance model and experiments (pricing
 research) to ``pricing_editor``; acquisition spend to ``billing``; webhook endpoints,
-tenant settings and keys to ``admin`` only.
+tenant settings (with the seller profile and invoice e-mails) and keys to ``admin`` only;
+tax rates and credit notes to ``billing`` (the finance role: invoices, credits, Stripe
+reconciliation); the Stripe webhook needs no key (Stripe signs it).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ _MUTATIONS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/invoices/{reference}/pay"): BILLING,
     ("POST", "/v1/billing-runs"): BILLING,
     ("PUT", "/v1/analytics/acquisition-spend"): BILLING,
+    # invoices for finance (issue 16): credit notes, tax rates
+    ("POST", "/v1/invoices/{reference}/credit-notes"): BILLING,
+    ("POST", "/v1/tax-rates"): BILLING,
     # payment provider (issue 11): reconciliation runs (read-only comparisons, stored)
     ("POST", "/v1/reconciliation-runs"): BILLING,
     # credits and commitments (issue 9)

@@ -32,7 +32,11 @@ ROUTERS = (
     "tallybook.api.routes.keys",
     "tallybook.api.routes.subscriptions",
     "tallybook.api.routes.invoice_documents",  # before invoices: /{id}.html, /{id}.pdf
+    "tallybook.api.routes.credit_notes",  # before invoices: /{id}/credit-notes
     "tallybook.api.routes.invoices",
+    "tallybook.api.routes.tax_rates",
+    "tallybook.api.routes.email_deliveries",
+    "tallybook.api.routes.revenue",
     "tallybook.api.routes.previews",
     "tallybook.api.routes.credits",
     "tallybook.api.routes.top_ups",

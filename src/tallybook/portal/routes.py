@@ -159,7 +159,12 @@ def upcoming(
     except NotFound as exc:
         return _not_found(request, container, tenant, exc)
     view = document_view(
-        container.customers, container.tenants, tenant, draft_json(preview.draft), LOCALE
+        container.customers,
+        container.tenants,
+        tenant,
+        draft_json(preview.draft),
+        LOCALE,
+        settings=container.invoice_settings,
     )
     back = customer_url(customer_id)
     html = render_invoice_html(view, back_url=back, pdf_url=None)
@@ -207,6 +212,11 @@ def _customer_context(
         "summary": pages.summary(usage, LOCALE),
         "upcoming_url": customer_url(customer.id) + "/upcoming",
         "charts": pages.charts(days, customer.timezone, LOCALE),
-        "invoices": pages.invoice_rows(list(reversed(invoices.items)), customer.timezone, LOCALE),
+        "invoices": pages.invoice_rows(
+            list(reversed(invoices.items)),
+            customer.timezone,
+            LOCALE,
+            container.credit_notes.of_invoices(tenant, [i.id for i in invoices.items]),
+        ),
         "credits": pages.credits(container.credits.summary(tenant, customer.account), LOCALE),
     }

@@ -1,5 +1,7 @@
-"""``/v1/tenant``: the calling tenant's settings: the grace period, and governance
-(``require_approval`` and the price-change guard rails, ``services.governance``)."""
+"""``/v1/tenant``: the calling tenant's settings: the grace period, governance
+(``require_approval`` and the price-change guard rails, ``services.governance``), its
+seller profile (``seller``: printed on invoices and kept on each final one) and whether
+invoices are e-mailed when final (``email_invoices``)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,24 @@ class GuardRailsIn(Strict):
     min_notice_days: Annotated[int | None, Field(None, ge=0, le=3650)] = None
 
 
+class AddressIn(Strict):
+    line1: str | None = Field(None, max_length=255)
+    line2: str | None = Field(None, max_length=255)
+    city: str | None = Field(None, max_length=255)
+    postal_code: str | None = Field(None, max_length=255)
+    region: str | None = Field(None, max_length=255)
+    country: str | None = Field(None, max_length=2, examples=["DE"])
+
+
+class SellerIn(Strict):
+    legal_name: str | None = Field(None, max_length=255)
+    address: AddressIn | None = None
+    tax_id: str | None = Field(None, max_length=64, examples=["DE123456789"])
+    email: str | None = Field(None, max_length=320)
+    logo_url: str | None = Field(None, max_length=2048)
+    footer: str | None = Field(None, max_length=1000)
+
+
 class TenantSettingsIn(Strict):
     grace_seconds: int | None = Field(
         None,
@@ -38,10 +58,17 @@ class TenantSettingsIn(Strict):
     guard_rails: GuardRailsIn | None = Field(
         None, description="checks of catalog changes (null fields: no limit); replaces all"
     )
+    seller: SellerIn | None = Field(
+        None, description="the seller profile; replaces the stored one (null clears it)"
+    )
+    email_invoices: bool | None = Field(
+        None, description="e-mail invoices (PDF) to the customer's billing_emails when final"
+    )
 
 
 def _settings(container: Container, tenant: str) -> dict[str, Any]:
     rails = container.governance.guard_rails(tenant)
+    invoicing = container.invoice_settings
     return {
         "id": tenant,
         "grace_seconds": container.tenants.grace_seconds(tenant),
@@ -51,6 +78,8 @@ def _settings(container: Container, tenant: str) -> dict[str, Any]:
             "max_decrease_pct": _text(rails.max_decrease_pct),
             "min_notice_days": rails.min_notice_days,
         },
+        "seller": invoicing.seller(tenant).to_dict(),
+        "email_invoices": invoicing.email_invoices(tenant),
     }
 
 
@@ -58,10 +87,14 @@ def _text(value: Any) -> str | None:
     return None if value is None else f"{value:f}"
 
 
-@router.patch("/v1/tenant", summary="Tenant settings (grace period, governance)")
+@router.patch(
+    "/v1/tenant",
+    summary="Tenant settings (grace period, governance, seller, invoice e-mails)",
+)
 def patch_tenant(
     body: TenantSettingsIn, tenant: TenantDep, container: ContainerDep
 ) -> JsonResponse:
+    sent = body.model_fields_set
     if body.grace_seconds is not None:
         container.tenants.set_grace_seconds(tenant, body.grace_seconds)
     if body.require_approval is not None or body.guard_rails is not None:
@@ -77,6 +110,11 @@ def patch_tenant(
                 min_notice_days=given.min_notice_days,
             )
         container.governance.set_guard_rails(tenant, rails)
+    if "seller" in sent or "email_invoices" in sent:
+        seller: Any = False
+        if "seller" in sent:
+            seller = None if body.seller is None else body.seller.model_dump(exclude_unset=True)
+        container.invoice_settings.update(tenant, seller=seller, email_invoices=body.email_invoices)
     return JsonResponse(_settings(container, tenant))
 
 

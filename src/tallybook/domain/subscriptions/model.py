@@ -40,6 +40,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from tallybook.domain.errors import Conflict, ValidationError
+from tallybook.domain.finance.parties import NO_DETAILS, BuyerDetails
 from tallybook.domain.periods import (
     Anchor,
     Interval,
@@ -100,6 +101,7 @@ class Customer:
     parent: str | None = None
     created_at: datetime | None = None
     archived_at: datetime | None = None  # archived: hidden from lists, no new subscriptions
+    billing: BuyerDetails = NO_DETAILS  # invoice and tax details (domain.finance)
 
     @property
     def account(self) -> str:

@@ -2,7 +2,7 @@
 overrides.
 
 Revision ID: 0010_governance
-Revises: 0012_credits_rest
+Revises: 0011_stripe
 """
 
 from __future__ import annotations
