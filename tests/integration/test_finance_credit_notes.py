@@ -50,6 +50,10 @@ def test_a_partial_credit_note_refunds_one_line_into_the_credits_ledger(
         D("117.81"),
     )
     assert [(li["line"], li["amount"]) for li in note["lines"]] == [(base, "99.00")]
+    audited = client.get("/v1/audit", params={"limit": 500}).json()["data"][-1]
+    assert audited["action"] == "POST /v1/invoices/{reference}/credit-notes"
+    assert audited["object"] == f"invoices/{de['id']}/credit-notes/{note['id']}"
+    assert audited["reason"] == "Base fee charged twice"
     after = D(client.get("/v1/customers/de/credits").json()["balance"])
     assert after - before == D("117.81")
     ledger = client.get("/v1/customers/de/credit-ledger").json()["data"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import Field
 
 from tallybook.api.deps import ContainerDep, TenantDep
@@ -44,8 +44,13 @@ class CreditNoteIn(Strict):
     responses={409: {"description": "invalid_invoice_status: a draft or void invoice"}},
 )
 def create_credit_note(
-    reference: str, body: CreditNoteIn, tenant: TenantDep, container: ContainerDep
+    reference: str,
+    body: CreditNoteIn,
+    tenant: TenantDep,
+    container: ContainerDep,
+    http: Request,
 ) -> JsonResponse:
+    http.state.audit_reason = body.reason  # the audit entry's reason (api/audit_hook.py)
     lines = None
     if body.lines != "all":
         lines = []
