@@ -216,6 +216,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         jobs += [payments.sync.run_due, payments.reconciliation.run_due]
     credit_note_store = CreditNoteStore(engine)
     credit_notes = CreditNoteService(credit_note_store, invoices, clock)
+    credit_notes.prefix_of = lambda tenant: invoice_settings.seller(tenant).credit_note_prefix
     invoices.has_credit_notes = lambda tenant, invoice: bool(
         credit_note_store.of_invoices(tenant, [invoice])
     )

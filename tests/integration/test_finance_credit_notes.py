@@ -50,6 +50,7 @@ def test_a_partial_credit_note_refunds_one_line_into_the_credits_ledger(
         D("117.81"),
     )
     assert [(li["line"], li["amount"]) for li in note["lines"]] == [(base, "99.00")]
+    assert client.get("/v1/email-deliveries").json()["data"] == []  # e-mails are off
     audited = client.get("/v1/audit", params={"limit": 500}).json()["data"][-1]
     assert audited["action"] == "POST /v1/invoices/{reference}/credit-notes"
     assert audited["object"] == f"invoices/{de['id']}/credit-notes/{note['id']}"

@@ -172,3 +172,44 @@ def test_a_tenant_that_does_not_email_invoices_gets_no_delivery(
         container.emails.run_once()
     assert [m.recipients for m in inbox] == [["ap@first.test"]]
     assert len(_deliveries(client)) == 1
+
+
+def test_a_credit_note_is_emailed_like_its_invoice(
+    mailing: tuple[TestClient, Container, FixedClock], port: int
+) -> None:
+    client, container, clock = mailing
+    with smtp_server(port) as inbox:
+        invoice = _bill(client, clock, "de", ["ap@kunde.test"])
+        assert container.emails.run_once() == 1
+        made = client.post(
+            f"/v1/invoices/{invoice}/credit-notes",
+            json={"lines": "all", "reason": "Cancelled in January", "refund": "external"},
+        )
+        assert made.status_code == 201, made.text
+        note = made.json()
+        assert container.emails.run_once() == 1
+        assert container.emails.run_once() == 0  # sent once, never twice
+    assert len(inbox) == 2
+    mail = inbox[1]
+    assert mail.recipients == ["ap@kunde.test"]
+    message = mail.message
+    number = client.get(f"/v1/invoices/{invoice}").json()["number"]
+    assert message["Subject"] == (
+        f"Credit note {note['number']} for invoice {number} from Tallybook Demo GmbH"
+    )
+    assert message["X-Tallybook-Invoice"] == invoice
+    assert message["X-Tallybook-Credit-Note"] == note["id"]
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = body.get_content()
+    # the whole invoice credited: 109.00 and its tax (19.51) back, refunded elsewhere
+    assert f"{note['number']} of " in text and "€128.51 refunded - Cancelled in January" in text
+    attachments = list(message.iter_attachments())
+    assert [a.get_filename() for a in attachments] == [f"{number}_{note['number']}.pdf"]
+    pdf = pdf_text(attachments[0].get_content())
+    assert number in pdf and note["number"] in pdf
+    deliveries = _deliveries(client, invoice=invoice)
+    assert [(d["credit_note"], d["status"]) for d in deliveries] == [
+        (None, "sent"),
+        (note["id"], "sent"),
+    ]

@@ -2,6 +2,12 @@
 addresses, from the configured sender (or the seller's e-mail), the invoice as a PDF
 attachment and a link to its page when ``public_url`` is set.
 
+A credit note's e-mail (``credit_note`` given) goes to the same people: its subject and
+text name the note (number, date, amount, refund, reason) and its invoice, and the PDF
+attached is the invoice as it reads now, with its credit notes listed under the totals
+(there is no separate credit-note document). It adds the ``X-Tallybook-Credit-Note``
+header.
+
 Recipients: the buyer's ``billing_emails`` kept on the invoice (its parties snapshot),
 else the customer's current ones, else the customer's ``email``. The PDF is written in
 the buyer's ``locale`` (default en_US). Headers: ``X-Tallybook-Invoice`` (the id) and
@@ -49,9 +55,14 @@ class InvoiceMail:
         self._sender = sender
         self._public_url = public_url.rstrip("/") if public_url else None
 
-    def compose(self, tenant_id: str, invoice_id: str) -> Mail:
+    def compose(self, tenant_id: str, invoice_id: str, credit_note: str | None = None) -> Mail:
         invoice = self._invoices.get(tenant_id, invoice_id)
         notes = self._credit_notes.of_invoices(tenant_id, [invoice.id])
+        note = None
+        if credit_note is not None:
+            note = next((n for n in notes if n.id == credit_note), None)
+            if note is None:
+                raise PermanentFailure(f"invoice {invoice.id!r} has no credit note {credit_note!r}")
         document = invoice_json(invoice, notes)
         buyer = _buyer(document)
         customer = self._customers.get(tenant_id, invoice.customer)
@@ -78,26 +89,48 @@ class InvoiceMail:
         )
         pdf = render_invoice_pdf(view, locale=locale)
         number = view.number or invoice.id
+        headers = [("X-Tallybook-Invoice", invoice.id), ("X-Tallybook-Tenant", tenant_id)]
+        subject = f"Invoice {number} from {view.issuer.name}"
         lines = [
             f"Dear {view.bill_to.name},",
             "",
             f"please find attached invoice {number} from {view.issuer.name}"
             f" for {view.period}: {view.total} ({view.currency}).",
         ]
-        if view.tax_note:
+        if note is not None:
+            shown = note.display_number
+            described = next((row for row in view.notes if row.startswith(shown)), shown)
+            subject = f"Credit note {shown} for invoice {number} from {view.issuer.name}"
+            headers.append(("X-Tallybook-Credit-Note", note.id))
+            lines = [
+                f"Dear {view.bill_to.name},",
+                "",
+                f"{view.issuer.name} issued a credit note on invoice {number}:",
+                described,
+                "",
+                "The invoice attached lists its credit notes.",
+            ]
+        if view.tax_note and note is None:
             lines += ["", view.tax_note]
         if self._public_url:
             lines += ["", f"View it online: {self._public_url}{invoice_urls(invoice.id)[0]}"]
         if view.footer:
             lines += ["", view.footer]
+        name = number if note is None else f"{number}_{note.display_number}"
         return Mail(
             sender=sender,
             recipients=recipients,
-            subject=f"Invoice {number} from {view.issuer.name}",
+            subject=subject,
             text="\n".join(lines) + "\n",
-            attachments=(Attachment(f"{number}.pdf", pdf),),
-            headers=(("X-Tallybook-Invoice", invoice.id), ("X-Tallybook-Tenant", tenant_id)),
+            attachments=(Attachment(_file_name(name), pdf),),
+            headers=tuple(headers),
         )
+
+
+def _file_name(stem: str) -> str:
+    """``stem``.pdf with the characters a number prefix may hold that file names should
+    not (``/``) replaced."""
+    return stem.replace("/", "-") + ".pdf"
 
 
 def _buyer(document: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
-from tallybook.domain.billing.numbering import format_number
+from tallybook.domain.billing.numbering import format_number, invoice_prefix
 from tallybook.domain.subscriptions.model import Subscription
 from tallybook.domain.webhooks import OutboxMessage, amount, instant
 
@@ -36,12 +36,13 @@ def invoice_message(
     subtotal: Decimal,
     total: Decimal,
     at: datetime,
+    prefix: str | None = None,
 ) -> OutboxMessage:
     """``invoice.finalized`` / ``invoice.paid`` / ``invoice.voided`` (by ``status``);
     ``at`` is when the status changed. Amounts are decimal strings."""
     data = {
         "invoice": invoice_id,
-        "number": None if number is None else format_number(number),
+        "number": None if number is None else format_number(number, prefix),
         "status": status.value,
         "customer": customer,
         "currency": currency,
@@ -66,6 +67,7 @@ def invoice_status_message(invoice: Invoice, at: datetime) -> OutboxMessage:
         subtotal=invoice.totals.subtotal,
         total=invoice.totals.total,
         at=at,
+        prefix=invoice_prefix(invoice.parties),
     )
 
 

@@ -1036,11 +1036,11 @@ class EmailQueue(Protocol):
 
 
 class MailComposer(Protocol):
-    """Builds an invoice's e-mail (``documents/invoice_email.py``): recipients, subject,
-    text with the portal link, the PDF. Raises ``PermanentFailure`` when it cannot be
-    sent (no recipient, no sender)."""
+    """Builds an invoice's e-mail, or a credit note's when ``credit_note`` is given
+    (``documents/invoice_email.py``): recipients, subject, text with the portal link, the
+    PDF. Raises ``PermanentFailure`` when it cannot be sent (no recipient, no sender)."""
 
-    def compose(self, tenant_id: str, invoice_id: str) -> Mail: ...
+    def compose(self, tenant_id: str, invoice_id: str, credit_note: str | None = None) -> Mail: ...
 
 
 class MailTransport(Protocol):

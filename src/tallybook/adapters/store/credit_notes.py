@@ -1,6 +1,7 @@
 """Credit notes repository: one customer's transaction that reads the invoice and its
 earlier notes, takes the next gapless ``CN-`` number and stores the note, with the
-credits-ledger grant of a ``credit_balance`` refund (``adapters/store/credits.py``)."""
+credits-ledger grant of a ``credit_balance`` refund (``adapters/store/credits.py``) and
+the note's e-mail delivery when the tenant e-mails invoices."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tallybook.adapters.store.billing_invoices import invoice_from_row
 from tallybook.adapters.store.credits import CreditUnitOfWork
+from tallybook.adapters.store.email_deliveries import credit_note_email_row
 from tallybook.adapters.store.schema_billing import invoices
 from tallybook.adapters.store.schema_finance import credit_note_counters, credit_notes
 from tallybook.domain.billing.invoice import Invoice
@@ -31,6 +33,7 @@ def note_from_row(row: Any) -> CreditNote:
         lines=tuple(NoteLine.from_dict(d) for d in row.lines),
         created_at=row.created_at,
         grant=row.grant_id,
+        prefix=row.number_prefix,
     )
 
 
@@ -106,6 +109,7 @@ class CreditNoteUnitOfWork(CreditUnitOfWork):
                 reason=note.reason,
                 refund=note.refund.value,
                 grant_id=note.grant,
+                number_prefix=note.prefix,
                 lines=[line.to_dict() for line in note.lines],
                 subtotal=note.subtotal,
                 tax_total=note.tax_total,
@@ -113,3 +117,4 @@ class CreditNoteUnitOfWork(CreditUnitOfWork):
                 created_at=note.created_at,
             )
         )
+        credit_note_email_row(self.conn, self.tenant_id, note.invoice, note.id, note.created_at)

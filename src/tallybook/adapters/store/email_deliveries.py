@@ -50,6 +50,30 @@ def email_rows(conn: Connection, tenant_id: str, invoice_ids: Sequence[str], now
     conn.execute(insert(email_deliveries), rows)
 
 
+def credit_note_email_row(
+    conn: Connection, tenant_id: str, invoice_id: str, note_id: str, now: datetime
+) -> None:
+    """In the transaction that stores credit note ``note_id`` of ``invoice_id``: one
+    pending delivery when the tenant e-mails invoices (the switch as it is then decides)."""
+    on = conn.execute(
+        select(tenants.c.email_invoices).where(tenants.c.id == tenant_id)
+    ).scalar_one_or_none()
+    if not on:
+        return
+    row = {
+        "tenant_id": tenant_id,
+        "id": new_id_at("eml", now),
+        "invoice_id": invoice_id,
+        "credit_note_id": note_id,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    conn.execute(insert(email_deliveries), [row])
+
+
 def delivery_from_row(row: Any) -> Delivery:
     return Delivery(
         tenant_id=row.tenant_id,
@@ -64,6 +88,7 @@ def delivery_from_row(row: Any) -> Delivery:
         created_at=row.created_at,
         updated_at=row.updated_at,
         sent_at=row.sent_at,
+        credit_note=row.credit_note_id,
     )
 
 

@@ -1,4 +1,5 @@
-"""``GET /v1/email-deliveries``: the tenant's invoice e-mails and how they went
+"""``GET /v1/email-deliveries``: the tenant's invoice and credit-note e-mails (a credit
+note's has ``credit_note`` set) and how they went
 (``status`` pending | sent | failed, ``invoice``; ``limit`` 1-1000, opaque ``cursor``).
 A failed delivery keeps its last error; nothing is ever dropped silently."""
 
@@ -20,6 +21,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     return {
         "id": delivery.id,
         "invoice": delivery.invoice,
+        "credit_note": delivery.credit_note,
         "status": delivery.status.value,
         "attempts": delivery.attempts,
         "next_attempt_at": iso(delivery.next_attempt_at),

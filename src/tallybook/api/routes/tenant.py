@@ -43,6 +43,12 @@ class SellerIn(Strict):
     email: str | None = Field(None, max_length=320)
     logo_url: str | None = Field(None, max_length=2048)
     footer: str | None = Field(None, max_length=1000)
+    invoice_prefix: str | None = Field(
+        None, max_length=20, examples=["ACME-2026-"], description="default INV-"
+    )
+    credit_note_prefix: str | None = Field(
+        None, max_length=20, examples=["ACME-CN-"], description="default CN-"
+    )
 
 
 class TenantSettingsIn(Strict):

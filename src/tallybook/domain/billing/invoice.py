@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from tallybook.domain.billing.lines import Line, LineType, line_to_dict
-from tallybook.domain.billing.numbering import format_number
+from tallybook.domain.billing.numbering import format_number, invoice_prefix
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.errors import Conflict
 from tallybook.domain.money import round_amount
@@ -124,7 +124,9 @@ class Invoice:
 
     @property
     def display_number(self) -> str | None:
-        return None if self.number is None else format_number(self.number)
+        if self.number is None:
+            return None
+        return format_number(self.number, invoice_prefix(self.parties))
 
     def voided(self, now: datetime) -> Invoice:
         self._require(InvoiceStatus.FINALIZED, "void")

@@ -97,10 +97,11 @@ class CreditNote:
     lines: tuple[NoteLine, ...]
     created_at: datetime
     grant: str | None = None  # the credits-ledger grant of a credit_balance refund
+    prefix: str | None = None  # the seller's credit_note_prefix when issued (None: CN-)
 
     @property
     def display_number(self) -> str:
-        return format_note_number(self.number)
+        return format_note_number(self.number, self.prefix)
 
     @property
     def subtotal(self) -> Decimal:
@@ -125,9 +126,9 @@ class NoteRequest:
     refund: Refund
 
 
-def format_note_number(number: int) -> str:
-    """``CN-000042``."""
-    return f"{PREFIX}{number:0{NUMBER_WIDTH}d}"
+def format_note_number(number: int, prefix: str | None = None) -> str:
+    """``CN-000042`` (or ``{prefix}000042``)."""
+    return f"{prefix or PREFIX}{number:0{NUMBER_WIDTH}d}"
 
 
 def refund_of(value: object) -> Refund:

@@ -1,7 +1,8 @@
-"""Invoice e-mails: statuses and the retry schedule (pure).
+"""Invoice and credit-note e-mails: statuses and the retry schedule (pure).
 
-A finalized invoice of a tenant that e-mails invoices gets one delivery (made from the
-outbox's ``invoice.finalized`` fact). Each attempt either sends (``sent``) or fails; a
+A finalized invoice of a tenant that e-mails invoices gets one delivery, and so does each
+credit note issued on one (``credit_note`` set), written in the transaction that
+finalizes the invoice or stores the note. Each attempt either sends (``sent``) or fails; a
 failure is retried after ``RETRY_AFTER[attempt - 1]`` (1 min, 5 min, 30 min, 2 h, 6 h,
 12 h, 24 h: about two days in all) and then the delivery is ``failed`` for good, with
 its last error, visible in ``GET /v1/email-deliveries?status=failed``. A delivery that
@@ -48,6 +49,7 @@ class Delivery:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None = None
+    credit_note: str | None = None  # a credit note's e-mail (of ``invoice``)
 
 
 @dataclass(frozen=True, slots=True)

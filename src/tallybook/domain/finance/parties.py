@@ -4,7 +4,10 @@ Both are plain values checked here for shape and size (CONTRACT.md Part 2, "Invo
 finance"); e-mail syntax is checked by the service (a library parses addresses). A final
 invoice keeps a *snapshot* of both (``snapshot``), so later edits never change it.
 
-- ``Seller``: ``legal_name``, ``address``, ``tax_id``, ``email``, ``logo_url``, ``footer``.
+- ``Seller``: ``legal_name``, ``address``, ``tax_id``, ``email``, ``logo_url``, ``footer``,
+  and the number prefix of each series: ``invoice_prefix`` (default ``INV-``) and
+  ``credit_note_prefix`` (default ``CN-``), 1-20 of ``A-Z a-z 0-9 . _ / -``, ending in a
+  non-digit so the number can be read back (``check_number_prefix``).
 - ``BuyerDetails``: ``legal_name``, ``address``, ``tax_id``, ``billing_emails``,
   ``locale``, ``tax_rates`` (ids of the tenant's tax rates), ``tax_exempt``
   (``none`` | ``exempt`` | ``reverse_charge``).
@@ -26,6 +29,8 @@ MAX_FOOTER = 1000
 MAX_URL = 2048
 MAX_EMAILS = 10
 MAX_RATES = 5
+MAX_PREFIX = 20
+_PREFIX_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/-")
 
 
 class TaxExempt(StrEnum):
@@ -95,6 +100,8 @@ class Seller:
     email: str | None = None
     logo_url: str | None = None
     footer: str | None = None
+    invoice_prefix: str | None = None
+    credit_note_prefix: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +111,8 @@ class Seller:
             "email": self.email,
             "logo_url": self.logo_url,
             "footer": self.footer,
+            "invoice_prefix": self.invoice_prefix,
+            "credit_note_prefix": self.credit_note_prefix,
         }
 
     @staticmethod
@@ -118,6 +127,8 @@ class Seller:
             email=data.get("email"),
             logo_url=data.get("logo_url"),
             footer=data.get("footer"),
+            invoice_prefix=data.get("invoice_prefix"),
+            credit_note_prefix=data.get("credit_note_prefix"),
         )
 
 
@@ -193,6 +204,25 @@ def check_multiline(value: object, field: str, *, limit: int = MAX_FOOTER) -> st
     if not all(line.isprintable() for line in lines):
         raise ValidationError(f"{field} has control characters", code="invalid_text")
     return "\n".join(line.rstrip() for line in lines).strip() or None
+
+
+def check_number_prefix(value: object, field: str) -> str | None:
+    """A number series prefix (None: the default). ValidationError ``invalid_number_prefix``
+    unless 1-20 of ``A-Z a-z 0-9 . _ / -`` ending in a non-digit (``ACME-2026-``)."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= MAX_PREFIX
+        or not set(value) <= _PREFIX_CHARS
+        or value[-1].isdigit()
+    ):
+        raise ValidationError(
+            f"{field} must be 1-{MAX_PREFIX} of A-Z a-z 0-9 . _ / - ending in a non-digit",
+            code="invalid_number_prefix",
+            details={"field": field},
+        )
+    return value
 
 
 def tax_exempt_of(value: object) -> TaxExempt:

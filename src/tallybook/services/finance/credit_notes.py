@@ -11,7 +11,7 @@ same transaction, a grant of the note's total to the customer's credits ledger
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from tallybook.domain.credits.ledger import AppliesTo, Category, Entry, EntryType, Grant
@@ -36,6 +36,8 @@ class CreditNoteService:
         self._store = store
         self._invoices = invoices
         self._clock = clock
+        # the seller's credit_note_prefix now (bootstrap: InvoiceSettings); None: CN-
+        self.prefix_of: Callable[[str], str | None] | None = None
 
     def create(self, tenant_id: str, reference: str, request: NoteRequest) -> CreditNote:
         """A new credit note on the invoice ``reference`` (id or number). Errors: NotFound
@@ -43,6 +45,7 @@ class CreditNoteService:
         ``invalid_reason`` and ``domain.finance.credit_notes.note_lines``'s codes."""
         reason = check_reason(request.reason)
         found = self._invoices.get(tenant_id, reference)
+        prefix = self.prefix_of(tenant_id) if self.prefix_of is not None else None
         now = self._clock.now()
         with self._store.unit_of_work(tenant_id, found.customer) as uow:
             uow.lock()
@@ -64,7 +67,7 @@ class CreditNoteService:
             number = uow.take_number()
             grant = None
             if request.refund is Refund.CREDIT_BALANCE and note.total > 0:
-                grant = _refund_grant(note, number, now)
+                grant = _refund_grant(note, format_note_number(number, prefix), now)
                 uow.insert_grant(grant)
                 uow.append(
                     grant.currency,
@@ -82,6 +85,7 @@ class CreditNoteService:
                 note.lines,
                 note.created_at,
                 None if grant is None else grant.id,
+                prefix,
             )
             uow.insert_note(note)
             uow.commit()
@@ -106,7 +110,7 @@ class CreditNoteService:
         return found
 
 
-def _refund_grant(note: CreditNote, number: int, now: datetime) -> Grant:
+def _refund_grant(note: CreditNote, number: str, now: datetime) -> Grant:
     """The credits-ledger grant refunding ``note``'s total."""
     return Grant(
         id=f"{note.id}_refund",
@@ -119,6 +123,6 @@ def _refund_grant(note: CreditNote, number: int, now: datetime) -> Grant:
         expires_at=None,
         applies_to=AppliesTo("all"),
         created_at=now,
-        description=f"Credit note {format_note_number(number)}",
+        description=f"Credit note {number}",
         source="credit_note",
     )

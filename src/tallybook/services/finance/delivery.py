@@ -64,7 +64,9 @@ class InvoiceEmails:
         assert self._transport is not None
         recipients: tuple[str, ...] = ()
         try:
-            mail = self._composer.compose(delivery.tenant_id, delivery.invoice)
+            mail = self._composer.compose(
+                delivery.tenant_id, delivery.invoice, delivery.credit_note
+            )
             recipients = mail.recipients
             attempt = Attempt(True, recipients, self._transport.send(mail))
         except PermanentFailure as error:
@@ -90,6 +92,7 @@ class InvoiceEmails:
             extra={
                 "tenant": delivery.tenant_id,
                 "invoice": delivery.invoice,
+                "credit_note": delivery.credit_note,
                 "attempt": delivery.attempts,
                 "error": attempt.error,
             },

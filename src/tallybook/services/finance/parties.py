@@ -24,6 +24,7 @@ from tallybook.domain.finance.parties import (
     BuyerDetails,
     Seller,
     check_multiline,
+    check_number_prefix,
     check_text,
     tax_exempt_of,
 )
@@ -33,7 +34,18 @@ from tallybook.services.ports import TenantStore
 BUYER_FIELDS = frozenset(
     {"legal_name", "address", "tax_id", "billing_emails", "locale", "tax_rates", "tax_exempt"}
 )
-SELLER_FIELDS = frozenset({"legal_name", "address", "tax_id", "email", "logo_url", "footer"})
+SELLER_FIELDS = frozenset(
+    {
+        "legal_name",
+        "address",
+        "tax_id",
+        "email",
+        "logo_url",
+        "footer",
+        "invoice_prefix",
+        "credit_note_prefix",
+    }
+)
 MAX_LOCALE = 35
 
 
@@ -72,7 +84,7 @@ def check_logo_url(value: object) -> str | None:
 def seller_from(data: Mapping[str, Any] | None) -> Seller:
     """A checked seller profile from a request (None clears it). ValidationError
     ``unknown_field``, ``invalid_text``, ``invalid_address``, ``invalid_email``,
-    ``invalid_logo_url``."""
+    ``invalid_logo_url``, ``invalid_number_prefix``."""
     if data is None:
         return Seller()
     unknown = sorted(set(data) - SELLER_FIELDS)
@@ -90,6 +102,10 @@ def seller_from(data: Mapping[str, Any] | None) -> Seller:
         email=None if email is None else check_email(email, "seller.email"),
         logo_url=check_logo_url(data.get("logo_url")),
         footer=check_multiline(data.get("footer"), "seller.footer"),
+        invoice_prefix=check_number_prefix(data.get("invoice_prefix"), "seller.invoice_prefix"),
+        credit_note_prefix=check_number_prefix(
+            data.get("credit_note_prefix"), "seller.credit_note_prefix"
+        ),
     )
 
 
