@@ -15,20 +15,26 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from tallybook.adapters.clock import Clock, SystemClock
+from tallybook.adapters.smtp import SmtpTransport
 from tallybook.adapters.statistics import ScipyStatistics
 from tallybook.adapters.store.alerts import AlertStore
 from tallybook.adapters.store.analytics_sql import AnalyticsStore
 from tallybook.adapters.store.archive import PlanArchiveStore
+from tallybook.adapters.store.audit import AuditStore
 from tallybook.adapters.store.billing import BillingStore
 from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.commitments import CommitmentStore
+from tallybook.adapters.store.credit_notes import CreditNoteStore
 from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customer_portal import CustomerPortalStore
 from tallybook.adapters.store.customers import CustomerStore
 from tallybook.adapters.store.db import make_engine
+from tallybook.adapters.store.email_deliveries import EmailDeliveryStore
 from tallybook.adapters.store.entitlements import EntitlementStore
 from tallybook.adapters.store.events import EventStore
+from tallybook.adapters.store.finance import RevenueSource, TaxRateStore
+from tallybook.adapters.store.governance import GovernanceStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
@@ -41,10 +47,12 @@ from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.adapters.store.webhooks import WebhookStore
 from tallybook.adapters.webhooks import HttpSender
 from tallybook.config import Settings
+from tallybook.documents.invoice_email import InvoiceMail
 from tallybook.domain.webhooks import Outcome
 from tallybook.services.alerts import AlertEvaluator, AlertService
 from tallybook.services.analytics import AnalyticsService
 from tallybook.services.archiving import ArchiveService
+from tallybook.services.audit import AuditService
 from tallybook.services.backtests import BacktestService
 from tallybook.services.billing.invoices import BULK_THRESHOLD, InvoiceService
 from tallybook.services.billing.previews import PreviewService
@@ -55,11 +63,20 @@ from tallybook.services.credits import CreditService, OpenInvoices
 from tallybook.services.customers import CustomerService
 from tallybook.services.entitlements import EntitlementService
 from tallybook.services.experiments import ExperimentService
+from tallybook.services.finance.credit_notes import CreditNoteService
+from tallybook.services.finance.delivery import InvoiceEmails
+from tallybook.services.finance.parties import InvoiceSettings
+from tallybook.services.finance.revenue import RevenueService
+from tallybook.services.finance.taxes import RateTaxes, TaxRateService
+from tallybook.services.governance import GovernanceService
+from tallybook.services.impact import ImpactService
 from tallybook.services.ingest.deadletters import DeadLetterService
 from tallybook.services.ingest.service import IngestService
 from tallybook.services.ingest.validate import Limits
 from tallybook.services.keys import KeyService
+from tallybook.services.migrations import MigrationService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
+from tallybook.services.overrides import OverrideService
 from tallybook.services.percentiles import PercentileService
 from tallybook.services.portal_sessions import CustomerPortalService, PortalSessionService
 from tallybook.services.ports import UsageReader
@@ -102,6 +119,10 @@ class Container:
     backtests: BacktestService
     experiments: ExperimentService
     portal_sessions: PortalSessionService
+    audit: AuditService
+    governance: GovernanceService
+    overrides: OverrideService
+    migrations: MigrationService
     credits: CreditService
     top_ups: TopUpService
     commitments: CommitmentService
@@ -110,6 +131,11 @@ class Container:
     customer_portal: CustomerPortalService
     alerts: AlertService
     alert_evaluator: AlertEvaluator
+    tax_rates: TaxRateService
+    invoice_settings: InvoiceSettings
+    credit_notes: CreditNoteService
+    emails: InvoiceEmails
+    revenue: RevenueService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
 
@@ -146,9 +172,12 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     if settings.live_rollups:
         rollups = RollupStore(engine, writer_lock=event_store.quiet)
         live_usage = LiveUsage(usage, rollups, catalog, clock)
+    tax_rate_store = TaxRateStore(engine)
+    invoice_settings = InvoiceSettings(tenant_store)
     billing = _billing(settings, engine, clock, catalog, usage, tenants, outbox)
+    billing.finance(RateTaxes(tax_rate_store), invoice_settings)
     customer_store = CustomerStore(engine)
-    customers = CustomerService(customer_store, clock)
+    customers = CustomerService(customer_store, clock, tax_rate_store)
     subscription_store = SubscriptionStore(engine, outbox)
     archive = ArchiveService(customer_store, subscription_store, PlanArchiveStore(engine), clock)
     subscriptions = SubscriptionService(
@@ -163,11 +192,27 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     rerater = Rerater(analytics_store, catalog, usage, billing.bulk_threshold)
     experiments = ExperimentService(analytics_store, catalog, clock, ScipyStatistics())
     subscriptions.experiment_plan = experiments.plan_for
+    governance_store = GovernanceStore(engine, outbox)
+    impact = ImpactService(rerater, clock)
+    governance = GovernanceService(
+        governance_store, catalog, subscriptions, analytics_store, impact, clock
+    )
+    catalog.approval_gate = governance.check_direct
+    subscriptions.plan_schedule = governance.plan_schedule
+    overrides = OverrideService(governance_store, subscriptions, customers, catalog, clock)
+    subscriptions.customer_overrides = overrides.inherited
     credit_store = CreditStore(engine)
     invoice_store = InvoiceStore(engine, outbox)
     invoices = InvoiceService(invoice_store, catalog, usage, clock)
     previews = PreviewService(
-        customers, subscriptions, catalog, live_usage, clock, reports=usage, credits=credit_store
+        customers,
+        subscriptions,
+        catalog,
+        live_usage,
+        clock,
+        reports=usage,
+        credits=credit_store,
+        taxes=RateTaxes(tax_rate_store),
     )
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
@@ -183,6 +228,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         ingest.after_commit = evaluator.wake
     top_ups = TopUpService(TopUpStore(engine), credit_store, credits, customers, clock)
     billing.after_chunk = top_ups.check_accounts
+    credits.finance_of = top_ups.finance_of = billing.finance_of  # credit_purchase taxes
     credits.after_change = top_ups.check_quietly
     invoices.after_status = top_ups.check_quietly
     spend_limits = SpendLimitService(SpendLimitStore(engine, outbox), previews, clock)
@@ -208,6 +254,27 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     jobs: list[Callable[[], object]] = [billing.run_due, top_ups.run_due, spend_limits.sweep]
     if payments is not None:
         jobs += [payments.sync.run_due, payments.reconciliation.run_due]
+    credit_note_store = CreditNoteStore(engine)
+    credit_notes = CreditNoteService(credit_note_store, invoices, clock)
+    credit_notes.prefix_of = lambda tenant: invoice_settings.seller(tenant).credit_note_prefix
+    invoices.has_credit_notes = lambda tenant, invoice: bool(
+        credit_note_store.of_invoices(tenant, [invoice])
+    )
+    outbox_queue = OutboxQueue(engine)
+    smtp_url = settings.smtp_url.get_secret_value() if settings.smtp_url else None
+    composer = InvoiceMail(
+        invoices,
+        customers,
+        tenants,
+        invoice_settings,
+        credit_notes,
+        sender=settings.smtp_from,
+        public_url=settings.public_url,
+    )
+    transport = SmtpTransport(smtp_url, settings.smtp_timeout_seconds) if smtp_url else None
+    emails = InvoiceEmails(EmailDeliveryStore(engine), composer, transport, clock)
+    if transport is not None:  # invoice e-mails go out on the same schedule
+        jobs.append(emails.run_once)
     return Container(
         settings=settings,
         engine=engine,
@@ -226,13 +293,19 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         invoices=invoices,
         previews=previews,
         webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
-        outbox_queue=OutboxQueue(engine),
+        outbox_queue=outbox_queue,
         analytics=AnalyticsService(analytics_store, catalog, clock),
         percentiles=PercentileService(rerater, catalog, clock),
         backtests=BacktestService(analytics_store, rerater, catalog, clock),
         experiments=experiments,
         portal_sessions=PortalSessionService(
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
+        ),
+        audit=AuditService(AuditStore(engine), clock),
+        governance=governance,
+        overrides=overrides,
+        migrations=MigrationService(
+            governance_store, catalog, subscriptions, analytics_store, impact, clock
         ),
         credits=credits,
         top_ups=top_ups,
@@ -242,6 +315,11 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         customer_portal=customer_portal,
         alerts=alert_service,
         alert_evaluator=evaluator,
+        tax_rates=TaxRateService(tax_rate_store, clock),
+        invoice_settings=invoice_settings,
+        credit_notes=credit_notes,
+        emails=emails,
+        revenue=RevenueService(RevenueSource(engine)),
         scheduled_jobs=jobs,
         payments=payments,
     )

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from tallybook import __version__
 from tallybook.cli_credits import credits_app
+from tallybook.cli_support import audited
 from tallybook.cli_support import container as wired
 from tallybook.config import Settings
 
@@ -163,6 +164,13 @@ def keys_create(
     container = wired()
     try:
         new = container.keys.create(tenant, name, role or None)
+        audited(
+            container,
+            tenant,
+            "cli keys create",
+            f"keys/{new.id}",
+            {"id": new.id, "name": new.name, "roles": list(new.roles)},
+        )
     except TallybookError as exc:
         _fail(exc)
     console.print(f"tenant {new.tenant_id} key {new.id} ({', '.join(new.roles)}): ", end="")
@@ -206,6 +214,8 @@ def keys_revoke(
     container = wired()
     try:
         row = container.keys.revoke(tenant, key_id)
+        after = {"id": row.id, "name": row.name, "revoked_at": _utc(row.revoked_at)}
+        audited(container, tenant, "cli keys revoke", f"keys/{row.id}", after)
     except TallybookError as exc:
         _fail(exc)
     console.print(f"revoked {row.id} ({row.name}) at {_utc(row.revoked_at)}")
@@ -268,6 +278,7 @@ def apply(
     new version; existing subscriptions keep theirs. TALLYBOOK_DATABASE_URL picks the store.
     """
     from tallybook.documents.catalog.document import CatalogInvalid
+    from tallybook.domain.errors import TallybookError
 
     if not file.exists():
         err_console.print(f"[red]error[/]: {file}: no such file")
@@ -282,6 +293,7 @@ def apply(
             console.print("dry run: nothing applied" if dry_run else "nothing to change")
             return
         applied = container.catalog.apply_text(tenant, text, filename=str(file))
+        audited(container, tenant, "cli apply", "catalog", applied.to_dict())
         if applied.to_dict() | {"dry_run": True} != preview.to_dict():
             _print_diff(applied)  # the catalog changed in between: show what was applied
         console.print(f"[green]applied[/] to tenant {tenant}")
@@ -289,6 +301,8 @@ def apply(
         for issue in exc.issues:
             err_console.print(f"[red]error[/] {file}: {issue.location}: {issue.message}")
         raise typer.Exit(1) from None
+    except TallybookError as exc:  # approval_required when the tenant requires approval
+        _fail(exc)
     finally:
         container.close()
 
@@ -353,6 +367,14 @@ def billing_run(
             progress.update(
                 task, completed=max(due, result.subscriptions), total=max(due, result.subscriptions)
             )
+        summary = {
+            "as_of": when.isoformat(),
+            "created": result.created,
+            "updated": result.updated,
+            "finalized": result.finalized,
+            "deleted": result.deleted,
+        }
+        audited(container, tenant, "cli billing run", "billing-runs", summary)
         console.print(
             f"as of {when.isoformat()}: {result.created} created, {result.updated} updated, "
             f"{result.finalized} finalized, {result.deleted} deleted "
@@ -438,8 +460,10 @@ def local_time(instant: datetime, zone: str) -> str:
 
 def _register_analytics() -> None:
     from tallybook.cli_analytics import register
+    from tallybook.cli_governance import register as register_governance
 
     register(app)
+    register_governance(app)
 
 
 _register_analytics()

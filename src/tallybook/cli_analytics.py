@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tallybook.cli_support import audited
 from tallybook.cli_support import container as wired
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def backtest(
         ids = [c.strip() for c in customers.split(",") if c.strip()] if customers else None
         request = BacktestRequest(parse_instant(start), parse_instant(end), [(plan, document)], ids)
         row = container.backtests.create(tenant, request, background=False)
+        audited(container, tenant, "cli backtest", f"backtests/{row.id}", {"id": row.id})
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("re-rating subscriptions", total=row.total)

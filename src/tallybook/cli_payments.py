@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tallybook.cli_support import audited
 from tallybook.config import Settings
 
 if TYPE_CHECKING:
@@ -85,6 +86,18 @@ def sync_stripe(
                 include_failed=retry_failed,
                 progress=lambda n: progress.advance(task, n),
             )
+        audited(
+            container,
+            tenant,
+            "cli sync stripe",
+            "providers/stripe/sync",
+            {
+                "synced": result.synced,
+                "pending": result.pending,
+                "failed": result.failed,
+                "skipped": result.skipped,
+            },
+        )
         console.print(
             f"{result.synced} synced, {result.pending} pending (retried later), "
             f"{result.failed} failed, {result.skipped} held by another worker"
@@ -133,6 +146,13 @@ def reconcile_stripe(
         window_start = parse_instant(start) if start else window_end - timedelta(days=days)
         run = payments.reconciliation.run(tenant, window_start, window_end, fix=fix, trigger="cli")
         rows = payments.reconciliation.rows(tenant, run.id)
+        audited(
+            container,
+            tenant,
+            "cli reconcile stripe" + (" --fix" if fix else ""),
+            f"reconciliation-runs/{run.id}",
+            {"id": run.id, "fix": fix, "checked": run.checked, "counts": run.counts},
+        )
     except (TallybookError, ProviderError) as exc:
         err_console.print(f"[red]error[/] {exc.code}: {exc.message}")
         raise typer.Exit(1) from None

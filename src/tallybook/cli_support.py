@@ -6,7 +6,7 @@ can import it without importing the main app that registers them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tallybook.config import Settings
 
@@ -20,3 +20,33 @@ def container(settings: Settings | None = None) -> Container:
     from tallybook.bootstrap import build
 
     return build(settings or Settings())
+
+
+def audited(
+    container: Any,
+    tenant: str,
+    action: str,
+    obj: str,
+    after: Any = None,
+    *,
+    before: Any = None,
+    reason: str | None = None,
+) -> None:
+    """Record a CLI mutation in the tenant's audit log (the same ``AuditService.record``
+    the API's hook calls); the actor is ``cli:<os user>``."""
+    from tallybook.domain.governance.audit import AuditRecord
+
+    container.audit.record(
+        tenant,
+        AuditRecord(cli_actor(), "cli", action, obj, before=before, after=after, reason=reason),
+    )
+
+
+def cli_actor() -> str:
+    """``cli:<os user>`` (``cli:unknown`` when the user cannot be told)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):
+        return "cli:unknown"

@@ -144,6 +144,25 @@ class Settings(BaseSettings):
         description="How long a customer portal link (POST /v1/customers/{id}/portal-sessions) "
         "can be opened (minutes); it opens once.",
     )
+    smtp_url: SecretStr | None = Field(
+        None,
+        description="SMTP server for invoice e-mails: smtp://[user:password@]host[:port] "
+        "(?starttls=true), smtp+starttls://... or smtps://...; unset: no e-mails are sent "
+        "(deliveries wait as pending).",
+    )
+    smtp_from: str | None = Field(
+        None,
+        description="Sender of invoice e-mails; unset: the tenant's seller e-mail (a tenant "
+        "with neither gets failed deliveries).",
+    )
+    smtp_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="Time the SMTP server has for one message."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL people reach this server at (https://billing.example.com): "
+        "invoice e-mails link to the invoice page there; unset: no link.",
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_json: bool = Field(True, description="Structured JSON logs on stderr.")
     sql_echo: bool = Field(False, description="Log every SQL statement (debugging).")

@@ -38,6 +38,8 @@ def test_backtest_command(
     }
     listed = client.get("/v1/backtests").json()["data"]
     assert listed[0]["status"] == "succeeded"  # the job is visible through the API too
+    audited = client.get("/v1/audit", params={"object": f"backtests/{listed[0]['id']}"})
+    assert [e["action"] for e in audited.json()["data"]] == ["cli backtest"]
 
     missing = CliRunner().invoke(app, [*args[:5], "--plan", "nope", *args[7:]])
     assert missing.exit_code == 1 and "plan_not_found" in missing.output

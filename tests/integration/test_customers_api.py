@@ -70,6 +70,13 @@ def test_customers_are_created_read_and_listed(client: TestClient) -> None:
         "parent": None,
         "created_at": None,
         "archived_at": None,
+        "legal_name": None,
+        "address": None,
+        "tax_id": None,
+        "billing_emails": [],
+        "locale": None,
+        "tax_rates": [],
+        "tax_exempt": "none",
     }
     assert body["created_at"].endswith("Z")
     assert (

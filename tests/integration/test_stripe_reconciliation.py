@@ -255,3 +255,15 @@ def test_cli_reconcile_and_sync(db_url: str, standin: Running, monkeypatch: Any)
     assert fixed.exit_code == 0, fixed.output
     assert "fixed 1 of 1" in fixed.output
     assert "checked 2: 2 ok" in runner.invoke(app, ["reconcile", "stripe"]).output
+    # every run but the dry one reached the audit chain (cli:<os user> as the actor)
+    with stripe_env(db_url, standin) as env:
+        entries = env.client.get("/v1/audit", params={"limit": 100}).json()["data"]
+        actions = [e["action"] for e in entries if e["actor"].startswith("cli:")]
+        assert actions == [
+            "cli sync stripe",
+            "cli reconcile stripe",
+            "cli reconcile stripe",
+            "cli reconcile stripe --fix",
+            "cli reconcile stripe",
+        ]
+        assert env.client.get("/v1/audit/verify").json()["ok"] is True

@@ -79,11 +79,19 @@ def test_a_month_billed_pushed_paid_in_stripe_and_paid_here(env: Env) -> None:
     assert answer.json()["outcome"] == "marked_paid"
     assert env.client.get(f"/v1/invoices/{acme['id']}").json()["status"] == "paid"
     assert [f["invoice"] for f in _facts(env, "invoice.paid")] == [acme["id"]]
+    audited = env.client.get("/v1/audit", params={"object": f"invoices/{acme['id']}"}).json()
+    assert [(e["actor"], e["action"]) for e in audited["data"]] == [
+        ("stripe", "POST /v1/providers/stripe/webhook")
+    ]
+    assert audited["data"][0]["reason"].startswith("Stripe event ")
 
     # the same event again (Stripe retries): acknowledged, nothing more happens
     again = env.client.post("/v1/providers/stripe/webhook", content=body, headers=headers)
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert len(_facts(env, "invoice.paid")) == 1
+    audited = env.client.get("/v1/audit", params={"object": f"invoices/{acme['id']}"}).json()
+    assert len(audited["data"]) == 1
+    assert env.client.get("/v1/audit/verify").json()["ok"] is True
 
     # a later pass pushes nothing again
     count = len(state.invoices), len(state.items), len(state.customers)
@@ -227,3 +235,31 @@ def test_an_invoice_paid_here_before_any_push_is_never_pushed(env: Env) -> None:
     assert result.synced == 1  # only the other one: Stripe would collect this one again
     assert env.standin.state.invoices_for(paid_here) == []
     assert env.client.get(f"/v1/invoices/{paid_here}").json()["external"] == {}
+
+
+def test_exclusive_tax_is_pushed_as_its_own_item_and_the_totals_agree(env: Env) -> None:
+    """A taxed invoice (here a credit purchase at 19 % exclusive, issue 16) reaches Stripe
+    with one item per exclusive rate, so both totals include the tax and the paid webhook
+    marks it paid instead of reporting an amount mismatch."""
+    client = env.client
+    rate = {"id": "de_vat", "name": "DE VAT", "percentage": "19", "country": "DE"}
+    assert client.post("/v1/tax-rates", json=rate).status_code == 201
+    assert client.post("/v1/customers", json={"id": "de", "currency": "USD"}).status_code == 201
+    assert client.patch("/v1/customers/de", json={"tax_rates": ["de_vat"]}).status_code == 200
+    grant = {"id": "p1", "amount": "100.00", "currency": "USD", "category": "paid"}
+    assert client.post("/v1/customers/de/credit-grants", json=grant).status_code == 201
+    (invoice,) = client.get("/v1/invoices", params={"customer": "de"}).json()["data"]
+    assert (invoice["tax_total"], invoice["total"]) == ("19.00", "119.00")
+
+    result = env.payments.sync.sync("default")
+    assert (result.synced, result.failed) == (1, 0), result.errors
+    remote = _remote(env, invoice["id"])
+    assert remote["total"] == 11900
+    items = sorted((line["amount"], line["description"]) for line in remote["lines"]["data"])
+    assert items == [(1900, "DE VAT (19 %)"), (10000, invoice["lines"][0]["description"])]
+
+    paid = env.standin.state.pay(remote["id"])
+    body, headers = signed_event("invoice.paid", paid)
+    answer = client.post("/v1/providers/stripe/webhook", content=body, headers=headers)
+    assert answer.json()["outcome"] == "marked_paid", answer.text
+    assert client.get(f"/v1/invoices/{invoice['id']}").json()["status"] == "paid"

@@ -13,7 +13,7 @@ from tallybook.domain.billing.adjustments import Billed, adjustment_lines
 from tallybook.domain.billing.discounts import discount_lines
 from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus, totals
 from tallybook.domain.billing.lines import Line, LineType, line_from_dict, line_to_dict
-from tallybook.domain.billing.numbering import format_number, parse_number
+from tallybook.domain.billing.numbering import format_number, invoice_prefix, parse_number
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.errors import Conflict
 from tallybook.domain.periods import Anchor, Interval
@@ -114,6 +114,14 @@ def test_numbers_print_and_parse() -> None:
         None,
         None,
     ]
+
+
+def test_numbers_read_with_a_sellers_prefix() -> None:
+    assert format_number(42, "ACME-2026-") == "ACME-2026-000042"
+    assert invoice_prefix({"seller": {"invoice_prefix": "ACN/"}}) == "ACN/"
+    assert invoice_prefix(None) is None and invoice_prefix({"seller": {}}) is None
+    texts = ("ACME-2026-000042", "acn/42", "X.Y_Z-7", "A" * 21 + "-1", "ACME-2026-")
+    assert [parse_number(x) for x in texts] == [42, 42, 7, None, None]
 
 
 def test_only_a_finalized_invoice_can_be_voided_or_paid() -> None:

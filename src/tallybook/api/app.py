@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from tallybook import __version__
 from tallybook.adapters.clock import Clock
 from tallybook.api import errors
+from tallybook.api.audit_hook import AuditHook
 from tallybook.api.delivery import start_delivery
 from tallybook.api.hygiene import request_hygiene
 from tallybook.api.limits import BodyLimit
@@ -31,7 +32,11 @@ ROUTERS = (
     "tallybook.api.routes.keys",
     "tallybook.api.routes.subscriptions",
     "tallybook.api.routes.invoice_documents",  # before invoices: /{id}.html, /{id}.pdf
+    "tallybook.api.routes.credit_notes",  # before invoices: /{id}/credit-notes
     "tallybook.api.routes.invoices",
+    "tallybook.api.routes.tax_rates",
+    "tallybook.api.routes.email_deliveries",
+    "tallybook.api.routes.revenue",
     "tallybook.api.routes.previews",
     "tallybook.api.routes.credits",
     "tallybook.api.routes.top_ups",
@@ -52,6 +57,9 @@ ROUTERS = (
     "tallybook.api.routes.backtests",
     "tallybook.api.routes.experiments",
     "tallybook.api.routes.payments",
+    "tallybook.api.routes.audit",
+    "tallybook.api.routes.governance",
+    "tallybook.api.routes.overrides",
     "tallybook.portal.routes",
     "tallybook.portal.account",
     "tallybook.api.docs_ui",
@@ -107,6 +115,7 @@ def create_app(
             lambda: reconciliation.store.latest(reconciliation.provider_name)
         )
     errors.install(app)
+    app.add_middleware(AuditHook, record=container.audit.record)  # innermost: sees routes
     app.middleware("http")(middleware(app.state.metrics))
     app.add_middleware(
         BodyLimit,

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from starlette.responses import Response
 
+from tallybook.api.access import check_access
 from tallybook.bootstrap import Container
 from tallybook.services.portal_sessions import csrf_token
 
@@ -44,7 +45,9 @@ def tenant_of(request: Request, container: Container, *, cookie: bool = True) ->
         tenant = container.portal_sessions.tenant(cookie_key(request))
         if tenant is not None:
             return tenant
-    return container.tenants.authenticate(key)
+    identity = container.tenants.identify(key)
+    check_access(request, identity)
+    return identity.tenant_id
 
 
 def portal_tenant(request: Request, container: Container) -> str | None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from tallybook.api.access import check_access
 from tallybook.api.auth import bearer_key
 from tallybook.bootstrap import Container
 from tallybook.services.billing.previews import PreviewService
@@ -18,10 +19,14 @@ def get_container(request: Request) -> Container:
 
 
 def get_tenant(request: Request, container: Annotated[Container, Depends(get_container)]) -> str:
-    """The tenant id of the request's API key; every query is scoped to it."""
+    """The tenant id of the request's API key; every query is scoped to it. The key's
+    roles are checked against the route here (``api.access``: 403 ``forbidden``), and
+    the key is kept on ``request.state`` as the audit actor (``api.audit_hook``)."""
     identity = container.tenants.identify(bearer_key(request))
     request.state.tenant = identity.tenant_id
     request.state.key_id = identity.key_id
+    request.state.key_name = identity.name
+    check_access(request, identity)
     return identity.tenant_id
 
 

@@ -25,6 +25,7 @@ STATUS: dict[type[e.TallybookError], int] = {
     e.NotFound: 404,
     e.Conflict: 409,
     e.Unauthorized: 401,
+    e.Forbidden: 403,
     e.PayloadTooLarge: 413,
     e.StoreUnavailable: 503,
     e.ProviderUnavailable: 503,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_percent
 
 from tallybook.domain.errors import ValidationError
 from tallybook.domain.periods import parse_instant
@@ -129,3 +129,8 @@ def period_label(start: object, end: object, tz: str | None, locale: str) -> str
     begin = _when(first, locale, with_time=not whole_days)
     finish = _when(last, locale, with_time=not whole_days)
     return f"{begin} \u2013 {finish}"
+
+
+def percent(value: Decimal, locale: str) -> str:
+    """A tax percentage as people read it (``19 %`` in de_DE, ``19%`` in en_US)."""
+    return str(format_percent(value / 100, format="#,##0.####%", locale=locale))

@@ -1,9 +1,11 @@
-"""The PDF invoice (fpdf2, A4, core fonts): the same content as the HTML page.
+"""The PDF invoice (fpdf2, A4): the same content as the HTML page.
 
-Core fonts (Helvetica) cover Latin-1 only, so text is folded to it: typographic dashes
-and spaces become plain ones, a currency symbol outside Latin-1 (the euro sign, the
-rupee sign) is written as its ISO code, and any other character becomes "?". Embedding
-a Unicode TrueType font would lift this, at the cost of shipping the font file.
+Text is drawn in DejaVu Sans, embedded from Debian's ``fonts-dejavu-core``, with IPAGothic
+(``fonts-ipafont-gothic``) as a fallback for Japanese and other CJK text
+(``documents.fonts``): names in any of these scripts and every currency symbol print.
+Where DejaVu is not installed the core Helvetica font is used and text is folded to
+Latin-1: typographic dashes and spaces become plain ones, a currency symbol outside
+Latin-1 is written as its ISO code, and any other character becomes "?".
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from babel.numbers import get_currency_symbol
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from tallybook.documents import fonts
 from tallybook.documents.invoice_view import InvoiceView, LineView, SectionView
 
 FONT = "Helvetica"
+UNICODE_FONT, CJK_FONT = "DejaVu", "IPAGothic"
 INK = (29, 35, 48)
 MUTED = (91, 100, 117)
 RULE = (217, 221, 229)
@@ -60,10 +64,11 @@ def _symbols(currency: str, locale: str) -> dict[str, str]:
 
 class _Document(FPDF):
     footer_text = ""
+    font_name = FONT
 
     def footer(self) -> None:
         self.set_y(-12)
-        self.set_font(FONT, size=8)
+        self.set_font(self.font_name, size=8)
         self.set_text_color(*MUTED)
         self.cell(0, 5, f"{self.footer_text}  -  page {self.page_no()}/{{nb}}", align="C")
 
@@ -72,16 +77,17 @@ class _Document(FPDF):
 class _Writer:
     pdf: _Document
     symbols: dict[str, str]
+    unicode: bool = False
 
     @property
     def width(self) -> float:
         return float(self.pdf.epw)
 
     def text(self, value: str) -> str:
-        return latin(value, self.symbols)
+        return value if self.unicode else latin(value, self.symbols)
 
     def style(self, size: float, *, bold: bool = False, color: tuple[int, int, int] = INK) -> None:
-        self.pdf.set_font(FONT, style="B" if bold else "", size=size)
+        self.pdf.set_font(self.pdf.font_name, style="B" if bold else "", size=size)
         self.pdf.set_text_color(*color)
 
     def rule(
@@ -105,10 +111,11 @@ def render_invoice_pdf(view: InvoiceView, *, locale: str = "en_US") -> bytes:
     pdf = _Document(orientation="portrait", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=False, margin=16)
     pdf.set_margins(16, 16, 16)
-    pdf.set_title(latin(view.title))
-    pdf.set_author(latin(view.issuer.name))
+    unicode = _embed_fonts(pdf, view)
+    pdf.set_title(view.title if unicode else latin(view.title))
+    pdf.set_author(view.issuer.name if unicode else latin(view.issuer.name))
     pdf.set_creator("Tallybook")
-    writer = _Writer(pdf, _symbols(view.currency, locale))
+    writer = _Writer(pdf, _symbols(view.currency, locale), unicode)
     pdf.footer_text = writer.text(f"{view.issuer.name} - {view.title}")
     pdf.add_page()
     _header(writer, view)
@@ -119,7 +126,66 @@ def render_invoice_pdf(view: InvoiceView, *, locale: str = "en_US") -> bytes:
         for section in group.sections:
             _section(writer, section)
     _totals(writer, view)
+    _closing(writer, view)
     return bytes(pdf.output())
+
+
+def _texts(view: InvoiceView) -> str:
+    """Every text of the view, to see which glyphs the PDF needs."""
+    parts = [view.title, view.issuer.name, *view.issuer.detail, view.bill_to.name]
+    parts += [*view.bill_to.detail, view.tax_note, view.footer, *view.notes]
+    for group in view.groups:
+        parts.append(group.heading or "")
+        for section in group.sections:
+            parts += [line.description + line.tax + line.note for line in section.lines]
+    return "".join(parts)
+
+
+# Loaded from each font whatever the document: ASCII, Latin-1, general punctuation and the
+# currency symbols; the document's own characters are added (``_embed_fonts``).
+BASE_RANGE: tuple[tuple[int, int], ...] = (
+    (0x20, 0x7E),
+    (0xA0, 0xFF),
+    (0x2000, 0x206F),
+    (0x20A0, 0x20CF),
+    (0x2190, 0x2193),
+    (0x2212, 0x2212),
+)
+
+
+def _embed_fonts(pdf: _Document, view: InvoiceView) -> bool:
+    """Register DejaVu (and IPAGothic when a character needs it); False when DejaVu is
+    not installed (core fonts then). Only the characters the document can use are loaded
+    from each font (``unicode_range``): reading a whole CJK font's metrics takes seconds."""
+    found = fonts.fonts()
+    if found.regular is None or found.bold is None:
+        return False
+    used = {ord(ch) for ch in repr(view) + _texts(view)}
+    wanted: list[int | tuple[int, int]] = [*BASE_RANGE, *sorted(used)]
+    pdf.add_font(UNICODE_FONT, "", str(found.regular), unicode_range=wanted)
+    pdf.add_font(UNICODE_FONT, "B", str(found.bold), unicode_range=wanted)
+    pdf.font_name = UNICODE_FONT
+    if found.cjk is not None:
+        have = fonts.covered(found.regular)
+        missing = sorted(c for c in used if c not in have and not chr(c).isspace())
+        if missing:
+            pdf.add_font(CJK_FONT, "", str(found.cjk), unicode_range=missing)
+            pdf.set_fallback_fonts([CJK_FONT], exact_match=False)
+    return True
+
+
+def _closing(w: _Writer, view: InvoiceView) -> None:
+    """The tax note, the credit notes and the seller's footer, after the totals."""
+    rows = [(view.tax_note, INK)] if view.tax_note else []
+    rows += [(f"Credit note {note}", INK) for note in view.notes]
+    rows += [(line, MUTED) for line in view.footer.split("\n") if line]
+    if not rows:
+        return
+    w.ensure_room(len(rows) * SMALL_H + 8)
+    w.pdf.ln(4)
+    for text, color in rows:
+        w.style(8, color=color)
+        w.pdf.multi_cell(w.width, SMALL_H, w.text(text), align="L", new_x=XPos.LMARGIN)
 
 
 def _header(w: _Writer, view: InvoiceView) -> None:
@@ -225,7 +291,7 @@ def _line_height(w: _Writer, line: LineView, width: float, subs: list[str]) -> f
 def _line(w: _Writer, line: LineView) -> None:
     widths = _widths(w)
     text_w = widths[0] - 2
-    subs = [s for s in (line.period, line.note) if s]
+    subs = [s for s in (line.period, line.note, line.tax) if s]
     if w.ensure_room(_line_height(w, line, text_w, subs)):
         _column_heads(w)
     x, y = w.pdf.get_x(), w.pdf.get_y() + 1
@@ -266,6 +332,7 @@ def _totals(w: _Writer, view: InvoiceView) -> None:
         rows.append(("Discounts", f"-{view.discounts}", False))
     if view.has_credits:
         rows.append(("Credits applied", f"-{view.credits_applied}", False))
+    rows += [(tax.label, tax.amount, False) for tax in view.taxes]
     rows.append((f"Total due ({view.currency})", view.total, True))
     w.ensure_room(len(rows) * 7 + 10)
     w.pdf.ln(5)

@@ -11,7 +11,10 @@ Layout decisions:
   discounts and credits;
 - lines carrying a ``customer`` other than the invoice's (a child billed to its parent)
   are grouped under a heading per child, after the parent's own lines;
-- tiered usage lines list their tier breakdown underneath.
+- tiered usage lines list their tier breakdown underneath;
+- a taxed line names its tax underneath; the totals list each rate (exclusive rates
+  add to the total, inclusive ones are shown as "incl."), then any exemption note and
+  the seller's footer (issue 16).
 """
 
 from __future__ import annotations
@@ -73,6 +76,16 @@ class LineView:
     note: str = ""
     tiers: tuple[TierView, ...] = ()
     negative: bool = False
+    tax: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TaxView:
+    """One rate's row in the totals: ``label`` such as "DE VAT 19% on 124,00 €"."""
+
+    label: str
+    amount: str
+    inclusive: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +122,11 @@ class InvoiceView:
     has_credits: bool
     total: str
     facts: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    taxes: tuple[TaxView, ...] = ()
+    tax_total: str = ""
+    tax_note: str = ""
+    footer: str = ""
+    notes: tuple[str, ...] = ()  # credit notes issued against this invoice
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +150,8 @@ def invoice_view(
     children: Mapping[str, str] | None = None,
     timezone: str | None = None,
     locale: str = formats.DEFAULT_LOCALE,
+    footer: str = "",
+    notes: tuple[str, ...] = (),
 ) -> InvoiceView:
     """The view of ``invoice`` (contract JSON). ``children`` maps child ids to names."""
     currency = str(invoice.get("currency") or "USD")
@@ -159,6 +179,41 @@ def invoice_view(
         has_credits=bool(credits),
         total=ctx.money(invoice.get("total")),
         facts=_facts(invoice, ctx),
+        taxes=tuple(_tax_row(t, ctx) for t in invoice.get("taxes") or () if isinstance(t, Mapping)),
+        tax_total=ctx.money(invoice.get("tax_total")),
+        tax_note=str(invoice.get("tax_note") or ""),
+        footer=footer,
+        notes=notes or _credit_notes(invoice, ctx),
+    )
+
+
+REFUNDS = {"credit_balance": "to the credit balance", "external": "refunded"}
+
+
+def _credit_notes(invoice: Mapping[str, Any], ctx: _Context) -> tuple[str, ...]:
+    """One line per credit note: number, date, amount, refund and reason."""
+    rows = []
+    for note in invoice.get("credit_notes") or ():
+        if not isinstance(note, Mapping):
+            continue
+        moment = formats.instant(note.get("created_at"))
+        when = f" of {formats.moment(moment, ctx.tz, ctx.locale)}" if moment else ""
+        refund = REFUNDS.get(str(note.get("refund")), str(note.get("refund") or ""))
+        rows.append(
+            f"{note.get('number')}{when}: {ctx.money(note.get('total'))} {refund}"
+            f" - {note.get('reason') or ''}"
+        )
+    return tuple(rows)
+
+
+def _tax_row(tax: Mapping[str, Any], ctx: _Context) -> TaxView:
+    percent = formats.decimal(tax.get("percentage"))
+    rate = "" if percent is None else f" {formats.percent(percent, ctx.locale)}"
+    base = ctx.money(tax.get("taxable_amount"))
+    inclusive = bool(tax.get("inclusive"))
+    prefix = "incl. " if inclusive else ""
+    return TaxView(
+        f"{prefix}{tax.get('name')}{rate} on {base}", ctx.money(tax.get("amount")), inclusive
     )
 
 
@@ -243,7 +298,20 @@ def _line(line: Mapping[str, Any], ctx: _Context) -> LineView:
         note=_usage_note(line, ctx.locale),
         tiers=tuple(_tier(t, ctx) for t in line.get("breakdown") or () if isinstance(t, Mapping)),
         negative=amount is not None and amount < 0,
+        tax=_line_tax(line, ctx),
     )
+
+
+def _line_tax(line: Mapping[str, Any], ctx: _Context) -> str:
+    parts = []
+    for tax in line.get("taxes") or ():
+        if not isinstance(tax, Mapping):
+            continue
+        percent = formats.decimal(tax.get("percentage"))
+        rate = "" if percent is None else f" {formats.percent(percent, ctx.locale)}"
+        kind = "incl." if tax.get("inclusive") else "+"
+        parts.append(f"{kind} {tax.get('name')}{rate}: {ctx.money(tax.get('amount'))}")
+    return " \u00b7 ".join(parts)
 
 
 def _usage_note(line: Mapping[str, Any], locale: str) -> str:

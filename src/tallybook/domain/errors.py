@@ -12,6 +12,7 @@ and the CLI prints the code and message. Nothing here knows about HTTP.
     ├── Conflict                 the request contradicts stored state     -> 409
     │   └── WriteConflict        a concurrent write won a uniqueness race (retry the unit of work)
     ├── Unauthorized             missing or unknown API key               -> 401
+    ├── Forbidden                the key's roles do not allow the call    -> 403
     ├── PayloadTooLarge          body or batch over the configured limit  -> 413
     ├── StoreUnavailable         the database cannot be reached           -> 503
     └── ProviderUnavailable      the payment provider did not answer      -> 503
@@ -65,6 +66,12 @@ class WriteConflict(Conflict):
 
 class Unauthorized(TallybookError):
     code = "unauthorized"
+
+
+class Forbidden(TallybookError):
+    """The caller is known but may not do this (its roles, or approving its own change)."""
+
+    code = "forbidden"
 
 
 class PayloadTooLarge(TallybookError):

@@ -14,7 +14,7 @@ from typing import Any
 
 from tallybook.domain.alerts import Fired, threshold_text
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
-from tallybook.domain.billing.numbering import format_number
+from tallybook.domain.billing.numbering import format_number, invoice_prefix
 from tallybook.domain.subscriptions.model import Subscription
 from tallybook.domain.webhooks import OutboxMessage, amount, instant
 
@@ -37,12 +37,13 @@ def invoice_message(
     subtotal: Decimal,
     total: Decimal,
     at: datetime,
+    prefix: str | None = None,
 ) -> OutboxMessage:
     """``invoice.finalized`` / ``invoice.paid`` / ``invoice.voided`` (by ``status``);
     ``at`` is when the status changed. Amounts are decimal strings."""
     data = {
         "invoice": invoice_id,
-        "number": None if number is None else format_number(number),
+        "number": None if number is None else format_number(number, prefix),
         "status": status.value,
         "customer": customer,
         "currency": currency,
@@ -67,6 +68,7 @@ def invoice_status_message(invoice: Invoice, at: datetime) -> OutboxMessage:
         subtotal=invoice.totals.subtotal,
         total=invoice.totals.total,
         at=at,
+        prefix=invoice_prefix(invoice.parties),
     )
 
 
@@ -114,3 +116,31 @@ def alert_message(fired: Fired) -> OutboxMessage:
         "period_end": instant(fired.period_end),
     }
     return OutboxMessage("alert.triggered", fired.fired_at, data, fired.customer)
+
+
+def change_approved_message(
+    *,
+    change_id: str,
+    kind: str,
+    versions: Mapping[str, Any],
+    effective_at: datetime,
+    timing: str,
+    existing: str,
+    author: str,
+    approved_by: str,
+    at: datetime,
+) -> OutboxMessage:
+    """``catalog.change_approved``: the change, the plan versions it published
+    (``{"growth": {"from": 1, "to": 2, "migrated": 10, "skipped": 0}}``) and when they
+    take effect. Not tied to a customer (``sequence`` is the tenant's)."""
+    data = {
+        "change": change_id,
+        "kind": kind,
+        "plans": {key: dict(value) for key, value in sorted(versions.items())},
+        "effective_at": instant(effective_at),
+        "timing": timing,
+        "existing": existing,
+        "author": author,
+        "approved_by": approved_by,
+    }
+    return OutboxMessage("catalog.change_approved", at, data, None)

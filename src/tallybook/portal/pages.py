@@ -17,6 +17,7 @@ from markupsafe import Markup
 from tallybook.documents import formats
 from tallybook.documents.links import invoice_urls
 from tallybook.domain.billing.invoice import Invoice
+from tallybook.domain.finance.credit_notes import CreditNote
 from tallybook.portal.charts import Bar, bar_chart
 from tallybook.services.billing.previews import ChargeUsage, CurrentUsage, MeterDays
 from tallybook.services.credits import CreditSummary
@@ -86,6 +87,7 @@ class InvoiceRow:
     total: str
     html_url: str
     pdf_url: str
+    credit_notes: tuple[str, ...] = ()  # "CN-000001: €117.81"
 
 
 def summary(usage: CurrentUsage, locale: str) -> UsageSummary:
@@ -155,7 +157,17 @@ def charts(days: Sequence[MeterDays], tz: str, locale: str) -> list[ChartView]:
     return views
 
 
-def invoice_rows(invoices: Sequence[Invoice], tz: str, locale: str) -> list[InvoiceRow]:
+def invoice_rows(
+    invoices: Sequence[Invoice],
+    tz: str,
+    locale: str,
+    notes: Sequence[CreditNote] = (),
+) -> list[InvoiceRow]:
+    """The invoice table, each row with the credit notes issued against the invoice."""
+    by_invoice: dict[str, list[str]] = {}
+    for note in notes:
+        total = formats.money(note.total, note.currency, locale)
+        by_invoice.setdefault(note.invoice, []).append(f"{note.display_number}: {total}")
     rows = []
     for invoice in invoices:
         html_url, pdf_url = invoice_urls(invoice.id)
@@ -167,6 +179,7 @@ def invoice_rows(invoices: Sequence[Invoice], tz: str, locale: str) -> list[Invo
                 total=formats.money(invoice.totals.total, invoice.currency, locale),
                 html_url=html_url,
                 pdf_url=pdf_url,
+                credit_notes=tuple(by_invoice.get(invoice.id, ())),
             )
         )
     return rows

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from tallybook.api.access import may_view
 from tallybook.api.auth import (
     clear_login,
     cookie_key,
@@ -84,6 +85,9 @@ async def login(request: Request, container: ContainerDep) -> Response:
     key = (form.get("api_key") or [""])[0].strip()
     sessions = container.portal_sessions
     try:
+        if not may_view(container.tenants.identify(key).roles):
+            error = "That key may not view the portal (ingestion-only keys cannot)."
+            return _render("login.html", status=403, error=error)
         token = sessions.start(key)
     except Unauthorized:
         return _render("login.html", status=401, error="That API key is not valid.")
@@ -155,7 +159,12 @@ def upcoming(
     except NotFound as exc:
         return _not_found(request, container, tenant, exc)
     view = document_view(
-        container.customers, container.tenants, tenant, draft_json(preview.draft), LOCALE
+        container.customers,
+        container.tenants,
+        tenant,
+        draft_json(preview.draft),
+        LOCALE,
+        settings=container.invoice_settings,
     )
     back = customer_url(customer_id)
     html = render_invoice_html(view, back_url=back, pdf_url=None)
@@ -203,6 +212,11 @@ def _customer_context(
         "summary": pages.summary(usage, LOCALE),
         "upcoming_url": customer_url(customer.id) + "/upcoming",
         "charts": pages.charts(days, customer.timezone, LOCALE),
-        "invoices": pages.invoice_rows(list(reversed(invoices.items)), customer.timezone, LOCALE),
+        "invoices": pages.invoice_rows(
+            list(reversed(invoices.items)),
+            customer.timezone,
+            LOCALE,
+            container.credit_notes.of_invoices(tenant, [i.id for i in invoices.items]),
+        ),
         "credits": pages.credits(container.credits.summary(tenant, customer.account), LOCALE),
     }

@@ -12,7 +12,7 @@ Usage charges may reference meters defined in the same document or already store
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from threading import Lock
@@ -102,6 +102,13 @@ class _PlanCache:
     lock: Lock = field(default_factory=Lock)
 
 
+# Called with (tenant, a thunk computing the dry-run diff) before a direct apply
+# publishes anything; raises
+# ``Conflict`` ``approval_required`` when the tenant requires approval of price changes
+# (``services.governance.GovernanceService.check_direct``).
+ApprovalGate = Callable[[str, Callable[[], "CatalogDiff"]], None]
+
+
 class CatalogService:
     """Implements ``PlanReader`` (services.ports) on the catalog store."""
 
@@ -109,13 +116,22 @@ class CatalogService:
         self._store = store
         self._clock = clock
         self._cache = _PlanCache()
+        self.approval_gate: ApprovalGate | None = None
 
     # -- apply -----------------------------------------------------------------------
 
     def apply(
-        self, tenant_id: str, catalog: Catalog | Mapping[str, Any], *, dry_run: bool = False
+        self,
+        tenant_id: str,
+        catalog: Catalog | Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        approved: bool = False,
     ) -> CatalogDiff:
-        """Create or update the document's meters and publish changed plans."""
+        """Create or update the document's meters and publish changed plans. A direct
+        apply (not ``approved`` by a catalog change) passes the approval gate first."""
+        if not dry_run and not approved and self.approval_gate is not None:
+            self.approval_gate(tenant_id, lambda: self.apply(tenant_id, catalog, dry_run=True))
         with self._store.transaction(tenant_id) as txn:
             stored_meters = txn.meter_documents()
             if isinstance(catalog, Catalog):
@@ -134,6 +150,15 @@ class CatalogService:
                 self._apply_plan(txn, plan, latest, now, dry_run) for plan in parsed.plans
             )
         return CatalogDiff(meter_changes, plan_changes, dry_run)
+
+    def parse(self, tenant_id: str, document: Mapping[str, Any]) -> Catalog:
+        """The document as domain values (its usage charges may use stored meters).
+        Raises ``CatalogInvalid``."""
+        with self._store.reads(tenant_id) as reads:
+            stored = reads.meter_documents()
+        parsed = parse_with_stored_meters(document, stored)
+        _check_text(parsed)
+        return parsed
 
     def apply_text(
         self, tenant_id: str, text: str, *, filename: str = "<input>", dry_run: bool = False

@@ -37,12 +37,12 @@ from tallybook.domain.credits.ledger import (
     due_expiries,
     void_entry,
 )
-from tallybook.domain.credits.purchase import purchase_invoice
 from tallybook.domain.errors import Conflict, CurrencyMismatch, NotFound, ValidationError
 from tallybook.domain.ids import new_id
 from tallybook.domain.money import is_currency, round_amount
 from tallybook.domain.pricing.registry import billed_charge_keys
 from tallybook.domain.subscriptions.model import Customer
+from tallybook.services.finance.invoicing import FinanceOf, purchase_draft
 from tallybook.services.ports import Clock, CreditStore
 
 if TYPE_CHECKING:
@@ -118,6 +118,8 @@ class CreditService:
         # called with (tenant, customer) after a change that may lower ``available``
         # (bootstrap wires the top-up check here)
         self.after_change: Callable[[str, str], object] | None = None
+        # taxes and parties of credit_purchase invoices (bootstrap: BillingService.finance_of)
+        self.finance_of: FinanceOf | None = None
 
     # -- grants -------------------------------------------------------------------------
 
@@ -131,6 +133,8 @@ class CreditService:
         customer = self._customers.get(tenant_id, customer_id)
         now = self._clock.now()
         grant = self._grant(tenant_id, customer, request, now)
+        paid = grant.category is Category.PAID
+        finance = self.finance_of(tenant_id) if paid and self.finance_of else None
         with self._store.ledger(tenant_id, customer.id) as uow:
             uow.lock()
             existing = uow.grant(grant.id)
@@ -151,8 +155,9 @@ class CreditService:
                 [Entry(grant.id, EntryType.GRANT, grant.amount, grant.effective_at)],
                 now,
             )
-            if grant.category is Category.PAID:
-                uow.insert_final_invoice(new_id("inv"), purchase_invoice(grant, now), now)
+            if paid:
+                invoice = purchase_draft(finance, customer, grant, now)
+                uow.insert_final_invoice(new_id("inv"), invoice, now)
             uow.commit()
         return grant, True
 
@@ -329,11 +334,16 @@ def apply_to_drafts(
     result: list[tuple[InvoiceDraft, bool] | None] = [None] * len(decided)
     for index in order:
         draft, final = decided[index]
+        paid: dict[int, Decimal] = {}
         credit = apply_credits(
-            draft.lines, grants, left, draft.currency, (draft.period_start, draft.period_end)
+            draft.lines, grants, left, draft.currency, (draft.period_start, draft.period_end), paid
         )
         if credit:
-            draft = replace(draft, lines=(*draft.lines, *credit))
+            own = tuple(
+                replace(line, credited=paid[id(line)]) if id(line) in paid else line
+                for line in draft.lines
+            )
+            draft = replace(draft, lines=(*own, *credit))
         if final and after_final is not None:
             grants += after_final(draft, left)
         result[index] = (draft, final)

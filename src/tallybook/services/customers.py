@@ -10,16 +10,18 @@ their customer exists: usage is keyed by the customer id, so it counts once the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from tallybook.domain.errors import CurrencyMismatch, NotFound, ValidationError
 from tallybook.domain.money import minor_units
 from tallybook.domain.periods import load_zone
 from tallybook.domain.subscriptions.model import Customer
+from tallybook.services.finance.parties import BUYER_FIELDS, buyer_with
 from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
-from tallybook.services.ports import Clock, CustomerStore
+from tallybook.services.ports import Clock, CustomerStore, TaxRateStore
 
 MAX_ID = 255
-MUTABLE = frozenset({"name", "email", "timezone"})
+MUTABLE = frozenset({"name", "email", "timezone"}) | BUYER_FIELDS
 IMMUTABLE = frozenset({"id", "currency", "parent", "created_at", "archived_at"})
 
 
@@ -49,9 +51,10 @@ def check_text(value: str | None, field: str) -> str | None:
 
 
 class CustomerService:
-    def __init__(self, store: CustomerStore, clock: Clock):
+    def __init__(self, store: CustomerStore, clock: Clock, tax_rates: TaxRateStore | None = None):
         self._store = store
         self._clock = clock
+        self._tax_rates = tax_rates  # to check the ids a customer's ``tax_rates`` names
 
     def create(
         self,
@@ -105,6 +108,9 @@ class CustomerService:
                 details={"parent": found.currency, "currency": currency},
             )
 
+    def _rate_known(self, tenant_id: str, rate_id: str) -> bool:
+        return self._tax_rates is not None and self._tax_rates.get(tenant_id, rate_id) is not None
+
     def get(self, tenant_id: str, customer_id: str) -> Customer:
         found = self._store.get(tenant_id, customer_id)
         if found is None:
@@ -152,19 +158,22 @@ class CustomerService:
         )
         return page_of(rows, limit, lambda c: [c.id])
 
-    def update(
-        self, tenant_id: str, customer_id: str, changes: Mapping[str, str | None]
-    ) -> Customer:
-        """Change ``name``, ``email`` and/or ``timezone`` (a None name or email clears it).
+    def update(self, tenant_id: str, customer_id: str, changes: Mapping[str, Any]) -> Customer:
+        """Change ``name``, ``email`` and/or ``timezone`` (a None name or email clears it),
+        and the buyer details (``services.finance.parties.buyer_with``: ``legal_name``,
+        ``address``, ``tax_id``, ``billing_emails``, ``locale``, ``tax_rates``, ``tax_exempt``).
 
         A new time zone applies to subscriptions created afterwards: each subscription keeps
         the zone it was created in, so no billed period (and no finalized invoice) moves.
         Raises ``ValidationError`` (``immutable_field``, ``unknown_field``,
         ``invalid_timezone``, ``invalid_name``, ``invalid_email``) and ``NotFound``.
         """
-        self.get(tenant_id, customer_id)
-        values: dict[str, str | None] = {}
+        current = self.get(tenant_id, customer_id)
+        values: dict[str, Any] = {}
+        finance = {k: v for k, v in changes.items() if k in BUYER_FIELDS}
         for field, value in changes.items():
+            if field in BUYER_FIELDS:
+                continue
             if field in IMMUTABLE:
                 raise ValidationError(
                     f"{field} cannot be changed after a customer is created",
@@ -184,6 +193,10 @@ class CustomerService:
             else:
                 check_text(value, field)
             values[field] = value
+        if finance:
+            values["billing"] = buyer_with(
+                current.billing, finance, lambda rate: self._rate_known(tenant_id, rate)
+            )
         updated = self._store.update(tenant_id, customer_id, values)
         if updated is None:
             raise customer_not_found(customer_id)

@@ -35,7 +35,7 @@ from tallybook.domain.entitlements import (
 from tallybook.domain.errors import NotFound, ValidationError
 from tallybook.domain.subscriptions.model import Customer, Status, Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
-from tallybook.services.ports import Clock, EntitlementStore, OverrideRow, UsageReader
+from tallybook.services.ports import Clock, EntitlementStore, FeatureOverrideRow, UsageReader
 
 MAX_UNITS = Decimal(10) ** 15
 MAX_FEATURE_KEY = 100  # the catalog's key pattern allows 1-100 characters
@@ -73,7 +73,7 @@ class _Context:
     plan: Plan | None
     window: tuple[datetime, datetime] | None
     definitions: dict[str, Feature]
-    overrides: dict[str, OverrideRow]
+    overrides: dict[str, FeatureOverrideRow]
     now: datetime
 
 
@@ -126,7 +126,7 @@ class EntitlementService:
         enabled: bool | None,
         limit: Decimal | None,
         hard: bool | None,
-    ) -> OverrideRow:
+    ) -> FeatureOverrideRow:
         """Set the customer's override of ``feature``; ``limit`` and ``hard`` only for a
         metered feature (ValidationError ``invalid_override``); NotFound as ``check``."""
         context = self._context(tenant_id, customer_id)
@@ -142,7 +142,9 @@ class EntitlementService:
             )
         if limit is not None:
             limit = check_feature_limit(limit)
-        row = OverrideRow(context.customer.id, feature, enabled, limit, hard, self._clock.now())
+        row = FeatureOverrideRow(
+            context.customer.id, feature, enabled, limit, hard, self._clock.now()
+        )
         self._overrides.put_override(tenant_id, row)
         return row
 
@@ -157,7 +159,7 @@ class EntitlementService:
                 details={"customer": customer_id, "feature": feature},
             )
 
-    def overrides(self, tenant_id: str, customer_id: str) -> list[OverrideRow]:
+    def overrides(self, tenant_id: str, customer_id: str) -> list[FeatureOverrideRow]:
         customer = self._customers.customer(tenant_id, customer_id)
         found = self._overrides.overrides(tenant_id, customer.id)
         return [found[key] for key in sorted(found)]

@@ -2,15 +2,16 @@
 revoke.
 
 Roles (CONTRACT, governance): ``admin``, ``pricing_editor``, ``pricing_approver``,
-``billing``, ``viewer``, ``ingest``. They are validated and stored now; enforcing them per
-endpoint comes with the governance work, so today every active key has full access to its
-tenant.
+``billing``, ``viewer``, ``ingest``. They are validated and stored here and enforced on
+every route by ``api.access`` (``403 forbidden``). Keys stored before roles existed are
+``admin``.
 
 Revocation rules:
 
 - revoking an unknown id is ``404 key_not_found``; revoking a revoked key returns it unchanged;
-- the key making the call cannot revoke itself (``409 key_in_use``: use another admin key),
-  so a script cannot lock itself out by mistake;
+- the key making the call cannot revoke itself (``409 key_in_use``: use another admin key;
+  ``409 last_admin_key`` when it is the last active admin key), so a script cannot lock
+  itself out by mistake;
 - the tenant's last active ``admin`` key cannot be revoked (``409 last_admin_key``: create
   another admin key first), from the API or the CLI.
 
@@ -95,11 +96,28 @@ class KeyService:
         )
         return page_of(rows, limit, lambda k: [k.id])
 
+    def _other_admins(self, tenant_id: str, key_id: str) -> bool:
+        """True if an active admin key other than ``key_id`` exists."""
+        after: str | None = None
+        while True:
+            rows = self._store.page_keys(tenant_id, limit=500, after=after)
+            if any(r.id != key_id and r.revoked_at is None and "admin" in r.roles for r in rows):
+                return True
+            if len(rows) < 500:
+                return False
+            after = rows[-1].id
+
     def revoke(self, tenant_id: str, key_id: str, *, caller: str | None = None) -> ApiKeyRow:
         """Revoke ``key_id``; ``caller`` is the id of the key making the request (None from
         the CLI). Raises ``NotFound`` ``key_not_found``, ``Conflict`` ``key_in_use`` or
         ``last_admin_key``. Clears this process's key cache."""
         if caller is not None and key_id == caller:
+            if not self._other_admins(tenant_id, key_id):
+                raise Conflict(
+                    "this is the tenant's last active admin key: it cannot revoke itself",
+                    code="last_admin_key",
+                    details={"key": key_id},
+                )
             raise Conflict(
                 "a key cannot revoke itself: revoke it with another admin key",
                 code="key_in_use",

@@ -18,6 +18,8 @@ functions, and tells the port what to write. No adapter calls back into a servic
     BillingStore           what is due; BillingUnitOfWork: one chunk's transaction
     AnalyticsStore         analytics reads; backtest, experiment and spend rows (issue 13)
     ExportStore            warehouse export reads; Statistics: experiment p-values
+    AuditStore, GovernanceStore  the audit chain; governance settings, catalog changes,
+                           price overrides (issue 12)
     CreditStore            the credits ledger; CreditUnitOfWork: one customer's locked ledger (issue 9)
     PaymentProvider        a payment provider (Stripe): customers, invoices, events
     SyncStore              per-invoice sync state, customer ids, seen provider events
@@ -37,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar
@@ -50,6 +52,11 @@ from tallybook.domain.catalog.model import Aggregation, Meter, Plan
 from tallybook.domain.credits.commitments import Commitment
 from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.credits.top_up import TopUpRule
+from tallybook.domain.finance.credit_notes import CreditNote
+from tallybook.domain.finance.delivery import Delivery, DeliveryStatus, Mail
+from tallybook.domain.finance.taxes import TaxRate
+from tallybook.domain.governance.audit import AuditEntry, AuditRecord, StoredLink
+from tallybook.domain.governance.changes import GuardRails
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
 from tallybook.domain.metering.rollups import Cell, RollupDef
@@ -110,6 +117,8 @@ class TenantRow:
     id: str
     name: str
     grace_seconds: int
+    seller: Mapping[str, Any] | None = None  # the seller profile (domain.finance.parties)
+    email_invoices: bool = False  # e-mail invoices and credit notes when final
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +134,12 @@ class ApiKeyRow:
 
 @dataclass(frozen=True, slots=True)
 class KeyIdentity:
-    """Who a bearer key is: its tenant, its id and its roles."""
+    """Who a bearer key is: its tenant, its id, its roles and its name (the audit actor)."""
 
     tenant_id: str
     key_id: str
     roles: tuple[str, ...]
+    name: str = ""
 
 
 # -- usage and catalog ------------------------------------------------------------------------
@@ -388,6 +398,10 @@ class TenantStore(Protocol):
     def create(self, tenant_id: str, name: str, now: datetime, grace_seconds: int) -> TenantRow: ...
 
     def set_grace(self, tenant_id: str, grace_seconds: int) -> None: ...
+
+    def set_finance(self, tenant_id: str, values: Mapping[str, Any]) -> None:
+        """Set ``seller`` (a JSON document or None) and/or ``email_invoices``."""
+        ...
 
     def count_keys(self, tenant_id: str) -> int: ...
 
@@ -871,11 +885,73 @@ class ExportStore(Protocol):
         ...
 
 
+# -- governance (issue 12) --------------------------------------------------------------------
+
+
+class AuditStore(Protocol):
+    """The per-tenant hash-chained audit log (``adapters/store/audit.py``). Appends lock
+    the tenant's chain head (``FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite),
+    so concurrent appends never fork the chain."""
+
+    def append(
+        self, tenant_id: str, records: Sequence[AuditRecord], now: datetime
+    ) -> list[AuditEntry]:
+        """Seal and store ``records`` in order at the head of the chain, in one transaction."""
+        ...
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        object: str | None,
+        actor: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        after_seq: int | None,
+        limit: int,
+    ) -> list[AuditEntry]:
+        """Entries by ``seq`` matching the filters (``at`` in ``[start, end)``)."""
+        ...
+
+    def links(self, tenant_id: str) -> Iterator[StoredLink]:
+        """Every entry of the tenant as stored, in ``seq`` order (streamed in batches)."""
+        ...
+
+    def head_seq(self, tenant_id: str) -> int:
+        """The ``seq`` the chain head names (0 before the first entry)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    """A stored catalog change (``services/governance.py`` reads and writes it)."""
+
+    id: str
+    kind: str  # change | rollback
+    status: str  # pending_approval | approved | rejected (stored statuses)
+    author_key: str
+    author: str
+    document: JsonDict
+    effective_at: datetime
+    timing: str
+    existing: str
+    reason: str | None
+    diff: JsonDict
+    checks: list[JsonDict]
+    impact: JsonDict
+    created_at: datetime
+    versions: JsonDict | None = None  # plan key -> {"from", "to", "migrated", "skipped"}
+    decided_key: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+
+
 # -- entitlements, spend limits, customer portal links (issue 10) ---------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class OverrideRow:
+class FeatureOverrideRow:
     """A customer's stored override of one feature (``domain.entitlements.Override``)."""
 
     customer: str
@@ -889,9 +965,9 @@ class OverrideRow:
 class EntitlementStore(Protocol):
     """Per-customer feature overrides (``adapters/store/entitlements.py``)."""
 
-    def overrides(self, tenant_id: str, customer: str) -> dict[str, OverrideRow]: ...
+    def overrides(self, tenant_id: str, customer: str) -> dict[str, FeatureOverrideRow]: ...
 
-    def put_override(self, tenant_id: str, row: OverrideRow) -> None:
+    def put_override(self, tenant_id: str, row: FeatureOverrideRow) -> None:
         """Insert or replace the override of (customer, feature)."""
         ...
 
@@ -957,4 +1033,218 @@ class CustomerPortalStore(Protocol):
 
     def customer_session(self, token_hash: str, now: datetime) -> tuple[str, str] | None:
         """(tenant, customer) of a live customer session, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class PriceOverrideRow:
+    """A stored price override of one charge for a customer or a subscription."""
+
+    id: str
+    level: str  # subscription | customer
+    target: str
+    charge: str
+    kind: str  # multiplier | overwrite
+    multiplier: Decimal | None
+    price: JsonDict | None
+    valid_from: datetime
+    valid_to: datetime | None
+    created_at: datetime
+
+
+class GovernanceStore(Protocol):
+    """Governance settings, catalog changes and price overrides
+    (``adapters/store/governance.py``)."""
+
+    def guard_rails(self, tenant_id: str) -> GuardRails: ...
+
+    def put_guard_rails(self, tenant_id: str, rails: GuardRails, now: datetime) -> None: ...
+
+    def insert_change(self, tenant_id: str, row: ChangeRow) -> None: ...
+
+    def get_change(self, tenant_id: str, change_id: str) -> ChangeRow | None: ...
+
+    def page_changes(
+        self, tenant_id: str, *, status: str | None, after: str | None, limit: int
+    ) -> list[ChangeRow]: ...
+
+    def approved_changes(self, tenant_id: str) -> list[ChangeRow]: ...
+
+    def decide(
+        self,
+        tenant_id: str,
+        change_id: str,
+        status: str,
+        *,
+        key: str,
+        by: str,
+        at: datetime,
+        reason: str | None,
+    ) -> bool:
+        """Move a ``pending_approval`` change to ``status`` (a conditional update: of two
+        racing deciders exactly one gets True)."""
+        ...
+
+    def reopen(self, tenant_id: str, change_id: str) -> None:
+        """Back to ``pending_approval`` (an approval whose publication failed)."""
+        ...
+
+    def set_versions(
+        self,
+        tenant_id: str,
+        change_id: str,
+        versions: JsonDict,
+        now: datetime,
+        messages: Sequence[OutboxMessage] = (),
+    ) -> None:
+        """Record what an approval published (and migrated); ``messages`` go to the
+        outbox in the same transaction (``catalog.change_approved``)."""
+        ...
+
+    def insert_override(self, tenant_id: str, row: PriceOverrideRow) -> PriceOverrideRow | None:
+        """Insert unless an override of the same level, target and charge overlaps it in
+        time (checked under a lock); returns the overlapping row, or None when inserted."""
+        ...
+
+    def overrides(
+        self, tenant_id: str, level: str, targets: Sequence[str]
+    ) -> list[PriceOverrideRow]: ...
+
+    def delete_override(
+        self, tenant_id: str, level: str, target: str, override_id: str
+    ) -> bool: ...
+
+
+# -- invoices for finance (issue 16) ---------------------------------------------------------
+
+
+class TaxRateStore(Protocol):
+    """The tenant's tax rates (``adapters/store/finance.py``); rates never change once stored."""
+
+    def get(self, tenant_id: str, rate_id: str) -> TaxRate | None: ...
+
+    def insert(self, tenant_id: str, rate: TaxRate) -> TaxRate | None:
+        """Store ``rate``; None when its id exists (the caller compares bodies)."""
+        ...
+
+    def all(self, tenant_id: str) -> dict[str, TaxRate]: ...
+
+    def page(self, tenant_id: str, *, limit: int, after: str | None) -> list[TaxRate]: ...
+
+
+class TaxCalculator(Protocol):
+    """Puts taxes on an account's invoice drafts, after credits (``services/billing/runs.py``).
+
+    The built-in one (``services.finance.taxes.RateTaxes``) applies the tenant's tax rates
+    (``domain.finance.taxes``); a tax engine (a lookup by address and product code) would
+    implement this port and be injected in ``bootstrap.py`` instead. ``for_run`` is called
+    once per billing run, outside any transaction: what it needs to read (rates, a remote
+    engine's session) is read there, never while the run's transaction holds its locks.
+    """
+
+    def for_run(self, tenant_id: str) -> DraftTaxes: ...
+
+
+class DraftTaxes(Protocol):
+    """One run's tax calculator (``TaxCalculator.for_run``)."""
+
+    def tax(
+        self,
+        customer: Customer,
+        draft: InvoiceDraft,
+        charge_rates: Mapping[tuple[str | None, str], Sequence[str]],
+    ) -> InvoiceDraft:
+        """``draft`` with ``Line.taxes`` and its ``tax_note``; ``charge_rates`` maps
+        (subscription, charge) to the rate ids its plan charge names."""
+        ...
+
+
+class CreditNoteUnitOfWork(Protocol):
+    """One customer's transaction for a credit note (``adapters/store/credit_notes.py``)."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None: ...
+
+    def lock(self) -> bool: ...
+
+    def invoice(self, invoice_id: str) -> Invoice | None: ...
+
+    def notes(self, invoice_id: str) -> list[CreditNote]: ...
+
+    def take_number(self) -> int: ...
+
+    def insert_note(self, note: CreditNote) -> None: ...
+
+    def insert_grant(self, grant: Grant) -> None: ...
+
+    def append(self, currency: str, entries: Sequence[Entry], now: datetime) -> list[Entry]: ...
+
+    def commit(self) -> None: ...
+
+
+class CreditNoteStore(Protocol):
+    def unit_of_work(self, tenant_id: str, customer: str) -> CreditNoteUnitOfWork: ...
+
+    def of_invoices(self, tenant_id: str, invoice_ids: Sequence[str]) -> list[CreditNote]: ...
+
+    def get(self, tenant_id: str, note_id: str) -> CreditNote | None: ...
+
+
+class EmailQueue(Protocol):
+    """Invoice e-mail deliveries (``adapters/store/email_deliveries.py``)."""
+
+    def claim(self, now: datetime, lease: timedelta, limit: int) -> list[tuple[Delivery, str]]: ...
+
+    def record(
+        self,
+        delivery: Delivery,
+        token: str,
+        *,
+        status: DeliveryStatus,
+        next_attempt_at: datetime | None,
+        recipients: Sequence[str],
+        message_id: str | None,
+        error: str | None,
+        now: datetime,
+    ) -> bool: ...
+
+    def page(
+        self,
+        tenant_id: str,
+        *,
+        status: DeliveryStatus | None,
+        invoice: str | None,
+        limit: int,
+        after: str | None,
+    ) -> list[Delivery]: ...
+
+
+class MailComposer(Protocol):
+    """Builds an invoice's e-mail, or a credit note's when ``credit_note`` is given
+    (``documents/invoice_email.py``): recipients, subject, text with the portal link, the
+    PDF. Raises ``PermanentFailure`` when it cannot be sent (no recipient, no sender)."""
+
+    def compose(self, tenant_id: str, invoice_id: str, credit_note: str | None = None) -> Mail: ...
+
+
+class MailTransport(Protocol):
+    """Sends one e-mail (``adapters/smtp.py``); returns its Message-ID. Any exception is a
+    failed attempt (retried)."""
+
+    def send(self, mail: Mail) -> str: ...
+
+
+class RevenueSource(Protocol):
+    """What revenue recognition reads (``adapters/store/finance.py``)."""
+
+    def revenue_data(
+        self, tenant_id: str, start: datetime, end: datetime
+    ) -> tuple[list[Invoice], list[CreditNote], dict[str, str]]:
+        """Final (finalized or paid) invoices whose period overlaps ``[start, end)``, their
+        credit notes, and the time zone of each of their customers."""
         ...

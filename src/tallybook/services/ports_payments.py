@@ -320,6 +320,7 @@ class LocalInvoice:
     total: Decimal
     status: str
     finalized_at: datetime | None
+    prefix: str | None = None  # the invoice's number prefix (its parties snapshot)
 
 
 class ReconciliationStore(Protocol):

@@ -10,13 +10,15 @@ bill the same events twice (``subscription_exists``; change the plan instead).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
 from tallybook.domain.billing.schedule import billed_ahead, next_issue_at
 from tallybook.domain.catalog.model import Plan
-from tallybook.domain.errors import CurrencyMismatch, NotFound, ValidationError
+from tallybook.domain.errors import Conflict, CurrencyMismatch, NotFound, ValidationError
+from tallybook.domain.governance.changes import ScheduledVersion, new_subscription_phases
+from tallybook.domain.governance.overrides import ChargeOverride
 from tallybook.domain.ids import new_id
 from tallybook.domain.money import round_amount
 from tallybook.domain.subscriptions.model import (
@@ -50,6 +52,13 @@ PlanGate = Callable[[str, str], None]
 # Called with (tenant, experiment key, customer) for "experiment:<key>" plans: the plan key.
 ExperimentPlan = Callable[[str, str, str], str]
 EXPERIMENT_PREFIX = "experiment:"
+# Called with (tenant, customer): the customer's price overrides, copied into a new
+# subscription of it (``services.overrides``).
+CustomerOverrides = Callable[[str, str], Sequence[ChargeOverride]]
+# Called with (tenant, plan key): the plan's approved catalog changes
+# (``GovernanceService.plan_schedule``), so a new subscription starts on the version in
+# force at its start.
+PlanSchedule = Callable[[str, str], Sequence[ScheduledVersion]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,8 @@ class SubscriptionService:
         self._clock = clock
         self.after_end = after_end
         self.experiment_plan = experiment_plan
+        self.customer_overrides: CustomerOverrides | None = None
+        self.plan_schedule: PlanSchedule | None = None
 
     # -- reads --------------------------------------------------------------------------
 
@@ -155,6 +166,9 @@ class SubscriptionService:
             raise ValidationError(
                 f"trial_days must be 0-{MAX_TRIAL_DAYS}", code="invalid_trial_days"
             )
+        inherited = (
+            self.customer_overrides(tenant_id, customer.id) if self.customer_overrides else ()
+        )
         subscription = Subscription(
             id=new_id("sub"),
             customer=customer.id,
@@ -166,7 +180,10 @@ class SubscriptionService:
             phases=(Phase(PlanRef(plan.key, plan.version), start),),
             quantities=(QuantityChange(start, _quantities(plan, quantities or {})),),
             trial_end=trial_end(start, days, customer.timezone),
+            overrides=tuple(inherited),
         )
+        if version is None and self.plan_schedule is not None:
+            subscription = self._scheduled(tenant_id, plan, subscription)
         for spec in discounts:
             subscription = subscription.with_discount(_discount(spec, subscription))
         book = PlanBook(self._plans, tenant_id)
@@ -174,6 +191,24 @@ class SubscriptionService:
         now = self._clock.now()
         self._store.insert_exclusive(tenant_id, subscription, customer.account, upcoming, now)
         return StoredSubscription(subscription, customer.account, None, upcoming, now)
+
+    def _scheduled(self, tenant_id: str, plan: Plan, sub: Subscription) -> Subscription:
+        """``sub`` on the version in force at its start when approved catalog changes of
+        its plan are still ahead (``domain.governance.changes.new_subscription_phases``);
+        unchanged when a version in between bills on another cycle or currency."""
+        assert self.plan_schedule is not None
+        phases = new_subscription_phases(sub, self.plan_schedule(tenant_id, plan.key))
+        if phases is None:
+            return sub
+        for phase in phases:
+            other = self._plans.get_plan(tenant_id, plan.key, phase.plan.version)
+            if (other.interval, other.billing_anchor, other.currency) != (
+                plan.interval,
+                plan.billing_anchor,
+                plan.currency,
+            ):
+                return sub
+        return replace(sub, phases=phases)
 
     # -- changes ------------------------------------------------------------------------
 
@@ -272,6 +307,52 @@ class SubscriptionService:
                     discount.start, through, billed_ahead=billed_ahead(sub, book, through)
                 )
             return sub.with_discount(discount)
+
+        return self._change(tenant_id, subscription_id, change)
+
+    def add_override(
+        self, tenant_id: str, subscription_id: str, override: ChargeOverride
+    ) -> StoredSubscription:
+        """Add a price override (``domain.governance.overrides``). Raises ``Conflict``
+        ``override_overlap`` when one of the same level and charge overlaps it, and
+        ``period_finalized`` when it would start inside a finalized period."""
+        book = PlanBook(self._plans, tenant_id)
+
+        def change(sub: Subscription, through: datetime | None) -> Subscription:
+            clash = next((o for o in sub.overrides if o.overlaps(override)), None)
+            if clash is not None:
+                raise Conflict(
+                    f"override {clash.id} of charge {override.charge!r} at this level "
+                    "overlaps that time",
+                    code="override_overlap",
+                    details={"override": clash.id, "charge": override.charge},
+                )
+            check_not_billed(override.start, through, billed_ahead=billed_ahead(sub, book, through))
+            return replace(sub, overrides=(*sub.overrides, override))
+
+        return self._change(tenant_id, subscription_id, change)
+
+    def end_override(
+        self, tenant_id: str, subscription_id: str, override_id: str, at: datetime
+    ) -> StoredSubscription:
+        """End an override at ``at`` (or at the last finalized boundary, when later); one
+        that has not started by then is removed. ``NotFound`` ``override_not_found``."""
+
+        def change(sub: Subscription, through: datetime | None) -> Subscription:
+            found = next((o for o in sub.overrides if o.id == override_id), None)
+            if found is None:
+                raise NotFound(
+                    f"no override {override_id!r}",
+                    code="override_not_found",
+                    details={"override": override_id[:64]},
+                )
+            when = max(at, through) if through is not None else at
+            kept = tuple(o for o in sub.overrides if o.id != override_id)
+            if found.start >= when:
+                return replace(sub, overrides=kept)
+            if found.end is not None and found.end <= when:
+                return sub
+            return replace(sub, overrides=(*kept, replace(found, end=when)))
 
         return self._change(tenant_id, subscription_id, change)
 

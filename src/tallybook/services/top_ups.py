@@ -32,6 +32,7 @@ from tallybook.domain.credits.top_up import (
 from tallybook.domain.errors import NotFound
 from tallybook.domain.ids import new_id
 from tallybook.domain.subscriptions.model import Customer
+from tallybook.services.finance.invoicing import FinanceOf, purchase_draft
 from tallybook.services.ports import Clock, CreditStore, TopUpStore
 
 log = logging.getLogger("tallybook.credits")
@@ -61,6 +62,8 @@ class TopUpService:
         self._credits = credits
         self._customers = customers
         self._clock = clock
+        # taxes and parties of credit_purchase invoices (bootstrap: BillingService.finance_of)
+        self.finance_of: FinanceOf | None = None
 
     def put(
         self, tenant_id: str, customer_id: str, threshold: Decimal, target: Decimal
@@ -99,6 +102,8 @@ class TopUpService:
         if amount is None:
             return None
         now = self._clock.now()
+        finance = self.finance_of(tenant_id) if self.finance_of else None
+        customer = self._customers.get(tenant_id, customer_id) if finance else None
         with self._ledgers.ledger(tenant_id, customer_id) as uow:
             if not uow.lock() or uow.unpaid_purchases(SOURCE):
                 return None
@@ -107,7 +112,10 @@ class TopUpService:
             uow.append(
                 grant.currency, [Entry(grant.id, EntryType.TOP_UP, amount, grant.effective_at)], now
             )
-            uow.insert_final_invoice(new_id("inv"), purchase_invoice(grant, now), now)
+            invoice = purchase_invoice(grant, now)
+            if finance is not None and customer is not None:
+                invoice = purchase_draft(finance, customer, grant, now)
+            uow.insert_final_invoice(new_id("inv"), invoice, now)
             uow.commit()
         log.info(
             "credit top-up",

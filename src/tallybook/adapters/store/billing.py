@@ -33,6 +33,7 @@ from tallybook.adapters.store.billing_writes import take_numbers, write_plan
 from tallybook.adapters.store.commitments import commitments_of, insert_commitments, lines_since
 from tallybook.adapters.store.credits import append_many, grant_balances, insert_grant
 from tallybook.adapters.store.customers import customer_from_row
+from tallybook.adapters.store.email_deliveries import email_rows
 from tallybook.adapters.store.outbox import OutboxWriter, finalized_messages
 from tallybook.adapters.store.schema_billing import customers, invoices, subscriptions
 from tallybook.adapters.store.subscriptions import subscriptions_of_accounts
@@ -130,6 +131,7 @@ class BillingUnitOfWork(SqlUnitOfWork):
         """Execute the chunk's decided writes; with an outbox, one ``invoice.finalized``
         message per invoice the chunk numbers, in the same transaction."""
         write_plan(self.conn, tenant_id, plan)
+        email_rows(self.conn, tenant_id, [w.id for w in plan.to_number], plan.now)
         if self._outbox is not None and plan.to_number:
             self._outbox.add(self.conn, tenant_id, finalized_messages(plan), plan.now)
 

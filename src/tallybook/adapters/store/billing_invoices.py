@@ -37,12 +37,15 @@ def invoice_from_row(row: Any) -> Invoice:
             Decimal(row.discount_total),
             Decimal(row.credits_applied),
             Decimal(row.total),
+            Decimal(0) if row.tax_total is None else Decimal(row.tax_total),
         ),
         created_at=row.created_at,
         updated_at=row.updated_at,
         finalized_at=row.finalized_at,
         voided_at=row.voided_at,
         paid_at=row.paid_at,
+        tax_note=row.tax_note,
+        parties=row.parties,
     )
 
 

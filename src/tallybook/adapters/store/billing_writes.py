@@ -100,6 +100,9 @@ _UPDATE_DRAFT = (
         content_hash=bindparam("content_hash"),
         updated_at=bindparam("updated_at"),
         finalized_at=bindparam("finalized_at"),
+        tax_total=bindparam("tax_total"),
+        tax_note=bindparam("tax_note"),
+        parties=bindparam("parties"),
     )
 )
 
@@ -122,6 +125,9 @@ _UPDATE_KEYS = (
     "content_hash",
     "updated_at",
     "finalized_at",
+    "tax_total",
+    "tax_note",
+    "parties",
 )
 
 
@@ -149,4 +155,7 @@ def _invoice_row(tenant_id: str, write: InvoiceWrite, now: datetime) -> dict[str
         "finalized_at": now if write.finalize else None,
         "voided_at": None,
         "paid_at": None,
+        "tax_total": draft.totals.tax_total,
+        "tax_note": draft.tax_note,
+        "parties": dict(draft.parties) if write.finalize and draft.parties is not None else None,
     }

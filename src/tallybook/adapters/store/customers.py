@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.schema_billing import customers
 from tallybook.domain.errors import Conflict
+from tallybook.domain.finance.parties import BuyerDetails
 from tallybook.domain.subscriptions.model import Customer
 
 
@@ -23,6 +24,7 @@ def customer_from_row(row: Any) -> Customer:
         parent=row.parent_id,
         created_at=row.created_at,
         archived_at=row.archived_at,
+        billing=BuyerDetails.from_dict(row.billing),
     )
 
 
@@ -40,6 +42,7 @@ class CustomerStore:
             "timezone": customer.timezone,
             "parent_id": customer.parent,
             "created_at": customer.created_at,
+            "billing": customer.billing.to_dict(),
         }
         try:
             with self._engine.begin() as conn:
@@ -103,8 +106,11 @@ class CustomerStore:
             return [customer_from_row(row) for row in conn.execute(stmt)]
 
     def update(self, tenant_id: str, customer_id: str, values: dict[str, Any]) -> Customer | None:
-        """Set the given columns (``name``, ``email``, ``timezone``, ``archived_at``); the
+        """Set the given columns (``name``, ``email``, ``timezone``, ``archived_at``,
+        ``billing``: a ``BuyerDetails``); the
         customer as stored afterwards, or None when there is no such customer."""
+        if isinstance(values.get("billing"), BuyerDetails):
+            values = {**values, "billing": values["billing"].to_dict()}
         stmt = (
             update(customers)
             .where(customers.c.tenant_id == tenant_id, customers.c.id == customer_id)

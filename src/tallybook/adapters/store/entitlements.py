@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tallybook.adapters.store.schema_entitlements import entitlement_overrides as t
-from tallybook.services.ports import OverrideRow
+from tallybook.services.ports import FeatureOverrideRow
 
 
 class EntitlementStore:
@@ -17,18 +17,18 @@ class EntitlementStore:
         self._engine = engine
         self._insert: Any = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
-    def overrides(self, tenant_id: str, customer: str) -> dict[str, OverrideRow]:
+    def overrides(self, tenant_id: str, customer: str) -> dict[str, FeatureOverrideRow]:
         stmt = select(t).where(t.c.tenant_id == tenant_id, t.c.customer_id == customer)
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).all()
         return {
-            r.feature: OverrideRow(
+            r.feature: FeatureOverrideRow(
                 r.customer_id, r.feature, r.enabled, r.limit_units, r.hard, r.updated_at
             )
             for r in rows
         }
 
-    def put_override(self, tenant_id: str, row: OverrideRow) -> None:
+    def put_override(self, tenant_id: str, row: FeatureOverrideRow) -> None:
         values = {
             "enabled": row.enabled,
             "limit_units": row.limit,

@@ -39,6 +39,7 @@ from tallybook.adapters.store.schema_webhooks import (
 )
 from tallybook.domain.billing.drafts import ChunkPlan
 from tallybook.domain.billing.invoice import InvoiceStatus
+from tallybook.domain.billing.numbering import invoice_prefix
 from tallybook.domain.ids import new_id_at
 from tallybook.domain.notifications import invoice_message
 from tallybook.domain.webhooks import (
@@ -108,6 +109,7 @@ def finalized_messages(plan: ChunkPlan) -> list[OutboxMessage]:
             subtotal=write.draft.totals.subtotal,
             total=write.draft.totals.total,
             at=plan.now,
+            prefix=invoice_prefix(write.draft.parties),
         )
         for write in plan.to_number
     ]

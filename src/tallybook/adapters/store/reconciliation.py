@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, insert, select
 from tallybook.adapters.store.outbox import OutboxWriter
 from tallybook.adapters.store.schema_billing import invoices
 from tallybook.adapters.store.schema_payments import reconciliation_rows, reconciliation_runs
+from tallybook.domain.billing.numbering import invoice_prefix
 from tallybook.domain.webhooks import OutboxMessage
 from tallybook.services.ports import (
     LocalInvoice,
@@ -71,7 +72,16 @@ class ReconciliationStore:
     ) -> list[LocalInvoice]:
         i = invoices.c
         stmt = (
-            select(i.id, i.number, i.customer_id, i.currency, i.total, i.status, i.finalized_at)
+            select(
+                i.id,
+                i.number,
+                i.customer_id,
+                i.currency,
+                i.total,
+                i.status,
+                i.finalized_at,
+                i.parties,
+            )
             .where(
                 i.tenant_id == tenant_id,
                 i.status.in_(FINAL),
@@ -93,6 +103,7 @@ class ReconciliationStore:
                     total=Decimal(r.total),
                     status=r.status,
                     finalized_at=r.finalized_at,
+                    prefix=invoice_prefix(r.parties),
                 )
                 for r in conn.execute(stmt)
             ]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import importlib
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, false
 
-from tallybook.adapters.store.types import UtcMicros
+from tallybook.adapters.store.types import JsonType, UtcMicros
 
 metadata = MetaData(
     naming_convention={
@@ -27,6 +27,8 @@ tenants = Table(
     Column("name", String(200), nullable=False),
     Column("grace_seconds", Integer, nullable=False, server_default="3600"),
     Column("created_at", UtcMicros, nullable=False),
+    Column("seller", JsonType, nullable=True),  # the seller profile (domain.finance.parties)
+    Column("email_invoices", Boolean, nullable=False, server_default=false()),
 )
 
 api_keys = Table(
@@ -50,10 +52,12 @@ AREA_MODULES = (
     "tallybook.adapters.store.schema_webhooks",
     "tallybook.adapters.store.schema_analytics",
     "tallybook.adapters.store.schema_portal",
+    "tallybook.adapters.store.schema_governance",
     "tallybook.adapters.store.schema_credits",
     "tallybook.adapters.store.schema_payments",
     "tallybook.adapters.store.schema_entitlements",
     "tallybook.adapters.store.schema_rollups",
+    "tallybook.adapters.store.schema_finance",
 )
 
 

@@ -45,6 +45,7 @@ customers = Table(
     Column("parent_id", String(255), nullable=True),
     Column("created_at", UtcMicros, nullable=False),
     Column("archived_at", UtcMicros, nullable=True),
+    Column("billing", JsonType, nullable=True),  # buyer details (domain.finance.parties)
     PrimaryKeyConstraint("tenant_id", "id", name="pk_customers"),
 )
 Index("ix_customers_parent", customers.c.tenant_id, customers.c.parent_id)
@@ -101,6 +102,9 @@ invoices = Table(
     Column("finalized_at", UtcMicros, nullable=True),
     Column("voided_at", UtcMicros, nullable=True),
     Column("paid_at", UtcMicros, nullable=True),
+    Column("tax_total", DecimalType, nullable=True),  # NULL: before taxes existed (0)
+    Column("tax_note", String(500), nullable=True),
+    Column("parties", JsonType, nullable=True),  # seller and buyer snapshot once final
     PrimaryKeyConstraint("tenant_id", "id", name="pk_invoices"),
     UniqueConstraint(
         "tenant_id",

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from tallybook.adapters.store.outbox import OutboxWriter
 from tallybook.adapters.store.schema_billing import customers, subscriptions
 from tallybook.domain.errors import Conflict, NotFound
+from tallybook.domain.governance.overrides import override_from_json, override_to_json
 from tallybook.domain.notifications import subscription_message
 from tallybook.domain.periods import Anchor, Interval
 from tallybook.domain.subscriptions.model import (
@@ -307,6 +308,7 @@ def schedule_document(sub: Subscription) -> dict[str, Any]:
             }
             for d in sub.discounts
         ],
+        "overrides": [override_to_json(o) for o in sub.overrides],
     }
 
 
@@ -356,6 +358,7 @@ def subscription_from_row(row: Any) -> Subscription:
             CycleChange(_parse(c["at"]), Interval(c["interval"]), Anchor(c["anchor"]))
             for c in doc.get("cycles", [])
         ),
+        overrides=tuple(override_from_json(o) for o in doc.get("overrides", [])),
     )
 
 

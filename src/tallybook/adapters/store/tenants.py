@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,9 @@ class TenantStore:
     def get(self, tenant_id: str) -> TenantRow | None:
         with self._engine.connect() as conn:
             row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
-        return None if row is None else TenantRow(row.id, row.name, row.grace_seconds)
+        if row is None:
+            return None
+        return TenantRow(row.id, row.name, row.grace_seconds, row.seller, bool(row.email_invoices))
 
     def create(self, tenant_id: str, name: str, now: datetime, grace_seconds: int) -> TenantRow:
         with self._engine.begin() as conn:
@@ -45,6 +47,14 @@ class TenantStore:
             conn.execute(
                 update(tenants).where(tenants.c.id == tenant_id).values(grace_seconds=grace_seconds)
             )
+
+    def set_finance(self, tenant_id: str, values: Mapping[str, Any]) -> None:
+        """Set ``seller`` (JSON or None) and/or ``email_invoices`` of the tenant."""
+        allowed = {k: v for k, v in values.items() if k in ("seller", "email_invoices")}
+        if not allowed:
+            return
+        with self._engine.begin() as conn:
+            conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(allowed))
 
     def count_keys(self, tenant_id: str) -> int:
         with self._engine.connect() as conn:
@@ -76,12 +86,14 @@ class TenantStore:
 
     def identity_for_hash(self, key_hash: str) -> KeyIdentity | None:
         """The active (not revoked) key with this hash."""
-        stmt = select(api_keys.c.tenant_id, api_keys.c.id, api_keys.c.roles).where(
+        stmt = select(api_keys.c.tenant_id, api_keys.c.id, api_keys.c.roles, api_keys.c.name).where(
             api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
         )
         with self._engine.connect() as conn:
             row = conn.execute(stmt).first()
-        return None if row is None else KeyIdentity(row.tenant_id, row.id, _roles(row.roles))
+        if row is None:
+            return None
+        return KeyIdentity(row.tenant_id, row.id, _roles(row.roles), row.name)
 
     def get_key(self, tenant_id: str, key_id: str) -> ApiKeyRow | None:
         stmt = select(api_keys).where(api_keys.c.tenant_id == tenant_id, api_keys.c.id == key_id)

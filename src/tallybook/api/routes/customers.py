@@ -35,6 +35,7 @@ def customer_json(customer: Customer) -> dict[str, Any]:
         "parent": customer.parent,
         "created_at": iso(customer.created_at),
         "archived_at": iso(customer.archived_at),
+        **customer.billing.to_dict(),
     }
 
 
@@ -97,13 +98,22 @@ class CustomerPatch(BaseModel):
     name: str | None = Field(None, max_length=255)
     email: str | None = Field(None, max_length=320)
     timezone: str | None = Field(None, min_length=1, max_length=64, examples=["Europe/Paris"])
+    legal_name: str | None = Field(None, max_length=255)
+    address: dict[str, str | None] | None = Field(None, max_length=6)
+    tax_id: str | None = Field(None, max_length=64)
+    billing_emails: list[Annotated[str, Field(max_length=320)]] | None = Field(None, max_length=10)
+    locale: str | None = Field(None, max_length=35, examples=["de_DE"])
+    tax_rates: list[Annotated[str, Field(max_length=255)]] | None = Field(None, max_length=5)
+    tax_exempt: str | None = Field(None, max_length=32, examples=["none", "reverse_charge"])
 
 
 @router.patch(
     "/v1/customers/{customer_id}",
-    summary="Change a customer's name, email or time zone",
+    summary="Change a customer's name, email, time zone or invoice and tax details",
     description=(
-        "Only the fields sent change; `null` clears `name` or `email`. `id`, `currency` and "
+        "Only the fields sent change; `null` clears `name`, `email` or a buyer detail "
+        "(`legal_name`, `address`, `tax_id`, `billing_emails`, `locale`, `tax_rates`, "
+        "`tax_exempt`: none | exempt | reverse_charge). `id`, `currency` and "
         "`parent` are immutable (`422 immutable_field`). A new `timezone` applies to "
         "subscriptions created afterwards; existing subscriptions keep the zone they were "
         "created in, so no billed period or finalized invoice moves."

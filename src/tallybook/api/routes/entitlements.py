@@ -18,7 +18,7 @@ from tallybook.api.deps import ContainerDep, TenantDep
 from tallybook.api.requests import DecimalIn, Strict, decimal_field
 from tallybook.api.responses import JsonResponse, iso
 from tallybook.domain.entitlements import Entitlement
-from tallybook.services.ports import OverrideRow
+from tallybook.services.ports import FeatureOverrideRow
 
 router = APIRouter(tags=["entitlements"])
 PATH = "/v1/customers/{customer_id}/entitlements/{feature}"
@@ -40,7 +40,7 @@ def entitlement_json(entitlement: Entitlement) -> dict[str, Any]:
     }
 
 
-def override_json(row: OverrideRow) -> dict[str, Any]:
+def override_json(row: FeatureOverrideRow) -> dict[str, Any]:
     return {
         "customer": row.customer,
         "feature": row.feature,

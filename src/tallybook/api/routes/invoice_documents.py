@@ -41,8 +41,16 @@ def _load(
         raise NotFound(
             f"no invoice {reference!r}", code="invoice_not_found", details={"invoice": reference}
         )
-    invoice = invoice_json(container.invoices.get(tenant, reference))
-    view = document_view(container.customers, container.tenants, tenant, invoice, chosen)
+    found = container.invoices.get(tenant, reference)
+    invoice = invoice_json(found, container.credit_notes.of_invoices(tenant, [found.id]))
+    view = document_view(
+        container.customers,
+        container.tenants,
+        tenant,
+        invoice,
+        chosen,
+        settings=container.invoice_settings,
+    )
     return view, chosen
 
 

@@ -12,6 +12,7 @@ from tallybook.api.responses import JsonResponse
 from tallybook.documents.invoice_json import invoice_json
 from tallybook.domain.billing.invoice import InvoiceStatus
 from tallybook.domain.errors import ValidationError
+from tallybook.domain.finance.credit_notes import CreditNote
 
 router = APIRouter(tags=["invoices"])
 
@@ -60,14 +61,19 @@ def list_invoices(
         limit=limit,
         cursor=cursor,
     )
-    data = [invoice_json(i) for i in page.items]
+    notes: dict[str, list[CreditNote]] = {}
+    finals = [i.id for i in page.items if i.number is not None]
+    for note in container.credit_notes.of_invoices(tenant, finals):
+        notes.setdefault(note.invoice, []).append(note)
+    data = [invoice_json(i, notes.get(i.id, ())) for i in page.items]
     return JsonResponse({"data": data, "next_cursor": page.next_cursor})
 
 
 @router.get("/v1/invoices/{reference}", summary="An invoice, by id or number (INV-000042)")
 def get_invoice(reference: str, tenant: TenantDep, container: ContainerDep) -> JsonResponse:
     invoice = container.invoices.get(tenant, reference)
-    data = invoice_json(invoice)
+    notes = container.credit_notes.of_invoices(tenant, [invoice.id])
+    data = invoice_json(invoice, notes)
     external = {}
     if container.payments is not None:  # Stripe sync state (CONTRACT.md Part 2)
         stripe_state = container.payments.sync.external(tenant, invoice)

@@ -1,7 +1,7 @@
 """``/v1/keys``: create (the key is shown once), list (never the key or its hash), revoke.
 
-Rules live in ``tallybook.services.keys``: roles are validated and stored (enforcement comes
-with governance), a key cannot revoke itself, the last admin key cannot be revoked, and a
+Rules live in ``tallybook.services.keys``: roles are validated and stored (enforced per
+route by ``api.access``; keys are admin-only), a key cannot revoke itself, the last admin key cannot be revoked, and a
 revocation reaches every process within ``TALLYBOOK_KEY_CACHE_SECONDS``.
 """
 

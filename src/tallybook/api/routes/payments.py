@@ -81,6 +81,13 @@ async def stripe_webhook(request: Request, container: ContainerDep) -> Response:
             "the Stripe-Signature header does not verify this body",
             {"reason": str(exc)[:200]},
         )
+    if outcome.outcome == "marked_paid" and outcome.tenant and outcome.invoice:
+        # the audit hook records the status change with Stripe as the actor
+        request.state.tenant = outcome.tenant
+        request.state.key_name = "stripe"
+        request.state.key_id = "provider:stripe"
+        request.state.audit_object = f"invoices/{outcome.invoice}"
+        request.state.audit_reason = f"Stripe event {outcome.event} ({outcome.type})"
     return JsonResponse(
         {
             "received": True,

@@ -118,6 +118,7 @@ def _charge(
             quantity_key=charge.quantity_key,
             timing=charge.timing,
             name=charge.name,
+            tax_rates=tuple(charge.tax_rates or ()),
         )
     prices = charge.prices_by_dimension or {}
     dimension = charge.dimension
@@ -132,6 +133,7 @@ def _charge(
         prices_by_dimension={value: _price(price) for value, price in prices.items()},
         dimension=dimension,
         name=charge.name,
+        tax_rates=tuple(charge.tax_rates or ()),
         rollover=None if charge.rollover is None else AllowanceRollover(max=charge.rollover.max),
     )
 
@@ -240,6 +242,7 @@ def _charge_document(charge: Charge) -> JsonDict:
                 "unit_amount": _text(charge.unit_amount),
                 "quantity_key": charge.quantity_key,
                 "timing": charge.timing.value,
+                "tax_rates": list(charge.tax_rates) or None,
             }
         )
     document: JsonDict = {
@@ -250,6 +253,7 @@ def _charge_document(charge: Charge) -> JsonDict:
         "included": format_decimal(charge.included),
         **_price_document(charge.price),
         "dimension": charge.dimension,
+        "tax_rates": list(charge.tax_rates) or None,
     }
     if charge.rollover is not None:
         document["rollover"] = {"max": format_decimal(charge.rollover.max)}

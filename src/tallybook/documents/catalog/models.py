@@ -194,6 +194,7 @@ class UsageChargeDocument(PriceDocument):
     prices_by_dimension: dict[str, PriceDocument] | None = None
     dimension: str | None = None
     timing: Timing | None = None
+    tax_rates: list[Key] | None = Field(None, max_length=5)
     rollover: AllowanceRolloverDocument | None = None
 
 
@@ -207,6 +208,7 @@ class FlatChargeDocument(_Document):
     unit_amount: Amount | None = None
     quantity_key: Key | None = None
     timing: Timing = Timing.IN_ADVANCE
+    tax_rates: list[Key] | None = Field(None, max_length=5)
 
 
 class CreditRolloverDocument(_Document):

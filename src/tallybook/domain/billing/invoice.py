@@ -9,7 +9,9 @@ Totals (decided here, documented in docs/billing.md):
 - ``subtotal``: the sum of every line except discounts and credits;
 - ``discount_total``: the sum of the discount lines, shown as a positive amount;
 - ``credits_applied``: prepaid credits drawn (``credit`` lines, ``domain.credits.ledger``), positive;
-- ``total = subtotal - discount_total - credits_applied``, exactly the sum of all lines.
+- ``tax_total``: the lines' taxes (``domain.finance.taxes``), inclusive and exclusive;
+- ``total = subtotal - discount_total - credits_applied + exclusive taxes``: the sum of
+  all lines plus the tax added on top (inclusive tax is already inside the amounts).
 
 Every line amount is already rounded (``rating``); totals are sums of rounded lines.
 
@@ -29,7 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from tallybook.domain.billing.lines import Line, LineType, line_to_dict
-from tallybook.domain.billing.numbering import format_number
+from tallybook.domain.billing.numbering import format_number, invoice_prefix
 from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.errors import Conflict
 from tallybook.domain.money import round_amount
@@ -50,10 +52,11 @@ class Totals:
     discount_total: Decimal
     credits_applied: Decimal
     total: Decimal
+    tax_total: Decimal = ZERO
 
 
 def totals(lines: Iterable[Line], currency: str) -> Totals:
-    subtotal = discounts = credits = round_amount(ZERO, currency)
+    subtotal = discounts = credits = tax = added = round_amount(ZERO, currency)
     for line in lines:
         if line.type is LineType.DISCOUNT:
             discounts -= line.amount
@@ -61,7 +64,10 @@ def totals(lines: Iterable[Line], currency: str) -> Totals:
             credits -= line.amount
         else:
             subtotal += line.amount
-    return Totals(subtotal, discounts, credits, subtotal - discounts - credits)
+        if line.taxes:
+            tax += line.tax_amount or ZERO
+            added += line.exclusive_tax
+    return Totals(subtotal, discounts, credits, subtotal - discounts - credits + added, tax)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,8 @@ class InvoiceDraft:
     issue_at: datetime
     lines: tuple[Line, ...]
     slots: tuple[tuple[str, SlotKind, datetime], ...] = ()
+    tax_note: str | None = None  # an exempt or reverse-charge customer's note
+    parties: Mapping[str, Any] | None = None  # seller and buyer, set when it finalizes
     totals: Totals = field(init=False)
 
     def __post_init__(self) -> None:
@@ -111,10 +119,14 @@ class Invoice:
     finalized_at: datetime | None = None
     voided_at: datetime | None = None
     paid_at: datetime | None = None
+    tax_note: str | None = None
+    parties: Mapping[str, Any] | None = None  # the snapshot taken at finalization
 
     @property
     def display_number(self) -> str | None:
-        return None if self.number is None else format_number(self.number)
+        if self.number is None:
+            return None
+        return format_number(self.number, invoice_prefix(self.parties))
 
     def voided(self, now: datetime) -> Invoice:
         self._require(InvoiceStatus.FINALIZED, "void")

@@ -5,6 +5,10 @@ its ``amount`` rounded to the currency's minor unit, with the service period it 
 billing adds whose it is (``owned_by``: the customer and subscription, so a parent's
 invoice can group its children's lines). ``line_to_dict`` / ``line_from_dict`` are its
 stored and API shape (decimals as strings, instants RFC 3339 with ``Z``).
+
+Finance fields (``domain.finance.taxes``): ``credited`` is what credits paid of the line
+(set when credits are applied), ``taxes`` the line's tax at each rate (``LineTax``, a copy
+of the rate) and ``tax_amount`` their sum (None when no rate applies).
 """
 
 from __future__ import annotations
@@ -33,6 +37,19 @@ class LineType(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class LineTax:
+    """A line's tax at one rate: a copy of the rate, the taxable ``base`` and the
+    rounded ``amount`` (``domain.finance.taxes``)."""
+
+    rate: str
+    name: str
+    percentage: Decimal
+    inclusive: bool
+    taxable: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class Line:
     """One invoice line. ``amount`` is rounded to the currency's minor unit.
 
@@ -58,6 +75,20 @@ class Line:
     customer: str | None = None
     subscription: str | None = None
     rolled_over: Decimal | None = None  # units carried in from the previous period
+    credited: Decimal | None = None
+    taxes: tuple[LineTax, ...] = ()
+
+    @property
+    def tax_amount(self) -> Decimal | None:
+        """The line's tax (all rates), or None when no rate applies."""
+        if not self.taxes:
+            return None
+        return sum((tax.amount for tax in self.taxes), Decimal(0))
+
+    @property
+    def exclusive_tax(self) -> Decimal:
+        """The part of the tax added on top of the amount (exclusive rates)."""
+        return sum((tax.amount for tax in self.taxes if not tax.inclusive), Decimal(0))
 
     def for_period(self, start: datetime, end: datetime) -> Line:
         """This line naming the service period ``[start, end)`` it bills."""
@@ -85,6 +116,9 @@ def line_to_dict(line: Line) -> dict[str, Any]:
         "dimension": line.dimension,
         "customer": line.customer,
         "subscription": line.subscription,
+        "credited": _text(line.credited),
+        "tax_amount": _text(line.tax_amount),
+        "taxes": [_tax_to_dict(tax) for tax in line.taxes],
     }
     if line.rolled_over is not None:
         shape["rolled_over"] = _text(line.rolled_over)
@@ -109,6 +143,30 @@ def line_from_dict(data: Mapping[str, Any]) -> Line:
         customer=data.get("customer"),
         subscription=data.get("subscription"),
         rolled_over=_decimal(data.get("rolled_over")),
+        credited=_decimal(data.get("credited")),
+        taxes=tuple(_tax_from_dict(t) for t in data.get("taxes") or ()),
+    )
+
+
+def _tax_to_dict(tax: LineTax) -> dict[str, Any]:
+    return {
+        "rate": tax.rate,
+        "name": tax.name,
+        "percentage": _text(tax.percentage),
+        "inclusive": tax.inclusive,
+        "taxable_amount": _text(tax.taxable),
+        "amount": _text(tax.amount),
+    }
+
+
+def _tax_from_dict(data: Mapping[str, Any]) -> LineTax:
+    return LineTax(
+        rate=data["rate"],
+        name=data["name"],
+        percentage=Decimal(data["percentage"]),
+        inclusive=bool(data["inclusive"]),
+        taxable=Decimal(data["taxable_amount"]),
+        amount=Decimal(data["amount"]),
     )
 
 

@@ -48,6 +48,7 @@ from tallybook.domain.catalog.model import (
     UsageCharge,
 )
 from tallybook.domain.errors import NotFound
+from tallybook.domain.governance.overrides import OverriddenPlans
 from tallybook.domain.pricing.rating import minimum_spend_true_up, rate_flat, rate_usage
 from tallybook.domain.subscriptions.model import BillingPeriod, PlanRef, Subscription
 
@@ -273,9 +274,18 @@ def _query(charge: UsageCharge, start: datetime, end: datetime) -> UsageQuery:
     return UsageQuery(charge.meter, start, end, charge.dimension, per_event)
 
 
+def priced(subscription: Subscription, period: BillingPeriod, plans: Plans) -> Plans:
+    """The plan book a period is priced with: the subscription's price overrides in force
+    at the period start applied (``domain.governance.overrides``), else ``plans``."""
+    if not subscription.overrides:
+        return plans
+    return OverriddenPlans(plans, subscription.overrides, period.start)
+
+
 def period_lines(
     subscription: Subscription, period: BillingPeriod, plans: Plans, usage: UsageData
 ) -> PeriodLines:
+    plans = priced(subscription, period, plans)
     period_parts = parts(subscription, period)
     currency = subscription.currency
     advance = tuple(advance_lines(subscription, period, plans))
@@ -289,7 +299,7 @@ def period_lines(
 def advance_lines(subscription: Subscription, period: BillingPeriod, plans: Plans) -> list[Line]:
     """In-advance fees for ``period``, billed before it starts, for the time until its
     planned end (a later cancellation credits the unused rest)."""
-    plan = plan_for(plans, subscription.phase_at(period.start).plan)
+    plan = plan_for(priced(subscription, period, plans), subscription.phase_at(period.start).plan)
     quantities = subscription.quantities_at(period.start)
     return [
         _fee(charge, quantities, period.start, period.full.end, period, subscription.currency)

@@ -115,6 +115,7 @@ class FlatCharge:
     quantity_key: str | None = None
     timing: Timing = Timing.IN_ADVANCE
     name: str | None = None
+    tax_rates: tuple[str, ...] = ()  # tax rate ids; they win over the customer's
 
     @property
     def is_licensed(self) -> bool:
@@ -142,6 +143,7 @@ class UsageCharge:
     prices_by_dimension: Mapping[str, Price] = field(default_factory=dict)
     dimension: str | None = None  # which group_by property prices_by_dimension keys on
     name: str | None = None
+    tax_rates: tuple[str, ...] = ()  # tax rate ids; they win over the customer's
     rollover: AllowanceRollover | None = None
 
 

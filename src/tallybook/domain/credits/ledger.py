@@ -225,11 +225,14 @@ def apply_credits(
     left: dict[str, Decimal],
     currency: str,
     period: tuple[datetime, datetime],
+    paid: dict[int, Decimal] | None = None,
 ) -> list[Line]:
     """The ``credit`` lines paying ``lines``; draws from ``left`` (grant -> remaining), in place.
 
     ``period`` is the invoice's period, used for a line without its own. Grants of
     another currency, used up, or not overlapping a line's service period pay nothing.
+    ``paid``, when given, receives what credits paid of each line (by ``id(line)``): the
+    line's ``credited``, which taxes are computed after (``domain.finance.taxes``).
     """
     ordered = sorted(
         (g for g in grants if g.currency == currency and left.get(g.id, ZERO) > 0),
@@ -254,6 +257,8 @@ def apply_credits(
             payable -= take
             budget -= take
             drawn[grant.id] = drawn.get(grant.id, ZERO) + take
+            if paid is not None:
+                paid[id(line)] = paid.get(id(line), ZERO) + take
     by_id = {g.id: g for g in ordered}
     return [
         _credit_line(by_id[grant_id], amount, period)
@@ -279,6 +284,12 @@ def _credit_line(grant: Grant, amount: Decimal, period: tuple[datetime, datetime
         period_start=period[0],
         period_end=period[1],
     )
+
+
+def payable_after_discounts(lines: Sequence[Line], currency: str) -> list[tuple[Line, Decimal]]:
+    """Each non-credit, non-discount line with its amount less its share of the discounts
+    (the base credits pay and taxes are computed on)."""
+    return _payable(lines, currency)
 
 
 def _payable(lines: Sequence[Line], currency: str) -> list[tuple[Line, Decimal]]:

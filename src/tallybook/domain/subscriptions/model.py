@@ -37,8 +37,10 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from tallybook.domain.errors import Conflict, ValidationError
+from tallybook.domain.finance.parties import NO_DETAILS, BuyerDetails
 from tallybook.domain.periods import (
     Anchor,
     Interval,
@@ -49,6 +51,9 @@ from tallybook.domain.periods import (
     periods_from,
     time_fraction,
 )
+
+if TYPE_CHECKING:
+    from tallybook.domain.governance.overrides import ChargeOverride
 
 ONE = Decimal(1)
 
@@ -96,6 +101,7 @@ class Customer:
     parent: str | None = None
     created_at: datetime | None = None
     archived_at: datetime | None = None  # archived: hidden from lists, no new subscriptions
+    billing: BuyerDetails = NO_DETAILS  # invoice and tax details (domain.finance)
 
     @property
     def account(self) -> str:
@@ -195,6 +201,8 @@ class Subscription:
     cancel_mode: CancelMode | None = None
     canceled_at: datetime | None = None
     cycles: tuple[CycleChange, ...] = ()  # later billing cycles, in order
+    # price overrides (its own and its customer's): ``domain.governance.overrides``
+    overrides: tuple[ChargeOverride, ...] = ()
 
     # -- the schedule -----------------------------------------------------------------
 

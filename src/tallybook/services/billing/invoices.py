@@ -26,7 +26,7 @@ from tallybook.domain.billing.schedule import (
     usage_queries,
 )
 from tallybook.domain.catalog.model import Meter, Plan
-from tallybook.domain.errors import NotFound, ValidationError
+from tallybook.domain.errors import Conflict, NotFound, ValidationError
 from tallybook.domain.notifications import invoice_status_message
 from tallybook.domain.subscriptions.model import PlanRef, Subscription
 from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
@@ -221,6 +221,9 @@ class InvoiceService:
         # called with (tenant, customer) after an invoice is paid or voided (bootstrap
         # wires the credit top-up check: a paid top-up no longer blocks the next one)
         self.after_status: Callable[[str, str], object] | None = None
+        # whether an invoice has credit notes (set by bootstrap): such an invoice is
+        # corrected by further credit notes, never voided (issue 16)
+        self.has_credit_notes: Callable[[str, str], bool] | None = None
 
     def get(self, tenant_id: str, reference: str) -> Invoice:
         """An invoice by id, or by number (``INV-000042`` or ``42``)."""
@@ -239,6 +242,12 @@ class InvoiceService:
 
     def void(self, tenant_id: str, reference: str) -> Invoice:
         invoice = self.get(tenant_id, reference)
+        if self.has_credit_notes is not None and self.has_credit_notes(tenant_id, invoice.id):
+            raise Conflict(
+                "an invoice with credit notes cannot be voided: credit what is left instead",
+                code="invoice_has_credit_notes",
+                details={"invoice": invoice.id},
+            )
         now = self._clock.now()
         voided = invoice.voided(now)
         message = invoice_status_message(voided, now)

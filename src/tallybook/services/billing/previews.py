@@ -43,15 +43,17 @@ from tallybook.domain.billing.schedule import (
     usage_queries,
 )
 from tallybook.domain.catalog.model import Aggregation
-from tallybook.domain.credits.ledger import Grant, apply_credits
+from tallybook.domain.credits.ledger import Grant
 from tallybook.domain.errors import NotFound
 from tallybook.domain.metering.meters import WindowSize
 from tallybook.domain.periods import Period
 from tallybook.domain.subscriptions.model import Customer, Subscription
 from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.services.billing.invoices import PlanBook, UsageCache
+from tallybook.services.credits import apply_to_drafts
 from tallybook.services.customers import customer_not_found
-from tallybook.services.ports import Clock, PlanReader, UsageReader
+from tallybook.services.finance.invoicing import charge_rates
+from tallybook.services.ports import Clock, PlanReader, TaxCalculator, UsageReader
 from tallybook.services.usage import UsageService
 
 ZERO = Decimal(0)
@@ -173,6 +175,7 @@ class PreviewService:
         clock: Clock,
         reports: UsageService | None = None,
         credits: CreditReader | None = None,
+        taxes: TaxCalculator | None = None,
     ):
         self._customers = customers
         self._subscriptions = subscriptions
@@ -181,6 +184,7 @@ class PreviewService:
         self._clock = clock
         self._reports = reports
         self._credits = credits
+        self._taxes = taxes  # previews show tax as the run would put it (after credits)
 
     # -- use cases ------------------------------------------------------------------------
 
@@ -207,6 +211,11 @@ class PreviewService:
             grants = self._credits.balances(tenant_id, customer.id)
             draft = _with_credits(draft, grants)
             projected = _with_credits(projected, grants)
+        if self._taxes is not None:
+            taxes = self._taxes.for_run(tenant_id)
+            rates = charge_rates(subscriptions, computed.book)
+            draft = taxes.tax(customer, draft, rates)
+            projected = taxes.tax(customer, projected, rates)
         return Upcoming(customer, draft, projected, now)
 
     def period_total(
@@ -350,10 +359,7 @@ class PreviewService:
 
 def _with_credits(draft: InvoiceDraft, grants: Sequence[tuple[Grant, Decimal]]) -> InvoiceDraft:
     """The draft with the credit lines its lines would draw now (projected, not drawn)."""
-    left = {grant.id: rest for grant, rest in grants}
-    period = (draft.period_start, draft.period_end)
-    credit = apply_credits(draft.lines, [g for g, _ in grants], left, draft.currency, period)
-    return replace(draft, lines=(*draft.lines, *credit)) if credit else draft
+    return apply_to_drafts([(draft, False)], grants)[0][0]
 
 
 def _lines(subscription: Subscription, slot: Slot, book: PlanBook, usage: UsageData) -> list[Line]:

@@ -47,12 +47,15 @@ from tallybook.services.billing.invoices import (
 )
 from tallybook.services.commitments import commitment_lines
 from tallybook.services.credits import apply_to_drafts, bought_on, grant_entry, settle
+from tallybook.services.finance.invoicing import InvoiceFinance
+from tallybook.services.finance.parties import InvoiceSettings
 from tallybook.services.ports import (
     AccountState,
     BillingStore,
     BillingUnitOfWork,
     Clock,
     PlanReader,
+    TaxCalculator,
     UsageReader,
 )
 from tallybook.services.run_credits import RunCredits, run_credits
@@ -96,6 +99,7 @@ class _Run:
         self.usage = UsageCache(
             service.usage, tenant_id, self.book, service.query_customers, service.bulk_threshold
         )
+        self.finance = service.finance_of(tenant_id)
 
 
 class BillingService:
@@ -123,6 +127,24 @@ class BillingService:
         # called with (tenant, accounts) after a chunk commits: its finalizations and
         # expiries may have lowered credits (bootstrap wires the top-up check here)
         self.after_chunk: Callable[[str, Sequence[str]], object] | None = None
+        self._taxes: TaxCalculator | None = None
+        self._settings: InvoiceSettings | None = None
+
+    def finance(self, taxes: TaxCalculator, settings: InvoiceSettings) -> None:
+        """Tax the drafts with ``taxes`` (after credits) and snapshot the parties from
+        ``settings`` on the invoices that finalize (issue 16)."""
+        self._taxes = taxes
+        self._settings = settings
+
+    def finance_of(self, tenant_id: str) -> InvoiceFinance | None:
+        """The run's taxes and seller (None when not wired: no taxes, no snapshot)."""
+        if self._taxes is None or self._settings is None:
+            return None
+        return InvoiceFinance(
+            self._taxes.for_run(tenant_id),
+            self._settings.seller(tenant_id),
+            self._settings.name(tenant_id),
+        )
 
     def run(
         self,
@@ -359,6 +381,8 @@ class BillingService:
             ],
             credits.closers if credits else None,
         )
+        if run.finance is not None:  # credits and commitments first, then taxes (issue 16)
+            decided = run.finance.apply(state.customer, subs, run.book, decided)
         new_through = dict(through)
         for sub, slot in due:  # an adjustment slot is done past its grace, invoice or not
             if slot.kind is SlotKind.ADJUSTMENT and slot.issue_at + run.grace <= run.as_of:

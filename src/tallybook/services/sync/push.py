@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
 from tallybook.domain.errors import NotFound
+from tallybook.domain.finance.taxes import rate_summary
 from tallybook.domain.payments import SyncStatus, idempotency_key, line_key
 from tallybook.services.ports import (
     Claim,
@@ -112,12 +113,21 @@ class PlannedPush:
 
 
 def push_lines(invoice: Invoice) -> list[PushLine]:
-    """The invoice items of an invoice: one per non-zero line, keyed by position."""
-    return [
+    """The invoice items of an invoice: one per non-zero line, keyed by position, then one
+    per exclusive tax rate (its tax over the invoice, ``domain.finance.taxes``), keyed by
+    the positions after the lines, so the provider's total is Tallybook's. Inclusive tax
+    is inside the line amounts already."""
+    items = [
         PushLine(line_key(index), line.description, line.amount)
         for index, line in enumerate(invoice.lines)
         if line.amount != ZERO
     ]
+    exclusive = [tax for tax in rate_summary(invoice.lines) if not tax.inclusive]
+    for offset, tax in enumerate(exclusive):
+        if tax.amount != ZERO:
+            name = f"{tax.name} ({tax.percentage:f} %)"
+            items.append(PushLine(line_key(len(invoice.lines) + offset), name, tax.amount))
+    return items
 
 
 class SyncService:

@@ -215,7 +215,7 @@ class ReconciliationService:
     def _row(self, local: LocalInvoice | None, remote: RemoteInvoice | None) -> ReconciliationRow:
         local_side = None
         if local is not None:
-            number = None if local.number is None else format_number(local.number)
+            number = None if local.number is None else format_number(local.number, local.prefix)
             local_side = LocalSide(local.id, number, local.currency, local.total, local.status)
         remote_side = None
         if remote is not None:

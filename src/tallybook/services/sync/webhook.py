@@ -35,12 +35,16 @@ HANDLED = frozenset({"invoice.paid"})
 @dataclass(frozen=True, slots=True)
 class WebhookOutcome:
     """``event``: the provider's event id; ``duplicate``: already handled before;
-    ``outcome``: what was done (``marked_paid``, ``already_paid``, ``ignored``, ...)."""
+    ``outcome``: what was done (``marked_paid``, ``already_paid``, ``ignored``, ...);
+    ``tenant`` and ``invoice``: the local invoice the event was about, when one was found
+    (the API's audit hook records a ``marked_paid`` against it)."""
 
     event: str
     type: str
     duplicate: bool
     outcome: str
+    tenant: str | None = None
+    invoice: str | None = None
 
 
 class ProviderWebhooks:
@@ -70,6 +74,8 @@ class ProviderWebhooks:
         if self._store.seen_event(name, event.id):
             return WebhookOutcome(event.id, event.type, True, "duplicate")
         outcome = "ignored"
+        tenant: str | None = None
+        invoice: str | None = None
         if event.type in HANDLED and event.object_id:
             try:
                 remote = self._provider.get_invoice(event.object_id)
@@ -81,8 +87,10 @@ class ProviderWebhooks:
                         f"could not re-fetch {event.object_id}: {exc.message}"
                     ) from None
             outcome = "remote_not_found" if remote is None else self.mark_paid(remote)
+            if remote is not None:
+                tenant, invoice = remote.tenant, remote.invoice
         fresh = self._store.record_event(name, event, self._clock.now(), outcome)
-        return WebhookOutcome(event.id, event.type, not fresh, outcome)
+        return WebhookOutcome(event.id, event.type, not fresh, outcome, tenant, invoice)
 
     def mark_paid(self, remote: RemoteInvoice) -> str:
         """Mark the local invoice ``remote`` stands for paid, if the provider says it is

@@ -1,0 +1,1 @@
+"""Governance rules: the audit chain, roles, catalog changes and price overrides."""

@@ -1,0 +1,94 @@
+"""A billing run's finance step: taxes after credits, and the parties of final invoices.
+
+``InvoiceFinance.apply`` is called once per account by ``services/billing/runs.py`` right
+after credits and commitments are applied (``services.credits.apply_to_drafts``): this is
+the one place where the order "credits, then tax" is kept. It taxes every draft through
+the ``ports.TaxCalculator`` (plan charge rates win over the customer's) and gives each
+draft that finalizes now a snapshot of the seller and buyer (``domain.finance.parties``).
+
+Invoices finalized outside billing runs, the ``credit_purchase`` invoice of a paid credit
+grant or an automatic top-up, go through ``purchase_draft``: taxed at the customer's rates
+(no plan charge names rates for it; exempt and reverse-charge customers get their note)
+and given the parties. Tax is due when credits are bought, so the usage they later pay is
+taxed net of them ("credits, then tax") and nothing is taxed twice or never; promotional
+grants are never invoiced and lower the taxed base like a discount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from tallybook.domain.billing.invoice import InvoiceDraft
+from tallybook.domain.catalog.model import CreditGrantCharge, Plan
+from tallybook.domain.credits.ledger import Grant
+from tallybook.domain.credits.purchase import purchase_invoice
+from tallybook.domain.errors import TallybookError
+from tallybook.domain.finance.parties import Seller, snapshot
+from tallybook.domain.subscriptions.model import Customer, PlanRef, Subscription
+from tallybook.services.ports import DraftTaxes
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFinance:
+    taxes: DraftTaxes
+    seller: Seller
+    tenant_name: str
+
+    def apply(
+        self,
+        customer: Customer,
+        subscriptions: Sequence[Subscription],
+        plans: Mapping[PlanRef, Plan],
+        decided: Sequence[tuple[InvoiceDraft, bool]],
+    ) -> list[tuple[InvoiceDraft, bool]]:
+        """The account's (draft, finalizes now) pairs taxed, finals with their parties."""
+        rates = charge_rates(subscriptions, plans)
+        parties = snapshot(self.seller, self.tenant_name, customer.billing, customer)
+        result = []
+        for draft, final in decided:
+            taxed = self.taxes.tax(customer, draft, rates)
+            if final:
+                taxed = replace(taxed, parties=parties)
+            result.append((taxed, final))
+        return result
+
+    def one(self, customer: Customer, draft: InvoiceDraft) -> InvoiceDraft:
+        """``draft``, final on its own (outside a billing run), taxed at the customer's
+        rates and given the parties."""
+        return self.apply(customer, (), {}, [(draft, True)])[0][0]
+
+
+FinanceOf = Callable[[str], "InvoiceFinance | None"]
+"""A tenant's taxes and seller for one use (``BillingService.finance_of``); None when
+finance is not wired. Call it outside transactions: it reads rates and the seller."""
+
+
+def purchase_draft(
+    finance: InvoiceFinance | None, customer: Customer, grant: Grant, now: datetime
+) -> InvoiceDraft:
+    """The ``credit_purchase`` invoice of a paid ``grant`` (``domain.credits.purchase``),
+    taxed at ``customer``'s rates with the parties when ``finance`` is given."""
+    draft = purchase_invoice(grant, now)
+    return draft if finance is None else finance.one(customer, draft)
+
+
+def charge_rates(
+    subscriptions: Sequence[Subscription], plans: Mapping[PlanRef, Plan]
+) -> dict[tuple[str | None, str], tuple[str, ...]]:
+    """(subscription, charge key) -> the tax rate ids the charge names, over every phase's
+    plan version (a later phase's charge wins when versions differ)."""
+    found: dict[tuple[str | None, str], tuple[str, ...]] = {}
+    for sub in subscriptions:
+        for phase in sub.phases:
+            try:
+                plan = plans[phase.plan]
+            except (KeyError, TallybookError):
+                continue
+            for charge in plan.charges:
+                if isinstance(charge, CreditGrantCharge):
+                    continue  # bills no line of its own (plan credits): nothing to tax
+                if charge.tax_rates:
+                    found[(sub.id, charge.key)] = charge.tax_rates
+    return found
