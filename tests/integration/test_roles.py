@@ -21,7 +21,11 @@ PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/providers/stripe/webhook"}
 def expected(method: str, path: str) -> set[str]:
     """Who besides admin may call ``method path``, from the contract's role sentences."""
     if method == "GET":
-        return set() if path.startswith("/v1/keys") else set(VIEWERS)
+        if path.startswith("/v1/keys"):
+            return set()
+        if re.fullmatch(r"/v1/customers/\{customer_id\}/entitlements(/\{feature\})?", path):
+            return VIEWERS | {"ingest"}  # "ingest: only event ingestion and entitlement checks"
+        return set(VIEWERS)
     if path in ("/v1/events", "/api/v1/events") or path.startswith("/v1/events/rejected"):
         return {"ingest"}  # event ingestion (and fixing rejected events)
     if path.endswith(("/approve", "/reject")):

@@ -17,7 +17,9 @@ discard belong to ``ingest``; backtests, the allowance model and experiments (pr
 research) to ``pricing_editor``; acquisition spend to ``billing``; webhook endpoints,
 tenant settings (with the seller profile and invoice e-mails) and keys to ``admin`` only;
 tax rates and credit notes to ``billing`` (the finance role: invoices, credits, Stripe
-reconciliation); the Stripe webhook needs no key (Stripe signs it).
+reconciliation); entitlement overrides, spend limits and customer portal links to
+``billing``; alert definitions and alert settings to ``admin`` (like webhook endpoints,
+they decide what leaves the system); the Stripe webhook needs no key (Stripe signs it).
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ ADMIN_ONLY: frozenset[str] = frozenset()
 PUBLIC = None  # no key needed (health, metrics)
 
 _GET_ONLY_ADMIN = {"/v1/keys"}
+# entitlement checks are also the ingest role's (CONTRACT.md: "ingest only event ingestion
+# and entitlement checks"): the product's back end checks and meters with one key
+_ENTITLEMENT_CHECKS = {
+    "/v1/customers/{customer_id}/entitlements",
+    "/v1/customers/{customer_id}/entitlements/{feature}",
+}
 
 _MUTATIONS: dict[tuple[str, str], frozenset[str]] = {
     # customers, subscriptions, overrides, invoices, billing runs
@@ -68,6 +76,11 @@ _MUTATIONS: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/v1/customers/{customer_id}/credit-top-up"): BILLING,
     ("DELETE", "/v1/customers/{customer_id}/credit-top-up"): BILLING,
     ("PUT", "/v1/customers/{customer_id}/spend-limit"): BILLING,
+    ("DELETE", "/v1/customers/{customer_id}/spend-limit"): BILLING,
+    # entitlements and the customer portal (issue 10)
+    ("PUT", "/v1/customers/{customer_id}/entitlements/{feature}"): BILLING,
+    ("DELETE", "/v1/customers/{customer_id}/entitlements/{feature}"): BILLING,
+    ("POST", "/v1/customers/{customer_id}/portal-sessions"): BILLING,
     # catalog: direct edits, changes, rollbacks; decisions
     ("PUT", "/v1/catalog"): PRICING,
     ("POST", "/v1/plans"): PRICING,
@@ -105,6 +118,8 @@ def allowed_roles(method: str, path: str) -> frozenset[str] | None:
     if method == "GET":
         if path in _GET_ONLY_ADMIN or path.startswith("/v1/keys"):
             return ADMIN_ONLY
+        if path in _ENTITLEMENT_CHECKS:
+            return VIEWERS | INGEST
         return VIEWERS
     return _MUTATIONS.get((method, path), ADMIN_ONLY)
 
