@@ -51,6 +51,7 @@ AREA_MODULES = (
     "tallybook.adapters.store.schema_analytics",
     "tallybook.adapters.store.schema_portal",
     "tallybook.adapters.store.schema_credits",
+    "tallybook.adapters.store.schema_shipping",
 )
 
 
