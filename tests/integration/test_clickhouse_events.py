@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -62,16 +61,11 @@ def test_events_url_forms(tmp_path: Path) -> None:
         ChdbExecutor(str(tmp_path), "a;drop")
 
 
-@pytest.fixture(scope="module")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("chdb_events")
-
-
 @pytest.fixture
-def ch(pg_url: str, chdb_dir: Path) -> Any:
+def ch(pg_url: str, chdb_url: str) -> Any:
     settings = Settings(
         database_url=pg_url,
-        events_url=f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:12]}",
+        events_url=chdb_url,
         api_key=TEST_KEY,
         log_json=False,
         scheduler_interval_seconds=0,

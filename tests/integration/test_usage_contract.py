@@ -11,7 +11,6 @@ that ``Decimal256`` cannot hold, and a late event.
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -100,12 +99,6 @@ def _events() -> list[dict[str, Any]]:
 EVENTS = _events()
 
 
-@pytest.fixture(scope="session")
-def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """chDB allows one data path per process: one for the session, a database per test."""
-    return tmp_path_factory.mktemp("chdb")
-
-
 @pytest.fixture(
     params=[
         "sqlite",
@@ -121,8 +114,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Container]
         url = str(request.getfixturevalue("pg_url"))
         events_url = None
         if request.param == "postgres+chdb":
-            path = request.getfixturevalue("chdb_path")
-            events_url = f"chdb://{path}?database=t_{uuid.uuid4().hex[:12]}"
+            events_url = str(request.getfixturevalue("chdb_url"))
     settings = Settings(
         database_url=url,
         events_url=events_url,
