@@ -11,11 +11,14 @@ that ``Decimal256`` cannot hold, and a late event.
 from __future__ import annotations
 
 import itertools
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -104,6 +107,7 @@ EVENTS = _events()
         "sqlite",
         pytest.param("postgres", marks=pytest.mark.postgres),
         pytest.param("postgres+chdb", marks=pytest.mark.postgres),
+        pytest.param("postgres+clickhouse", marks=pytest.mark.postgres),
     ]
 )
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Container]:
@@ -115,6 +119,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Container]
         events_url = None
         if request.param == "postgres+chdb":
             events_url = str(request.getfixturevalue("chdb_url"))
+        elif request.param == "postgres+clickhouse":
+            events_url = _server_url()
     settings = Settings(
         database_url=url,
         events_url=events_url,
@@ -126,6 +132,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Container]
     container.tenants.bootstrap_default(TEST_KEY)
     yield container
     container.close()
+
+
+def _server_url() -> str:
+    """A real ClickHouse server (``TALLYBOOK_TEST_CLICKHOUSE_URL``, optional, not in CI):
+    a database of its own per test."""
+    url = os.environ.get("TALLYBOOK_TEST_CLICKHOUSE_URL")
+    if not url:
+        pytest.skip("no ClickHouse server (set TALLYBOOK_TEST_CLICKHOUSE_URL=clickhouse://...)")
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/t_{uuid.uuid4().hex[:12]}"))
 
 
 def ship(container: Container) -> None:
