@@ -74,6 +74,9 @@ def quote_name(name: str) -> str:
     return f"`{name}`"
 
 
+_NUMERIC_START = frozenset("+-.0123456789")  # the first character of a decimal string
+
+
 class _Number(str):
     """A JSON number kept as the text it was sent as."""
 
@@ -110,7 +113,7 @@ def flatten(properties: str) -> tuple[dict[str, str], dict[str, str], list[str]]
                 wide.append(path)
         elif isinstance(value, str):
             texts[path] = value
-            decimal = try_value(value)
+            decimal = try_value(value) if value[:1] in _NUMERIC_START else None
             if decimal is not None and not fits(decimal):
                 wide.append(path)
         else:

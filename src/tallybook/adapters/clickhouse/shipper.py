@@ -30,7 +30,9 @@ from sqlalchemy import (
     Engine,
     Text,
     cast,
+    func,
     select,
+    text,
     tuple_,
     type_coerce,
     update,
@@ -82,7 +84,8 @@ class Shipper:
             batches = conn.execute(stmt).all()
             for batch_id, tenant_id, keys in batches:
                 rows = [
-                    row(tenant_id, e, received) for e, received in _events(conn, tenant_id, keys)
+                    row(tenant_id, e, received)
+                    for e, received in _events(conn, tenant_id, keys, self._postgres)
                 ]
                 self._executor.insert("events", rows, token=batch_id)
                 if self._after_insert is not None:
@@ -106,28 +109,48 @@ class Shipper:
         """How many batches wait to be shipped."""
         c = event_batches.c
         with self._engine.connect() as conn:
-            return len(conn.execute(select(c.id).where(c.shipped_at.is_(None))).all())
+            stmt = select(func.count()).select_from(event_batches).where(c.shipped_at.is_(None))
+            return int(conn.execute(stmt).scalar_one())
+
+
+_PG_EVENTS = text(
+    "SELECT e.source, e.id, e.customer, e.type, e.ts, CAST(e.properties AS text), e.body_hash, "
+    "e.received_at FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) AS k(source, id) "
+    "JOIN events e ON e.tenant_id = :tenant AND e.source = k.source AND e.id = k.id"
+)  # a join on the primary key: a (source, id) IN list of 1,000 pairs planned 10x slower
 
 
 def _events(
-    conn: Connection, tenant_id: str, keys: Sequence[Sequence[str]]
+    conn: Connection, tenant_id: str, keys: Sequence[Sequence[str]], postgres: bool
 ) -> list[tuple[NewEvent, int]]:
     """The stored events of ``keys`` with their received instants (micros)."""
     c = events.c
     found: list[tuple[NewEvent, int]] = []
     for start in range(0, len(keys), _KEYS_PER_QUERY):
         chunk = [(str(k[0]), str(k[1])) for k in keys[start : start + _KEYS_PER_QUERY]]
-        stmt = select(
-            c.source,
-            c.id,
-            c.customer,
-            c.type,
-            type_coerce(c.ts, BigInteger),
-            cast(c.properties, Text),
-            c.body_hash,
-            type_coerce(c.received_at, BigInteger),
-        ).where(c.tenant_id == tenant_id, tuple_(c.source, c.id).in_(chunk))
-        for r in conn.execute(stmt):
+        if postgres:
+            result = conn.execute(
+                _PG_EVENTS,
+                {
+                    "sources": [k[0] for k in chunk],
+                    "ids": [k[1] for k in chunk],
+                    "tenant": tenant_id,
+                },
+            )
+        else:
+            result = conn.execute(
+                select(
+                    c.source,
+                    c.id,
+                    c.customer,
+                    c.type,
+                    type_coerce(c.ts, BigInteger),
+                    cast(c.properties, Text),
+                    c.body_hash,
+                    type_coerce(c.received_at, BigInteger),
+                ).where(c.tenant_id == tenant_id, tuple_(c.source, c.id).in_(chunk))
+            )
+        for r in result:
             values: list[Any] = list(r)
             found.append((NewEvent(*values[:7]), int(values[7])))
     return found
