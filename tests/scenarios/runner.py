@@ -294,7 +294,7 @@ class Run:
 
 def _line_matches(got: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
     for key, value in want.items():
-        if key in ("amount", "quantity", "unit_amount", "used", "included"):
+        if key in ("amount", "quantity", "unit_amount", "used", "included", "rolled_over"):
             if not same_decimal(got.get(key), value):
                 return False
         elif key in ("period_start", "period_end"):

@@ -708,11 +708,19 @@ def test_keys_are_url_safe(key: str) -> None:
 def test_required_fields_are_named() -> None:
     data = base()
     del data["plans"][0]["currency"]
-    del data["meters"][0]["event_type"]
+    del data["meters"][0]["aggregation"]
     assert issues(data) == [
-        ("meters[0].event_type", "required field is missing"),
+        ("meters[0].aggregation", "required field is missing"),
         ("plans[0].currency", "required field is missing"),
     ]
+
+
+def test_a_meter_without_event_type_needs_sources() -> None:
+    data = base()
+    del data["meters"][0]["event_type"]
+    ((location, message),) = issues(data)
+    assert location == "meters[0].event_type"
+    assert message.startswith("a meter needs event_type, or (for a weighted sum meter) sources")
 
 
 def test_every_problem_is_reported_at_once() -> None:

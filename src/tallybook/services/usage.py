@@ -29,7 +29,7 @@ from tallybook.domain.metering.meters import (
     time_weighted_average,
     usage_windows,
 )
-from tallybook.domain.metering.usage import Partial, Selection, Series
+from tallybook.domain.metering.usage import Partial, Selection, Series, SourceSelection
 from tallybook.domain.periods import Period, utc
 from tallybook.services.ports import PlanReader, UsageKey, UsageSource
 
@@ -99,7 +99,16 @@ class UsageService:
     def event_values(
         self, tenant_id: str, meter: Meter, customer: str, start: datetime, end: datetime
     ) -> list[Decimal]:
-        """Each matching event's valid value in ``[start, end)``, in time order."""
+        """Each matching event's valid value in ``[start, end)``, in time order.
+
+        Raises ``ValidationError`` (``unsupported_rating``) for a weighted meter: its
+        events have no single value (the catalog refuses per-event pricing on one)."""
+        if meter.sources:
+            raise ValidationError(
+                f"meter {meter.key!r} has sources: it has no per-event values",
+                code="unsupported_rating",
+                details={"meter": meter.key},
+            )
         selection = _selection(tenant_id, meter, Period(start, end), (customer,), ())
         return [p.value for p in self._sql.readings(selection)]
 
@@ -284,11 +293,23 @@ def _series_order(item: tuple[Series, object]) -> tuple[str, tuple[str, ...]]:
 
 
 def _narrowed(meter: Meter, filters: Mapping[str, Sequence[str]]) -> Meter:
-    combined = dict(meter.filter)
+    """The meter with a query's filters added to its own (to each source's, if weighted)."""
+    if not filters:
+        return meter
+    if meter.sources:
+        sources = tuple(replace(s, filter=_narrow(s.filter, filters)) for s in meter.sources)
+        return replace(meter, sources=sources)
+    return replace(meter, filter=_narrow(meter.filter, filters))
+
+
+def _narrow(
+    own: Mapping[str, tuple[str, ...]], filters: Mapping[str, Sequence[str]]
+) -> dict[str, tuple[str, ...]]:
+    combined = dict(own)
     for name, allowed in filters.items():
         kept = tuple(v for v in allowed if name not in combined or v in combined[name])
         combined[name] = kept
-    return replace(meter, filter=combined) if filters else meter
+    return combined
 
 
 def _check_group_by(meter: Meter, group_by: Sequence[str]) -> None:
@@ -311,14 +332,29 @@ def _selection(
 ) -> Selection:
     return Selection(
         tenant_id=tenant_id,
-        event_type=meter.event_type,
+        event_type=meter.event_type or "",
         start=to_micros(period.start),
         end=to_micros(period.end),
         value=split_path(meter.value) if meter.value else None,
-        filter=tuple((split_path(k), tuple(_clean(v))) for k, v in sorted(meter.filter.items())),
+        filter=_filter(meter.filter),
         group_by=tuple(split_path(name) for name in group_by),
         customers=None if customers is None else tuple(dict.fromkeys(_clean(customers))),
+        sources=tuple(
+            SourceSelection(
+                event_type=source.event_type,
+                value=split_path(source.value) if source.value else None,
+                multiplier=source.multiplier,
+                filter=_filter(source.filter),
+            )
+            for source in meter.sources
+        ),
     )
+
+
+def _filter(
+    meter_filter: Mapping[str, Sequence[str]],
+) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    return tuple((split_path(k), tuple(_clean(v))) for k, v in sorted(meter_filter.items()))
 
 
 def _clean(values: Sequence[str]) -> list[str]:

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
 
-from sqlalchemy import Connection, Engine, RootTransaction, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import take_numbers, write_plan
@@ -37,6 +36,7 @@ from tallybook.adapters.store.customers import customer_from_row
 from tallybook.adapters.store.outbox import OutboxWriter, finalized_messages
 from tallybook.adapters.store.schema_billing import customers, invoices, subscriptions
 from tallybook.adapters.store.subscriptions import subscriptions_of_accounts
+from tallybook.adapters.store.unit_of_work import SqlUnitOfWork
 from tallybook.domain.billing.drafts import ChunkPlan, OpenDraft
 from tallybook.domain.billing.invoice import InvoiceStatus
 from tallybook.domain.billing.lines import line_from_dict
@@ -106,7 +106,7 @@ class BillingStore:
         return BillingUnitOfWork(self._engine, self._postgres, self._outbox)
 
 
-class BillingUnitOfWork:
+class BillingUnitOfWork(SqlUnitOfWork):
     """One chunk's transaction: claim, read, number and write; commit or roll back.
 
     Leaving the ``with`` block without ``commit()`` rolls back. A unique-key race lost to a
@@ -114,43 +114,12 @@ class BillingUnitOfWork:
     """
 
     def __init__(self, engine: Engine, postgres: bool, outbox: OutboxWriter | None = None):
-        self._engine = engine
+        super().__init__(engine)
         self._postgres = postgres
         self._outbox = outbox
-        self._conn: Connection | None = None
-        self._tx: RootTransaction | None = None
 
-    def __enter__(self) -> BillingUnitOfWork:
-        self._conn = self._engine.connect()
-        self._tx = self._conn.begin()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        assert self._conn is not None and self._tx is not None
-        try:
-            if self._tx.is_active:
-                self._tx.rollback()
-        finally:
-            self._conn.close()
-        if isinstance(error, IntegrityError):
-            raise _lost_race(error)
-
-    @property
-    def conn(self) -> Connection:
-        assert self._conn is not None, "use the unit of work in a with block"
-        return self._conn
-
-    def commit(self) -> None:
-        assert self._tx is not None
-        try:
-            self._tx.commit()
-        except IntegrityError as error:
-            raise _lost_race(error) from error
+    def lost_race(self, error: IntegrityError) -> WriteConflict:
+        return WriteConflict("a concurrent billing run wrote first", code="write_conflict")
 
     def take_numbers(self, tenant_id: str, count: int) -> int:
         """Reserve ``count`` consecutive invoice numbers; returns the last."""
@@ -237,9 +206,3 @@ class BillingUnitOfWork:
             for final in conn.execute(final_stmt):
                 states[final.customer_id].final_lines += [line_from_dict(d) for d in final.lines]
         return states
-
-
-def _lost_race(error: IntegrityError) -> WriteConflict:
-    conflict = WriteConflict("a concurrent billing run wrote first", code="write_conflict")
-    conflict.__cause__ = error
-    return conflict

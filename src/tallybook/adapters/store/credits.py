@@ -17,15 +17,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RootTransaction, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import _invoice_row, take_numbers
 from tallybook.adapters.store.schema_billing import customers, invoices
 from tallybook.adapters.store.schema_credits import credit_entries, credit_grants
+from tallybook.adapters.store.unit_of_work import SqlUnitOfWork
 from tallybook.domain.billing.drafts import InvoiceWrite
 from tallybook.domain.billing.invoice import InvoiceDraft, content_digest
 from tallybook.domain.billing.lines import line_to_dict
@@ -321,40 +321,16 @@ class CreditStore:
             return [(int(r.seq), entry_from_row(r)) for r in conn.execute(stmt)]
 
 
-class CreditUnitOfWork:
+class CreditUnitOfWork(SqlUnitOfWork):
     """One customer's ledger transaction: lock, read, append; commit or roll back."""
 
     def __init__(self, engine: Engine, tenant_id: str, customer: str):
-        self._engine = engine
+        super().__init__(engine)
         self.tenant_id = tenant_id
         self.customer = customer
-        self._conn: Connection | None = None
-        self._tx: RootTransaction | None = None
 
-    def __enter__(self) -> CreditUnitOfWork:
-        self._conn = self._engine.connect()
-        self._tx = self._conn.begin()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        assert self._conn is not None and self._tx is not None
-        try:
-            if self._tx.is_active:
-                self._tx.rollback()
-        finally:
-            self._conn.close()
-        if isinstance(error, IntegrityError):
-            raise WriteConflict("a concurrent write to this ledger won", code="write_conflict")
-
-    @property
-    def conn(self) -> Connection:
-        assert self._conn is not None, "use the unit of work in a with block"
-        return self._conn
+    def lost_race(self, error: IntegrityError) -> WriteConflict:
+        return WriteConflict("a concurrent write to this ledger won", code="write_conflict")
 
     def lock(self) -> bool:
         """Lock the customer; False when there is no such customer."""
@@ -397,12 +373,3 @@ class CreditUnitOfWork:
         write.number = take_numbers(self.conn, self.tenant_id, 1)
         self.conn.execute(insert(invoices), [_invoice_row(self.tenant_id, write, now)])
         return write.number
-
-    def commit(self) -> None:
-        assert self._tx is not None
-        try:
-            self._tx.commit()
-        except IntegrityError as error:
-            raise WriteConflict(
-                "a concurrent write to this ledger won", code="write_conflict"
-            ) from error

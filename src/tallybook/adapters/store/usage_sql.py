@@ -15,6 +15,12 @@ SQL sum overflows, the query re-runs with every value through ``tb_decsum``.
 
 Values that are not JSON numbers or decimal strings are skipped (ingest rejects them
 up front); ``count`` counts events whatever their value.
+
+**Weighted meters** (``Selection.sources``) stay one query: ``type IN (...)`` in the
+WHERE clause and, per source, its own aggregate columns restricted by
+``FILTER (WHERE type = ... AND <its filter>)`` (a sum of its values, exact as above, or a
+count of its events). Each source's part is multiplied by its multiplier in Python
+(``meters.weighted_sum``), so an event matching two sources counts for both.
 """
 
 from __future__ import annotations
@@ -28,8 +34,15 @@ from sqlalchemy import Engine, PoolProxiedConnection
 
 from tallybook.adapters.store.failures import store_error, translated
 from tallybook.domain.catalog.model import Aggregation
-from tallybook.domain.metering.meters import DECIMAL_TEXT, EXACT, json_text_value, unique_key
-from tallybook.domain.metering.usage import Partial, Selection, Series
+from tallybook.domain.errors import ValidationError
+from tallybook.domain.metering.meters import (
+    DECIMAL_TEXT,
+    EXACT,
+    json_text_value,
+    unique_key,
+    weighted_sum,
+)
+from tallybook.domain.metering.usage import Partial, Selection, Series, SourceSelection
 
 Params = dict[str, Any]
 NUMERIC = (Aggregation.COUNT, Aggregation.SUM, Aggregation.MAX, Aggregation.MIN)
@@ -50,6 +63,8 @@ class UsageSql:
         buckets: tuple[int, int] | None = None,
     ) -> list[Partial]:
         """Aggregate per series (and per ``(origin, width)`` bucket when given)."""
+        if selection.sources:
+            return self._weighted(selection, aggregation, buckets)
         if aggregation in NUMERIC:
             return self._numeric(selection, aggregation, buckets)
         if aggregation is Aggregation.UNIQUE_COUNT:
@@ -88,6 +103,32 @@ class UsageSql:
                 partials.append(Partial(series, bucket, _combine(aggregation, parts)))
             elif aggregation is Aggregation.SUM:
                 partials.append(Partial(series, bucket, Decimal(0)))
+        return partials
+
+    def _weighted(
+        self, selection: Selection, aggregation: Aggregation, buckets: tuple[int, int] | None
+    ) -> list[Partial]:
+        if aggregation is not Aggregation.SUM:  # the catalog refuses it; never guess
+            raise ValidationError(
+                "a meter with sources must aggregate with sum", code="invalid_meter"
+            )
+        try:
+            sql, params, widths = self._sql.weighted(selection, buckets, exact_ints=True)
+            rows = self._fetch(sql, params)
+        except _IntegerOverflow:  # SQLite: a 64-bit integer sum overflowed
+            sql, params, widths = self._sql.weighted(selection, buckets, exact_ints=False)
+            rows = self._fetch(sql, params)
+        width, partials = len(selection.group_by), []
+        first = 1 + width + (0 if buckets is None else 1)
+        for row in rows:
+            parts, at = [], first
+            for source, columns in zip(selection.sources, widths, strict=True):
+                cells = [v for v in map(sql_decimal, row[at : at + columns]) if v is not None]
+                parts.append((source.multiplier, _combine(Aggregation.SUM, cells or [Decimal(0)])))
+                at += columns
+            partials.append(
+                Partial(_series(row, width), _bucket(row, width, buckets), weighted_sum(parts))
+            )
         return partials
 
     def _fetch(self, sql: str, params: Params) -> list[Any]:
@@ -216,9 +257,15 @@ class _Sql:
     # -- shapes --------------------------------------------------------------------------
 
     def where(self, sel: Selection, params: Params, *, before: bool = False) -> str:
-        params.update(t=sel.tenant_id, ty=sel.event_type, s=sel.start, e=sel.end)
+        params.update(t=sel.tenant_id, s=sel.start, e=sel.end)
         ph = self.ph
-        clauses = [f"tenant_id = {ph('t')}", f"type = {ph('ty')}"]
+        clauses = [f"tenant_id = {ph('t')}"]
+        if sel.sources:  # a weighted meter: every source's type; each filters its own
+            types = list(dict.fromkeys(source.event_type for source in sel.sources))
+            clauses.append(self.in_list("type", "tys", types, params))
+        else:
+            params["ty"] = sel.event_type
+            clauses.append(f"type = {ph('ty')}")
         if before:
             clauses.append(f"ts < {ph('s')}")
         else:
@@ -261,6 +308,45 @@ class _Sql:
             f"FROM events WHERE {where} GROUP BY {_positions(len(columns))}"
         )
         return sql, params
+
+    def weighted(
+        self, sel: Selection, buckets: tuple[int, int] | None, *, exact_ints: bool
+    ) -> tuple[str, Params, list[int]]:
+        """A weighted meter's query: per series, each source's aggregate columns; also
+        how many columns each source has."""
+        params: Params = {}
+        columns = self.groups(sel, params, buckets)
+        where = self.where(sel, params)
+        aggregates, widths = [], []
+        for index, source in enumerate(sel.sources):
+            match = self.source_match(index, source, params)
+            if source.value is None:
+                aggregates.append(f"COUNT(*) FILTER (WHERE {match})")
+                widths.append(1)
+                continue
+            params[f"vp{index}"] = self.path(source.value)
+            parts = self.source_sums(f"vp{index}", match, exact_ints)
+            aggregates += parts
+            widths.append(len(parts))
+        sql = (
+            f"SELECT {', '.join(columns)}, {', '.join(aggregates)} "
+            f"FROM events WHERE {where} GROUP BY {_positions(len(columns))}"
+        )
+        return sql, params, widths
+
+    def source_match(self, index: int, source: SourceSelection, params: Params) -> str:
+        """The condition an event meets to count for source ``index``."""
+        params[f"sty{index}"] = source.event_type
+        clauses = [f"type = {self.ph(f'sty{index}')}"]
+        for number, (path, allowed) in enumerate(source.filter):
+            name = f"s{index}f{number}"
+            params[name] = self.path(path)
+            clauses.append(self.in_list(self.dimension(name), f"{name}v", allowed, params))
+        return " AND ".join(clauses)
+
+    def source_sums(self, path: str, match: str, exact_ints: bool) -> list[str]:
+        """The columns summing a source's values at the ``path`` parameter, exactly."""
+        raise NotImplementedError
 
     def unique(self, sel: Selection, buckets: tuple[int, int] | None) -> tuple[str, Params]:
         params: Params = {}
@@ -362,6 +448,20 @@ class _SqliteSql(_Sql):
             f"{py_fn}({self.RAW}) FILTER (WHERE {self.DEC})"
         )
 
+    def source_sums(self, path: str, match: str, exact_ints: bool) -> list[str]:
+        def at(expression: str) -> str:
+            return expression.replace(":vp", f":{path}")
+
+        if not exact_ints:
+            return [
+                f"tb_decsum({at(self.RAW)}) FILTER (WHERE {match} "
+                f"AND {at(self.JT)} IN ('integer', 'real', 'text'))"
+            ]
+        return [
+            f"SUM({at(self.X)}) FILTER (WHERE {match} AND {at(self.INT)})",
+            f"tb_decsum({at(self.RAW)}) FILTER (WHERE {match} AND {at(self.DEC)})",
+        ]
+
     def valid(self) -> str:
         return f"({self.INT} OR ({self.DEC} AND tb_decimal({self.RAW}) IS NOT NULL))"
 
@@ -409,6 +509,9 @@ class _PostgresSql(_Sql):
         if aggregation is Aggregation.COUNT:
             return "COUNT(*)"
         return f"{aggregation.value.upper()}({self.V})"
+
+    def source_sums(self, path: str, match: str, exact_ints: bool) -> list[str]:
+        return [f"SUM({self.V.replace('%(vp)s', f'%({path})s')}) FILTER (WHERE {match})"]
 
     def valid(self) -> str:
         return f"({self.V}) IS NOT NULL"

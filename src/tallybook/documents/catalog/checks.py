@@ -19,7 +19,7 @@ from tallybook.documents.catalog.models import (
     TierDocument,
     UsageChargeDocument,
 )
-from tallybook.domain.catalog.model import Aggregation, Timing
+from tallybook.domain.catalog.model import Aggregation, PricingModel, Timing
 from tallybook.domain.money import format_decimal, minor_units, round_amount
 from tallybook.domain.pricing.registry import MODELS
 
@@ -66,7 +66,9 @@ def _check_unique(keys: Sequence[str], at: Location, kind: str, report: _Report)
 
 
 def _check_meter(meter: MeterDocument, at: Location, report: _Report) -> None:
-    if meter.aggregation in VALUE_AGGREGATIONS and meter.value is None:
+    if meter.sources is not None or meter.event_type is None:
+        _check_sources(meter, at, report)
+    elif meter.aggregation in VALUE_AGGREGATIONS and meter.value is None:
         report.add(
             (*at, "value"),
             f"a {meter.aggregation.value} meter needs value: the event property it aggregates "
@@ -77,6 +79,48 @@ def _check_meter(meter: MeterDocument, at: Location, report: _Report) -> None:
         if name in seen:
             report.add((*at, "group_by", index), f"duplicate group_by property {name!r}")
         seen.add(name)
+
+
+def _check_sources(meter: MeterDocument, at: Location, report: _Report) -> None:
+    """A weighted meter: ``sources`` instead of ``event_type`` (and of its ``value`` and
+    ``filter``), aggregation ``sum``, at least one source, no source listed twice."""
+    if meter.sources is None:
+        report.add(
+            (*at, "event_type"),
+            "a meter needs event_type, or (for a weighted sum meter) sources: "
+            "[{event_type, value, multiplier, filter}]",
+        )
+        return
+    if meter.event_type is not None:
+        report.add(
+            (*at, "event_type"),
+            "give either event_type or sources, not both (each source names its event_type)",
+        )
+    for name in ("value", "filter"):
+        if getattr(meter, name):
+            report.add((*at, name), f"a meter with sources takes {name} on each source")
+    if meter.aggregation is not Aggregation.SUM:
+        report.add(
+            (*at, "aggregation"),
+            f"a meter with sources must aggregate with sum, not {meter.aggregation.value}",
+        )
+    if not meter.sources:
+        report.add((*at, "sources"), "list at least one source")
+    seen: dict[tuple[object, ...], int] = {}
+    for index, source in enumerate(meter.sources):
+        identity = (
+            source.event_type,
+            source.value,
+            tuple(sorted((k, tuple(sorted(v))) for k, v in source.filter.items())),
+        )
+        if identity in seen:
+            first = format_location((*at, "sources", seen[identity]))
+            report.add(
+                (*at, "sources", index),
+                f"duplicate source: the same event_type, value and filter as {first}",
+            )
+        else:
+            seen[identity] = index
 
 
 def _check_plan(
@@ -124,6 +168,11 @@ def _check_usage(
 ) -> None:
     if charge.timing is Timing.IN_ADVANCE:
         report.add((*at, "timing"), "usage charges are billed in arrears (timing: in_arrears)")
+    if charge.rollover is not None and charge.included == 0:
+        report.add(
+            (*at, "rollover"),
+            "rollover carries unused included units: give the charge an included allowance",
+        )
     _check_price(charge, at, report)
     meter = meters.get(charge.meter)
     if meter is None:
@@ -131,8 +180,19 @@ def _check_usage(
         report.add((*at, "meter"), f"unknown meter {charge.meter!r} (meters defined: {known})")
     else:
         _check_dimension(charge, meter, at, report)
+        if meter.sources is not None and _prices_events(charge):
+            report.add(
+                (*at, "model"),
+                f"meter {meter.key!r} has sources: its events have no single value "
+                "for the percentage model to price",
+            )
     for value, price in (charge.prices_by_dimension or {}).items():
         _check_price(price, (*at, "prices_by_dimension", value), report)
+
+
+def _prices_events(charge: UsageChargeDocument) -> bool:
+    prices = [charge, *(charge.prices_by_dimension or {}).values()]
+    return any(price.model is PricingModel.PERCENTAGE for price in prices)
 
 
 def _check_dimension(

@@ -20,10 +20,12 @@ from tallybook.documents.catalog.models import (
     UsageChargeDocument,
 )
 from tallybook.domain.catalog.model import (
+    AllowanceRollover,
     Catalog,
     Charge,
     FlatCharge,
     Meter,
+    MeterSource,
     PackageRounding,
     Plan,
     Price,
@@ -53,6 +55,15 @@ def _meter(meter: MeterDocument) -> Meter:
         filter={name: tuple(values) for name, values in meter.filter.items()},
         group_by=tuple(meter.group_by),
         name=meter.name,
+        sources=tuple(
+            MeterSource(
+                event_type=source.event_type,
+                value=source.value,
+                multiplier=source.multiplier,
+                filter={name: tuple(values) for name, values in source.filter.items()},
+            )
+            for source in meter.sources or ()
+        ),
     )
 
 
@@ -94,6 +105,7 @@ def _charge(
         prices_by_dimension={value: _price(price) for value, price in prices.items()},
         dimension=dimension,
         name=charge.name,
+        rollover=None if charge.rollover is None else AllowanceRollover(max=charge.rollover.max),
     )
 
 
@@ -136,6 +148,18 @@ def _meter_document(meter: Meter) -> JsonDict:
         "group_by": list(meter.group_by) or None,
         "name": meter.name,
     }
+    if meter.sources:
+        document["sources"] = [
+            _present(
+                {
+                    "event_type": source.event_type,
+                    "value": source.value,
+                    "multiplier": format_decimal(source.multiplier),
+                    "filter": {k: list(v) for k, v in source.filter.items()} or None,
+                }
+            )
+            for source in meter.sources
+        ]
     return _present(document)
 
 
@@ -174,6 +198,8 @@ def _charge_document(charge: Charge) -> JsonDict:
         **_price_document(charge.price),
         "dimension": charge.dimension,
     }
+    if charge.rollover is not None:
+        document["rollover"] = {"max": format_decimal(charge.rollover.max)}
     if charge.prices_by_dimension:
         document["prices_by_dimension"] = {
             value: _price_document(price) for value, price in charge.prices_by_dimension.items()

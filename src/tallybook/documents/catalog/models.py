@@ -125,16 +125,32 @@ class _Document(BaseModel):
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
+MAX_SOURCES = 20  # sources of one weighted meter (each is one more aggregate column)
+
+
+class SourceDocument(_Document):
+    """One event type of a weighted ``sum`` meter: each matching event adds ``multiplier``
+    x its ``value`` (or ``multiplier`` alone when there is no ``value``: it counts events)."""
+
+    event_type: Annotated[str, Field(min_length=1)]
+    value: Annotated[str, Field(min_length=1)] | None = None
+    multiplier: PositiveQuantity = Decimal(1)
+    filter: dict[str, FilterValues] = Field(default_factory=dict)
+
+
 class MeterDocument(_Document):
-    """A meter: which events it reads and how it aggregates them."""
+    """A meter: which events it reads and how it aggregates them. A ``sum`` meter may list
+    ``sources`` (a weighted meter) instead of one ``event_type``; the checks require
+    exactly one of the two."""
 
     key: Key
-    event_type: Annotated[str, Field(min_length=1)]
+    event_type: Annotated[str, Field(min_length=1)] | None = None
     aggregation: Aggregation
     value: Annotated[str, Field(min_length=1)] | None = None
     filter: dict[str, FilterValues] = Field(default_factory=dict)
     group_by: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     name: str | None = None
+    sources: Annotated[list[SourceDocument], Field(max_length=MAX_SOURCES)] | None = None
 
 
 class TierDocument(_Document):
@@ -160,6 +176,13 @@ class PriceDocument(_Document):
     max_per_event: Amount | None = None
 
 
+class AllowanceRolloverDocument(_Document):
+    """``rollover: {max: 5000}``: unused included units carry into the next period only,
+    at most ``max`` of them."""
+
+    max: PositiveQuantity
+
+
 class UsageChargeDocument(PriceDocument):
     """Metered usage: ``included`` units first, then the price on the rest (in arrears)."""
 
@@ -171,6 +194,7 @@ class UsageChargeDocument(PriceDocument):
     prices_by_dimension: dict[str, PriceDocument] | None = None
     dimension: str | None = None
     timing: Timing | None = None
+    rollover: AllowanceRolloverDocument | None = None
 
 
 class FlatChargeDocument(_Document):

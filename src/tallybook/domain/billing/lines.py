@@ -39,6 +39,8 @@ class Line:
     ``breakdown`` holds the tier slices with their exact (unrounded) amounts; the line
     amount is the rounded sum, so rounding each slice for display may differ from it.
     ``customer`` and ``subscription`` are set once billing places the line on an invoice.
+    ``rolled_over`` (usage lines of a charge with allowance rollover) is the part of
+    ``included`` carried in from the previous period (``domain.billing.rollover``).
     """
 
     type: LineType
@@ -55,6 +57,7 @@ class Line:
     period_end: datetime | None = None
     customer: str | None = None
     subscription: str | None = None
+    rolled_over: Decimal | None = None  # units carried in from the previous period
 
     def for_period(self, start: datetime, end: datetime) -> Line:
         """This line naming the service period ``[start, end)`` it bills."""
@@ -66,8 +69,8 @@ class Line:
 
 
 def line_to_dict(line: Line) -> dict[str, Any]:
-    """The stored and API shape of a line."""
-    return {
+    """The stored and API shape of a line (``rolled_over`` only when set)."""
+    shape = {
         "type": line.type.value,
         "description": line.description,
         "charge": line.charge,
@@ -83,6 +86,9 @@ def line_to_dict(line: Line) -> dict[str, Any]:
         "customer": line.customer,
         "subscription": line.subscription,
     }
+    if line.rolled_over is not None:
+        shape["rolled_over"] = _text(line.rolled_over)
+    return shape
 
 
 def line_from_dict(data: Mapping[str, Any]) -> Line:
@@ -102,6 +108,7 @@ def line_from_dict(data: Mapping[str, Any]) -> Line:
         dimension=data.get("dimension"),
         customer=data.get("customer"),
         subscription=data.get("subscription"),
+        rolled_over=_decimal(data.get("rolled_over")),
     )
 
 

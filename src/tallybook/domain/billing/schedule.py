@@ -39,6 +39,7 @@ from tallybook.domain.billing.proration import (
     scale_allowance,
     usage_spans,
 )
+from tallybook.domain.billing.rollover import Giving, carried_in, chain
 from tallybook.domain.catalog.model import (
     FlatCharge,
     Plan,
@@ -219,11 +220,35 @@ def billed_ahead(subscription: Subscription, plans: Plans, boundary: datetime | 
 def usage_queries(
     subscription: Subscription, period: BillingPeriod, plans: Plans
 ) -> list[UsageQuery]:
+    """The usage a period's lines need: each usage span's, and the earlier windows that
+    decide what its allowances carry in (``rollover``)."""
     queries = []
     for span in usage_spans(parts(subscription, period), period.full):
         for charge in plan_for(plans, span.phase.plan).usage_charges:
             queries.append(_query(charge, span.start, span.end))
+    for links in _rollover_links(subscription, period, plans).values():
+        queries += [_query(link.charge, link.start, link.end) for link in links]
     return queries
+
+
+def _rollover_links(
+    subscription: Subscription, period: BillingPeriod, plans: Plans
+) -> dict[str, list[Giving]]:
+    """Per usage charge of the plan at the period's start: the spans deciding its carry."""
+    charges = {
+        charge.key
+        for phase in subscription.phases
+        for charge in plan_for(plans, phase.plan).usage_charges
+        if charge.rollover is not None
+    }
+    if not charges or period.index == 0:
+        return {}
+    links = {}
+    for key in sorted(charges):
+        found = chain(subscription, period, key, lambda ref: plan_for(plans, ref))
+        if found:
+            links[key] = found
+    return links
 
 
 def _query(charge: UsageCharge, start: datetime, end: datetime) -> UsageQuery:
@@ -239,7 +264,7 @@ def period_lines(
     advance = tuple(advance_lines(subscription, period, plans))
     changes = tuple(_change_lines(subscription, period_parts, period, plans))
     arrears = tuple(_arrears_lines(period_parts, period, plans, currency))
-    used = tuple(_usage_lines(period_parts, period, plans, usage, currency))
+    used = tuple(_usage_lines(subscription, period_parts, period, plans, usage, currency))
     true_up = _true_up(period_parts, period, plans, [*advance, *changes, *arrears, *used], currency)
     return PeriodLines(advance, changes, arrears, used, true_up)
 
@@ -367,6 +392,7 @@ def _arrears_lines(
 
 
 def _usage_lines(
+    subscription: Subscription,
     period_parts: list[Part],
     period: BillingPeriod,
     plans: Plans,
@@ -374,19 +400,39 @@ def _usage_lines(
     currency: str,
 ) -> list[Line]:
     lines: list[Line] = []
+    carried = _carried(subscription, period, plans, usage)
     for span in usage_spans(period_parts, period.full):
         for charge in plan_for(plans, span.phase.plan).usage_charges:
             measured = usage.get(_query(charge, span.start, span.end), Usage())
+            carry = carried.get(charge.key, ZERO) if span.start == period.start else ZERO
             rated = rate_usage(
                 charge,
                 measured.total,
                 currency,
                 event_values=measured.event_values,
                 by_dimension=measured.by_dimension,
-                allowance=scale_allowance(charge.included, span.scale),
+                allowance=scale_allowance(charge.included, span.scale) + carry,
             )
+            if carry:
+                rated = [_rolled_over(rated[0], carry), *rated[1:]]
             lines += [line.for_period(span.start, span.end) for line in rated]
     return lines
+
+
+def _carried(
+    subscription: Subscription, period: BillingPeriod, plans: Plans, usage: UsageData
+) -> dict[str, Decimal]:
+    """Units carried into ``period`` per usage charge key (``domain.billing.rollover``)."""
+    carried = {}
+    for key, links in _rollover_links(subscription, period, plans).items():
+        used = [usage.get(_query(x.charge, x.start, x.end), Usage()).total for x in links]
+        carried[key] = carried_in(links, used)
+    return carried
+
+
+def _rolled_over(line: Line, carry: Decimal) -> Line:
+    text = f"{line.description}; includes {_plain(carry)} rolled over from the previous period"
+    return replace(line, rolled_over=carry, description=text)
 
 
 def _true_up(

@@ -44,14 +44,41 @@ class PackageRounding(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Meter:
-    key: str
+class MeterSource:
+    """One event type feeding a weighted ``sum`` meter (CONTRACT.md Part 2, "Weighted meters").
+
+    Each matching event contributes ``multiplier`` x its value at ``value`` (a property
+    path), or ``multiplier`` alone when ``value`` is None (the source counts events).
+    ``multiplier`` is a positive Decimal; ``filter`` narrows the events as a meter's does.
+    """
+
     event_type: str
+    value: str | None = None
+    multiplier: Decimal = Decimal(1)
+    filter: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    """A meter: one ``event_type`` (with ``value`` and ``filter``), or, for a weighted
+    ``sum`` meter, several ``sources`` (then ``event_type`` is None and ``value`` and
+    ``filter`` are unused: each source has its own)."""
+
+    key: str
+    event_type: str | None
     aggregation: Aggregation
     value: str | None = None  # property path, dotted for nested ("usage.tokens")
     filter: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     group_by: tuple[str, ...] = ()
     name: str | None = None
+    sources: tuple[MeterSource, ...] = ()
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """Every event type the meter reads, in order, without repeats."""
+        if self.sources:
+            return tuple(dict.fromkeys(source.event_type for source in self.sources))
+        return () if self.event_type is None else (self.event_type,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +121,18 @@ class FlatCharge:
 
 
 @dataclass(frozen=True, slots=True)
+class AllowanceRollover:
+    """``rollover: {max}`` on a usage charge: unused ``included`` units carry into the next
+    period only, at most ``max`` of them (``domain.billing.rollover``)."""
+
+    max: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class UsageCharge:
-    """Metered usage: ``included`` units first, then ``price`` on the rest (always in arrears)."""
+    """Metered usage: ``included`` units first, then ``price`` on the rest (always in arrears).
+
+    With ``rollover``, the unused part of a period's allowance carries into the next one."""
 
     key: str
     meter: str
@@ -104,6 +141,7 @@ class UsageCharge:
     prices_by_dimension: Mapping[str, Price] = field(default_factory=dict)
     dimension: str | None = None  # which group_by property prices_by_dimension keys on
     name: str | None = None
+    rollover: AllowanceRollover | None = None
 
 
 Charge = FlatCharge | UsageCharge

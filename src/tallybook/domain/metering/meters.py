@@ -22,6 +22,11 @@ aggregation but ``count`` and ``unique_count``; ``parse_value`` raises
 such events up front. Arithmetic is exact ``Decimal``: sums never round; an average is
 exact when it terminates and has 28 significant digits otherwise.
 
+A **weighted** ``sum`` meter has ``sources`` instead of one event type: its quantity is
+the exact sum, over the sources, of ``multiplier`` x the sum of that source's valid values
+(or x the number of its matching events, for a source without ``value``). An event
+contributes to every source it matches (``weighted_value``, ``weighted_sum``).
+
 Property paths are dotted object keys (``"usage.tokens"``); filters and ``group_by``
 compare a property's *text* (strings as they are, numbers as written, ``true``/``false``).
 Usage windows (``usage_windows``) are hours, days or months of a time zone's wall clock.
@@ -38,7 +43,7 @@ from decimal import MAX_PREC, ROUND_HALF_EVEN, Context, Decimal, InvalidOperatio
 from enum import StrEnum
 from itertools import pairwise
 
-from tallybook.domain.catalog.model import Aggregation, Meter
+from tallybook.domain.catalog.model import Aggregation, Meter, MeterSource
 from tallybook.domain.errors import ValidationError
 from tallybook.domain.periods import (
     Anchor,
@@ -70,6 +75,8 @@ __all__ = [
     "try_value",
     "unique_key",
     "usage_windows",
+    "weighted_sum",
+    "weighted_value",
 ]
 
 
@@ -199,6 +206,40 @@ def matches(meter_filter: Mapping[str, Sequence[str]], properties: Mapping[str, 
         dimension_text(extract(properties, name)) in allowed
         for name, allowed in meter_filter.items()
     )
+
+
+# --- weighted meters --------------------------------------------------------------------
+
+
+def weighted_value(
+    sources: Sequence[MeterSource], event_type: str, properties: Mapping[str, object]
+) -> Decimal:
+    """What one event adds to a weighted meter: for each source of its type whose filter
+    matches, ``multiplier`` x its valid value (nothing for an invalid or missing one), or
+    ``multiplier`` for a source that counts events. Exact."""
+    total = Decimal(0)
+    for source in sources:
+        if source.event_type != event_type or not matches(source.filter, properties):
+            continue
+        if source.value is None:
+            total = EXACT.add(total, source.multiplier)
+            continue
+        value = try_value(extract(properties, source.value))
+        if value is not None:
+            total = EXACT.add(total, EXACT.multiply(source.multiplier, value))
+    return total
+
+
+def weighted_sum(parts: Iterable[tuple[Decimal, Decimal]]) -> Decimal:
+    """``sum(multiplier x part)`` over ``(multiplier, part)`` pairs, exactly: a weighted
+    meter's quantity from each source's sum of values (or count of events). Trailing
+    fractional zeros the products bring (``5000 x 0.0001 = 0.5000``) are dropped."""
+    total = Decimal(0)
+    for multiplier, part in parts:
+        total = EXACT.add(total, EXACT.multiply(multiplier, part))
+    if total == total.to_integral_value():
+        return total.quantize(Decimal(1), context=EXACT)
+    return total.normalize(EXACT)
 
 
 # --- aggregation ------------------------------------------------------------------------

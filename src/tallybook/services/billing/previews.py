@@ -415,19 +415,21 @@ def _charge_usage(
     spans: list[_Span],
     now: datetime,
 ) -> ChargeUsage:
-    """Period totals as billed; ``remaining`` is what the span holding ``now`` has left."""
+    """Period totals as billed; ``remaining`` is what the span holding ``now`` has left.
+    Units rolled over from the previous period (``Line.rolled_over``) count as included."""
     current = next((span for span in spans if span.start <= now < span.end), None)
     remaining = ZERO
     if current is not None:
-        used_now = _sum(line.used for line in lines if line.period_start == current.start)
-        remaining = max(ZERO, current.allowance - used_now)
+        mine = [line for line in lines if line.period_start == current.start]
+        allowance = current.allowance + _sum(line.rolled_over for line in mine)
+        remaining = max(ZERO, allowance - _sum(line.used for line in mine))
     return ChargeUsage(
         subscription=key[0],
         charge=key[1],
         name=name,
         meter=meter,
         used=_sum(line.used for line in lines),
-        included=_sum(span.allowance for span in spans),
+        included=_sum(span.allowance for span in spans) + _sum(line.rolled_over for line in lines),
         remaining=remaining,
         billable=_sum(line.quantity for line in lines),
         amount=_sum(line.amount for line in lines),

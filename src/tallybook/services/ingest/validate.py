@@ -77,10 +77,16 @@ class MeterRule:
 
 
 def compile_meters(meters: Iterable[Meter]) -> dict[str, list[MeterRule]]:
-    """Meter rules by event type; meters without a value path need nothing."""
+    """Meter rules by event type; meters without a value path need nothing. A weighted
+    meter's sources with a value are checked as a ``sum`` meter's value is (required,
+    numeric), each on its own event type; counting sources need nothing."""
     rules: dict[str, list[MeterRule]] = {}
     for meter in meters:
-        if not meter.value or meter.aggregation == Aggregation.COUNT:
+        for source in meter.sources:  # a weighted sum meter: each valued source as a sum's
+            if source.value:
+                rule = MeterRule(meter.key, tuple(source.value.split(".")), True, True)
+                rules.setdefault(source.event_type, []).append(rule)
+        if meter.event_type is None or not meter.value or meter.aggregation == Aggregation.COUNT:
             continue
         rule = MeterRule(
             key=meter.key,
