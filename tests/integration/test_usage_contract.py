@@ -26,13 +26,15 @@ from tallybook.adapters.clickhouse.usage import ClickHouseUsage
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
-from tallybook.domain.catalog.model import Aggregation, Meter
+from tallybook.domain.catalog.model import Aggregation, Meter, MeterSource
 from tallybook.domain.metering.meters import (
+    EXACT,
     WindowSize,
     aggregate,
     dimension_text,
     extract,
     reading,
+    weighted_value,
 )
 from tallybook.services.ports import UsageKey, UsageSource
 from tallybook.services.usage import UsageReport, UsageService
@@ -344,3 +346,26 @@ def test_duplicates_and_reshipping_count_once(store: Container) -> None:
     m = usage_meter(Aggregation.COUNT)
     start = T0 - timedelta(days=3)
     assert dict(store.usage.aggregate(TENANT, m, start, T1)) == expected(m, start, T1, events=batch)
+
+
+def test_weighted_meter_matches_the_reference(loaded: Container) -> None:
+    sources = (
+        MeterSource("llm", value="tokens", multiplier=Decimal("0.001")),
+        MeterSource("other", multiplier=Decimal(5)),
+        MeterSource("llm", multiplier=Decimal("0.5"), filter={"model": ("b",)}),
+        MeterSource("other", value="usage.tokens", multiplier=Decimal("0.25")),
+    )
+    m = Meter("w", None, Aggregation.SUM, sources=sources, group_by=("region",))
+    got = dict(loaded.usage.aggregate(TENANT, m, T0, T1, group_by="region"))
+    want: dict[UsageKey, Decimal] = {}
+    for e in EVENTS:
+        if (
+            e["type"] not in ("llm", "other")
+            or not T0 <= datetime.fromisoformat(e["timestamp"]) < T1
+        ):
+            continue
+        key = UsageKey(e["customer"], e["properties"]["region"])
+        add = weighted_value(sources, e["type"], e["properties"])
+        want[key] = EXACT.add(want.get(key, Decimal(0)), add)
+    assert set(got) == set(want) and len(got) == 12
+    assert all(got[k] == want[k] for k in got), {k: (got[k], want[k]) for k in got}

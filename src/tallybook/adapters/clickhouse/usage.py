@@ -10,6 +10,10 @@ sent, decimal strings). Sums, maxima and minima run in ``Decimal256(SCALE)`` ove
 values that fit it exactly; the few that do not (``schema.wide``) come back as text
 (``groupArrayIf``) and are combined here with ``Decimal``. Results leave ClickHouse as
 ``toString`` text, never a float. ``latest`` and readings return the value's text.
+
+**Weighted meters** (``Selection.sources``): one query, ``has(types, type)`` in the
+WHERE clause and per source its sum (``sumIf``/``groupArrayIf`` under the source's type
+and filter) or count (``countIf``), weighted in Python (``meters.weighted_sum``).
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from typing import Any
 from tallybook.adapters.clickhouse.executors import Executor, Params
 from tallybook.adapters.clickhouse.schema import SCALE, VALUE_PATTERN, quote_name
 from tallybook.domain.catalog.model import Aggregation
-from tallybook.domain.metering.meters import EXACT, try_value
-from tallybook.domain.metering.usage import Partial, Selection, Series
+from tallybook.domain.errors import ValidationError
+from tallybook.domain.metering.meters import EXACT, try_value, weighted_sum
+from tallybook.domain.metering.usage import Partial, Selection, Series, SourceSelection
 
 _TEXT = "properties[{vp:String}]"
 _VALID = f"(mapContains(properties, {{vp:String}}) AND match({_TEXT}, {{re:String}}))"
@@ -50,6 +55,8 @@ class ClickHouseUsage:
         buckets: tuple[int, int] | None = None,
     ) -> list[Partial]:
         """Aggregate per series (and per ``(origin, width)`` bucket when given)."""
+        if selection.sources:
+            return self._weighted(selection, aggregation, buckets)
         params: Params = {}
         columns, names = self._groups(selection, params, buckets)
         where = self._where(selection, params)
@@ -92,6 +99,49 @@ class ClickHouseUsage:
                 for r in self._q(sql, params)
             ]
         return self._latest(selection, buckets, before=False)
+
+    def _weighted(
+        self, selection: Selection, aggregation: Aggregation, buckets: tuple[int, int] | None
+    ) -> list[Partial]:
+        """A weighted meter in one query: per source, a sum of its values (narrow part
+        and wide texts) or a count of its events, each under ``If(<its type and
+        filter>)``; the parts are weighted here (``meters.weighted_sum``), so an event
+        matching two sources counts for both (as on the SQL stores)."""
+        if aggregation is not Aggregation.SUM:  # the catalog refuses it; never guess
+            raise ValidationError(
+                "a meter with sources must aggregate with sum", code="invalid_meter"
+            )
+        params: Params = {}
+        columns, names = self._groups(selection, params, buckets)
+        where = self._where(selection, params)
+        aggregates: list[str] = []
+        for index, source in enumerate(selection.sources):
+            match = _source_match(index, source, params)
+            if source.value is None:
+                aggregates.append(f"countIf({match})")
+                continue
+            name = f"vp{index}"
+            params[name] = ".".join(source.value)
+            aggregates.append(f"toString(sumIf({_at(_VALUE, name)}, {match}))")
+            wide = f"{_at(_VALID, name)} AND has(wide, {{{name}:String}}) AND {match}"
+            aggregates.append(f"groupArrayIf({_at(_TEXT, name)}, {wide})")
+        sql = (
+            f"SELECT {columns}, {', '.join(aggregates)} FROM {self._table} "
+            f"WHERE {where} GROUP BY {', '.join(names)}"
+        )
+        partials = []
+        for r in self._q(sql, params):
+            parts, at = [], len(names)
+            for source in selection.sources:
+                if source.value is None:
+                    part = Decimal(int(r[at]))
+                    at += 1
+                else:
+                    part = _combine(Aggregation.SUM, r[at], r[at + 1]) or Decimal(0)
+                    at += 2
+                parts.append((source.multiplier, part))
+            partials.append(_partial(r, selection, buckets, weighted_sum(parts)))
+        return partials
 
     def readings(self, selection: Selection, *, before: bool = False) -> list[Partial]:
         """Every valid value in the range, by series then time; ``before``: the last
@@ -144,8 +194,14 @@ class ClickHouseUsage:
         return ", ".join(columns), [f"g{i}" for i in range(len(columns))]
 
     def _where(self, sel: Selection, params: Params, *, before: bool = False) -> str:
-        params.update(t=sel.tenant_id, ty=sel.event_type, s=sel.start, e=sel.end, re=VALUE_PATTERN)
-        clauses = ["tenant_id = {t:String}", "type = {ty:String}"]
+        params.update(t=sel.tenant_id, s=sel.start, e=sel.end, re=VALUE_PATTERN)
+        clauses = ["tenant_id = {t:String}"]
+        if sel.sources:  # a weighted meter: every source's type; each filters its own
+            params["tys"] = list(dict.fromkeys(source.event_type for source in sel.sources))
+            clauses.append("has({tys:Array(String)}, type)")
+        else:
+            params["ty"] = sel.event_type
+            clauses.append("type = {ty:String}")
         if before:
             clauses.append("ts < fromUnixTimestamp64Micro({s:Int64}, 'UTC')")
         else:
@@ -167,6 +223,26 @@ class ClickHouseUsage:
 
     def _q(self, sql: str, params: Params) -> list[tuple[Any, ...]]:
         return self._run.query(sql, params)
+
+
+def _at(expression: str, name: str) -> str:
+    """A value expression on the path parameter ``name`` instead of ``vp``."""
+    return expression.replace("{vp:String}", f"{{{name}:String}}")
+
+
+def _source_match(index: int, source: SourceSelection, params: Params) -> str:
+    """The condition an event meets to count for source ``index``."""
+    params[f"sty{index}"] = source.event_type
+    clauses = [f"type = {{sty{index}:String}}"]
+    for number, (path, allowed) in enumerate(source.filter):
+        name = f"s{index}f{number}"
+        params[name] = ".".join(path)
+        params[f"{name}v"] = list(allowed)
+        clauses.append(
+            f"mapContains(properties, {{{name}:String}}) AND "
+            f"has({{{name}v:Array(String)}}, properties[{{{name}:String}}])"
+        )
+    return "(" + " AND ".join(clauses) + ")"
 
 
 def _series(row: Sequence[Any], selection: Selection) -> Series:
