@@ -14,6 +14,10 @@ SQLite allows one writer at a time, so on SQLite the writers of a process queue 
 group commit (``events_group``) rather than on SQLite's busy handler, which sleeps in
 steps of up to 100 ms; requests that queued meanwhile share the next transaction.
 
+With ``ship`` (raw events read from ClickHouse, ``TALLYBOOK_EVENTS_URL``) every insert
+that stored an event also writes the batch's ``event_batches`` row (``schema_shipping``)
+in the same transaction, for ``adapters.clickhouse.shipper``.
+
 Tables and columns: see ``schema_events``.
 """
 
