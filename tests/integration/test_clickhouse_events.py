@@ -103,6 +103,8 @@ def test_hostile_text_is_bound_not_spliced(ch: Container) -> None:
     assert got == {UsageKey(n, n): Decimal(i) for i, n in enumerate(names, start=1)}
     one = ch.usage.aggregate("default", m, T0, T1, customers=["o'brien"])
     assert one == {UsageKey("o'brien"): Decimal(1)}
+    nul = Meter("n", "llm", Aggregation.SUM, value="tok\x00ens")
+    assert ch.usage.aggregate("default", nul, T0, T1) == {}
 
 
 @pytest.mark.postgres

@@ -222,7 +222,15 @@ class ClickHouseUsage:
         return " AND ".join(clauses)
 
     def _q(self, sql: str, params: Params) -> list[tuple[Any, ...]]:
+        if any(_has_nul(value) for value in params.values()):
+            return []  # a NUL matches no stored text (as on the SQL stores)
         return self._run.query(sql, params)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    return isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value)
 
 
 def _at(expression: str, name: str) -> str:
