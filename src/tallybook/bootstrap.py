@@ -31,6 +31,7 @@ from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.adapters.store.subscriptions import SubscriptionStore
 from tallybook.adapters.store.tenants import TenantStore
+from tallybook.adapters.store.top_ups import TopUpStore
 from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.adapters.store.webhooks import WebhookStore
 from tallybook.adapters.webhooks import HttpSender
@@ -57,6 +58,7 @@ from tallybook.services.portal_sessions import PortalSessionService
 from tallybook.services.rerating import Rerater
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.tenants import TenantService
+from tallybook.services.top_ups import TopUpService
 from tallybook.services.usage import UsageService
 from tallybook.services.webhooks import WebhookService
 
@@ -88,6 +90,7 @@ class Container:
     experiments: ExperimentService
     portal_sessions: PortalSessionService
     credits: CreditService
+    top_ups: TopUpService
     commitments: CommitmentService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     shipper: Shipper | None = None  # set when raw events are read from ClickHouse
@@ -151,6 +154,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     credits = CreditService(
         credit_store, customers, catalog, clock, drafts=OpenInvoices(invoices, previews)
     )
+    top_ups = TopUpService(TopUpStore(engine), credit_store, credits, customers, clock)
+    billing.after_chunk = top_ups.check_accounts
+    credits.after_change = top_ups.check_quietly
+    invoices.after_status = top_ups.check_quietly
     return Container(
         settings=settings,
         engine=engine,
@@ -177,9 +184,14 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
             PortalSessionStore(engine), clock, timedelta(hours=settings.portal_session_hours)
         ),
         credits=credits,
+        top_ups=top_ups,
         commitments=CommitmentService(CommitmentStore(engine), subscriptions, credit_store, clock),
         # shipping first: a billing run reads what was committed before it
-        scheduled_jobs=[*([shipper.ship_all] if shipper else []), billing.run_due],
+        scheduled_jobs=[
+            *([shipper.ship_all] if shipper else []),
+            billing.run_due,
+            top_ups.run_due,
+        ],
         shipper=shipper,
         events_executor=executor,
     )

@@ -512,10 +512,15 @@ def test_charge_type_must_be_flat_or_usage() -> None:
     data = base()
     data["plans"][0]["charges"][0]["type"] = "recurring"
     assert issues(data) == [
-        ("plans[0].charges[0].type", "charge type must be 'flat' or 'usage', got 'recurring'")
+        (
+            "plans[0].charges[0].type",
+            "charge type must be 'flat', 'usage' or 'credit_grant', got 'recurring'",
+        )
     ]
     del data["plans"][0]["charges"][0]["type"]
-    assert issues(data) == [("plans[0].charges[0].type", "charge type must be 'flat' or 'usage'")]
+    assert issues(data) == [
+        ("plans[0].charges[0].type", "charge type must be 'flat', 'usage' or 'credit_grant'")
+    ]
 
 
 def test_usage_charges_are_billed_in_arrears() -> None:

@@ -34,6 +34,7 @@ ROUTERS = (
     "tallybook.api.routes.invoices",
     "tallybook.api.routes.previews",
     "tallybook.api.routes.credits",
+    "tallybook.api.routes.top_ups",
     "tallybook.api.routes.commitments",
     "tallybook.api.routes.billing_runs",
     "tallybook.api.routes.tenant",

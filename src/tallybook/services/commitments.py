@@ -32,6 +32,7 @@ from tallybook.domain.credits.commitments import (
     true_up_line,
 )
 from tallybook.domain.credits.ledger import AppliesTo, Grant
+from tallybook.domain.credits.renewal import carry_id
 from tallybook.domain.errors import NotFound, ValidationError
 from tallybook.domain.ids import new_id
 from tallybook.domain.subscriptions.model import Subscription
@@ -83,6 +84,7 @@ class CommitmentStatus:
     remaining: Decimal
     billed_in_term: Decimal
     projected_true_up: Decimal
+    rolled_over: Decimal = ZERO  # carried into this term from the one before (prepaid)
 
 
 class CommitmentService:
@@ -174,9 +176,12 @@ class CommitmentService:
         final, drafts = self._store.account_lines(tenant_id, stored.account, term.term_start)
         billed = billed_in_term(term, final)
         if term.kind is CommitmentKind.PREPAID:
-            left = {g.id: rest for g, rest in self._credits.balances(tenant_id, stored.account)}
-            remaining = left.get(term.grant_id, term.amount)
-            return CommitmentStatus(term, term.amount - remaining, remaining, billed, ZERO)
+            balances = self._credits.balances(tenant_id, stored.account)
+            left = {g.id: rest for g, rest in balances}
+            carried = sum((g.amount for g, _ in balances if g.id == carry_id(term)), ZERO)
+            remaining = left.get(term.grant_id, term.amount) + left.get(carry_id(term), ZERO)
+            drawn = term.amount + carried - remaining
+            return CommitmentStatus(term, drawn, remaining, billed, ZERO, carried)
         end = _term_end(term, stored.subscription)
         trued = sum((ln.amount for ln in final if _true_up_of(term, ln)), ZERO)
         pending = billed_in_term(term, drafts)
@@ -222,7 +227,7 @@ def commitment_lines(
                 continue
             if term.term_start > as_of:
                 continue
-            index = _first_with(result, term.subscription)
+            index = _first_with(result, term.subscription, term.term_start)
             if index is None:
                 continue
             line = commitment_line(term).owned_by(subscription.customer, subscription.id)
@@ -253,8 +258,14 @@ def commitment_lines(
     return result, bought
 
 
-def _first_with(drafts: Sequence[InvoiceDraft], subscription: str) -> int | None:
-    found = [i for i, d in enumerate(drafts) if any(sid == subscription for sid, _, _ in d.slots)]
+def _first_with(drafts: Sequence[InvoiceDraft], subscription: str, start: datetime) -> int | None:
+    """The first draft billing ``subscription`` for time after ``start`` (a renewed term's
+    line never lands on the previous term's last invoice)."""
+    found = [
+        i
+        for i, d in enumerate(drafts)
+        if d.period_end > start and any(sid == subscription for sid, _, _ in d.slots)
+    ]
     return min(found, key=lambda i: (drafts[i].issue_at, drafts[i].period_start), default=None)
 
 

@@ -18,7 +18,7 @@ The rules are ``domain.credits.ledger``'s; this module opens units of work and f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -41,6 +41,7 @@ from tallybook.domain.credits.purchase import purchase_invoice
 from tallybook.domain.errors import Conflict, CurrencyMismatch, NotFound, ValidationError
 from tallybook.domain.ids import new_id
 from tallybook.domain.money import is_currency, round_amount
+from tallybook.domain.pricing.registry import billed_charge_keys
 from tallybook.domain.subscriptions.model import Customer
 from tallybook.services.ports import Clock, CreditStore
 
@@ -114,6 +115,9 @@ class CreditService:
         self._plans = plans
         self._clock = clock
         self._drafts = drafts
+        # called with (tenant, customer) after a change that may lower ``available``
+        # (bootstrap wires the top-up check here)
+        self.after_change: Callable[[str, str], object] | None = None
 
     # -- grants -------------------------------------------------------------------------
 
@@ -196,7 +200,9 @@ class CreditService:
         if applies_to.scope != "charges":
             return
         known = {
-            charge.key for plan in self._plans.list_plans(tenant_id) for charge in plan.charges
+            key
+            for plan in self._plans.list_plans(tenant_id)
+            for key in billed_charge_keys(plan.charges)
         }
         missing = [key for key in applies_to.charges if key not in known]
         if missing:
@@ -228,6 +234,8 @@ class CreditService:
             if entry is not None:
                 uow.append(grant.currency, [entry], now)
             uow.commit()
+        if self.after_change is not None:
+            self.after_change(tenant_id, grant.customer)
         return grant, ZERO
 
     def ledger(
@@ -240,6 +248,10 @@ class CreditService:
         )
 
     # -- the live balance -----------------------------------------------------------------
+
+    def available(self, tenant_id: str, customer_id: str) -> Decimal:
+        """``summary``'s ``available``: what the customer's grants could still pay now."""
+        return self.summary(tenant_id, customer_id).available
 
     def summary(self, tenant_id: str, customer_id: str) -> CreditSummary:
         customer = self._customers.get(tenant_id, customer_id)
@@ -295,11 +307,20 @@ def _draw(draft: InvoiceDraft, grants: Sequence[Grant], left: dict[str, Decimal]
 # -- the billing run's part ---------------------------------------------------------------
 
 
+AfterFinal = Callable[[InvoiceDraft, dict[str, Decimal]], list[Grant]]
+
+
 def apply_to_drafts(
-    decided: Sequence[tuple[InvoiceDraft, bool]], balances: Sequence[tuple[Grant, Decimal]]
+    decided: Sequence[tuple[InvoiceDraft, bool]],
+    balances: Sequence[tuple[Grant, Decimal]],
+    after_final: AfterFinal | None = None,
 ) -> list[tuple[InvoiceDraft, bool]]:
     """The account's drafts with ``credit`` lines: finals first draw (in issue order), then
-    the drafts staying open show what they would draw from what is left."""
+    the drafts staying open show what they would draw from what is left.
+
+    ``after_final`` (plan credits' ``PlanCreditCloser``) is called after each final draft
+    draws, with what is left (grant id -> amount, changed in place); the grants it returns
+    can pay the drafts after it."""
     if not balances:
         return list(decided)
     grants = [g for g, _ in balances]
@@ -313,6 +334,8 @@ def apply_to_drafts(
         )
         if credit:
             draft = replace(draft, lines=(*draft.lines, *credit))
+        if final and after_final is not None:
+            grants += after_final(draft, left)
         result[index] = (draft, final)
     return [item for item in result if item is not None]
 
@@ -340,9 +363,13 @@ def settle(
     balances: Sequence[tuple[Grant, Decimal]],
     as_of: datetime,
     billed_through: datetime | None,
+    closing: Mapping[Any, Sequence[Entry]] | None = None,
+    new_grants: Sequence[Grant] = (),
 ) -> list[Entry]:
     """The ledger entries of one account's run: a ``debit`` per credit line of each final
-    invoice ((id, draft), in numbering order), then the ``expiry`` of grants now closed."""
+    invoice ((id, draft), in numbering order), each followed by the entries its
+    finalization closed (``closing``, by draft key: plan credits' expiries and rollovers,
+    which add ``new_grants``), then the ``expiry`` of grants now closed."""
     entries: list[Entry] = []
     left = {g.id: rest for g, rest in balances}
     for invoice_id, draft in invoices:
@@ -355,8 +382,12 @@ def settle(
                 )
             )
             left[line.charge] = left.get(line.charge, ZERO) + line.amount
+        for entry in (closing or {}).get(draft.key, ()):
+            entries.append(entry)
+            left[entry.grant] = left.get(entry.grant, ZERO) + entry.amount
     periods = [(d.period_start, d.period_end) for d in open_drafts]
-    entries += due_expiries([g for g, _ in balances], left, as_of, periods, billed_through)
+    grants = [*(g for g, _ in balances), *new_grants]
+    entries += due_expiries(grants, left, as_of, periods, billed_through)
     return entries
 
 

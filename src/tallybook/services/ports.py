@@ -40,6 +40,7 @@ from tallybook.domain.billing.lines import Line
 from tallybook.domain.catalog.model import Aggregation, Meter, Plan
 from tallybook.domain.credits.commitments import Commitment
 from tallybook.domain.credits.ledger import Entry, Grant
+from tallybook.domain.credits.top_up import TopUpRule
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
 from tallybook.domain.metering.events import DeadLetter, Key, NewEvent, RejectedEvent, StoredEvent
 from tallybook.domain.metering.usage import Partial, Selection
@@ -487,6 +488,10 @@ class BillingUnitOfWork(Protocol):
         """Store grants bought on an invoice finalized in this transaction."""
         ...
 
+    def insert_commitments(self, tenant_id: str, terms: Sequence[Commitment]) -> None:
+        """Store commitment terms renewed by this run."""
+        ...
+
     def write_credits(
         self,
         tenant_id: str,
@@ -541,6 +546,10 @@ class CreditUnitOfWork(Protocol):
 
     def insert_grant(self, grant: Grant) -> None: ...
 
+    def unpaid_purchases(self, source: str) -> list[str]:
+        """Ids of the customer's grants from ``source`` whose purchase invoice is unpaid."""
+        ...
+
     def append(self, currency: str, entries: Sequence[Entry], now: datetime) -> list[Entry]:
         """Append entries (numbered, with ``balance_after``); returns them as written."""
         ...
@@ -566,6 +575,26 @@ class CreditStore(Protocol):
     ) -> list[tuple[int, Entry]]:
         """Ledger entries (seq, entry) after ``after``, oldest first."""
         ...
+
+
+class TopUpStore(Protocol):
+    """Automatic top-up rules, one per customer (``adapters.store.top_ups``)."""
+
+    def get(self, tenant_id: str, customer: str) -> TopUpRule | None: ...
+
+    def of_customers(self, tenant_id: str, customers: Sequence[str]) -> list[TopUpRule]:
+        """The rules of those of ``customers`` that have one."""
+        ...
+
+    def holders(self) -> list[tuple[str, str]]:
+        """(tenant, customer) of every rule."""
+        ...
+
+    def put(self, tenant_id: str, rule: TopUpRule) -> TopUpRule:
+        """Create or replace; returns the rule as stored (the first ``created_at`` kept)."""
+        ...
+
+    def delete(self, tenant_id: str, customer: str) -> bool: ...
 
 
 # -- coming capabilities (declared so their services have a port to code against) -----------

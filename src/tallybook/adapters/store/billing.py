@@ -30,7 +30,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import take_numbers, write_plan
-from tallybook.adapters.store.commitments import commitments_of, lines_since
+from tallybook.adapters.store.commitments import commitments_of, insert_commitments, lines_since
 from tallybook.adapters.store.credits import append_many, grant_balances, insert_grant
 from tallybook.adapters.store.customers import customer_from_row
 from tallybook.adapters.store.outbox import OutboxWriter, finalized_messages
@@ -40,6 +40,7 @@ from tallybook.adapters.store.unit_of_work import SqlUnitOfWork
 from tallybook.domain.billing.drafts import ChunkPlan, OpenDraft
 from tallybook.domain.billing.invoice import InvoiceStatus
 from tallybook.domain.billing.lines import line_from_dict
+from tallybook.domain.credits.commitments import Commitment
 from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.errors import WriteConflict
 from tallybook.domain.subscriptions.model import Customer
@@ -136,6 +137,10 @@ class BillingUnitOfWork(SqlUnitOfWork):
         """Store grants bought on an invoice finalized in this transaction."""
         for grant in grants:
             insert_grant(self.conn, tenant_id, grant)
+
+    def insert_commitments(self, tenant_id: str, terms: Sequence[Commitment]) -> None:
+        """Store commitment terms renewed by this run."""
+        insert_commitments(self.conn, tenant_id, terms)
 
     def write_credits(
         self,

@@ -1,6 +1,7 @@
 """Commitment terms of subscriptions (SQLAlchemy Core), and the final lines a true-up needs.
 
-A term row is written once (``insert_commitment``); a renewal would be a new row.
+A term row is written once (``insert_commitments``); a renewal is a new row, written by
+the billing run's unit of work.
 ``commitments_of`` and ``lines_since`` are read inside the billing unit of work.
 """
 
@@ -70,29 +71,37 @@ def lines_since(conn: Connection, tenant_id: str, account: str, since: datetime)
     return [line_from_dict(d) for row in conn.execute(stmt) for d in row.lines]
 
 
+def insert_commitments(conn: Connection, tenant_id: str, terms: Iterable[Commitment]) -> None:
+    """Insert commitment terms (a term row is never updated; a renewal is a new row)."""
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "id": term.id,
+            "subscription_id": term.subscription,
+            "account_id": term.account,
+            "currency": term.currency,
+            "kind": term.kind.value,
+            "amount": term.amount,
+            "term_start": term.term_start,
+            "term_end": term.term_end,
+            "applies_to": term.applies_to.to_json(),
+            "rollover_fraction": term.rollover_fraction,
+            "renew": int(term.renew),
+            "created_at": term.created_at,
+        }
+        for term in terms
+    ]
+    if rows:
+        conn.execute(insert(commitments), rows)
+
+
 class CommitmentStore:
     def __init__(self, engine: Engine):
         self._engine = engine
 
     def insert(self, tenant_id: str, commitment: Commitment) -> None:
         with self._engine.begin() as conn:
-            conn.execute(
-                insert(commitments).values(
-                    tenant_id=tenant_id,
-                    id=commitment.id,
-                    subscription_id=commitment.subscription,
-                    account_id=commitment.account,
-                    currency=commitment.currency,
-                    kind=commitment.kind.value,
-                    amount=commitment.amount,
-                    term_start=commitment.term_start,
-                    term_end=commitment.term_end,
-                    applies_to=commitment.applies_to.to_json(),
-                    rollover_fraction=commitment.rollover_fraction,
-                    renew=int(commitment.renew),
-                    created_at=commitment.created_at,
-                )
-            )
+            insert_commitments(conn, tenant_id, [commitment])
 
     def of_subscription(self, tenant_id: str, subscription_id: str) -> list[Commitment]:
         stmt = (

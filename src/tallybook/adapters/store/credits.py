@@ -27,8 +27,9 @@ from tallybook.adapters.store.schema_billing import customers, invoices
 from tallybook.adapters.store.schema_credits import credit_entries, credit_grants
 from tallybook.adapters.store.unit_of_work import SqlUnitOfWork
 from tallybook.domain.billing.drafts import InvoiceWrite
-from tallybook.domain.billing.invoice import InvoiceDraft, content_digest
+from tallybook.domain.billing.invoice import InvoiceDraft, InvoiceStatus, content_digest
 from tallybook.domain.billing.lines import line_to_dict
+from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.credits.ledger import AppliesTo, Category, Entry, EntryType, Grant
 from tallybook.domain.errors import WriteConflict
 
@@ -50,6 +51,8 @@ def grant_from_row(row: Any) -> Grant:
         purchase_price=None if row.purchase_price is None else Decimal(row.purchase_price),
         description=row.description,
         source=row.source,
+        subscription=row.subscription_id,
+        charge=row.charge_key,
     )
 
 
@@ -82,6 +85,8 @@ def insert_grant(conn: Connection, tenant_id: str, grant: Grant) -> None:
             description=grant.description,
             source=grant.source,
             created_at=grant.created_at,
+            subscription_id=grant.subscription,
+            charge_key=grant.charge,
         )
     )
 
@@ -348,6 +353,29 @@ class CreditUnitOfWork(SqlUnitOfWork):
 
     def insert_grant(self, grant: Grant) -> None:
         insert_grant(self.conn, self.tenant_id, grant)
+
+    def unpaid_purchases(self, source: str) -> list[str]:
+        """Ids of the customer's grants from ``source`` whose ``credit_purchase`` invoice is
+        still ``finalized`` (neither paid nor void)."""
+        ids = set(
+            self.conn.scalars(
+                select(credit_grants.c.id).where(
+                    credit_grants.c.tenant_id == self.tenant_id,
+                    credit_grants.c.customer_id == self.customer,
+                    credit_grants.c.source == source,
+                )
+            )
+        )
+        if not ids:
+            return []
+        stmt = select(invoices.c.lines).where(
+            invoices.c.tenant_id == self.tenant_id,
+            invoices.c.customer_id == self.customer,
+            invoices.c.kind == SlotKind.CREDIT_PURCHASE.value,
+            invoices.c.status == InvoiceStatus.FINALIZED.value,
+        )
+        found = {line.get("charge") for row in self.conn.execute(stmt) for line in row.lines}
+        return sorted(ids & {c for c in found if isinstance(c, str)})
 
     def append(self, currency: str, entries: Sequence[Entry], now: datetime) -> list[Entry]:
         return append_entries(self.conn, self.tenant_id, self.customer, currency, entries, now)

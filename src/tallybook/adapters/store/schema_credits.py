@@ -8,7 +8,12 @@
                     interleaving), ``amount`` is signed and ``balance_after`` the
                     ledger's balance after the entry. Rows are only ever inserted.
 ``commitments``     one row per commitment term of a subscription (prepaid or postpaid);
-                    ``renew`` is 0 or 1.
+                    ``renew`` is 0 or 1; a renewal is a new row.
+``credit_top_ups``  one automatic top-up rule per customer (``threshold``, ``target``).
+
+A grant written for a plan's ``credit_grant`` charge (or its rollover) names the
+subscription and the charge (``subscription_id``, ``charge_key``); other grants leave
+them null.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ credit_grants = Table(
     Column("description", String(500), nullable=True),
     Column("source", String(32), nullable=False),
     Column("created_at", UtcMicros, nullable=False),
+    Column("subscription_id", String(40), nullable=True),
+    Column("charge_key", String(100), nullable=True),
     PrimaryKeyConstraint("tenant_id", "id", name="pk_credit_grants"),
     ForeignKeyConstraint(
         ["tenant_id", "customer_id"],
@@ -93,3 +100,20 @@ commitments = Table(
 )
 Index("ix_commitments_account", commitments.c.tenant_id, commitments.c.account_id)
 Index("ix_commitments_subscription", commitments.c.tenant_id, commitments.c.subscription_id)
+
+credit_top_ups = Table(
+    "credit_top_ups",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("threshold", DecimalType, nullable=False),
+    Column("target", DecimalType, nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("updated_at", UtcMicros, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "customer_id", name="pk_credit_top_ups"),
+    ForeignKeyConstraint(
+        ["tenant_id", "customer_id"],
+        ["customers.tenant_id", "customers.id"],
+        name="fk_credit_top_ups_tenant_id_customers",
+    ),
+)

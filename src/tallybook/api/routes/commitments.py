@@ -65,6 +65,7 @@ def status_json(status: CommitmentStatus) -> dict[str, Any]:
         remaining=status.remaining,
         billed_in_term=status.billed_in_term,
         projected_true_up=status.projected_true_up,
+        rolled_over=status.rolled_over,
     )
     return body
 

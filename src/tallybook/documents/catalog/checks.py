@@ -12,6 +12,7 @@ from decimal import Decimal
 from tallybook.documents.catalog.issues import CatalogIssue, Location, format_location
 from tallybook.documents.catalog.models import (
     CatalogDocument,
+    CreditGrantChargeDocument,
     FlatChargeDocument,
     MeterDocument,
     PlanDocument,
@@ -21,7 +22,7 @@ from tallybook.documents.catalog.models import (
 )
 from tallybook.domain.catalog.model import Aggregation, PricingModel, Timing
 from tallybook.domain.money import format_decimal, minor_units, round_amount
-from tallybook.domain.pricing.registry import MODELS
+from tallybook.domain.pricing.registry import CHARGE_TYPES, MODELS
 
 PRICE_FIELDS = tuple(name for name in PriceDocument.model_fields if name != "model")
 FIELD_HINTS = {
@@ -130,7 +131,9 @@ def _check_plan(
     _check_unique([c.key for c in plan.charges], (*at, "charges"), "charge", report)
     for index, charge in enumerate(plan.charges):
         where = (*at, "charges", index)
-        if isinstance(charge, FlatChargeDocument):
+        if isinstance(charge, CreditGrantChargeDocument):
+            _check_credit_grant(charge, plan, where, report)
+        elif isinstance(charge, FlatChargeDocument):
             _check_flat(charge, plan.currency, where, report)
         else:
             _check_usage(charge, where, meters, report)
@@ -161,6 +164,36 @@ def _check_flat(charge: FlatChargeDocument, currency: str, at: Location, report:
     elif charge.quantity_key is not None and charge.unit_amount is None:
         report.add((*at, "unit_amount"), "quantity_key needs unit_amount: the price per unit")
     _check_minor_units(charge.amount, currency, (*at, "amount"), report)
+
+
+def _check_credit_grant(
+    charge: CreditGrantChargeDocument, plan: PlanDocument, at: Location, report: _Report
+) -> None:
+    """A positive amount in the currency's minor unit; a coherent rollover; ``applies_to``
+    naming charges of this plan that bill lines (``CHARGE_TYPES``)."""
+    if charge.amount <= 0:
+        report.add((*at, "amount"), "plan credits need an amount greater than 0")
+    _check_minor_units(charge.amount, plan.currency, (*at, "amount"), report)
+    rollover = charge.rollover
+    if rollover is not None:
+        _check_minor_units(rollover.min, plan.currency, (*at, "rollover", "min"), report)
+        _check_minor_units(rollover.max, plan.currency, (*at, "rollover", "max"), report)
+        if rollover.max is not None and rollover.max < rollover.min:
+            report.add(
+                (*at, "rollover", "max"),
+                f"rollover max {format_decimal(rollover.max)} is below min "
+                f"{format_decimal(rollover.min)}",
+            )
+    if isinstance(charge.applies_to, dict):
+        billed = {c.key for c in plan.charges if CHARGE_TYPES[c.type].yields_lines}
+        for index, key in enumerate(charge.applies_to.get("charges", [])):
+            if key not in billed:
+                report.add(
+                    (*at, "applies_to", "charges", index),
+                    f"{key!r} is not a charge of plan {plan.key!r} that bills lines",
+                )
+        if not charge.applies_to.get("charges"):
+            report.add((*at, "applies_to", "charges"), "name at least one charge")
 
 
 def _check_usage(

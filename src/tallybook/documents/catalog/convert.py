@@ -13,6 +13,7 @@ from typing import Any
 
 from tallybook.documents.catalog.models import (
     CatalogDocument,
+    CreditGrantChargeDocument,
     FlatChargeDocument,
     MeterDocument,
     PlanDocument,
@@ -23,6 +24,8 @@ from tallybook.domain.catalog.model import (
     AllowanceRollover,
     Catalog,
     Charge,
+    CreditGrantCharge,
+    CreditRollover,
     FlatCharge,
     Meter,
     MeterSource,
@@ -33,7 +36,7 @@ from tallybook.domain.catalog.model import (
     UsageCharge,
 )
 from tallybook.domain.money import format_decimal
-from tallybook.domain.pricing.registry import MODELS
+from tallybook.domain.pricing.registry import MODELS, charge_type
 
 JsonDict = dict[str, Any]
 
@@ -81,8 +84,11 @@ def _plan(plan: PlanDocument, meters: dict[str, MeterDocument]) -> Plan:
 
 
 def _charge(
-    charge: FlatChargeDocument | UsageChargeDocument, meters: dict[str, MeterDocument]
+    charge: FlatChargeDocument | UsageChargeDocument | CreditGrantChargeDocument,
+    meters: dict[str, MeterDocument],
 ) -> Charge:
+    if isinstance(charge, CreditGrantChargeDocument):
+        return _credit_grant(charge)
     if isinstance(charge, FlatChargeDocument):
         return FlatCharge(
             key=charge.key,
@@ -106,6 +112,20 @@ def _charge(
         dimension=dimension,
         name=charge.name,
         rollover=None if charge.rollover is None else AllowanceRollover(max=charge.rollover.max),
+    )
+
+
+def _credit_grant(charge: CreditGrantChargeDocument) -> CreditGrantCharge:
+    scope = charge.applies_to
+    rollover = charge.rollover
+    return CreditGrantCharge(
+        key=charge.key,
+        amount=charge.amount,
+        priority=charge.priority,
+        applies_to=scope if isinstance(scope, str) else "charges",
+        applies_to_charges=() if isinstance(scope, str) else tuple(scope["charges"]),
+        rollover=None if rollover is None else CreditRollover(rollover.max, rollover.min),
+        name=charge.name,
     )
 
 
@@ -177,6 +197,8 @@ def _plan_document(plan: Plan) -> JsonDict:
 
 
 def _charge_document(charge: Charge) -> JsonDict:
+    if isinstance(charge, CreditGrantCharge):
+        return _credit_grant_document(charge)
     if isinstance(charge, FlatCharge):
         return _present(
             {
@@ -205,6 +227,26 @@ def _charge_document(charge: Charge) -> JsonDict:
             value: _price_document(price) for value, price in charge.prices_by_dimension.items()
         }
     return _present(document)
+
+
+def _credit_grant_document(charge: CreditGrantCharge) -> JsonDict:
+    rollover = charge.rollover
+    scope = charge.applies_to
+    return _present(
+        {
+            "key": charge.key,
+            "type": charge_type(charge),
+            "name": charge.name,
+            "amount": format_decimal(charge.amount),
+            "priority": charge.priority,
+            "applies_to": (
+                {"charges": list(charge.applies_to_charges)} if scope == "charges" else scope
+            ),
+            "rollover": None
+            if rollover is None
+            else _present({"max": _text(rollover.max), "min": format_decimal(rollover.min)}),
+        }
+    )
 
 
 def _price_document(price: Price) -> JsonDict:

@@ -16,11 +16,15 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import ErrorDetails
 
 from tallybook.domain.errors import ValidationError
+from tallybook.domain.pricing.registry import CHARGE_TYPES
 
 Location = tuple[str | int, ...]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CHARGE_TAGS = frozenset({"flat", "usage"})
+_CHARGE_TAGS = frozenset(CHARGE_TYPES)  # the document's charge types (the one registry)
+_CHARGE_TYPES_TEXT = ", ".join(repr(name) for name in list(CHARGE_TYPES)[:-1]) + (
+    f" or {list(CHARGE_TYPES)[-1]!r}"
+)
 _SHOWN_IN_MESSAGE = 10
 
 
@@ -81,7 +85,7 @@ def _issue(detail: ErrorDetails, prefix: Location) -> CatalogIssue:
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         location += ("type",)
         got = f", got {ctx['tag']!r}" if "tag" in ctx else ""
-        message = f"charge type must be 'flat' or 'usage'{got}"
+        message = f"charge type must be {_CHARGE_TYPES_TEXT}{got}"
     else:
         message = _message(kind, detail, ctx)
     return CatalogIssue(format_location(prefix + location), message)

@@ -209,7 +209,30 @@ class FlatChargeDocument(_Document):
     timing: Timing = Timing.IN_ADVANCE
 
 
-ChargeDocument = Annotated[FlatChargeDocument | UsageChargeDocument, Field(discriminator="type")]
+class CreditRolloverDocument(_Document):
+    """What of a period's plan credits carries into the next: ``min(max, max(min, left))``."""
+
+    max: Amount | None = None
+    min: Amount = Decimal(0)
+
+
+class CreditGrantChargeDocument(_Document):
+    """Plan credits (CONTRACT Part 2): ``amount`` granted at each period start (promotional,
+    not billed), expiring at its end; ``rollover`` carries what is left into the next."""
+
+    key: Key
+    type: Literal["credit_grant"]
+    name: str | None = None
+    amount: Amount
+    priority: Annotated[int, Field(ge=0, le=100, strict=True)] = 50
+    applies_to: Literal["usage", "all"] | dict[Literal["charges"], list[Key]] = "usage"
+    rollover: CreditRolloverDocument | None = None
+
+
+ChargeDocument = Annotated[
+    FlatChargeDocument | UsageChargeDocument | CreditGrantChargeDocument,
+    Field(discriminator="type"),
+]
 
 
 class PlanDocument(_Document):

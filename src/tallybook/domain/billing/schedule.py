@@ -164,12 +164,25 @@ def slots(subscription: Subscription, plans: Plans, until: datetime) -> list[Slo
 
 
 def next_issue_at(
-    subscription: Subscription, plans: Plans, billed_through: datetime | None
+    subscription: Subscription,
+    plans: Plans,
+    billed_through: datetime | None,
+    after: datetime | None = None,
 ) -> datetime | None:
-    """When the first slot after ``billed_through`` is issued (None: nothing more)."""
+    """When the first slot after ``billed_through`` is issued (None: nothing more).
+
+    A plan with plan credits (``credit_grant`` charges) also wakes the run at the first
+    period's start, which grants them, unless the run at ``after`` already did (each
+    later period's start is the previous period's issue time anyway)."""
     for period in subscription.periods():
         opening = period.index == 0 and (billed_through is None or period.start > billed_through)
         if opening and advance_lines(subscription, period, plans):
+            return period.start
+        if (
+            opening
+            and (after is None or after < period.start)
+            and _grants_credits(subscription, period, plans)
+        ):
             return period.start
         if billed_through is None or period.end > billed_through:
             return period.end
@@ -177,6 +190,10 @@ def next_issue_at(
         if billed_through is None or period.end > billed_through:
             return period.end
     return None
+
+
+def _grants_credits(subscription: Subscription, period: BillingPeriod, plans: Plans) -> bool:
+    return bool(plan_for(plans, subscription.phase_at(period.start).plan).credit_grants)
 
 
 def trailing_periods(subscription: Subscription) -> list[BillingPeriod]:

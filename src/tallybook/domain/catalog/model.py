@@ -144,7 +144,36 @@ class UsageCharge:
     rollover: AllowanceRollover | None = None
 
 
-Charge = FlatCharge | UsageCharge
+@dataclass(frozen=True, slots=True)
+class CreditRollover:
+    """What of a period's plan credits carries into the next period:
+    ``min(max, max(min, remaining))`` (``max`` None: no cap)."""
+
+    max: Decimal | None = None
+    min: Decimal = Decimal(0)
+
+    def carried(self, remaining: Decimal) -> Decimal:
+        floor = max(self.min, remaining)
+        return floor if self.max is None else min(self.max, floor)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditGrantCharge:
+    """Plan credits: ``amount`` granted (promotional, not billed) at each period start,
+    expiring at the period's end, drawn at ``priority`` by the lines ``applies_to`` names
+    (``"usage"``, ``"all"``, or the charge keys in ``applies_to_charges``); ``rollover``
+    None: nothing carries over. It yields no invoice line."""
+
+    key: str
+    amount: Decimal
+    priority: int = 50
+    applies_to: str = "usage"  # usage | all | charges
+    applies_to_charges: tuple[str, ...] = ()
+    rollover: CreditRollover | None = None
+    name: str | None = None
+
+
+Charge = FlatCharge | UsageCharge | CreditGrantCharge
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +198,10 @@ class Plan:
     @property
     def flat_charges(self) -> tuple[FlatCharge, ...]:
         return tuple(c for c in self.charges if isinstance(c, FlatCharge))
+
+    @property
+    def credit_grants(self) -> tuple[CreditGrantCharge, ...]:
+        return tuple(c for c in self.charges if isinstance(c, CreditGrantCharge))
 
 
 @dataclass(frozen=True, slots=True)

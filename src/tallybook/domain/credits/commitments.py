@@ -74,7 +74,8 @@ class Commitment:
 
 def check_commitment(commitment: Commitment) -> None:
     """Codes: ``invalid_amount`` (not > 0 or finer than the minor unit), ``invalid_term``
-    (``term_end`` not after ``term_start``), ``invalid_rollover_fraction`` (outside 0-1)."""
+    (``term_end`` not after ``term_start``), ``invalid_rollover_fraction`` (outside 0-1, or
+    above 0 on a postpaid term or one that does not renew)."""
     amount, currency = commitment.amount, commitment.currency
     if amount <= 0 or round_amount(amount, currency) != amount:
         raise ValidationError(
@@ -89,6 +90,14 @@ def check_commitment(commitment: Commitment) -> None:
     if not ZERO <= commitment.rollover_fraction <= 1:
         raise ValidationError(
             "rollover_fraction must be between 0 and 1", code="invalid_rollover_fraction"
+        )
+    if commitment.rollover_fraction > 0 and (
+        commitment.kind is not CommitmentKind.PREPAID or not commitment.renew
+    ):
+        raise ValidationError(
+            "rollover_fraction carries a prepaid term's unused part into its renewal: "
+            'it needs kind "prepaid" and renew: true',
+            code="invalid_rollover_fraction",
         )
 
 

@@ -104,7 +104,9 @@ class Grant:
     """Money granted to one customer in one currency, drawn in ``draw_order``.
 
     ``amount`` is positive and in the currency's minor unit; ``expires_at`` None never
-    expires; ``source`` says what created it (``api``, ``top_up``, ``commitment``, ...).
+    expires; ``source`` says what created it (``api``, ``top_up``, ``commitment``,
+    ``plan``, ``rollover``); a plan credit (and its rollover) names its ``subscription``
+    and ``charge``.
     """
 
     id: str
@@ -120,6 +122,8 @@ class Grant:
     purchase_price: Decimal | None = None
     description: str | None = None
     source: str = "api"
+    subscription: str | None = None
+    charge: str | None = None
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         """Whether ``[effective_at, expires_at)`` overlaps ``[start, end)``."""

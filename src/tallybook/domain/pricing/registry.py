@@ -1,5 +1,7 @@
 """The pricing-model registry: ONE table says, for each model, how it prices, how a line
-describes it and which price fields it needs (as lago-api's ``charge_models/factory.rb``).
+describes it and which price fields it needs (as lago-api's ``charge_models/factory.rb``);
+and ``CHARGE_TYPES`` says, for each charge type of a plan, its class and whether it
+yields invoice lines (``credit_grant`` grants plan credits and bills nothing).
 
 Adding a model is one module (``per_unit.py`` ... ``percentage.py``: a price function, a
 ``describe`` function, ``REQUIRED`` and ``OPTIONAL`` fields) and one entry in ``MODELS``.
@@ -16,13 +18,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from tallybook.domain.catalog.model import Price, PricingModel
+from tallybook.domain.catalog.model import (
+    Charge,
+    CreditGrantCharge,
+    FlatCharge,
+    Price,
+    PricingModel,
+    UsageCharge,
+)
 from tallybook.domain.errors import ValidationError
 from tallybook.domain.money import DECIMAL_CONTEXT
 from tallybook.domain.pricing import graduated, package, per_unit, percentage, volume
 from tallybook.domain.pricing.result import Describe, PriceFunction, PriceResult
 
-__all__ = ["MODELS", "ModelSpec", "describe", "price_units"]
+__all__ = [
+    "CHARGE_TYPES",
+    "MODELS",
+    "ChargeType",
+    "ModelSpec",
+    "billed_charge_keys",
+    "charge_type",
+    "describe",
+    "price_units",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +71,31 @@ MODELS: dict[PricingModel, ModelSpec] = {
         percentage.price_percentage, percentage.describe, percentage.REQUIRED, percentage.OPTIONAL
     ),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeType:
+    """One charge type: the domain class of its charges and whether they bill lines."""
+
+    kind: type
+    yields_lines: bool
+
+
+CHARGE_TYPES: dict[str, ChargeType] = {
+    "flat": ChargeType(FlatCharge, yields_lines=True),
+    "usage": ChargeType(UsageCharge, yields_lines=True),
+    "credit_grant": ChargeType(CreditGrantCharge, yields_lines=False),
+}
+
+
+def charge_type(charge: Charge) -> str:
+    """The ``type`` of ``charge`` as the catalog document spells it."""
+    return next(name for name, spec in CHARGE_TYPES.items() if isinstance(charge, spec.kind))
+
+
+def billed_charge_keys(charges: Sequence[Charge]) -> set[str]:
+    """The keys of the charges that bill invoice lines (what ``applies_to`` may name)."""
+    return {c.key for c in charges if CHARGE_TYPES[charge_type(c)].yields_lines}
 
 
 def price_units(

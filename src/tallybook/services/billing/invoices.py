@@ -9,7 +9,7 @@ from the catalog and the event store, caching within one run or request.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -218,6 +218,9 @@ class InvoiceService:
         self._plans = plans
         self._usage = usage
         self._clock = clock
+        # called with (tenant, customer) after an invoice is paid or voided (bootstrap
+        # wires the credit top-up check: a paid top-up no longer blocks the next one)
+        self.after_status: Callable[[str, str], object] | None = None
 
     def get(self, tenant_id: str, reference: str) -> Invoice:
         """An invoice by id, or by number (``INV-000042`` or ``42``)."""
@@ -240,6 +243,7 @@ class InvoiceService:
         voided = invoice.voided(now)
         message = invoice_status_message(voided, now)
         self._store.save_status(tenant_id, voided, InvoiceStatus.FINALIZED, [message])
+        self._changed(tenant_id, voided)
         return voided
 
     def pay(self, tenant_id: str, reference: str) -> Invoice:
@@ -248,7 +252,12 @@ class InvoiceService:
         paid = invoice.paid(now)
         message = invoice_status_message(paid, now)
         self._store.save_status(tenant_id, paid, InvoiceStatus.FINALIZED, [message])
+        self._changed(tenant_id, paid)
         return paid
+
+    def _changed(self, tenant_id: str, invoice: Invoice) -> None:
+        if self.after_status is not None:
+            self.after_status(tenant_id, invoice.customer)
 
     def preview(
         self,

@@ -55,6 +55,7 @@ from tallybook.services.ports import (
     PlanReader,
     UsageReader,
 )
+from tallybook.services.run_credits import RunCredits, run_credits
 from tallybook.services.tenants import TenantService
 
 log = logging.getLogger("tallybook.billing")
@@ -119,6 +120,9 @@ class BillingService:
         self.query_customers = QUERY_CUSTOMERS
         self.bulk_threshold = bulk_threshold
         self.last_pass: DuePass | None = None
+        # called with (tenant, accounts) after a chunk commits: its finalizations and
+        # expiries may have lowered credits (bootstrap wires the top-up check here)
+        self.after_chunk: Callable[[str, Sequence[str]], object] | None = None
 
     def run(
         self,
@@ -246,22 +250,29 @@ class BillingService:
             plan = ChunkPlan(self.clock.now())
             credited = []
             bought: dict[str, list[Grant]] = {}  # prepaid commitments' grants, by account
+            planned: dict[str, RunCredits] = {}  # plan credits, renewals written now, by account
             for account in sorted(states):
                 state = states[account]
                 inserts, rewrites = len(plan.inserts), len(plan.rewrites)
-                bill = self._work(run, state, bought)
+                bill = self._work(run, state, bought, planned)
+                if bill.failed:
+                    planned.pop(account, None)
                 plan.add_account(state.drafts, bill)
                 plan.counts.accounts += 1
                 plan.counts.subscriptions += len(state.subscriptions)
-                if (state.credits or bought.get(account)) and not bill.failed:
+                if (state.credits or bought.get(account) or planned.get(account)) and (
+                    not bill.failed
+                ):
                     written = plan.inserts[inserts:] + plan.rewrites[rewrites:]
                     credited.append((state, bill, [w for w in written if w.finalize]))
             finals = len(plan.to_number)
             if finals:
                 plan.assign_numbers(uow.take_numbers(run.tenant_id, finals))
             uow.write(run.tenant_id, plan)
-            _write_credits(uow, run, plan.now, credited, bought)
+            _write_credits(uow, run, plan.now, credited, bought, planned)
             uow.commit()
+        if self.after_chunk is not None and claimed:
+            self.after_chunk(run.tenant_id, sorted(claimed))
         return plan.counts, skipped
 
     def _wanted(self, run: _Run, stored: list[StoredSubscription]) -> dict[UsageQuery, set[str]]:
@@ -280,11 +291,17 @@ class BillingService:
                 wanted.setdefault(query, set()).add(sub.customer)
         return wanted
 
-    def _work(self, run: _Run, state: AccountState, bought: dict[str, list[Grant]]) -> AccountBill:
+    def _work(
+        self,
+        run: _Run,
+        state: AccountState,
+        bought: dict[str, list[Grant]],
+        planned: dict[str, RunCredits],
+    ) -> AccountBill:
         """The account's drafts; an account that cannot be billed (say its plan version
         is gone) is logged and left as it is, so it does not stop the others."""
         try:
-            return self._bill(run, state, bought)
+            return self._bill(run, state, bought, planned)
         except TallybookError as exc:
             log.error(
                 "account not billed",
@@ -302,7 +319,13 @@ class BillingService:
             )
         return AccountBill([], [], failed=True)
 
-    def _bill(self, run: _Run, state: AccountState, bought: dict[str, list[Grant]]) -> AccountBill:
+    def _bill(
+        self,
+        run: _Run,
+        state: AccountState,
+        bought: dict[str, list[Grant]],
+        planned: dict[str, RunCredits],
+    ) -> AccountBill:
         subs = tuple(s.subscription for s in state.subscriptions)
         through = {s.subscription.id: s.billed_through for s in state.subscriptions}
         account = Account(state.customer.id, state.customer.currency, subs, through)
@@ -310,11 +333,15 @@ class BillingService:
         usage = account_usage(run.usage, account, run.book, due)
         ledger = ledger_from_lines(subs, state.final_lines)
         drafts = account_drafts(account, run.book, usage, ledger, run.as_of)
+        credits = run_credits(state, subs, through, run.book, run.as_of, self.clock.now())
+        if credits is not None:
+            planned[state.customer.id] = credits
+        terms = [*state.commitments, *(credits.renewed if credits else ())]
         pending: list[Grant] = []
-        if state.commitments:
+        if terms:
             drafts, pending = commitment_lines(
                 drafts,
-                state.commitments,
+                terms,
                 state.term_lines,
                 {sub.id: sub for sub in subs},
                 {grant.id for grant, _ in state.credits},
@@ -323,7 +350,15 @@ class BillingService:
             )
             bought[state.customer.id] = pending
         decided = [(d, d.issue_at + run.grace <= run.as_of) for d in drafts]
-        decided = apply_to_drafts(decided, [*state.credits, *((g, g.amount) for g in pending)])
+        decided = apply_to_drafts(
+            decided,
+            [
+                *state.credits,
+                *((g, g.amount) for g in pending),
+                *((g, g.amount) for g in (credits.granted if credits else ())),
+            ],
+            credits.closers if credits else None,
+        )
         new_through = dict(through)
         for sub, slot in due:  # an adjustment slot is done past its grace, invoice or not
             if slot.kind is SlotKind.ADJUSTMENT and slot.issue_at + run.grace <= run.as_of:
@@ -335,7 +370,11 @@ class BillingService:
                     old = new_through.get(sid)
                     new_through[sid] = draft.issue_at if old is None else max(old, draft.issue_at)
         progress = [
-            (sub.id, new_through.get(sub.id), next_issue_at(sub, run.book, new_through.get(sub.id)))
+            (
+                sub.id,
+                new_through.get(sub.id),
+                next_issue_at(sub, run.book, new_through.get(sub.id), run.as_of),
+            )
             for sub in subs
         ]
         return AccountBill(decided, progress)
@@ -374,26 +413,36 @@ def _write_credits(
     now: datetime,
     credited: list[tuple[AccountState, AccountBill, list[InvoiceWrite]]],
     bought: dict[str, list[Grant]],
+    planned: dict[str, RunCredits],
 ) -> None:
-    """The chunk's ledger writes, in its transaction: grants bought by the invoices
-    finalized now (prepaid commitments), then per account the debits of its final
-    invoices' credit lines and the expiries now due (``services.credits.settle``)."""
+    """The chunk's ledger writes, in its transaction: plan credits due and grants bought
+    by the invoices finalized now (prepaid commitments), then per account the debits of
+    its final invoices' credit lines, each invoice's plan-credit expiries and rollovers,
+    and the expiries now due (``services.credits.settle``)."""
     writes: list[tuple[str, str, Sequence[Entry]]] = []
     bought_now: list[Grant] = []
     for state, bill, final_writes in credited:
         invoiced = [(w.id, w.draft) for w in sorted(final_writes, key=lambda w: w.number or 0)]
         new = bought_on(invoiced, bought.get(state.customer.id, []))
-        bought_now += new
-        entries = [grant_entry(g) for g in new] + settle(
+        credits = planned.get(state.customer.id)
+        granted = credits.granted if credits else []
+        rolled = credits.closers.grants if credits and credits.closers else []
+        bought_now += new + granted + rolled
+        entries = [grant_entry(g) for g in [*granted, *new]] + settle(
             invoiced,
             [draft for draft, final in bill.drafts if not final],
-            [*state.credits, *((g, g.amount) for g in new)],
+            [*state.credits, *((g, g.amount) for g in [*new, *granted])],
             run.as_of,
             _settled_through(bill),
+            credits.closers.entries if credits and credits.closers else None,
+            rolled,
         )
         writes.append((state.customer.id, state.customer.currency, entries))
     uow.insert_grants(run.tenant_id, bought_now)
     uow.write_credits(run.tenant_id, writes, now)
+    renewed = [term for credits in planned.values() for term in credits.renewed]
+    if renewed:
+        uow.insert_commitments(run.tenant_id, renewed)
 
 
 def _settled_through(bill: AccountBill) -> datetime | None:

@@ -1,7 +1,7 @@
 """The outbox of ingest batches shipped to ClickHouse (issue 15).
 
 Revision ID: 0017_event_ledger
-Revises: 0009_credits
+Revises: 0012_credits_rest
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import tallybook.adapters.store.types as tt
 
 revision = "0017_event_ledger"
-down_revision = "0009_credits"
+down_revision = "0012_credits_rest"
 branch_labels = None
 depends_on = None
 
