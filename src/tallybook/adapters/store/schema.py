@@ -52,6 +52,7 @@ AREA_MODULES = (
     "tallybook.adapters.store.schema_portal",
     "tallybook.adapters.store.schema_credits",
     "tallybook.adapters.store.schema_payments",
+    "tallybook.adapters.store.schema_shipping",
 )
 
 
