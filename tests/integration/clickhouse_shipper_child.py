@@ -4,9 +4,11 @@ per process, so the shipping and the counting happen in processes of their own).
     python clickhouse_shipper_child.py DATABASE_URL CHDB_PATH ship LIMIT [DIE_AFTER]
     python clickhouse_shipper_child.py DATABASE_URL CHDB_PATH count
 
-``ship`` ships every pending batch, ``LIMIT`` per round (one transaction); with
-``DIE_AFTER`` the process kills itself with SIGKILL right after the ClickHouse insert of
-that many batches (before the commit of their round marks them shipped). ``count`` prints ``{"raw": rows without FINAL,
+``ship`` ships every pending batch, ``LIMIT`` claimed per round (a zero lease, so the next
+process may take what a dead one claimed) and prints ``SHIPPED SKIPPED`` (batches, and
+events found already in ClickHouse); with ``DIE_AFTER`` the process kills itself with
+SIGKILL right after the ClickHouse insert of that many batches (before the commit that
+marks the last one shipped). ``count`` prints ``{"raw": rows without FINAL,
 "final": rows with FINAL}`` as JSON.
 """
 
@@ -16,6 +18,7 @@ import json
 import os
 import signal
 import sys
+from datetime import timedelta
 
 from tallybook.adapters.clickhouse.executors import ChdbExecutor, ensure_schema
 from tallybook.adapters.clickhouse.shipper import Shipper
@@ -40,8 +43,14 @@ def main() -> None:
         if len(sys.argv) > 5 and inserted >= int(sys.argv[5]):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    shipper = Shipper(make_engine(url), executor, SystemClock().now, after_insert=after_insert)
-    print(shipper.ship_all(limit=int(sys.argv[4])))
+    shipper = Shipper(
+        make_engine(url),
+        executor,
+        SystemClock().now,
+        lease=timedelta(0),
+        after_insert=after_insert,
+    )
+    print(shipper.ship_all(limit=int(sys.argv[4])), shipper.skipped_keys)
 
 
 if __name__ == "__main__":

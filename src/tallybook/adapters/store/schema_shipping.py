@@ -9,16 +9,19 @@ dedupe ledger, primary key ``(tenant_id, source, id)`` with the body hash):
     event_keys   JSON    ``[[source, id], ...]`` of the events the batch inserted
     created_at   BIGINT  the ingest's received time, microseconds since the epoch
     shipped_at   BIGINT  when the shipper's insert was acknowledged; NULL until then
+    attempts     INT     how many times a shipper claimed the batch
+    claimed_until BIGINT a shipper's lease on the batch (micros); NULL when free
 
-The shipper claims unshipped rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), inserts
-their events into ClickHouse with the batch id as dedup token, then sets ``shipped_at``
-in the same transaction: a crash before the commit ships the batch again, which the
-token (and ``FINAL`` on every read) makes harmless.
+The shipper claims unshipped rows whose lease is free (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL; ``attempts + 1``, ``claimed_until`` set and committed), inserts their events
+into ClickHouse with the batch id as dedup token, then sets ``shipped_at``. A batch
+claimed before (a shipper died) ships only the keys ClickHouse does not hold yet; the
+token and ``FINAL`` on every read stay as the safety net (``adapters/clickhouse/shipper``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, PrimaryKeyConstraint, String, Table
+from sqlalchemy import Column, Index, Integer, PrimaryKeyConstraint, String, Table
 
 from tallybook.adapters.store.schema import metadata
 from tallybook.adapters.store.types import JsonType, UtcMicros
@@ -31,6 +34,8 @@ event_batches = Table(
     Column("event_keys", JsonType, nullable=False),
     Column("created_at", UtcMicros, nullable=False),
     Column("shipped_at", UtcMicros, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_until", UtcMicros, nullable=True),
     PrimaryKeyConstraint("id", name="pk_event_batches"),
 )
 Index("ix_event_batches_unshipped", event_batches.c.shipped_at, event_batches.c.id)

@@ -25,6 +25,8 @@ def upgrade() -> None:
         sa.Column("event_keys", tt.JsonType, nullable=False),
         sa.Column("created_at", tt.UtcMicros(), nullable=False),
         sa.Column("shipped_at", tt.UtcMicros(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("claimed_until", tt.UtcMicros(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_event_batches"),
     )
     op.create_index(
