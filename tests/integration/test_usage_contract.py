@@ -27,6 +27,7 @@ from tallybook.adapters.store.usage_sql import UsageSql
 from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
 from tallybook.domain.catalog.model import Aggregation, Meter, MeterSource
+from tallybook.domain.errors import ValidationError
 from tallybook.domain.metering.meters import (
     EXACT,
     WindowSize,
@@ -369,3 +370,65 @@ def test_weighted_meter_matches_the_reference(loaded: Container) -> None:
         want[key] = EXACT.add(want.get(key, Decimal(0)), add)
     assert set(got) == set(want) and len(got) == 12
     assert all(got[k] == want[k] for k in got), {k: (got[k], want[k]) for k in got}
+
+
+WEIGHTED = (
+    MeterSource("llm", value="tokens", multiplier=Decimal("0.001")),
+    MeterSource("other", multiplier=Decimal(5)),
+    MeterSource("llm", multiplier=Decimal("0.5"), filter={"model": ("b",)}),
+    MeterSource("other", value="usage.tokens", multiplier=Decimal("0.25")),
+)
+
+
+def _weighted_reference(
+    start: datetime, end: datetime, customers: list[str] | None = None
+) -> dict[UsageKey, Decimal]:
+    """Per customer: the exact sum of ``meters.weighted_value`` over events in range."""
+    out: dict[UsageKey, Decimal] = {}
+    for e in EVENTS:
+        if customers is not None and e["customer"] not in customers:
+            continue
+        if e["type"] not in ("llm", "other"):
+            continue
+        if not start <= datetime.fromisoformat(e["timestamp"]) < end:
+            continue
+        add = weighted_value(WEIGHTED, e["type"], e["properties"])
+        key = UsageKey(e["customer"])
+        out[key] = EXACT.add(out.get(key, Decimal(0)), add)
+    return out
+
+
+def test_weighted_meter_in_day_windows_for_chosen_customers(loaded: Container) -> None:
+    """Weighted meters (``sources`` with multipliers) through the bucketed path: day
+    windows in New York across the DST change, and a customer selection, on every store."""
+    m = Meter("m", None, Aggregation.SUM, sources=WEIGHTED)
+    start = datetime(2026, 3, 5, 5, tzinfo=UTC)
+    end = datetime(2026, 3, 12, 4, tzinfo=UTC)
+    report = _report(loaded, m, start, end, WindowSize.DAY, "America/New_York")
+    in_range = {k.customer for k in _weighted_reference(start, end)}
+    assert len(report.windows) == 7 and {s.customer for s in report.series} == in_range
+    nonzero = 0
+    for series in report.series:
+        for window, value in series.values:
+            want = _weighted_reference(window.start, window.end, [series.customer])
+            assert value == want.get(UsageKey(series.customer), Decimal(0)), window
+            nonzero += value != 0
+    assert nonzero >= 5
+    chosen = ["bolt", "dyn", "nobody"]
+    got = dict(loaded.usage.aggregate(TENANT, m, T0, T1, customers=chosen))
+    assert got == _weighted_reference(T0, T1, chosen) and set(got) == {
+        UsageKey("bolt"),
+        UsageKey("dyn"),
+    }
+
+
+@pytest.mark.parametrize("aggregation", [a for a in ALL if a is not Aggregation.SUM])
+def test_weighted_meter_other_than_sum_is_refused(
+    store: Container, aggregation: Aggregation
+) -> None:
+    """Every store refuses a weighted meter that does not sum (the catalog never stores
+    one), with the same code, rather than guessing."""
+    m = Meter("m", None, aggregation, sources=WEIGHTED)
+    with pytest.raises(ValidationError) as caught:
+        store.usage.aggregate(TENANT, m, T0, T1)
+    assert caught.value.code == "invalid_meter"
