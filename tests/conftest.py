@@ -109,6 +109,19 @@ def pg_url(pg_template: str) -> Iterator[str]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """chDB (the ClickHouse engine in-process) allows ONE data path per process: every
+    test shares this one, each with a database of its own (``chdb_url``)."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def chdb_url(chdb_path: Path) -> str:
+    """``TALLYBOOK_EVENTS_URL`` of a fresh chDB database for one test."""
+    return f"chdb://{chdb_path}?database=t_{uuid.uuid4().hex[:12]}"
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'tallybook.db'}"

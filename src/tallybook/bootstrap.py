@@ -138,8 +138,12 @@ class Container:
     revenue: RevenueService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
+    shipper: Shipper | None = None  # set when raw events are read from ClickHouse
+    events_executor: Executor | None = None
 
     def close(self) -> None:
+        if self.events_executor is not None:
+            self.events_executor.close()
         self.engine.dispose()
 
     def delivery_worker(self, on_outcome: OnOutcome | None = None) -> DeliveryWorker:
@@ -166,8 +170,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         tenant_store, clock, settings.default_grace_seconds, settings.key_cache_seconds
     )
     catalog = CatalogService(CatalogStore(engine), clock)
-    ingest, event_store = _ingest(settings, engine, clock, catalog)
-    usage = UsageService(UsageSql(engine), catalog)
+    executor = _events_executor(settings)
+    ingest, event_store = _ingest(settings, engine, clock, catalog, ship=executor is not None)
+    usage = UsageService(UsageSql(engine) if executor is None else _ch_usage(executor), catalog)
+    shipper = None if executor is None else _shipper(engine, executor, clock)
     live_usage: UsageReader = usage
     if settings.live_rollups:
         rollups = RollupStore(engine, writer_lock=event_store.quiet)
@@ -251,7 +257,13 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         invoice_store,
         after_status=top_ups.check_quietly,
     )
-    jobs: list[Callable[[], object]] = [billing.run_due, top_ups.run_due, spend_limits.sweep]
+    # shipping first: a billing run reads what was committed before it
+    jobs: list[Callable[[], object]] = [
+        *([shipper.ship_all] if shipper else []),
+        billing.run_due,
+        top_ups.run_due,
+        spend_limits.sweep,
+    ]
     if payments is not None:
         jobs += [payments.sync.run_due, payments.reconciliation.run_due]
     credit_note_store = CreditNoteStore(engine)
@@ -322,6 +334,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         revenue=RevenueService(RevenueSource(engine)),
         scheduled_jobs=jobs,
         payments=payments,
+        shipper=shipper,
+        events_executor=executor,
     )
 
 
@@ -373,6 +387,29 @@ def build_payments(
     return Payments(sync, webhooks, reconciliation)
 
 
+def _events_executor(settings: Settings) -> Executor | None:
+    """The ClickHouse executor of ``settings.events_url`` (tables created), or None."""
+    if not settings.events_url:
+        return None
+    from tallybook.adapters.clickhouse.executors import ensure_schema, executor_for_url
+
+    executor = executor_for_url(settings.events_url)
+    ensure_schema(executor)
+    return executor
+
+
+def _ch_usage(executor: Executor) -> UsageSource:
+    from tallybook.adapters.clickhouse.usage import ClickHouseUsage
+
+    return ClickHouseUsage(executor)
+
+
+def _shipper(engine: Engine, executor: Executor, clock: Clock) -> Shipper:
+    from tallybook.adapters.clickhouse.shipper import Shipper
+
+    return Shipper(engine, executor, clock.now)
+
+
 def _billing(
     settings: Settings,
     engine: Engine,
@@ -389,7 +426,7 @@ def _billing(
 
 
 def _ingest(
-    settings: Settings, engine: Engine, clock: Clock, catalog: CatalogService
+    settings: Settings, engine: Engine, clock: Clock, catalog: CatalogService, *, ship: bool
 ) -> tuple[IngestService, EventStore]:
     limits = Limits(
         max_event_bytes=settings.max_event_bytes,
@@ -399,13 +436,16 @@ def _ingest(
     writer = None
     if settings.live_rollups or settings.alerts_enabled:
         writer = RollupWriter(rollups=settings.live_rollups, alerts=settings.alerts_enabled)
-    store = EventStore(engine, rollups=writer)
+    store = EventStore(engine, rollups=writer, ship=ship)
     ingest = IngestService(store, clock, limits, settings.max_batch_events, plans=catalog)
     return ingest, store
 
 
 if TYPE_CHECKING:
+    from tallybook.adapters.clickhouse.executors import Executor
+    from tallybook.adapters.clickhouse.shipper import Shipper
     from tallybook.services.exports import ExportService
+    from tallybook.services.ports import UsageSource
 
 
 def build_exports(container: Container) -> ExportService:

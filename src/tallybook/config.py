@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         description="How long a process trusts a checked API key before asking the store again: "
         "a key revoked by another process stops working there within this time (0: no cache).",
     )
+    events_url: str | None = Field(
+        None,
+        description="Raw events on ClickHouse (needs tallybook[clickhouse]; docs/scaling.md): "
+        "clickhouse://user:password@host:8123/database, or chdb:///path for the in-process "
+        "engine. Unset: usage is read from the database itself.",
+    )
     outbox_enabled: bool = Field(
         True,
         description="Record facts (invoice.*, subscription.*) in the outbox for webhooks; "

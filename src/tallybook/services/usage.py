@@ -182,6 +182,13 @@ class UsageService:
         customers: Sequence[str] | None,
         group_by: tuple[str, ...],
     ) -> Windows:
+        if meter.sources and meter.aggregation is not Aggregation.SUM:
+            # the catalog never stores one; every usage source would otherwise differ
+            raise ValidationError(
+                f"meter {meter.key!r} has sources: it must aggregate with sum",
+                code="invalid_meter",
+                details={"meter": meter.key},
+            )
         whole = Period(windows[0].start, windows[-1].end)
         selection = _selection(tenant_id, meter, whole, customers, group_by)
         if meter.aggregation is Aggregation.TIME_WEIGHTED_AVERAGE:

@@ -14,6 +14,10 @@ SQLite allows one writer at a time, so on SQLite the writers of a process queue 
 group commit (``events_group``) rather than on SQLite's busy handler, which sleeps in
 steps of up to 100 ms; requests that queued meanwhile share the next transaction.
 
+With ``ship`` (raw events read from ClickHouse, ``TALLYBOOK_EVENTS_URL``) every insert
+that stored an event also writes the batch's ``event_batches`` row (``schema_shipping``)
+in the same transaction, for ``adapters.clickhouse.shipper``.
+
 Tables and columns: see ``schema_events``.
 """
 
@@ -46,6 +50,8 @@ from tallybook.adapters.store.events_group import GroupCommit
 from tallybook.adapters.store.failures import translated, with_retries
 from tallybook.adapters.store.rollups import RollupWriter
 from tallybook.adapters.store.schema_events import events, rejected_events
+from tallybook.adapters.store.schema_shipping import event_batches
+from tallybook.domain.ids import new_id
 from tallybook.domain.instants import from_micros
 from tallybook.domain.metering.bounds import DUMP_DEPTH, MAX_STORED_CHARS, MAX_STORED_STRING, cut
 from tallybook.domain.metering.dedupe import BatchResult, EventBatch
@@ -99,12 +105,14 @@ class BatchWriter:
         received_micros: int,
         postgres: bool,
         rollups: RollupWriter | None = None,
+        ship: bool = False,
     ):
         self._conn = conn
         self._tenant = tenant_id
         self._received = received_micros
         self._postgres = postgres
         self._rollups = rollups
+        self._ship = ship
         self._raw: Any = conn.connection.driver_connection
 
     def insert(self, rows: Sequence[NewEvent]) -> tuple[int, dict[Key, str]]:
@@ -126,6 +134,8 @@ class BatchWriter:
                 tenant, received = self._tenant, self._received
                 cursor.executemany(_SQLITE_INSERT, [(tenant, *r, received) for r in rows])
             inserted = int(cursor.rowcount)
+            if self._ship and inserted:
+                self._outbox(rows)
             if inserted == len(rows):
                 self._roll_up(rows)
                 return inserted, {}
@@ -141,6 +151,20 @@ class BatchWriter:
     def _roll_up(self, new_rows: Sequence[NewEvent]) -> None:
         if self._rollups is not None:
             self._rollups.write(self._conn, self._tenant, self._received, new_rows)
+
+    def _outbox(self, rows: Sequence[NewEvent]) -> None:
+        """The batch's outbox row for the ClickHouse shipper (``schema_shipping``), in
+        this transaction. Keys that were already stored are listed too: their stored rows
+        are shipped again unchanged, which ``FINAL`` reads once."""
+        self._conn.execute(
+            insert(event_batches).values(
+                id=new_id("bat"),
+                tenant_id=self._tenant,
+                event_keys=[[row.source, row.id] for row in rows],
+                created_at=from_micros(self._received),
+                shipped_at=None,
+            )
+        )
 
     def _stored_hashes(self, cursor: Any, rows: Sequence[NewEvent]) -> dict[Key, str]:
         if self._postgres:
@@ -208,10 +232,12 @@ class EventStore:
         *,
         group_commit_rows: int | None = None,
         rollups: RollupWriter | None = None,
+        ship: bool = False,
     ):
         self._engine = engine
         self._rollups = rollups
         self._postgres = is_postgres(engine)
+        self._ship = ship  # raw events are read from ClickHouse: write the shipping outbox
         if group_commit_rows is None:
             group_commit_rows = 0 if self._postgres else 20_000
         self._group = GroupCommit(engine, group_commit_rows) if group_commit_rows else None
@@ -231,7 +257,9 @@ class EventStore:
         included, are raised as domain errors (``StoreUnavailable``: 503)."""
 
         def run(conn: Connection) -> BatchResult:
-            tx = BatchWriter(conn, tenant_id, received_micros, self._postgres, self._rollups)
+            tx = BatchWriter(
+                conn, tenant_id, received_micros, self._postgres, self._rollups, self._ship
+            )
             inserted, stored = tx.insert(batch.firsts)
             result, letters = batch.settle(inserted, stored)
             tx.dead_letters(letters)
@@ -252,7 +280,9 @@ class EventStore:
         the block rolls it back and propagates (store failures as ``StoreUnavailable``)."""
         lock = self._group.database if self._group is not None else nullcontext()
         with translated(), lock, self._engine.begin() as conn:
-            yield BatchWriter(conn, tenant_id, received_micros, self._postgres, self._rollups)
+            yield BatchWriter(
+                conn, tenant_id, received_micros, self._postgres, self._rollups, self._ship
+            )
 
     def run_transaction(
         self, tenant_id: str, received_micros: int, work: Callable[[BatchWriter], T]

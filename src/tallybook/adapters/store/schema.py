@@ -58,6 +58,7 @@ AREA_MODULES = (
     "tallybook.adapters.store.schema_entitlements",
     "tallybook.adapters.store.schema_rollups",
     "tallybook.adapters.store.schema_finance",
+    "tallybook.adapters.store.schema_shipping",
 )
 
 
