@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -278,3 +278,21 @@ def test_kill_9_of_the_outbox_worker_mid_push_then_restart_pushes_each_once(
         assert totals == local
         assert all(v[0]["status"] == "open" for v in remote.values())
         assert len(standin.state.customers) == CUSTOMERS
+
+
+def test_a_customer_lease_is_exclusive_ends_with_the_saved_id_and_lapses(env: Env) -> None:
+    store = env.payments.sync.store
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    until = now + timedelta(seconds=300)
+    first = store.claim_customer("stripe", "default", "acme", now, until)
+    assert first is not None
+    assert store.claim_customer("stripe", "default", "acme", now, until) is None
+    assert store.claim_customer("stripe", "default", "zeta", now, until) is not None
+    # a holder killed with its lease: the next worker takes over once it has lapsed
+    later = store.claim_customer("stripe", "default", "acme", until, until + timedelta(1))
+    assert later is not None and later != first
+    store.release_customer("stripe", "default", "acme", first)  # stale token: no effect
+    assert store.claim_customer("stripe", "default", "acme", until, until) is None
+    # saving the remote id ends the lease in the same transaction
+    assert store.save_customer("stripe", "default", "acme", "cus_1", until, later) == "cus_1"
+    assert store.claim_customer("stripe", "default", "acme", until, until) is not None

@@ -273,9 +273,16 @@ class SyncStore(Protocol):
         ...
 
     def save_customer(
-        self, provider: str, tenant_id: str, customer_id: str, remote_id: str, now: datetime
+        self,
+        provider: str,
+        tenant_id: str,
+        customer_id: str,
+        remote_id: str,
+        now: datetime,
+        claim_token: str | None = None,
     ) -> str:
-        """Store the mapping unless one exists; returns the stored remote id."""
+        """Store the mapping unless one exists; returns the stored remote id. With
+        ``claim_token``, the ``claim_customer`` lease ends in the same transaction."""
         ...
 
     def seen_event(self, provider: str, event_id: str) -> bool: ...

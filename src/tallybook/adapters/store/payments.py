@@ -317,8 +317,12 @@ class SyncStore:
         return None if row is None else str(row[0])
 
     def release_customer(self, provider: str, tenant_id: str, customer_id: str, token: str) -> None:
+        with self._begin() as conn:
+            conn.execute(self._release(provider, tenant_id, customer_id, token))
+
+    def _release(self, provider: str, tenant_id: str, customer_id: str, token: str) -> Any:
         c = provider_customer_claims.c
-        stmt = (
+        return (
             update(provider_customer_claims)
             .where(
                 c.tenant_id == tenant_id,
@@ -328,11 +332,15 @@ class SyncStore:
             )
             .values(claim_token=None, claimed_until=None)
         )
-        with self._begin() as conn:
-            conn.execute(stmt)
 
     def save_customer(
-        self, provider: str, tenant_id: str, customer_id: str, remote_id: str, now: datetime
+        self,
+        provider: str,
+        tenant_id: str,
+        customer_id: str,
+        remote_id: str,
+        now: datetime,
+        claim_token: str | None = None,
     ) -> str:
         stmt = (
             self._insert(provider_customers)
@@ -347,6 +355,8 @@ class SyncStore:
         )
         with self._begin() as conn:
             conn.execute(stmt)
+            if claim_token is not None:
+                conn.execute(self._release(provider, tenant_id, customer_id, claim_token))
         stored = self.customer_remote(provider, tenant_id, customer_id)
         return stored or remote_id
 

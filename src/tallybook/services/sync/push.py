@@ -425,6 +425,7 @@ class SyncService:
             if stored is not None:
                 return stored
             token = self._claim_customer(tenant_id, customer_id)
+            saved = False  # saving the id ends the lease in the same transaction
             try:
                 stored = self.store.customer_remote(self.name, tenant_id, customer_id)
                 if stored is not None:  # created by the worker that held the lease
@@ -438,11 +439,14 @@ class SyncService:
                     remote = self._call(
                         lambda: self.provider.create_customer(tenant_id, customer, key)
                     )
-                return self.store.save_customer(
-                    self.name, tenant_id, customer_id, remote, self._clock.now()
+                stored = self.store.save_customer(
+                    self.name, tenant_id, customer_id, remote, self._clock.now(), token
                 )
+                saved = True
+                return stored
             finally:
-                self.store.release_customer(self.name, tenant_id, customer_id, token)
+                if not saved:
+                    self.store.release_customer(self.name, tenant_id, customer_id, token)
 
     def _claim_customer(self, tenant_id: str, customer_id: str) -> str:
         """Wait (real time, polling) for the customer's lease (it lasts ``lease``, as an
