@@ -1,11 +1,13 @@
 """Stripe sync benchmark against the local stand-in (tests/stripe_standin): N customers
-billed for January (one invoice each, two lines), then ``tallybook sync stripe`` in a
-fresh process (invoices/s, peak RSS of that process), then one reconciliation run over
-all N invoices (seconds).
+billed for January (one invoice each, two lines), then ``tallybook sync stripe`` (or,
+with ``--via worker``, ``tallybook worker --once``: the outbox-driven path) in a fresh
+process (invoices/s, peak RSS of that process), then one reconciliation run over all N
+invoices (seconds). The load average is printed before and after.
 
     .venv/bin/python bench/stripe.py                         # SQLite, 10,000 invoices
     .venv/bin/python bench/stripe.py --db postgresql://postgres@127.0.0.1:55432/bench
     .venv/bin/python bench/stripe.py --invoices 1000         # quick
+    .venv/bin/python bench/stripe.py --via worker            # the outbox worker pushes
 
 The stand-in runs in this process (uvicorn thread, uvloop), so it shares the machine's
 two cores with the sync process: the figures are Tallybook's and the stand-in's together,
@@ -47,7 +49,16 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=10_000)
     parser.add_argument("--db", default=None, help="database URL (default: a temporary SQLite)")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--via",
+        choices=("sync", "worker"),
+        default="sync",
+        help="push with `tallybook sync stripe` (default) or `tallybook worker --once`",
+    )
     args = parser.parse_args()
+    if args.invoices < 1:
+        parser.error("--invoices must be at least 1")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='tb-stripe-')}/bench.db"
     with running_standin() as standin:
         settings = Settings(
@@ -79,8 +90,9 @@ def main() -> None:
             }
         )
         started = time.perf_counter()
+        command = ["sync", "stripe"] if args.via == "sync" else ["worker", "--once"]
         done = subprocess.run(
-            [sys.executable, "-m", "tallybook.cli", "sync", "stripe"],
+            [sys.executable, "-m", "tallybook.cli", *command],
             env=env,
             capture_output=True,
             check=False,
@@ -91,7 +103,7 @@ def main() -> None:
         print(
             f"sync: {pushed} invoices in {seconds:.1f} s = {pushed / seconds:.0f} invoices/s, "
             f"{len(standin.app.log)} requests, peak RSS {rss_mib:.0f} MiB "
-            f"(exit {done.returncode}, concurrency {args.concurrency})"
+            f"(exit {done.returncode}, concurrency {args.concurrency}, via {args.via})"
         )
         assert container.payments is not None
         now = container.clock.now()
@@ -105,6 +117,7 @@ def main() -> None:
             f"({run.ok} ok, drift {dict(run.drift) or 0})"
         )
         container.close()
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

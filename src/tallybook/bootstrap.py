@@ -156,6 +156,18 @@ class Container:
             backoff_scale=s.webhook_backoff_scale,
         )
         sender = HttpSender(s.webhook_timeout_seconds, max_connections=s.webhook_concurrency)
+        if self.payments is not None:  # the provider sync follows the outbox too
+            from tallybook.services.sync.worker import SyncFollower, SyncingDeliveryWorker
+
+            follower = SyncFollower(self.payments.sync, s.webhook_poll_seconds)
+            return SyncingDeliveryWorker(
+                self.outbox_queue,
+                sender,
+                self.clock,
+                options,
+                on_outcome=on_outcome,
+                follower=follower,
+            )
         return DeliveryWorker(self.outbox_queue, sender, self.clock, options, on_outcome)
 
 
@@ -165,6 +177,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         upgrade(engine)
     clock = clock or SystemClock()
     outbox = OutboxWriter(enabled=settings.outbox_enabled)
+    if settings.stripe_api_key is not None:  # finalizations also mark invoices for sync
+        from tallybook.adapters.store.payments_marks import SyncMarkingOutbox
+
+        outbox = SyncMarkingOutbox("stripe", enabled=settings.outbox_enabled)
     tenant_store = TenantStore(engine)
     tenants = TenantService(
         tenant_store, clock, settings.default_grace_seconds, settings.key_cache_seconds

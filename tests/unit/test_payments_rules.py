@@ -63,7 +63,7 @@ def test_idempotency_keys_follow_the_contract() -> None:
     assert idempotency_key("t1", "inv_1", "invoice") == "tb:t1:inv_1:invoice"
     assert idempotency_key("t1", "inv_1", "item", 3) == "tb:t1:inv_1:item:3"
     assert idempotency_key("t1", "inv_1", "item", 3, generation=2) == "tb:t1:inv_1:item@2:3"
-    assert idempotency_key("t1", "acme", "customer") == "tb:t1:acme:customer"
+    assert idempotency_key("t1", "inv_1", "customer") == "tb:t1:inv_1:customer"
 
 
 LOCAL = LocalSide("inv_1", "INV-000001", "USD", D("21.00"), "finalized")

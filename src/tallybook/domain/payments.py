@@ -2,12 +2,12 @@
 keys, what a synced invoice should look like remotely, and how reconciliation classifies
 one local invoice against what the provider holds.
 
-Idempotency keys are ``tb:{tenant}:{invoice}:{op}[:{line}]`` (``op`` one of ``invoice``,
-``item``, ``finalize``, ``void``); the customer create uses the customer id in the
-invoice's place (``tb:{tenant}:{customer}:customer``) so that two invoices of one
-customer pushed at once create one remote customer, not two. Providers forget keys after
-a while (Stripe: 24 hours), so a stored remote id or a metadata search comes before every
-create; the key only covers a retry of the same request.
+Idempotency keys are ``tb:{tenant}:{invoice}:{op}[:{line}]`` (``op`` one of ``customer``,
+``invoice``, ``item``, ``finalize``, ``void``); the customer create is keyed by the
+invoice whose push creates it. One remote customer per local customer comes from the
+stored id and a metadata search before every create, done under a per-customer lease
+that every worker process honours (the sync service), not from the key. Providers forget
+keys after a while (Stripe: 24 hours); the key only covers a retry of the same request.
 
 Reconciliation categories (one per row):
 
@@ -73,8 +73,8 @@ REMOTE_STATUS = {"finalized": "open", "paid": "paid", "void": "void"}
 def idempotency_key(
     tenant_id: str, subject: str, op: str, line: int | None = None, generation: int = 1
 ) -> str:
-    """``tb:{tenant}:{subject}:{op}[:{line}]``; ``subject`` is the invoice id (or, for the
-    ``customer`` op, the customer id). A second remote invoice for one local invoice (the
+    """``tb:{tenant}:{invoice}:{op}[:{line}]`` (``subject``: the invoice id, for every op
+    including ``customer``). A second remote invoice for one local invoice (the
     first vanished from the provider) uses ``{op}@{generation}``: the first one's keys
     would replay the vanished invoice."""
     name = op if generation == 1 else f"{op}@{generation}"

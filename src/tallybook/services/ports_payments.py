@@ -205,6 +205,12 @@ class SyncStore(Protocol):
         """Tenants with an invoice ``due`` would return (failed ones aside)."""
         ...
 
+    def marked_due(self, provider: str, now: datetime, *, limit: int) -> list[tuple[str, str]]:
+        """Up to ``limit`` ``pending`` rows due now and not leased, of every tenant, as
+        (tenant id, invoice id), oldest due first: the sync worker's queue (rows written
+        with the ``invoice.finalized`` / ``invoice.voided`` fact, and retries)."""
+        ...
+
     def tenants(self, provider: str) -> list[str]:
         """Tenants that have pushed at least one invoice to ``provider``."""
         ...
@@ -254,10 +260,29 @@ class SyncStore(Protocol):
 
     def customer_remote(self, provider: str, tenant_id: str, customer_id: str) -> str | None: ...
 
+    def claim_customer(
+        self, provider: str, tenant_id: str, customer_id: str, now: datetime, until: datetime
+    ) -> str | None:
+        """Lease the creation of one customer's remote customer until ``until`` (every
+        process sharing the database); returns the claim token, or None while another
+        worker holds a live lease."""
+        ...
+
+    def release_customer(self, provider: str, tenant_id: str, customer_id: str, token: str) -> None:
+        """End a lease ``claim_customer`` gave (no-op when it was taken over since)."""
+        ...
+
     def save_customer(
-        self, provider: str, tenant_id: str, customer_id: str, remote_id: str, now: datetime
+        self,
+        provider: str,
+        tenant_id: str,
+        customer_id: str,
+        remote_id: str,
+        now: datetime,
+        claim_token: str | None = None,
     ) -> str:
-        """Store the mapping unless one exists; returns the stored remote id."""
+        """Store the mapping unless one exists; returns the stored remote id. With
+        ``claim_token``, the ``claim_customer`` lease ends in the same transaction."""
         ...
 
     def seen_event(self, provider: str, event_id: str) -> bool: ...

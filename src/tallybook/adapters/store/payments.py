@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tallybook.adapters.store.schema_billing import invoices
 from tallybook.adapters.store.schema_payments import (
+    provider_customer_claims,
     provider_customers,
     provider_events,
     provider_invoices,
@@ -137,6 +138,22 @@ class SyncStore:
         )
         with self._engine.connect() as conn:
             return sorted(str(t) for t in conn.scalars(stmt))
+
+    def marked_due(self, provider: str, now: datetime, *, limit: int) -> list[tuple[str, str]]:
+        p = provider_invoices.c
+        stmt = (
+            select(p.tenant_id, p.invoice_id)
+            .where(
+                p.provider == provider,
+                p.status == SyncStatus.PENDING.value,
+                p.next_attempt_at <= now,
+                or_(p.claimed_until.is_(None), p.claimed_until <= now),
+            )
+            .order_by(p.next_attempt_at)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [(row.tenant_id, row.invoice_id) for row in conn.execute(stmt)]
 
     def tenants(self, provider: str) -> list[str]:
         p = provider_invoices.c
@@ -274,8 +291,56 @@ class SyncStore:
             value = conn.execute(stmt).scalar_one_or_none()
         return None if value is None else str(value)
 
+    def claim_customer(
+        self, provider: str, tenant_id: str, customer_id: str, now: datetime, until: datetime
+    ) -> str | None:
+        c = provider_customer_claims.c
+        token = os.urandom(16).hex()
+        stmt = (
+            self._insert(provider_customer_claims)
+            .values(
+                tenant_id=tenant_id,
+                provider=provider,
+                customer_id=customer_id,
+                claim_token=token,
+                claimed_until=until,
+            )
+            .on_conflict_do_update(
+                index_elements=["tenant_id", "provider", "customer_id"],
+                set_={"claim_token": token, "claimed_until": until},
+                where=or_(c.claimed_until.is_(None), c.claimed_until <= now),
+            )
+            .returning(c.claim_token)
+        )
+        with self._begin() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else str(row[0])
+
+    def release_customer(self, provider: str, tenant_id: str, customer_id: str, token: str) -> None:
+        with self._begin() as conn:
+            conn.execute(self._release(provider, tenant_id, customer_id, token))
+
+    def _release(self, provider: str, tenant_id: str, customer_id: str, token: str) -> Any:
+        c = provider_customer_claims.c
+        return (
+            update(provider_customer_claims)
+            .where(
+                c.tenant_id == tenant_id,
+                c.provider == provider,
+                c.customer_id == customer_id,
+                c.claim_token == token,
+            )
+            .values(claim_token=None, claimed_until=None)
+        )
+
     def save_customer(
-        self, provider: str, tenant_id: str, customer_id: str, remote_id: str, now: datetime
+        self,
+        provider: str,
+        tenant_id: str,
+        customer_id: str,
+        remote_id: str,
+        now: datetime,
+        claim_token: str | None = None,
     ) -> str:
         stmt = (
             self._insert(provider_customers)
@@ -290,6 +355,8 @@ class SyncStore:
         )
         with self._begin() as conn:
             conn.execute(stmt)
+            if claim_token is not None:
+                conn.execute(self._release(provider, tenant_id, customer_id, claim_token))
         stored = self.customer_remote(provider, tenant_id, customer_id)
         return stored or remote_id
 

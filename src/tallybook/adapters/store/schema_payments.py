@@ -1,6 +1,9 @@
 """Payment-provider sync tables (issue 11).
 
 ``provider_customers``   tenant customer -> the provider's customer id (one per provider).
+``provider_customer_claims`` a lease on creating one customer's remote customer, so two
+                         workers (any process) never create two (``claim_token``,
+                         ``claimed_until``); the row stays, its lease lapses.
 ``provider_invoices``    one invoice's sync state with one provider: ``status`` pending |
                          synced | failed, the remote id as soon as it is known, the local
                          status last mirrored, the last error, and a lease
@@ -39,6 +42,19 @@ provider_customers = Table(
     Column("remote_id", String(255), nullable=False),
     Column("created_at", UtcMicros, nullable=False),
     PrimaryKeyConstraint("tenant_id", "provider", "customer_id", name="pk_provider_customers"),
+)
+
+provider_customer_claims = Table(
+    "provider_customer_claims",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("claim_token", String(40), nullable=True),
+    Column("claimed_until", UtcMicros, nullable=True),
+    PrimaryKeyConstraint(
+        "tenant_id", "provider", "customer_id", name="pk_provider_customer_claims"
+    ),
 )
 
 provider_invoices = Table(

@@ -1,14 +1,22 @@
 """Pushing final invoices to a payment provider, idempotently (CONTRACT.md Part 2).
 
-Level-triggered: each pass asks the store which invoices need work (finalized ones never
-pushed, pending ones whose retry is due, synced ones voided locally since), leases them,
-and brings each remote invoice to the local state. The scheduler runs a pass on its
-interval; ``tallybook sync stripe`` runs one by hand (and retries ``failed`` ones).
+Driven by the outbox: the transaction that finalizes (or voids) an invoice also marks it
+``pending`` for the provider (``adapters/store/payments_marks.py``), and the outbox
+worker (``tallybook serve`` or ``tallybook worker``; ``services.sync.worker``) claims
+marked rows every poll interval (``push_marked``), so a push starts within about a second
+of finalization. A worker killed before or during the push leaves the row due (or leased
+until ``lease`` ends), so another worker, or the same one restarted, pushes it.
+
+The scheduler's pass stays as the safety net, level-triggered: it asks the store which
+invoices need work (finalized ones never pushed, pending ones whose retry is due, synced
+ones voided locally since), leases them, and brings each remote invoice to the local
+state. ``tallybook sync stripe`` runs one pass by hand (and retries ``failed`` ones).
 
 One invoice, in order, each step safe to repeat after a crash at any point:
 
-1. the remote customer: the stored id, else a metadata search, else a create (key
-   ``tb:{tenant}:{customer}:customer``), stored;
+1. the remote customer: the stored id, else (holding the customer's lease, shared by all
+   processes) a metadata search, else a create (key ``tb:{tenant}:{invoice}:customer``),
+   stored;
 2. the remote invoice: the stored id, else (from the second attempt on) a metadata
    search, else a create (key ``tb:{tenant}:{invoice}:invoice``; a draft taking no
    pending items); its id is stored with the outcome (a crash before that is covered by
@@ -60,6 +68,8 @@ from tallybook.services.sync.calls import RateGate, RetryPolicy, call
 log = logging.getLogger("tallybook.sync")
 T = TypeVar("T")
 ZERO = Decimal(0)
+CUSTOMER_POLL = 0.1  # seconds between looks at another worker's customer lease
+CUSTOMER_WAIT = 30.0  # seconds a push waits for it before it is left pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +184,46 @@ class SyncService:
     ) -> SyncResult:
         """One pass over everything due now; ``progress(n)`` after each invoice."""
         result = SyncResult()
+        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
+            for ids in self._due_batches(tenant_id, include_failed):
+                self._push_ids(pool, tenant_id, ids, result, progress)
+        return result
+
+    def push_marked(self) -> SyncResult:
+        """The sync worker's step: claim and push up to ``batch`` rows marked due now (of
+        every tenant; written with the ``invoice.finalized`` / ``invoice.voided`` fact, or
+        left pending for a retry). ``skipped`` counts rows another worker took first."""
+        result = SyncResult()
+        marked = self.store.marked_due(self.name, self._clock.now(), limit=self.options.batch)
+        if not marked:
+            return result
+        by_tenant: dict[str, list[str]] = {}
+        for tenant_id, invoice_id in marked:
+            by_tenant.setdefault(tenant_id, []).append(invoice_id)
+        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
+            for tenant_id, ids in sorted(by_tenant.items()):
+                self._push_ids(pool, tenant_id, ids, result, None)
+        if result.synced or result.failed or result.pending:
+            log.info(
+                "provider sync step",
+                extra={
+                    "provider": self.name,
+                    "synced": result.synced,
+                    "failed": result.failed,
+                    "pending": result.pending,
+                },
+            )
+        return result
+
+    def _push_ids(
+        self,
+        pool: ThreadPoolExecutor,
+        tenant_id: str,
+        ids: list[str],
+        result: SyncResult,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """Lease ``ids`` a few at a time and push each leased one on ``pool``."""
         lock = threading.Lock()
 
         def one(claim: Claim) -> None:
@@ -184,20 +234,15 @@ class SyncService:
                 progress(1)
 
         size = self.options.concurrency * 4  # leased together: one transaction
-        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
-            for ids in self._due_batches(tenant_id, include_failed):
-                for start in range(0, len(ids), size):
-                    chunk = ids[start : start + size]
-                    now = self._clock.now()
-                    claims = self.store.claim(
-                        self.name, tenant_id, chunk, now, now + self.options.lease
-                    )
-                    result.skipped += len(chunk) - len(claims)
-                    if progress is not None and len(chunk) > len(claims):
-                        progress(len(chunk) - len(claims))
-                    for _ in pool.map(one, claims):
-                        pass
-        return result
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            now = self._clock.now()
+            claims = self.store.claim(self.name, tenant_id, chunk, now, now + self.options.lease)
+            result.skipped += len(chunk) - len(claims)
+            if progress is not None and len(chunk) > len(claims):
+                progress(len(chunk) - len(claims))
+            for _ in pool.map(one, claims):
+                pass
 
     def _due_batches(self, tenant_id: str, include_failed: bool) -> Iterator[list[str]]:
         after: int | None = None
@@ -328,7 +373,7 @@ class SyncService:
         self.provider.check_amounts(invoice.currency, [line.amount for line in lines])
         remote, generation = self._existing(claim)
         if remote is None:
-            customer = self._customer(tenant, invoice.customer)
+            customer = self._customer(tenant, invoice.customer, invoice.id)
             key = idempotency_key(tenant, invoice.id, "invoice", generation=generation)
             remote = self._call(
                 lambda: self.provider.create_invoice(tenant, invoice, customer, key)
@@ -380,21 +425,57 @@ class SyncService:
         found = self._call(lambda: self.provider.find_invoice(claim.tenant_id, claim.invoice_id))
         return found, generation
 
-    def _customer(self, tenant_id: str, customer_id: str) -> str:
+    def _customer(self, tenant_id: str, customer_id: str, invoice_id: str) -> str:
+        """The remote customer of ``customer_id``: the stored id, else (holding the
+        customer's lease, so one worker in any process at a time) a metadata search, else
+        a create keyed ``tb:{tenant}:{invoice}:customer``. A lease another worker holds
+        longer than ``CUSTOMER_WAIT`` leaves the invoice pending (retryable)."""
         with self._customer_lock(tenant_id, customer_id):
             stored = self.store.customer_remote(self.name, tenant_id, customer_id)
             if stored is not None:
                 return stored
-            remote = self._call(lambda: self.provider.find_customer(tenant_id, customer_id))
-            if remote is None:
-                customer = self._customers.get(tenant_id, customer_id)
-                if customer is None:
-                    raise NotFound(f"no customer {customer_id!r}", code="customer_not_found")
-                key = idempotency_key(tenant_id, customer_id, "customer")
-                remote = self._call(lambda: self.provider.create_customer(tenant_id, customer, key))
-            return self.store.save_customer(
-                self.name, tenant_id, customer_id, remote, self._clock.now()
+            token = self._claim_customer(tenant_id, customer_id)
+            saved = False  # saving the id ends the lease in the same transaction
+            try:
+                stored = self.store.customer_remote(self.name, tenant_id, customer_id)
+                if stored is not None:  # created by the worker that held the lease
+                    return stored
+                remote = self._call(lambda: self.provider.find_customer(tenant_id, customer_id))
+                if remote is None:
+                    customer = self._customers.get(tenant_id, customer_id)
+                    if customer is None:
+                        raise NotFound(f"no customer {customer_id!r}", code="customer_not_found")
+                    key = idempotency_key(tenant_id, invoice_id, "customer")
+                    remote = self._call(
+                        lambda: self.provider.create_customer(tenant_id, customer, key)
+                    )
+                stored = self.store.save_customer(
+                    self.name, tenant_id, customer_id, remote, self._clock.now(), token
+                )
+                saved = True
+                return stored
+            finally:
+                if not saved:
+                    self.store.release_customer(self.name, tenant_id, customer_id, token)
+
+    def _claim_customer(self, tenant_id: str, customer_id: str) -> str:
+        """Wait (real time, polling) for the customer's lease (it lasts ``lease``, as an
+        invoice's does); ``ProviderError`` (retryable) after ``CUSTOMER_WAIT``."""
+        deadline = time.monotonic() + min(self.options.lease.total_seconds(), CUSTOMER_WAIT)
+        while True:
+            now = self._clock.now()
+            token = self.store.claim_customer(
+                self.name, tenant_id, customer_id, now, now + self.options.lease
             )
+            if token is not None:
+                return token
+            if time.monotonic() >= deadline:
+                raise ProviderError(
+                    f"another worker is creating the remote customer of {customer_id!r}",
+                    code="customer_busy",
+                    retryable=True,
+                )
+            time.sleep(CUSTOMER_POLL)
 
     def _customer_lock(self, tenant_id: str, customer_id: str) -> threading.Lock:
         digest = zlib.crc32(f"{tenant_id}\0{customer_id}".encode())
