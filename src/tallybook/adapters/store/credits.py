@@ -25,34 +25,81 @@ from sqlalchemy.exc import IntegrityError
 from tallybook.adapters.store.billing_writes import _invoice_row, take_numbers
 from tallybook.adapters.store.schema_billing import customers, invoices
 from tallybook.adapters.store.schema_credits import credit_entries, credit_grants
+from tallybook.adapters.store.types import decimal_param, to_micros
 from tallybook.adapters.store.unit_of_work import SqlUnitOfWork
 from tallybook.domain.billing.drafts import InvoiceWrite
 from tallybook.domain.billing.invoice import InvoiceDraft, InvoiceStatus, content_digest
 from tallybook.domain.billing.lines import line_to_dict
 from tallybook.domain.billing.schedule import SlotKind
-from tallybook.domain.credits.ledger import AppliesTo, Category, Entry, EntryType, Grant
+from tallybook.domain.credits.ledger import (
+    AppliesTo,
+    Category,
+    Entry,
+    EntryType,
+    Grant,
+    with_balances,
+)
 from tallybook.domain.errors import WriteConflict
 
 ZERO = Decimal(0)
 
 
-def grant_from_row(row: Any) -> Grant:
+# the columns of a grant in ``Grant``'s field order: rows are unpacked by position (a
+# run reads thousands; a named lookup per column is most of the Python cost of a row)
+GRANT_COLUMNS = (
+    credit_grants.c.id,
+    credit_grants.c.customer_id,
+    credit_grants.c.currency,
+    credit_grants.c.amount,
+    credit_grants.c.category,
+    credit_grants.c.priority,
+    credit_grants.c.effective_at,
+    credit_grants.c.expires_at,
+    credit_grants.c.applies_to,
+    credit_grants.c.created_at,
+    credit_grants.c.purchase_price,
+    credit_grants.c.description,
+    credit_grants.c.source,
+    credit_grants.c.subscription_id,
+    credit_grants.c.charge_key,
+)
+
+
+def grant_from_row(row: Sequence[Any]) -> Grant:
+    """A ``Grant`` from a row of ``GRANT_COLUMNS`` (decimals and instants already typed)."""
+    (
+        grant_id,
+        customer,
+        currency,
+        amount,
+        category,
+        priority,
+        effective_at,
+        expires_at,
+        applies_to,
+        created_at,
+        purchase_price,
+        description,
+        source,
+        subscription,
+        charge,
+    ) = row
     return Grant(
-        id=row.id,
-        customer=row.customer_id,
-        currency=row.currency,
-        amount=Decimal(row.amount),
-        category=Category(row.category),
-        priority=row.priority,
-        effective_at=row.effective_at,
-        expires_at=row.expires_at,
-        applies_to=AppliesTo.from_json(row.applies_to),
-        created_at=row.created_at,
-        purchase_price=None if row.purchase_price is None else Decimal(row.purchase_price),
-        description=row.description,
-        source=row.source,
-        subscription=row.subscription_id,
-        charge=row.charge_key,
+        grant_id,
+        customer,
+        currency,
+        amount,
+        Category(category),
+        priority,
+        effective_at,
+        expires_at,
+        AppliesTo.from_json(applies_to),
+        created_at,
+        purchase_price,
+        description,
+        source,
+        subscription,
+        charge,
     )
 
 
@@ -160,11 +207,11 @@ def append_many(
     if not wanted:
         return
     heads = ledger_heads(conn, tenant_id, sorted({c for c, _, _ in wanted}))
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for customer, currency, entries in wanted:
         head = heads.get((customer, currency), (0, ZERO))
-        rows += _rows(tenant_id, customer, currency, entries, head, now)[1]
-    conn.execute(insert(credit_entries), rows)
+        rows += _rows(conn, tenant_id, customer, currency, entries, head, now)
+    _insert_rows(conn, rows)
 
 
 def append_entries(
@@ -182,52 +229,57 @@ def append_entries(
     if not entries:
         return []
     head = ledger_head(conn, tenant_id, customer, currency)
-    written, rows = _rows(tenant_id, customer, currency, entries, head, now)
-    conn.execute(insert(credit_entries), rows)
-    return written
+    _insert_rows(conn, _rows(conn, tenant_id, customer, currency, entries, head, now))
+    return with_balances(entries, head[1])
+
+
+# ``credit_entries`` in column order; ledger writes are batches of thousands of rows in a
+# billing run, bound here (``types.decimal_param``, ``types.to_micros``: the column types'
+# own rules) and sent with the driver's executemany, without SQLAlchemy's per-row work
+_ENTRY_COLUMNS = ", ".join(column.name for column in credit_entries.c)
+
+
+def _insert_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join([mark] * len(credit_entries.c))
+    conn.exec_driver_sql(f"INSERT INTO credit_entries ({_ENTRY_COLUMNS}) VALUES ({marks})", rows)
 
 
 def _rows(
+    conn: Connection,
     tenant_id: str,
     customer: str,
     currency: str,
     entries: Sequence[Entry],
     head: tuple[int, Decimal],
     now: datetime,
-) -> tuple[list[Entry], list[dict[str, Any]]]:
+) -> list[tuple[Any, ...]]:
+    """``credit_entries`` rows (column order, bound values) numbering ``entries`` after
+    ``head`` (last seq, balance) with their running ``balance_after``."""
+    decimal = decimal_param(conn.dialect)
+    created = to_micros(now)
     seq, balance = head
-    written, rows = [], []
+    rows = []
     for entry in entries:
         seq += 1
         balance += entry.amount
-        written.append(
-            Entry(
+        rows.append(
+            (
+                tenant_id,
+                customer,
+                currency,
+                seq,
                 entry.grant,
-                entry.type,
-                entry.amount,
-                entry.at,
-                balance,
+                entry.type.value,
+                decimal(entry.amount),
+                to_micros(entry.at),
                 entry.invoice,
                 entry.line,
+                decimal(balance),
+                created,
             )
         )
-        rows.append(
-            {
-                "tenant_id": tenant_id,
-                "customer_id": customer,
-                "currency": currency,
-                "seq": seq,
-                "grant_id": entry.grant,
-                "type": entry.type.value,
-                "amount": entry.amount,
-                "at": entry.at,
-                "invoice_id": entry.invoice,
-                "line": entry.line,
-                "balance_after": balance,
-                "created_at": now,
-            }
-        )
-    return written, rows
+    return rows
 
 
 def grant_balances(
@@ -241,7 +293,7 @@ def grant_balances(
     grants = [
         grant_from_row(row)
         for row in conn.execute(
-            select(credit_grants).where(
+            select(*GRANT_COLUMNS).where(
                 credit_grants.c.tenant_id == tenant_id, credit_grants.c.customer_id.in_(ids)
             )
         )
@@ -259,8 +311,8 @@ def _remaining(conn: Connection, tenant_id: str, customers_: Sequence[str]) -> d
     stmt = select(credit_entries.c.grant_id, credit_entries.c.amount).where(
         credit_entries.c.tenant_id == tenant_id, credit_entries.c.customer_id.in_(customers_)
     )
-    for row in conn.execute(stmt):
-        left[row.grant_id] = left.get(row.grant_id, ZERO) + Decimal(row.amount)
+    for grant_id, amount in conn.execute(stmt):
+        left[grant_id] = left.get(grant_id, ZERO) + amount
     return left
 
 
@@ -294,7 +346,7 @@ class CreditStore:
         return CreditUnitOfWork(self._engine, tenant_id, customer)
 
     def get_grant(self, tenant_id: str, grant_id: str) -> Grant | None:
-        stmt = select(credit_grants).where(
+        stmt = select(*GRANT_COLUMNS).where(
             credit_grants.c.tenant_id == tenant_id, credit_grants.c.id == grant_id
         )
         with self._engine.connect() as conn:
@@ -342,7 +394,7 @@ class CreditUnitOfWork(SqlUnitOfWork):
         return lock_customer(self.conn, self.tenant_id, self.customer)
 
     def grant(self, grant_id: str) -> Grant | None:
-        stmt = select(credit_grants).where(
+        stmt = select(*GRANT_COLUMNS).where(
             credit_grants.c.tenant_id == self.tenant_id, credit_grants.c.id == grant_id
         )
         row = self.conn.execute(stmt).first()

@@ -82,9 +82,9 @@ class AppliesTo:
     def from_json(value: Any) -> AppliesTo:
         """``"usage"``, ``"all"`` or ``{"charges": [...]}``; ValidationError ``invalid_applies_to``."""
         if value is None:
-            return AppliesTo()
-        if value in ("usage", "all"):
-            return AppliesTo(str(value))
+            return _SCOPES["usage"]
+        if isinstance(value, str) and value in _SCOPES:
+            return _SCOPES[value]  # shared: values are frozen
         if isinstance(value, Mapping) and set(value) == {"charges"}:
             charges = value["charges"]
             if (
@@ -97,6 +97,9 @@ class AppliesTo:
             'applies_to must be "usage", "all" or {"charges": ["key", ...]} (1-100 keys)',
             code="invalid_applies_to",
         )
+
+
+_SCOPES = {"usage": AppliesTo("usage"), "all": AppliesTo("all")}
 
 
 @dataclass(frozen=True, slots=True)
