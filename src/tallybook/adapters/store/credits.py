@@ -13,19 +13,31 @@ of work (the billing chunk, an invoice's void) so credits are written with the i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    String,
+    Text,
+    cast,
+    func,
+    insert,
+    select,
+    type_coerce,
+)
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import _invoice_row, take_numbers
 from tallybook.adapters.store.schema_billing import customers, invoices
 from tallybook.adapters.store.schema_credits import credit_entries, credit_grants
-from tallybook.adapters.store.types import decimal_param, to_micros
+from tallybook.adapters.store.types import decimal_param, decimal_result, from_micros, to_micros
 from tallybook.adapters.store.unit_of_work import SqlUnitOfWork
 from tallybook.domain.billing.drafts import InvoiceWrite
 from tallybook.domain.billing.invoice import InvoiceDraft, InvoiceStatus, content_digest
@@ -44,20 +56,21 @@ from tallybook.domain.errors import WriteConflict
 ZERO = Decimal(0)
 
 
-# the columns of a grant in ``Grant``'s field order: rows are unpacked by position (a
-# run reads thousands; a named lookup per column is most of the Python cost of a row)
+# A grant's columns in ``Grant``'s field order, as stored: a billing run reads thousands
+# of grants, so rows are unpacked by position and typed by ``grant_from_row`` with the
+# column types' own rules (``types``) instead of SQLAlchemy's per-value processing.
 GRANT_COLUMNS = (
     credit_grants.c.id,
     credit_grants.c.customer_id,
     credit_grants.c.currency,
-    credit_grants.c.amount,
+    type_coerce(credit_grants.c.amount, String),
     credit_grants.c.category,
     credit_grants.c.priority,
-    credit_grants.c.effective_at,
-    credit_grants.c.expires_at,
-    credit_grants.c.applies_to,
-    credit_grants.c.created_at,
-    credit_grants.c.purchase_price,
+    type_coerce(credit_grants.c.effective_at, BigInteger),
+    type_coerce(credit_grants.c.expires_at, BigInteger),
+    cast(credit_grants.c.applies_to, Text),
+    type_coerce(credit_grants.c.created_at, BigInteger),
+    type_coerce(credit_grants.c.purchase_price, String),
     credit_grants.c.description,
     credit_grants.c.source,
     credit_grants.c.subscription_id,
@@ -65,8 +78,9 @@ GRANT_COLUMNS = (
 )
 
 
-def grant_from_row(row: Sequence[Any]) -> Grant:
-    """A ``Grant`` from a row of ``GRANT_COLUMNS`` (decimals and instants already typed)."""
+def grant_from_row(row: Sequence[Any], scopes: dict[str, AppliesTo] | None = None) -> Grant:
+    """A ``Grant`` from a row of ``GRANT_COLUMNS``; ``scopes`` (applies_to JSON text ->
+    value) lets many rows share their parsed ``applies_to``."""
     (
         grant_id,
         customer,
@@ -84,18 +98,23 @@ def grant_from_row(row: Sequence[Any]) -> Grant:
         subscription,
         charge,
     ) = row
+    scope = None if scopes is None else scopes.get(applies_to)
+    if scope is None:
+        scope = AppliesTo.from_json(json.loads(applies_to))
+        if scopes is not None:
+            scopes[applies_to] = scope
     return Grant(
         grant_id,
         customer,
         currency,
-        amount,
+        Decimal(str(amount)),
         Category(category),
         priority,
-        effective_at,
-        expires_at,
-        AppliesTo.from_json(applies_to),
-        created_at,
-        purchase_price,
+        from_micros(effective_at),
+        None if expires_at is None else from_micros(expires_at),
+        scope,
+        from_micros(created_at),
+        decimal_result(purchase_price),
         description,
         source,
         subscription,
@@ -290,8 +309,9 @@ def grant_balances(
     found: dict[str, list[tuple[Grant, Decimal]]] = {}
     if not ids:
         return found
+    scopes: dict[str, AppliesTo] = {}
     grants = [
-        grant_from_row(row)
+        grant_from_row(row, scopes)
         for row in conn.execute(
             select(*GRANT_COLUMNS).where(
                 credit_grants.c.tenant_id == tenant_id, credit_grants.c.customer_id.in_(ids)
@@ -308,11 +328,11 @@ def grant_balances(
 
 def _remaining(conn: Connection, tenant_id: str, customers_: Sequence[str]) -> dict[str, Decimal]:
     left: dict[str, Decimal] = {}
-    stmt = select(credit_entries.c.grant_id, credit_entries.c.amount).where(
+    stmt = select(credit_entries.c.grant_id, type_coerce(credit_entries.c.amount, String)).where(
         credit_entries.c.tenant_id == tenant_id, credit_entries.c.customer_id.in_(customers_)
     )
-    for grant_id, amount in conn.execute(stmt):
-        left[grant_id] = left.get(grant_id, ZERO) + amount
+    for grant_id, amount in conn.execute(stmt):  # as stored: typed here, once per entry
+        left[grant_id] = left.get(grant_id, ZERO) + Decimal(str(amount))
     return left
 
 

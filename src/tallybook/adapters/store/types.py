@@ -50,7 +50,12 @@ class DecimalType(TypeDecorator[Decimal]):
         return decimal_param(dialect)(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(str(value))
+        return decimal_result(value)
+
+
+def decimal_result(value: Any) -> Decimal | None:
+    """A stored ``DecimalType`` value (text on SQLite, numeric on PostgreSQL) as a Decimal."""
+    return None if value is None else Decimal(str(value))
 
 
 def _decimal_text(value: Decimal) -> str:

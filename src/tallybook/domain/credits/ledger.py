@@ -291,6 +291,12 @@ def _payable(lines: Sequence[Line], currency: str) -> list[tuple[Line, Decimal]]
     discountable lines of the subscription in proportion to their amounts; the share is
     rounded once per line (``money.round_amount``).
     """
+    if not any(line.type is LineType.DISCOUNT for line in lines):  # nothing to share
+        return [
+            (line, round_amount(line.amount, currency))
+            for line in lines
+            if line.type is not LineType.CREDIT
+        ]
     pools: dict[tuple[Any, ...], list[Line]] = {}
     for line in lines:
         if line.type in DISCOUNTABLE:
