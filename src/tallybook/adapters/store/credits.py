@@ -135,26 +135,35 @@ def entry_from_row(row: Any) -> Entry:
 
 
 def insert_grant(conn: Connection, tenant_id: str, grant: Grant) -> None:
-    conn.execute(
-        insert(credit_grants).values(
-            tenant_id=tenant_id,
-            id=grant.id,
-            customer_id=grant.customer,
-            currency=grant.currency,
-            amount=grant.amount,
-            category=grant.category.value,
-            priority=grant.priority,
-            effective_at=grant.effective_at,
-            expires_at=grant.expires_at,
-            applies_to=grant.applies_to.to_json(),
-            purchase_price=grant.purchase_price,
-            description=grant.description,
-            source=grant.source,
-            created_at=grant.created_at,
-            subscription_id=grant.subscription,
-            charge_key=grant.charge,
-        )
-    )
+    insert_grants(conn, tenant_id, [grant])
+
+
+def insert_grants(conn: Connection, tenant_id: str, grants: Sequence[Grant]) -> None:
+    """Store ``grants`` with one (executemany) insert."""
+    if not grants:
+        return
+    conn.execute(insert(credit_grants), [_grant_row(tenant_id, grant) for grant in grants])
+
+
+def _grant_row(tenant_id: str, grant: Grant) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "id": grant.id,
+        "customer_id": grant.customer,
+        "currency": grant.currency,
+        "amount": grant.amount,
+        "category": grant.category.value,
+        "priority": grant.priority,
+        "effective_at": grant.effective_at,
+        "expires_at": grant.expires_at,
+        "applies_to": grant.applies_to.to_json(),
+        "purchase_price": grant.purchase_price,
+        "description": grant.description,
+        "source": grant.source,
+        "created_at": grant.created_at,
+        "subscription_id": grant.subscription,
+        "charge_key": grant.charge,
+    }
 
 
 def ledger_head(

@@ -342,10 +342,11 @@ def due_expiries(
     some subscription has no final invoice yet).
     """
     result = []
-    for grant in sorted(grants, key=draw_order):
+    expired = [g for g in grants if g.expires_at is not None and g.expires_at <= as_of]
+    for grant in sorted(expired, key=draw_order):
         rest = left.get(grant.id, ZERO)
         expires = grant.expires_at
-        if rest <= 0 or expires is None or expires > as_of:
+        if rest <= 0 or expires is None:
             continue
         if billed_through is None or billed_through < expires:
             continue
