@@ -135,6 +135,7 @@ def entry_from_row(row: Any) -> Entry:
 
 
 def insert_grant(conn: Connection, tenant_id: str, grant: Grant) -> None:
+    """Store one grant (its entries are appended separately)."""
     insert_grants(conn, tenant_id, [grant])
 
 
