@@ -358,6 +358,8 @@ def grant_entry(grant: Grant) -> Entry:
 def bought_on(finals: Sequence[tuple[str, InvoiceDraft]], grants: Sequence[Grant]) -> list[Grant]:
     """The ``grants`` whose purchase line (a ``commitment`` line naming the term) is on
     one of the invoices finalized now: they exist from this transaction on."""
+    if not grants:
+        return []
     sold = {
         f"{line.charge}_prepaid"
         for _, draft in finals

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import take_numbers, write_plan
 from tallybook.adapters.store.commitments import commitments_of, insert_commitments, lines_since
-from tallybook.adapters.store.credits import append_many, grant_balances, insert_grant
+from tallybook.adapters.store.credits import append_many, grant_balances, insert_grants
 from tallybook.adapters.store.customers import customer_from_row
 from tallybook.adapters.store.email_deliveries import email_rows
 from tallybook.adapters.store.outbox import OutboxWriter, finalized_messages
@@ -136,9 +136,8 @@ class BillingUnitOfWork(SqlUnitOfWork):
             self._outbox.add(self.conn, tenant_id, finalized_messages(plan), plan.now)
 
     def insert_grants(self, tenant_id: str, grants: Sequence[Grant]) -> None:
-        """Store grants bought on an invoice finalized in this transaction."""
-        for grant in grants:
-            insert_grant(self.conn, tenant_id, grant)
+        """Store grants bought on an invoice finalized in this transaction (one insert)."""
+        insert_grants(self.conn, tenant_id, grants)
 
     def insert_commitments(self, tenant_id: str, terms: Sequence[Commitment]) -> None:
         """Store commitment terms renewed by this run."""

@@ -13,47 +13,113 @@ of work (the billing chunk, an invoice's void) so credits are written with the i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    String,
+    Text,
+    cast,
+    func,
+    insert,
+    select,
+    type_coerce,
+)
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import _invoice_row, take_numbers
 from tallybook.adapters.store.email_deliveries import email_rows
 from tallybook.adapters.store.schema_billing import customers, invoices
 from tallybook.adapters.store.schema_credits import credit_entries, credit_grants
+from tallybook.adapters.store.types import decimal_param, decimal_result, from_micros, to_micros
 from tallybook.adapters.store.unit_of_work import SqlUnitOfWork
 from tallybook.domain.billing.drafts import InvoiceWrite
 from tallybook.domain.billing.invoice import InvoiceDraft, InvoiceStatus, content_digest
 from tallybook.domain.billing.lines import line_to_dict
 from tallybook.domain.billing.schedule import SlotKind
-from tallybook.domain.credits.ledger import AppliesTo, Category, Entry, EntryType, Grant
+from tallybook.domain.credits.ledger import (
+    AppliesTo,
+    Category,
+    Entry,
+    EntryType,
+    Grant,
+    with_balances,
+)
 from tallybook.domain.errors import WriteConflict
 
 ZERO = Decimal(0)
 
 
-def grant_from_row(row: Any) -> Grant:
+# A grant's columns in ``Grant``'s field order, as stored: a billing run reads thousands
+# of grants, so rows are unpacked by position and typed by ``grant_from_row`` with the
+# column types' own rules (``types``) instead of SQLAlchemy's per-value processing.
+GRANT_COLUMNS = (
+    credit_grants.c.id,
+    credit_grants.c.customer_id,
+    credit_grants.c.currency,
+    type_coerce(credit_grants.c.amount, String),
+    credit_grants.c.category,
+    credit_grants.c.priority,
+    type_coerce(credit_grants.c.effective_at, BigInteger),
+    type_coerce(credit_grants.c.expires_at, BigInteger),
+    cast(credit_grants.c.applies_to, Text),
+    type_coerce(credit_grants.c.created_at, BigInteger),
+    type_coerce(credit_grants.c.purchase_price, String),
+    credit_grants.c.description,
+    credit_grants.c.source,
+    credit_grants.c.subscription_id,
+    credit_grants.c.charge_key,
+)
+
+
+def grant_from_row(row: Sequence[Any], scopes: dict[str, AppliesTo] | None = None) -> Grant:
+    """A ``Grant`` from a row of ``GRANT_COLUMNS``; ``scopes`` (applies_to JSON text ->
+    value) lets many rows share their parsed ``applies_to``."""
+    (
+        grant_id,
+        customer,
+        currency,
+        amount,
+        category,
+        priority,
+        effective_at,
+        expires_at,
+        applies_to,
+        created_at,
+        purchase_price,
+        description,
+        source,
+        subscription,
+        charge,
+    ) = row
+    scope = None if scopes is None else scopes.get(applies_to)
+    if scope is None:
+        scope = AppliesTo.from_json(json.loads(applies_to))
+        if scopes is not None:
+            scopes[applies_to] = scope
     return Grant(
-        id=row.id,
-        customer=row.customer_id,
-        currency=row.currency,
-        amount=Decimal(row.amount),
-        category=Category(row.category),
-        priority=row.priority,
-        effective_at=row.effective_at,
-        expires_at=row.expires_at,
-        applies_to=AppliesTo.from_json(row.applies_to),
-        created_at=row.created_at,
-        purchase_price=None if row.purchase_price is None else Decimal(row.purchase_price),
-        description=row.description,
-        source=row.source,
-        subscription=row.subscription_id,
-        charge=row.charge_key,
+        grant_id,
+        customer,
+        currency,
+        Decimal(str(amount)),
+        Category(category),
+        priority,
+        from_micros(effective_at),
+        None if expires_at is None else from_micros(expires_at),
+        scope,
+        from_micros(created_at),
+        decimal_result(purchase_price),
+        description,
+        source,
+        subscription,
+        charge,
     )
 
 
@@ -70,26 +136,36 @@ def entry_from_row(row: Any) -> Entry:
 
 
 def insert_grant(conn: Connection, tenant_id: str, grant: Grant) -> None:
-    conn.execute(
-        insert(credit_grants).values(
-            tenant_id=tenant_id,
-            id=grant.id,
-            customer_id=grant.customer,
-            currency=grant.currency,
-            amount=grant.amount,
-            category=grant.category.value,
-            priority=grant.priority,
-            effective_at=grant.effective_at,
-            expires_at=grant.expires_at,
-            applies_to=grant.applies_to.to_json(),
-            purchase_price=grant.purchase_price,
-            description=grant.description,
-            source=grant.source,
-            created_at=grant.created_at,
-            subscription_id=grant.subscription,
-            charge_key=grant.charge,
-        )
-    )
+    """Store one grant (its entries are appended separately)."""
+    insert_grants(conn, tenant_id, [grant])
+
+
+def insert_grants(conn: Connection, tenant_id: str, grants: Sequence[Grant]) -> None:
+    """Store ``grants`` with one (executemany) insert."""
+    if not grants:
+        return
+    conn.execute(insert(credit_grants), [_grant_row(tenant_id, grant) for grant in grants])
+
+
+def _grant_row(tenant_id: str, grant: Grant) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "id": grant.id,
+        "customer_id": grant.customer,
+        "currency": grant.currency,
+        "amount": grant.amount,
+        "category": grant.category.value,
+        "priority": grant.priority,
+        "effective_at": grant.effective_at,
+        "expires_at": grant.expires_at,
+        "applies_to": grant.applies_to.to_json(),
+        "purchase_price": grant.purchase_price,
+        "description": grant.description,
+        "source": grant.source,
+        "created_at": grant.created_at,
+        "subscription_id": grant.subscription,
+        "charge_key": grant.charge,
+    }
 
 
 def ledger_head(
@@ -161,11 +237,11 @@ def append_many(
     if not wanted:
         return
     heads = ledger_heads(conn, tenant_id, sorted({c for c, _, _ in wanted}))
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for customer, currency, entries in wanted:
         head = heads.get((customer, currency), (0, ZERO))
-        rows += _rows(tenant_id, customer, currency, entries, head, now)[1]
-    conn.execute(insert(credit_entries), rows)
+        rows += _rows(conn, tenant_id, customer, currency, entries, head, now)
+    _insert_rows(conn, rows)
 
 
 def append_entries(
@@ -183,52 +259,57 @@ def append_entries(
     if not entries:
         return []
     head = ledger_head(conn, tenant_id, customer, currency)
-    written, rows = _rows(tenant_id, customer, currency, entries, head, now)
-    conn.execute(insert(credit_entries), rows)
-    return written
+    _insert_rows(conn, _rows(conn, tenant_id, customer, currency, entries, head, now))
+    return with_balances(entries, head[1])
+
+
+# ``credit_entries`` in column order; ledger writes are batches of thousands of rows in a
+# billing run, bound here (``types.decimal_param``, ``types.to_micros``: the column types'
+# own rules) and sent with the driver's executemany, without SQLAlchemy's per-row work
+_ENTRY_COLUMNS = ", ".join(column.name for column in credit_entries.c)
+
+
+def _insert_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join([mark] * len(credit_entries.c))
+    conn.exec_driver_sql(f"INSERT INTO credit_entries ({_ENTRY_COLUMNS}) VALUES ({marks})", rows)
 
 
 def _rows(
+    conn: Connection,
     tenant_id: str,
     customer: str,
     currency: str,
     entries: Sequence[Entry],
     head: tuple[int, Decimal],
     now: datetime,
-) -> tuple[list[Entry], list[dict[str, Any]]]:
+) -> list[tuple[Any, ...]]:
+    """``credit_entries`` rows (column order, bound values) numbering ``entries`` after
+    ``head`` (last seq, balance) with their running ``balance_after``."""
+    decimal = decimal_param(conn.dialect)
+    created = to_micros(now)
     seq, balance = head
-    written, rows = [], []
+    rows = []
     for entry in entries:
         seq += 1
         balance += entry.amount
-        written.append(
-            Entry(
+        rows.append(
+            (
+                tenant_id,
+                customer,
+                currency,
+                seq,
                 entry.grant,
-                entry.type,
-                entry.amount,
-                entry.at,
-                balance,
+                entry.type.value,
+                decimal(entry.amount),
+                to_micros(entry.at),
                 entry.invoice,
                 entry.line,
+                decimal(balance),
+                created,
             )
         )
-        rows.append(
-            {
-                "tenant_id": tenant_id,
-                "customer_id": customer,
-                "currency": currency,
-                "seq": seq,
-                "grant_id": entry.grant,
-                "type": entry.type.value,
-                "amount": entry.amount,
-                "at": entry.at,
-                "invoice_id": entry.invoice,
-                "line": entry.line,
-                "balance_after": balance,
-                "created_at": now,
-            }
-        )
-    return written, rows
+    return rows
 
 
 def grant_balances(
@@ -239,10 +320,11 @@ def grant_balances(
     found: dict[str, list[tuple[Grant, Decimal]]] = {}
     if not ids:
         return found
+    scopes: dict[str, AppliesTo] = {}
     grants = [
-        grant_from_row(row)
+        grant_from_row(row, scopes)
         for row in conn.execute(
-            select(credit_grants).where(
+            select(*GRANT_COLUMNS).where(
                 credit_grants.c.tenant_id == tenant_id, credit_grants.c.customer_id.in_(ids)
             )
         )
@@ -257,11 +339,11 @@ def grant_balances(
 
 def _remaining(conn: Connection, tenant_id: str, customers_: Sequence[str]) -> dict[str, Decimal]:
     left: dict[str, Decimal] = {}
-    stmt = select(credit_entries.c.grant_id, credit_entries.c.amount).where(
+    stmt = select(credit_entries.c.grant_id, type_coerce(credit_entries.c.amount, String)).where(
         credit_entries.c.tenant_id == tenant_id, credit_entries.c.customer_id.in_(customers_)
     )
-    for row in conn.execute(stmt):
-        left[row.grant_id] = left.get(row.grant_id, ZERO) + Decimal(row.amount)
+    for grant_id, amount in conn.execute(stmt):  # as stored: typed here, once per entry
+        left[grant_id] = left.get(grant_id, ZERO) + Decimal(str(amount))
     return left
 
 
@@ -295,7 +377,7 @@ class CreditStore:
         return CreditUnitOfWork(self._engine, tenant_id, customer)
 
     def get_grant(self, tenant_id: str, grant_id: str) -> Grant | None:
-        stmt = select(credit_grants).where(
+        stmt = select(*GRANT_COLUMNS).where(
             credit_grants.c.tenant_id == tenant_id, credit_grants.c.id == grant_id
         )
         with self._engine.connect() as conn:
@@ -343,7 +425,7 @@ class CreditUnitOfWork(SqlUnitOfWork):
         return lock_customer(self.conn, self.tenant_id, self.customer)
 
     def grant(self, grant_id: str) -> Grant | None:
-        stmt = select(credit_grants).where(
+        stmt = select(*GRANT_COLUMNS).where(
             credit_grants.c.tenant_id == self.tenant_id, credit_grants.c.id == grant_id
         )
         row = self.conn.execute(stmt).first()

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -46,9 +47,23 @@ class DecimalType(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if dialect.name == "postgresql":
-            return Decimal(value)
-        return f"{Decimal(value):f}"
+        return decimal_param(dialect)(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(str(value))
+        return decimal_result(value)
+
+
+def decimal_result(value: Any) -> Decimal | None:
+    """A stored ``DecimalType`` value (text on SQLite, numeric on PostgreSQL) as a Decimal."""
+    return None if value is None else Decimal(str(value))
+
+
+def _decimal_text(value: Decimal) -> str:
+    return f"{Decimal(value):f}"
+
+
+def decimal_param(dialect: Dialect) -> Callable[[Decimal], Any]:
+    """How a ``DecimalType`` value is bound on ``dialect``: the exact decimal on
+    PostgreSQL, its plain (never exponent) text on SQLite. Also used by the few
+    raw-driver batch writes (``credits.append_many``) that bypass per-row type processing."""
+    return Decimal if dialect.name == "postgresql" else _decimal_text

@@ -82,9 +82,9 @@ class AppliesTo:
     def from_json(value: Any) -> AppliesTo:
         """``"usage"``, ``"all"`` or ``{"charges": [...]}``; ValidationError ``invalid_applies_to``."""
         if value is None:
-            return AppliesTo()
-        if value in ("usage", "all"):
-            return AppliesTo(str(value))
+            return _SCOPES["usage"]
+        if isinstance(value, str) and value in _SCOPES:
+            return _SCOPES[value]  # shared: values are frozen
         if isinstance(value, Mapping) and set(value) == {"charges"}:
             charges = value["charges"]
             if (
@@ -97,6 +97,9 @@ class AppliesTo:
             'applies_to must be "usage", "all" or {"charges": ["key", ...]} (1-100 keys)',
             code="invalid_applies_to",
         )
+
+
+_SCOPES = {"usage": AppliesTo("usage"), "all": AppliesTo("all")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +302,12 @@ def _payable(lines: Sequence[Line], currency: str) -> list[tuple[Line, Decimal]]
     discountable lines of the subscription in proportion to their amounts; the share is
     rounded once per line (``money.round_amount``).
     """
+    if not any(line.type is LineType.DISCOUNT for line in lines):  # nothing to share
+        return [
+            (line, round_amount(line.amount, currency))
+            for line in lines
+            if line.type is not LineType.CREDIT
+        ]
     pools: dict[tuple[Any, ...], list[Line]] = {}
     for line in lines:
         if line.type in DISCOUNTABLE:
@@ -344,10 +353,11 @@ def due_expiries(
     some subscription has no final invoice yet).
     """
     result = []
-    for grant in sorted(grants, key=draw_order):
+    expired = [g for g in grants if g.expires_at is not None and g.expires_at <= as_of]
+    for grant in sorted(expired, key=draw_order):
         rest = left.get(grant.id, ZERO)
         expires = grant.expires_at
-        if rest <= 0 or expires is None or expires > as_of:
+        if rest <= 0 or expires is None:
             continue
         if billed_through is None or billed_through < expires:
             continue
