@@ -7,7 +7,8 @@ customers, usage percentiles and the allowance model, MRR with movements over 24
 
 Set-up (not timed): ``bench/billing_run.py``'s customers, subscriptions (calendar monthly
 from 2026-01-01) and January 2026 events, then 12 months of final invoices per customer
-(February 2025 to January 2026: one flat and three usage lines each) written directly.
+(February 2025 to January 2026: one flat and three usage lines each) written directly,
+with the per-invoice usage totals finalizing writes (``invoice_totals``).
 Each measurement runs in this process with a fixed clock (2026-02-01T02:00Z); the
 backtest's peak RSS is measured in a fresh process.
 """
@@ -25,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -40,6 +41,8 @@ from billing_run import (
 )
 
 from tallybook.adapters.clock import FixedClock
+from tallybook.adapters.store.invoice_totals import totals_rows
+from tallybook.adapters.store.schema_analytics import invoice_totals
 from tallybook.adapters.store.schema_billing import invoices
 from tallybook.bootstrap import build
 from tallybook.domain.analytics.months import Month
@@ -59,6 +62,7 @@ CANDIDATE = {
 def write_invoices(db: str, n_customers: int) -> None:
     container = build(settings(db), clock=FixedClock(AS_OF), migrate=False)
     rows: list[dict[str, Any]] = []
+    totals: list[dict[str, Any]] = []  # what finalizing writes (invoice_totals.py)
     number = 0
     with container.engine.begin() as conn:
         for back in range(12, 0, -1):
@@ -95,12 +99,19 @@ def write_invoices(db: str, n_customers: int) -> None:
                         "finalized_at": end,
                     }
                 )
+                totals.extend(totals_rows(TENANT, rows[-1]["id"], cid, lines))
                 if len(rows) >= 5000:
-                    conn.execute(insert(invoices), rows)
-                    rows.clear()
+                    _insert(conn, rows, totals)
         if rows:
-            conn.execute(insert(invoices), rows)
+            _insert(conn, rows, totals)
     container.close()
+
+
+def _insert(conn: Connection, rows: list[dict[str, Any]], totals: list[dict[str, Any]]) -> None:
+    conn.execute(insert(invoices), rows)
+    conn.execute(insert(invoice_totals), totals)
+    rows.clear()
+    totals.clear()
 
 
 def _line(

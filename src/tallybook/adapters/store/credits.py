@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import _invoice_row, take_numbers
+from tallybook.adapters.store.invoice_totals import write_invoice_totals
 from tallybook.adapters.store.schema_billing import customers, invoices
 from tallybook.adapters.store.schema_credits import credit_entries, credit_grants
 from tallybook.adapters.store.unit_of_work import SqlUnitOfWork
@@ -400,4 +401,5 @@ class CreditUnitOfWork(SqlUnitOfWork):
         write = InvoiceWrite(invoice_id, draft, lines, content_digest(lines), now, True)
         write.number = take_numbers(self.conn, self.tenant_id, 1)
         self.conn.execute(insert(invoices), [_invoice_row(self.tenant_id, write, now)])
+        write_invoice_totals(self.conn, self.tenant_id, [write])
         return write.number

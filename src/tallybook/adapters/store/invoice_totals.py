@@ -1,0 +1,91 @@
+"""Per-invoice usage revenue (``invoice_totals``): written when an invoice is finalized,
+read by MRR.
+
+``write_invoice_totals`` runs in the transaction that stores an invoice finalized (the
+billing run's chunk, a credit purchase), so a final invoice always has its rows; the rule
+is ``domain.analytics.usage_revenue``. Migration ``0018_invoice_totals`` backfills the
+invoices finalized before it with the same rule. Rows are never changed: a final
+invoice's lines are immutable, and a void is seen through the invoice's status, which MRR
+joins on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select
+
+from tallybook.adapters.store.schema_analytics import invoice_totals
+from tallybook.adapters.store.schema_billing import invoices
+from tallybook.domain.analytics.usage_revenue import FINAL_STATUSES, usage_revenue
+from tallybook.domain.billing.drafts import InvoiceWrite
+
+ZERO = Decimal(0)
+
+
+def totals_rows(
+    tenant_id: str, invoice_id: str, customer: str, lines: Iterable[Any]
+) -> list[dict[str, Any]]:
+    """The ``invoice_totals`` rows of one invoice (``lines`` in the stored shape)."""
+    return [
+        {
+            "tenant_id": tenant_id,
+            "invoice_id": invoice_id,
+            "customer_id": line_customer,
+            "month": month,
+            "usage_total": amount,
+        }
+        for (line_customer, month), amount in usage_revenue(lines, customer).items()
+    ]
+
+
+def write_invoice_totals(conn: Connection, tenant_id: str, writes: Sequence[InvoiceWrite]) -> None:
+    """Store the usage revenue of the invoices in ``writes`` that finalize now (others are
+    drafts and skipped), on ``conn`` in its transaction."""
+    rows = [
+        row
+        for write in writes
+        if write.finalize
+        for row in totals_rows(tenant_id, write.id, write.draft.customer, write.lines)
+    ]
+    for start in range(0, len(rows), 2000):
+        conn.execute(insert(invoice_totals), rows[start : start + 2000])
+
+
+def usage_revenue_rows(
+    conn: Connection, tenant_id: str, issued_from: datetime
+) -> Iterable[tuple[str, str, str, Decimal]]:
+    """(customer, currency, month, usage revenue) of the tenant's final invoices issued at
+    or after ``issued_from``: summed per key by PostgreSQL (NUMERIC, exact); one row per
+    invoice and key on SQLite (its SUM of text is a float), summed here with ``Decimal``."""
+    t, i = invoice_totals, invoices
+    joined = t.join(i, and_(i.c.tenant_id == t.c.tenant_id, i.c.id == t.c.invoice_id))
+    where = (
+        t.c.tenant_id == tenant_id,
+        i.c.status.in_(FINAL_STATUSES),
+        i.c.issue_at >= issued_from,
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = (
+            select(t.c.customer_id, i.c.currency, t.c.month, func.sum(t.c.usage_total))
+            .select_from(joined)
+            .where(*where)
+            .group_by(t.c.customer_id, i.c.currency, t.c.month)
+        )
+        for customer, currency, month, amount in conn.execute(stmt):
+            yield customer, currency, month, Decimal(amount)
+        return
+    stmt = (
+        select(t.c.customer_id, i.c.currency, t.c.month, t.c.usage_total)
+        .select_from(joined)
+        .where(*where)
+    )
+    sums: dict[tuple[str, str, str], Decimal] = {}
+    for customer, currency, month, amount in conn.execute(stmt):
+        key = (customer, currency, month)
+        sums[key] = sums.get(key, ZERO) + amount
+    for (customer, currency, month), amount in sums.items():
+        yield customer, currency, month, amount
