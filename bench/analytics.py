@@ -101,7 +101,7 @@ def write_invoices(db: str, n_customers: int) -> None:
                         "finalized_at": end,
                     }
                 )
-                totals.extend(totals_rows(TENANT, rows[-1]["id"], cid, lines))
+                totals.extend(totals_rows(TENANT, rows[-1]["id"], cid, "USD", end, lines))
                 if len(rows) >= 5000:
                     _insert(conn, rows, totals)
         if rows:

@@ -10,9 +10,11 @@ acquisition spend CAC is computed from.
                            assignment once and for ever.
 ``acquisition_spend``      money spent acquiring customers per month and currency.
 ``invoice_totals``         per final invoice, line customer and month: its usage revenue
-                           (``domain.analytics.usage_revenue``), written in the transaction
-                           that finalizes the invoice; MRR sums it, joined to the invoice
-                           for its status (a void stops counting) and currency.
+                           (``domain.analytics.usage_revenue``) with the invoice's currency
+                           and issue time (both fixed once final), written in the
+                           transaction that finalizes the invoice; MRR sums it, leaving out
+                           invoices whose status is no longer final (a void) by the status
+                           index.
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ invoice_totals = Table(
     Column("invoice_id", String(40), nullable=False),
     Column("customer_id", String(255), nullable=False),
     Column("month", String(7), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("issue_at", UtcMicros, nullable=False),
     Column("usage_total", DecimalType, nullable=False),
     PrimaryKeyConstraint(
         "tenant_id", "invoice_id", "customer_id", "month", name="pk_invoice_totals"

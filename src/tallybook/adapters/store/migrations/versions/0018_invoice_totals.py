@@ -29,6 +29,8 @@ _invoices = sa.table(
     sa.column("id", sa.String()),
     sa.column("status", sa.String()),
     sa.column("customer_id", sa.String()),
+    sa.column("currency", sa.String()),
+    sa.column("issue_at", tt.UtcMicros()),
     sa.column("lines", tt.JsonType),
 )
 _totals = sa.table(
@@ -37,6 +39,8 @@ _totals = sa.table(
     sa.column("invoice_id", sa.String()),
     sa.column("customer_id", sa.String()),
     sa.column("month", sa.String()),
+    sa.column("currency", sa.String()),
+    sa.column("issue_at", tt.UtcMicros()),
     sa.column("usage_total", tt.DecimalType()),
 )
 
@@ -48,6 +52,8 @@ def upgrade() -> None:
         sa.Column("invoice_id", sa.String(40), nullable=False),
         sa.Column("customer_id", sa.String(255), nullable=False),
         sa.Column("month", sa.String(7), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("issue_at", tt.UtcMicros(), nullable=False),
         sa.Column("usage_total", tt.DecimalType(), nullable=False),
         sa.PrimaryKeyConstraint(
             "tenant_id", "invoice_id", "customer_id", "month", name="pk_invoice_totals"
@@ -67,9 +73,10 @@ def backfill(conn: sa.Connection) -> int:
     after: tuple[str, str] | None = None
     done = 0
     while True:
-        stmt = sa.select(
-            _invoices.c.tenant_id, _invoices.c.id, _invoices.c.customer_id, _invoices.c.lines
-        ).where(_invoices.c.status != "draft")
+        i = _invoices.c
+        stmt = sa.select(i.tenant_id, i.id, i.customer_id, i.currency, i.issue_at, i.lines).where(
+            i.status != "draft"
+        )
         if after is not None:
             stmt = stmt.where(sa.tuple_(_invoices.c.tenant_id, _invoices.c.id) > after)
         batch = conn.execute(
@@ -83,9 +90,11 @@ def backfill(conn: sa.Connection) -> int:
                 "invoice_id": invoice_id,
                 "customer_id": line_customer,
                 "month": month,
+                "currency": currency,
+                "issue_at": issue_at,
                 "usage_total": amount,
             }
-            for tenant_id, invoice_id, customer, lines in batch
+            for tenant_id, invoice_id, customer, currency, issue_at, lines in batch
             for (line_customer, month), amount in usage_revenue(lines, customer).items()
         ]
         if rows:
