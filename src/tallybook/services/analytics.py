@@ -171,6 +171,9 @@ class AnalyticsService:
         asked = [(series.index[m], series.index[m.previous()]) for m in months]
         totals: dict[tuple[int, str], MonthTotals] = {}
         currencies = {currency for _, currency in series.customer_keys()}
+        for currency in currencies:
+            for position, _ in asked:
+                totals[(position, currency)] = MonthTotals()
         zeros, nowhere = [ZERO] * count, [False] * count
         for key in series.customer_keys():
             customer, currency = key
@@ -182,20 +185,17 @@ class AnalyticsService:
             for value in mrr:
                 earlier.append(earlier[-1] or value > 0)
             for position, previous in asked:
-                row = totals.get((position, currency))
-                if row is None:
-                    row = totals[(position, currency)] = MonthTotals()
+                row = totals[(position, currency)]
                 row.committed += committed[position]
                 row.usage += usage[position]
-                if mrr[position] > 0:
+                now, before = mrr[position], mrr[previous]
+                if now > 0:
                     row.customers += 1
+                if now == before:
+                    continue  # no movement (``classify`` answers None)
                 change = classify(
                     CustomerMonth(
-                        mrr[previous],
-                        mrr[position],
-                        subscribed[previous],
-                        subscribed[position],
-                        earlier[position],
+                        before, now, subscribed[previous], subscribed[position], earlier[position]
                     )
                 )
                 if change is not None:

@@ -19,9 +19,13 @@ from decimal import Decimal
 from tallybook.domain.analytics.stats import check_percentile, mean, percentile_cont
 from tallybook.domain.billing.lines import Line, LineType
 from tallybook.domain.billing.schedule import period_lines
-from tallybook.domain.catalog.model import Plan, UsageCharge
+from tallybook.domain.catalog.model import Plan, Price, PricingModel, UsageCharge
 from tallybook.domain.errors import NotFound, ValidationError
 from tallybook.domain.money import normalize, round_amount, round_ratio, to_decimal
+from tallybook.domain.pricing.rating import billable_units
+from tallybook.domain.pricing.registry import price_units
+from tallybook.domain.subscriptions.model import PlanRef, Subscription
+from tallybook.services.billing.invoices import PlanBook
 from tallybook.services.catalog import CatalogService
 from tallybook.services.ports import Clock
 from tallybook.services.rerating import (
@@ -187,8 +191,19 @@ class PercentileService:
         # Without a minimum spend the other charges do not depend on the allowance: the
         # candidates rate the modelled charge alone, and the rest comes from the plan as is.
         alone = not self._has_minimum(tenant_id, plan_key)
+        # Then a whole period billed on one plan version with one
+        # plain line of the charge (no proration, rollover, dimensions or per-event
+        # values) is re-rated for each candidate with the pricing registry alone:
+        # ``price_units(price, max(0, used - allowance))`` rounded once, as
+        # ``domain.pricing.rating`` does. Any other period goes through ``period_lines``.
+        plain = alone and all(
+            _plain(version.charge(charge_key))
+            for version in _versions(self._catalog, tenant_id, plan_key)
+        )
+        quick: list[tuple[Subscription, Decimal, Price, Decimal]] = []  # (sub, used, price, other)
         kept: list[tuple[RatedPeriod, Decimal]] = []
         samples: list[Decimal] = []
+        charges: dict[PlanRef, UsageCharge | None] = {}
         for rated in self._rerater.periods(
             tenant_id, window, base, [base], match=starts_on(plan_key)
         ):
@@ -197,7 +212,11 @@ class PercentileService:
             if mine:
                 samples.append(sum((line.used or ZERO for line in mine), ZERO))
             other = sum((line.amount for line in lines if not _modelled(line, charge_key)), ZERO)
-            kept.append((rated, other))
+            found = _quick_charge(rated, mine, base, charges) if plain else None
+            if found is not None:
+                quick.append((rated.subscription, mine[0].used or ZERO, found.price, other))
+            else:
+                kept.append((rated, other))
         allowances: list[Decimal] = []
         for kind, value in wanted:
             if kind == "current":
@@ -213,6 +232,11 @@ class PercentileService:
             for allowance in allowances
         ]
         totals = [_Tally(plan.currency) for _ in allowances]
+        for tally, allowance in zip(totals, allowances, strict=True):
+            for sub, used, price, other in quick:
+                billable = billable_units(used, allowance)
+                amount = round_amount(price_units(price, billable).amount, sub.currency)
+                tally.add(sub.customer, [(billable, amount)], other)
         for rated, base_other in kept:
             sub, period = rated.subscription, rated.period
             for tally, book in zip(totals, books, strict=True):
@@ -223,7 +247,7 @@ class PercentileService:
                     other = sum(
                         (line.amount for line in lines if not _modelled(line, charge_key)), ZERO
                     )
-                tally.add(sub.customer, mine, other)
+                tally.add(sub.customer, [(line.quantity, line.amount) for line in mine], other)
         return [
             AllowanceRow(
                 candidates[index].strip().lower(),
@@ -252,15 +276,56 @@ class _Tally:
         self.total = round_amount(ZERO, currency)
         self.over: set[str] = set()
 
-    def add(self, customer: str, charge_lines: Sequence[Line], other: Decimal) -> None:
-        """One period: the modelled charge's lines and the sum of every other line."""
+    def add(
+        self, customer: str, charge_lines: Sequence[tuple[Decimal, Decimal]], other: Decimal
+    ) -> None:
+        """One period: the modelled charge's lines (billable units, amount) and the sum
+        of every other line."""
         self.total += other
-        for line in charge_lines:
-            self.total += line.amount
-            self.units += line.quantity
-            self.revenue += line.amount
-            if line.quantity > 0:
+        for quantity, amount in charge_lines:
+            self.total += amount
+            self.units += quantity
+            self.revenue += amount
+            if quantity > 0:
                 self.over.add(customer)
+
+
+def _plain(charge: object) -> bool:
+    """A charge rated as one line from its total alone (or absent from the version)."""
+    if charge is None:
+        return True
+    return (
+        isinstance(charge, UsageCharge)
+        and charge.rollover is None
+        and not charge.prices_by_dimension
+        and charge.dimension is None
+        and charge.price.model is not PricingModel.PERCENTAGE
+    )
+
+
+def _quick_charge(
+    rated: RatedPeriod,
+    mine: Sequence[Line],
+    base: PlanBook,
+    charges: dict[PlanRef, UsageCharge | None],
+) -> UsageCharge | None:
+    """The charge (in the version billed) when the period's one modelled line covers the
+    whole period on one version with its unscaled allowance; None otherwise."""
+    if len(mine) != 1:
+        return None
+    line, period = mine[0], rated.period
+    if (line.period_start, line.period_end) != (period.full.start, period.full.end):
+        return None
+    if line.dimension is not None or line.rolled_over is not None or line.used is None:
+        return None
+    ref = rated.subscription.phase_at(period.start).plan
+    if ref not in charges:
+        found = base[ref].charge(line.charge)
+        charges[ref] = found if isinstance(found, UsageCharge) else None
+    charge = charges[ref]
+    if charge is None or charge.included != line.included:
+        return None
+    return charge
 
 
 def _modelled(line: Line, charge: str) -> bool:

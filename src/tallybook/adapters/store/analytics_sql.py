@@ -1,8 +1,8 @@
 """Read queries for analytics, and the rows of backtest jobs, experiments and spend.
 
 Reads are chunked by keyset (subscription id) so a big tenant is walked in bounded
-memory. Usage revenue is read from the ``lines`` documents of final invoices (finalized
-or paid; never drafts or voids) with the database's JSON functions. Writes are single statements; the primary keys of
+memory. Usage revenue is summed from ``invoice_totals`` (per final invoice, written when
+it was finalized; ``invoice_totals.py``), joined to the invoices for their status. Writes are single statements; the primary keys of
 ``experiment_assignments`` and ``experiments`` make "once and for ever" a database rule.
 """
 
@@ -13,9 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tallybook.adapters.store.invoice_totals import usage_revenue_rows
 from tallybook.adapters.store.schema_analytics import (
     acquisition_spend,
     backtests,
@@ -24,30 +25,10 @@ from tallybook.adapters.store.schema_analytics import (
 )
 from tallybook.adapters.store.schema_billing import customers, subscriptions
 from tallybook.adapters.store.subscriptions import stored_from_row
-from tallybook.adapters.store.types import to_micros
 from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.services.ports import BacktestRow, ExperimentRow, RevenueMonth
 
 ZERO = Decimal(0)
-_REVENUE_WHERE = (
-    "i.tenant_id = :tenant AND i.status IN ('finalized', 'paid') AND i.issue_at >= :since"
-)
-_REVENUE_PG = f"""
-SELECT COALESCE(l->>'customer', i.customer_id) AS customer, i.currency AS currency,
-       substr(l->>'period_start', 1, 7) AS month, SUM((l->>'amount')::numeric)::text AS amount
-FROM invoices i CROSS JOIN LATERAL jsonb_array_elements(i.lines) AS l
-WHERE {_REVENUE_WHERE} AND l->>'type' IN ('usage', 'adjustment')
-  AND l->>'period_start' IS NOT NULL
-GROUP BY 1, 2, 3
-"""
-_REVENUE_SQLITE = f"""
-SELECT COALESCE(json_extract(l.value, '$.customer'), i.customer_id) AS customer,
-       i.currency AS currency, substr(json_extract(l.value, '$.period_start'), 1, 7) AS month,
-       json_extract(l.value, '$.amount') AS amount
-FROM invoices i, json_each(i.lines) AS l
-WHERE {_REVENUE_WHERE} AND json_extract(l.value, '$.type') IN ('usage', 'adjustment')
-  AND json_extract(l.value, '$.period_start') IS NOT NULL
-"""
 
 
 class AnalyticsStore:
@@ -87,20 +68,11 @@ class AnalyticsStore:
     def revenue_by_month(self, tenant_id: str, issued_from: datetime) -> Iterator[RevenueMonth]:
         """Usage and adjustment revenue of final invoices issued at or after
         ``issued_from``, per line customer, currency and UTC month (``YYYY-MM``) of the
-        line's service period start. The lines are unpacked by the database's JSON
-        functions; PostgreSQL also sums them (NUMERIC, exact), SQLite returns each line's
-        decimal text and the sum is made here with ``Decimal``."""
-        params = {"tenant": tenant_id, "since": to_micros(issued_from)}
-        if self._engine.dialect.name == "postgresql":
-            sql = _REVENUE_PG
-        else:
-            sql = _REVENUE_SQLITE
-        sums: dict[tuple[str, str, str], Decimal] = {}
+        line's service period start: a sum over ``invoice_totals`` (written when each
+        invoice was finalized), joined to the invoices for their status and currency."""
         with self._engine.connect() as conn:
-            for row in conn.execute(text(sql), params):
-                key = (row.customer, row.currency, row.month)
-                sums[key] = sums.get(key, ZERO) + Decimal(row.amount)
-        for (customer, currency, month), amount in sums.items():
+            rows = list(usage_revenue_rows(conn, tenant_id, issued_from))
+        for customer, currency, month, amount in rows:
             yield RevenueMonth(customer, currency, month, amount)
 
     def currencies(self, tenant_id: str) -> set[str]:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from tallybook.adapters.store.invoice_totals import write_invoice_totals
 from tallybook.adapters.store.schema_billing import invoice_counters, invoice_slots, invoices
 from tallybook.adapters.store.subscriptions import set_progress
 from tallybook.domain.billing.drafts import ChunkPlan, InvoiceWrite
@@ -47,6 +48,7 @@ def write_plan(conn: Connection, tenant_id: str, plan: ChunkPlan) -> None:
             _UPDATE_DRAFT,
             [_update_params(_invoice_row(tenant_id, w, plan.now)) for w in plan.rewrites],
         )
+    write_invoice_totals(conn, tenant_id, [*plan.inserts, *plan.rewrites])  # finalized ones
     if plan.slots:
         conn.execute(
             insert(invoice_slots),

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tallybook.adapters.store.billing_writes import _invoice_row, take_numbers
 from tallybook.adapters.store.email_deliveries import email_rows
+from tallybook.adapters.store.invoice_totals import write_invoice_totals
 from tallybook.adapters.store.schema_billing import customers, invoices
 from tallybook.adapters.store.schema_credits import credit_entries, credit_grants
 from tallybook.adapters.store.types import decimal_param, decimal_result, from_micros, to_micros
@@ -484,4 +485,5 @@ class CreditUnitOfWork(SqlUnitOfWork):
         write.number = take_numbers(self.conn, self.tenant_id, 1)
         self.conn.execute(insert(invoices), [_invoice_row(self.tenant_id, write, now)])
         email_rows(self.conn, self.tenant_id, [invoice_id], now)
+        write_invoice_totals(self.conn, self.tenant_id, [write])
         return write.number

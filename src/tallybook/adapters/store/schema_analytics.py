@@ -9,11 +9,25 @@ acquisition spend CAC is computed from.
 ``experiment_assignments`` (experiment, customer) -> arm: the primary key makes an
                            assignment once and for ever.
 ``acquisition_spend``      money spent acquiring customers per month and currency.
+``invoice_totals``         per final invoice, line customer and month: its usage revenue
+                           (``domain.analytics.usage_revenue``) with the invoice's currency
+                           and issue time (both fixed once final), written in the
+                           transaction that finalizes the invoice; MRR sums it, leaving out
+                           invoices whose status is no longer final (a void) by the status
+                           index.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, PrimaryKeyConstraint, String, Table
+from sqlalchemy import (
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
 
 from tallybook.adapters.store.schema import metadata
 from tallybook.adapters.store.types import DecimalType, JsonType, UtcMicros
@@ -79,4 +93,24 @@ acquisition_spend = Table(
     Column("amount", DecimalType, nullable=False),
     Column("updated_at", UtcMicros, nullable=False),
     PrimaryKeyConstraint("tenant_id", "month", "currency", name="pk_acquisition_spend"),
+)
+
+invoice_totals = Table(
+    "invoice_totals",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("invoice_id", String(40), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("issue_at", UtcMicros, nullable=False),
+    Column("usage_total", DecimalType, nullable=False),
+    PrimaryKeyConstraint(
+        "tenant_id", "invoice_id", "customer_id", "month", name="pk_invoice_totals"
+    ),
+    ForeignKeyConstraint(
+        ["tenant_id", "invoice_id"],
+        ["invoices.tenant_id", "invoices.id"],
+        name="fk_invoice_totals_tenant_id_invoices",
+    ),
 )
