@@ -49,6 +49,7 @@ ROUTERS = (
     "tallybook.api.routes.experiments",
     "tallybook.api.routes.payments",
     "tallybook.portal.routes",
+    "tallybook.console.routes",
     "tallybook.api.docs_ui",
 )
 
