@@ -23,6 +23,7 @@ PAGE_MODULES = (
     "tallybook.console.customers",
     "tallybook.console.invoices",
     "tallybook.console.operations",
+    "tallybook.console.experiments",
 )
 STATIC = {
     "console.css": "text/css; charset=utf-8",

@@ -42,10 +42,15 @@
     });
   }
 
-  window.addEventListener("DOMContentLoaded", function () {
+  function draw() {
     movementsChart();
-    barChart("usage-chart", "usage-data");
+    barChart("allowance-chart", "allowance-data");
     barChart("deltas-chart", "deltas-data");
+  }
+
+  document.addEventListener("htmx:afterSettle", draw);
+  window.addEventListener("DOMContentLoaded", function () {
+    draw();
     document.documentElement.setAttribute("data-console-ready", "true");
   });
 })();
