@@ -10,10 +10,10 @@ from __future__ import annotations
 import threading
 import weakref
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from cachetools import TTLCache
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from tallybook.api.deps import ContainerDep
@@ -22,12 +22,14 @@ from tallybook.console import nav, web
 from tallybook.documents import formats
 from tallybook.domain.analytics.months import Month
 from tallybook.domain.errors import TallybookError
+from tallybook.portal.pages import summary
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 nav.register(nav.NavItem("overview", "Overview", "/console"))
 MONTHS = 12
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
 LOCALE = formats.DEFAULT_LOCALE
+OVERAGE_BATCH = 50
 # MRR over 12 months reads every subscription's months (about 1 s per 300 customers on
 # SQLite, bench/console.py): the overview keeps a tenant's figures for a minute.
 MRR_SECONDS = 60
@@ -161,4 +163,41 @@ def mrr_csv(request: Request, container: ContainerDep) -> Response:
             ]
             for r in rows
         ),
+    )
+
+
+@router.get("/overview/overage")
+def overage(
+    request: Request,
+    container: ContainerDep,
+    after: Annotated[str | None, Query(max_length=255)] = None,
+) -> Response:
+    """Customers over an allowance now, checked ``OVERAGE_BATCH`` customers (by id) per
+    request: rating every customer's live usage does not fit one page render at 10,000
+    customers, so the panel checks a batch and offers the next one."""
+    who = web.operator(request, container)
+    if who is None:
+        return web.to_login()
+    batch = container.previews.customers(
+        who.tenant_id, limit=OVERAGE_BATCH + 1, starting_after=after
+    )
+    over = []
+    for customer in batch[:OVERAGE_BATCH]:
+        usage = summary(container.previews.current_usage(who.tenant_id, customer.id), LOCALE)
+        worst = max((bar.percent for bar in usage.bars if bar.level == "over"), default=None)
+        if worst is not None:
+            over.append((customer, worst))
+    checked = batch[:OVERAGE_BATCH]
+    next_after = checked[-1].id if len(batch) > OVERAGE_BATCH and checked else None
+    return web.render(
+        "overage.html",
+        active="overview",
+        request=request,
+        container=container,
+        who=who,
+        over=over,
+        checked=len(checked),
+        first=checked[0].id if checked else None,
+        last=checked[-1].id if checked else None,
+        next_url=next_after and web.link("/console/overview/overage", after=next_after),
     )

@@ -16,7 +16,7 @@
   function movementsChart() {
     var canvas = document.getElementById("movements-chart");
     var d = data("movements-data");
-    if (!canvas || !d || !window.Chart) { return; }
+    if (!canvas || !d || !window.Chart || window.Chart.getChart(canvas)) { return; }
     var sets = Object.keys(d.movements).map(function (name) {
       return { type: "bar", label: name, data: d.movements[name].map(Number),
                backgroundColor: COLORS[name], stack: "m" };
@@ -33,7 +33,7 @@
   function barChart(canvasId, dataId) {
     var canvas = document.getElementById(canvasId);
     var d = data(dataId);
-    if (!canvas || !d || !window.Chart) { return; }
+    if (!canvas || !d || !window.Chart || window.Chart.getChart(canvas)) { return; }
     new window.Chart(canvas, {
       type: "bar",
       data: { labels: d.labels, datasets: [{ label: d.label, data: d.values.map(Number),
@@ -48,7 +48,7 @@
     barChart("deltas-chart", "deltas-data");
   }
 
-  document.addEventListener("htmx:afterSettle", draw);
+  document.addEventListener("htmx:afterSettle", draw);  // new canvases only
   window.addEventListener("DOMContentLoaded", function () {
     draw();
     document.documentElement.setAttribute("data-console-ready", "true");
