@@ -396,3 +396,34 @@ def test_console_says_when_assets_are_missing(
     missing = httpx.get(f"{handle.base_url}/console/assets/htmx.min.js")
     assert missing.status_code == 404
     assert "npm ci" in missing.json()["error"]["message"]
+
+
+def test_redoc_renders_offline(chromium_path: str, server: ServerFactory, sqlite_url: str) -> None:
+    """``/redoc`` from npm: the API's operations render, no request leaves 127.0.0.1 and
+    no CSP violation or other error reaches the console."""
+    handle = server(sqlite_url, env={"TALLYBOOK_NODE_MODULES": str(REPO / "node_modules")})
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            outside: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on(
+                "request",
+                lambda r: (
+                    outside.append(r.url)
+                    if not r.url.startswith((handle.base_url, "data:", "blob:"))
+                    else None
+                ),
+            )
+            page.goto(f"{handle.base_url}/redoc")
+            try:  # a large spec on a loaded machine: a generous hang guard
+                expect(page.locator("#redoc")).to_contain_text("/v1/customers", timeout=60_000)
+            except AssertionError:
+                raise AssertionError(f"ReDoc did not render: {errors}") from None
+            expect(page.get_by_role("heading", name="Tallybook").first).to_be_visible()
+            assert errors == [] and outside == [], (errors, outside)
+        finally:
+            browser.close()

@@ -18,7 +18,9 @@ from pathlib import Path
 ASSETS: dict[str, tuple[str, str]] = {
     "htmx.min.js": ("htmx.org/dist/htmx.min.js", "text/javascript; charset=utf-8"),
     "chart.umd.min.js": ("chart.js/dist/chart.umd.min.js", "text/javascript; charset=utf-8"),
+    "redoc.standalone.js": ("redoc/bundles/redoc.standalone.js", "text/javascript; charset=utf-8"),
 }
+CONSOLE_ASSETS = ("htmx.min.js", "chart.umd.min.js")  # the console's pages need these
 
 
 def node_modules() -> Path:
@@ -55,6 +57,7 @@ def read(name: str) -> bytes | None:
     return _read(path)
 
 
-def missing() -> list[str]:
-    """Asset files that are not installed (run ``npm ci`` to install them)."""
-    return [entry[0] for entry in ASSETS.values() if not (node_modules() / entry[0]).is_file()]
+def missing(names: tuple[str, ...] = CONSOLE_ASSETS) -> list[str]:
+    """Those of ``names``' files that are not installed (run ``npm ci`` to install them)."""
+    paths = [ASSETS[name][0] for name in names]
+    return [path for path in paths if not (node_modules() / path).is_file()]
