@@ -268,7 +268,7 @@ def customers_and_grant(page: Page, checker: Checker, base_url: str, api: httpx.
         "Object.fromEntries(new FormData(document.querySelector('main form')).entries())"
     )
     page.get_by_role("button", name="Confirm grant").click()
-    expect(page.get_by_role("status")).to_contain_text("Granted $25.50")
+    expect(page.get_by_role("status")).to_contain_text("Credits granted")
     expect(page.locator("#credit-balance")).to_have_text("$25.50")
     grants = ok(api.get("/v1/customers/acme/credit-grants"))["data"]
     assert [(g["amount"], g["description"]) for g in grants] == [("25.50", "goodwill")]

@@ -100,6 +100,12 @@ def test_grant_credits_needs_the_csrf_token_and_a_confirmation(
 ) -> None:
     body = {"id": "acme", "name": "Acme", "currency": "EUR"}
     assert client.post("/v1/customers", json=body).status_code == 201
+    slashed = {"id": "org/team #1", "name": "Slashed", "currency": "EUR"}
+    assert client.post("/v1/customers", json=slashed).status_code == 201
+    listed = browser.get("/console/customers", params={"q": "slashed"}).text
+    link = re.search(r'href="(/console/customers/org[^"]+)"', listed)
+    assert link is not None and browser.get(link.group(1)).status_code == 200
+    assert browser.get("/console/customers/acme", params={"granted": "x"}).status_code == 422
     page = browser.get("/console/customers/acme")
     token = csrf_of(page.text)
     form = {"amount": "12.34", "category": "promotional", "nonce": "abc123"}

@@ -27,6 +27,7 @@ Cursor = Annotated[str | None, Query(max_length=500)]
 Status = Annotated[str | None, Query(max_length=16)]
 MAX_CSV_ROWS = 10_000
 TABLES = ("endpoints", "messages", "dead-letters")
+OUTCOMES = ("accepted", "duplicate")
 
 
 def _view(
@@ -61,7 +62,9 @@ def operations(
     status: Status = None,
     mcursor: Cursor = None,
     dcursor: Cursor = None,
-    done: Annotated[str | None, Query(max_length=200)] = None,
+    retried: Annotated[str | None, Query(max_length=64)] = None,
+    replayed: Annotated[str | None, Query(max_length=64)] = None,
+    outcome: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
     who = web.operator(request, container)
     if who is None:
@@ -73,6 +76,11 @@ def operations(
         view["error"] = error.message
         view["code"] = status_for(error)
     code = int(view.pop("code", 200))
+    done = None
+    if retried:
+        done = f"Message {retried} queued for delivery again."
+    elif replayed and outcome in OUTCOMES:
+        done = f"Event {replayed} replayed: {outcome}."
     return _render(request, container, who, view, done, code)
 
 
@@ -112,8 +120,7 @@ async def retry(message_id: str, request: Request, container: ContainerDep) -> R
         view = _view(container, who.tenant_id, None, None, None)
         view["error"] = error.message
         return _render(request, container, who, view, None, status_for(error))
-    done = f"Message {message_id} queued for delivery again."
-    return RedirectResponse(web.link("/console/operations", done=done), status_code=303)
+    return RedirectResponse(web.link("/console/operations", retried=message_id), status_code=303)
 
 
 @router.post("/operations/dead-letters/{rejected_id}/replay")
@@ -130,8 +137,8 @@ async def replay(rejected_id: str, request: Request, container: ContainerDep) ->
         view = _view(container, who.tenant_id, None, None, None)
         view["error"] = error.message
         return _render(request, container, who, view, None, status_for(error))
-    done = f"Event {rejected_id} replayed: {result.outcome}."
-    return RedirectResponse(web.link("/console/operations", done=done), status_code=303)
+    target = web.link("/console/operations", replayed=rejected_id, outcome=result.outcome)
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/operations/{table}.csv")
