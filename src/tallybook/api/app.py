@@ -51,7 +51,7 @@ ROUTERS = (
     "tallybook.portal.routes",
     "tallybook.console.routes",
     "tallybook.api.docs_ui",
-    "tallybook.api.redoc_ui",
+    "tallybook.console.redoc",
 )
 
 
@@ -88,7 +88,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(request_hygiene)],
         docs_url=None,  # served by api.docs_ui from a package, not a CDN
-        redoc_url=None,  # served by api.redoc_ui from npm, not a CDN
+        redoc_url=None,  # served by console.redoc from npm, not a CDN
     )
     app.state.container = container
     app.state.metrics = Metrics()

@@ -6,7 +6,7 @@ from a third party at run time. Here the assets are the Swagger UI 5 build shipp
 package (installed from PyPI, never copied into this repository; only its static files are
 used), served under ``/docs/assets/``, and the start-up code is a local script, so the page
 runs under ``DOCS_CSP`` (``script-src 'self'``, no inline code). ReDoc (``/redoc``) is
-served by ``api.redoc_ui`` from npm, with a CSP of its own (its renderer needs inline styles).
+served by ``console.redoc`` from npm, with a CSP of its own (its renderer needs inline styles).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``/redoc``: ReDoc for ``/openapi.json``, served from this process, no CDN.
 
 The ReDoc standalone bundle comes from npm (``redoc`` in ``package.json``, installed by
-``npm ci``; located by ``tallybook.console.assets``) and is served at
+``npm ci``; located by ``console.assets``, which serves the console's npm assets too) and is served at
 ``/redoc/redoc.standalone.js``; the start-up code is a local script. ReDoc renders with
 styled-components, which injects ``<style>`` elements, and runs its search in a worker
 made from a ``blob:`` URL, so this page alone allows ``style-src 'unsafe-inline'`` and
