@@ -15,14 +15,19 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+## console assets (htmx, Chart.js; axe-core for the browser tests) from package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; \
+	  else echo "npm not found: the console will say its assets are missing"; fi
+
+install: $(STAMP) node_modules/.package-lock.json
 
 ## make run: install, then serve on the embedded SQLite store with a demo tenant, catalog and usage
-run: $(STAMP)
+run: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/tallybook serve --demo
 
 ## make test: install dev dependencies, start a throwaway PostgreSQL on 127.0.0.1, run the whole suite
-test: $(STAMP)
+test: $(STAMP) node_modules/.package-lock.json
 	@eval "$$(scripts/pg-test-cluster.sh start)"; \
 	  export TALLYBOOK_TEST_PG_URL; \
 	  $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -49,4 +54,4 @@ bench: $(STAMP)
 	  $(BIN)/python bench/hostile_load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tallybook.db*
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache tallybook.db*

@@ -66,4 +66,23 @@ def test_docs_are_served_from_a_package_not_a_cdn(client: TestClient) -> None:
     assert b"SwaggerUIBundle" in bundle.content
     assert client.get("/docs/assets/../../app.py").status_code == 404
     assert client.get("/docs/assets/redoc.standalone.js").status_code == 404
-    assert client.get("/redoc").status_code == 404
+
+
+def test_redoc_is_served_from_npm_not_a_cdn(client: TestClient) -> None:
+    page = client.get("/redoc")
+    assert page.status_code == 200, "run `npm ci`: the ReDoc bundle comes from node_modules"
+    for name, value in COMMON.items():
+        assert page.headers[name] == value, name
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "script-src 'self';" in csp and "worker-src blob:" in csp and "eval" not in csp
+    # styled-components injects <style>: inline styles only, never inline scripts
+    assert "style-src 'self' 'unsafe-inline'" in csp and csp.count("unsafe-inline") == 1
+    assert not re.search(r"(src|href)=\"(https?:)?//", page.text)
+    assert "<script>" not in page.text
+    for src in re.findall(r'src="(/redoc/[^"]+)"', page.text):
+        asset = client.get(src)
+        assert asset.status_code == 200 and len(asset.content) > 0, src
+    assert b"Redoc" in client.get("/redoc/redoc.standalone.js").content
+    assert client.get("/redoc/..%2F..%2Fapp.py").status_code == 404
+    assert client.get("/redoc/htmx.min.js").status_code == 404

@@ -87,6 +87,20 @@ def test_portal_never_imports_api_routes(path: Path) -> None:
 def test_api_never_imports_the_portal(path: Path) -> None:
     for name in _imports(path):
         assert not name.startswith("tallybook.portal"), f"{path.name} imports {name}"
+        assert not name.startswith("tallybook.console"), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", _modules("console"), ids=lambda p: p.name)
+def test_console_never_imports_routes_or_adapters(path: Path) -> None:
+    """The console is an entrypoint like the portal: the app's plumbing (``api.deps``,
+    ``api.auth``, ``api.errors``) and services, never another entrypoint's routes or an
+    adapter (pages call the container's services, never the HTTP API)."""
+    for name in _imports(path):
+        assert not name.startswith(("tallybook.api.routes", "tallybook.portal.routes")), (
+            f"{path.name} imports {name}"
+        )
+        assert not name.startswith("tallybook.adapters"), f"{path.name} imports {name}"
+        assert name not in ("httpx", "requests", "aiohttp"), f"{path.name} imports {name}"
 
 
 @pytest.mark.parametrize("path", _modules("documents"), ids=lambda p: p.name)

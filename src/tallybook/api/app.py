@@ -62,7 +62,9 @@ ROUTERS = (
     "tallybook.api.routes.overrides",
     "tallybook.portal.routes",
     "tallybook.portal.account",
+    "tallybook.console.routes",
     "tallybook.api.docs_ui",
+    "tallybook.console.redoc",
 )
 
 
@@ -102,7 +104,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(request_hygiene)],
         docs_url=None,  # served by api.docs_ui from a package, not a CDN
-        redoc_url=None,
+        redoc_url=None,  # served by console.redoc from npm, not a CDN
     )
     app.state.container = container
     app.state.metrics = Metrics()

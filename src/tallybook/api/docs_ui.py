@@ -5,8 +5,8 @@ script; both break a strict Content-Security-Policy and the rule that nothing is
 from a third party at run time. Here the assets are the Swagger UI 5 build shipped in the ``fastapi-offline``
 package (installed from PyPI, never copied into this repository; only its static files are
 used), served under ``/docs/assets/``, and the start-up code is a local script, so the page
-runs under ``DOCS_CSP`` (``script-src 'self'``, no inline code). ReDoc (``/redoc``) is not
-offered: its renderer needs inline styles.
+runs under ``DOCS_CSP`` (``script-src 'self'``, no inline code). ReDoc (``/redoc``) is
+served by ``console.redoc`` from npm, with a CSP of its own (its renderer needs inline styles).
 """
 
 from __future__ import annotations

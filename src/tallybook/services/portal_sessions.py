@@ -18,7 +18,12 @@ from datetime import datetime, timedelta
 
 from tallybook.domain.errors import Unauthorized
 from tallybook.domain.subscriptions.model import Customer
-from tallybook.services.ports import Clock, CustomerPortalStore, PortalSessionStore
+from tallybook.services.ports import (
+    Clock,
+    CustomerPortalStore,
+    KeyIdentity,
+    PortalSessionStore,
+)
 from tallybook.services.tenants import hash_key
 
 SESSION_PREFIX = "tbs_"
@@ -49,6 +54,13 @@ class PortalSessionService:
         if token is None or not _plausible(token):
             return None
         return self._store.tenant(hash_key(token), self._clock.now())
+
+    def identity(self, token: str | None) -> KeyIdentity | None:
+        """Tenant, key id and roles of the key a live session was opened with, or None
+        (the console checks the roles on every page: ``tallybook.console``)."""
+        if token is None or not _plausible(token):
+            return None
+        return self._store.identity(hash_key(token), self._clock.now())
 
     def end(self, token: str | None) -> bool:
         """Revoke the session (logout); True when a live session was ended."""

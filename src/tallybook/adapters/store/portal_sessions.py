@@ -13,7 +13,8 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from tallybook.adapters.store.schema import api_keys
 from tallybook.adapters.store.schema_portal import portal_sessions
-from tallybook.services.ports import ActiveKey
+from tallybook.adapters.store.tenants import _roles
+from tallybook.services.ports import ActiveKey, KeyIdentity
 
 KEEP_EXPIRED = timedelta(days=7)  # expired rows are deleted after this (housekeeping)
 
@@ -65,6 +66,24 @@ class PortalSessionStore:
         )
         with self._engine.connect() as conn:
             return conn.execute(stmt).scalar_one_or_none()
+
+    def identity(self, token_hash: str, now: datetime) -> KeyIdentity | None:
+        """Tenant, key id and roles of the key behind a live session (as ``tenant``), or None."""
+        stmt = (
+            select(api_keys.c.tenant_id, api_keys.c.id, api_keys.c.roles)
+            .join(portal_sessions, api_keys.c.id == portal_sessions.c.key_id)
+            .where(
+                portal_sessions.c.token_hash == token_hash,
+                portal_sessions.c.revoked_at.is_(None),
+                portal_sessions.c.expires_at > now,
+                api_keys.c.revoked_at.is_(None),
+            )
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        return KeyIdentity(row.tenant_id, row.id, _roles(row.roles))
 
     def revoke(self, token_hash: str, now: datetime) -> bool:
         """Revoke one session; True when a live one was revoked."""
