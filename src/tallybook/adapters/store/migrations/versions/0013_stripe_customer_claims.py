@@ -13,7 +13,7 @@ from alembic import op
 import tallybook.adapters.store.types as tt
 
 revision = "0013_stripe_customer_claims"
-down_revision = "0011_stripe"
+down_revision = "0018_invoice_totals"
 branch_labels = None
 depends_on = None
 
