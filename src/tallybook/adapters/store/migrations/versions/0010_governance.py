@@ -2,7 +2,7 @@
 overrides.
 
 Revision ID: 0010_governance
-Revises: 0011_stripe
+Revises: 0015_rollups_alerts
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 schema_payments.py), so two workers in any process create one remote customer.
 
 Revision ID: 0013_stripe_customer_claims
-Revises: 0011_stripe
+Revises: 0018_invoice_totals
 """
 
 from __future__ import annotations

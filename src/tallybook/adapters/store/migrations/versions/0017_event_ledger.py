@@ -1,7 +1,7 @@
 """The outbox of ingest batches shipped to ClickHouse (issue 15).
 
 Revision ID: 0017_event_ledger
-Revises: 0011_stripe
+Revises: 0015_finance_series
 """
 
 from __future__ import annotations

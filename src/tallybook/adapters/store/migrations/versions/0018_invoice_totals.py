@@ -3,7 +3,7 @@ for every invoice finalized before this migration with ``domain.analytics.usage_
 (the rule the write path uses), a batch of invoices at a time.
 
 Revision ID: 0018_invoice_totals
-Revises: 0011_stripe
+Revises: 0017_event_ledger
 """
 
 from __future__ import annotations
