@@ -256,7 +256,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     spend_limits = SpendLimitService(SpendLimitStore(engine, outbox), previews, clock)
     evaluator.after_customer = spend_limits.check_quietly
     entitlements = EntitlementService(
-        catalog, previews, subscriptions, usage, EntitlementStore(engine), spend_limits, clock
+        catalog, previews, subscriptions, live_usage, EntitlementStore(engine), spend_limits, clock
     )
     customer_portal = CustomerPortalService(
         CustomerPortalStore(engine),

@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
+from tallybook.adapters.store.schema_events import events
+from tallybook.bootstrap import Container
 from tests.integration import test_previews as shared
 
 clock, app_container, api = shared.clock, shared.app_container, shared.api
@@ -286,3 +289,13 @@ def test_features_round_trip_and_a_change_publishes_a_new_version(api: TestClien
     growth = next(p for p in diff["plans"] if p["key"] == "growth")
     assert growth["action"] == "updated" and growth["version"] == 2
     assert ok(api.put("/v1/catalog", json=document))["changed"] is False
+
+
+def test_metered_checks_read_the_hourly_rollups_not_the_raw_events(
+    api: TestClient, app_container: Container
+) -> None:
+    setup(api)
+    assert check(api, "calls")["usage"] == "90000"  # the first read backfills the rollups
+    with app_container.engine.begin() as conn:  # raw rows gone: only the rollups still count
+        conn.execute(delete(events))
+    assert check(api, "calls")["usage"] == "90000"
