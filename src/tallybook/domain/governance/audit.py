@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -218,12 +219,18 @@ def check_complete(result: Verification, head_seq: int) -> Verification:
 
 SECRET_FIELDS = frozenset({"key", "secret", "previous_secret"})
 SECRET_PREFIXES = ("tb_", "whsec_")
+# a customer portal link's single-use token (``tbl_...``, services/portal_sessions.py),
+# wherever it appears in a string (the link's ``url``)
+_LINK_TOKEN = re.compile(r"tbl_[A-Za-z0-9_-]+")
 
 
 def redacted(value: Any) -> Any:
     """``value`` with secrets replaced by ``"[redacted]"``: a field named ``key`` or
-    ``secret`` holding an API key (``tb_...``) or a webhook secret (``whsec_...``).
-    A new key's answer is audited without the key itself."""
+    ``secret`` holding an API key (``tb_...``) or a webhook secret (``whsec_...``), and any
+    customer portal link token (``tbl_...``) inside a string. A new key's answer is audited
+    without the key itself; a portal link's answer without its token."""
+    if isinstance(value, str):
+        return _LINK_TOKEN.sub("[redacted]", value) if "tbl_" in value else value
     if isinstance(value, dict):
         return {
             k: "[redacted]"
