@@ -42,7 +42,11 @@ bench: $(STAMP)
 	  $(BIN)/python bench/ingest_http.py && \
 	  $(BIN)/python bench/usage_query.py && \
 	  $(BIN)/python bench/billing_run.py && \
-	  $(BIN)/python bench/stripe.py
+	  $(BIN)/python bench/stripe.py && \
+	  $(BIN)/python bench/webhooks.py && \
+	  $(BIN)/python bench/credits.py && \
+	  $(BIN)/python bench/analytics.py && \
+	  $(BIN)/python bench/hostile_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tallybook.db*
