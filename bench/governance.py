@@ -20,6 +20,7 @@ append cost and verification time.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -132,6 +133,12 @@ def measure_audit(db: str, appends: int) -> dict[str, Any]:
     }
 
 
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min), as ``uptime`` prints them."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="", help="database URL (default: a new SQLite file)")
@@ -145,7 +152,9 @@ def main() -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(db.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     print(machine())
+    print(f"before set-up: {load()}")
     setup(db, args.customers, args.events)
+    print(f"before impact: {load()}")
     impact = measure_impact(db)
     print(
         f"impact on {impact['store']}: {impact['customers']:,} customers re-rated over "
@@ -155,11 +164,13 @@ def main() -> None:
     started = time.perf_counter()
     fill_chain(db, args.audit_entries)
     print(f"set-up: {args.audit_entries:,} audit entries in {time.perf_counter() - started:.1f} s")
+    print(f"before audit: {load()}")
     audit = measure_audit(db, args.appends)
     print(
         f"audit at {audit['verified_entries']:,} entries: {audit['append_ms']} ms per append "
         f"({args.appends:,} single appends), verify {audit['verify_s']} s"
     )
+    print(f"after: {load()}")
 
 
 if __name__ == "__main__":

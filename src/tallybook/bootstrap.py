@@ -26,6 +26,7 @@ from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.commitments import CommitmentStore
 from tallybook.adapters.store.credit_notes import CreditNoteStore
+from tallybook.adapters.store.logos import LogoStore
 from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customer_portal import CustomerPortalStore
 from tallybook.adapters.store.customers import CustomerStore
@@ -64,6 +65,7 @@ from tallybook.services.customers import CustomerService
 from tallybook.services.entitlements import EntitlementService
 from tallybook.services.experiments import ExperimentService
 from tallybook.services.finance.credit_notes import CreditNoteService
+from tallybook.services.finance.logos import LogoService
 from tallybook.services.finance.delivery import InvoiceEmails
 from tallybook.services.finance.parties import InvoiceSettings
 from tallybook.services.finance.revenue import RevenueService
@@ -133,6 +135,7 @@ class Container:
     alert_evaluator: AlertEvaluator
     tax_rates: TaxRateService
     invoice_settings: InvoiceSettings
+    logos: LogoService
     credit_notes: CreditNoteService
     emails: InvoiceEmails
     revenue: RevenueService
@@ -195,7 +198,10 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         rollups = RollupStore(engine, writer_lock=event_store.quiet)
         live_usage = LiveUsage(usage, rollups, catalog, clock)
     tax_rate_store = TaxRateStore(engine)
-    invoice_settings = InvoiceSettings(tenant_store)
+    invoice_settings = InvoiceSettings(tenant_store, LogoStore(engine))
+    logos = LogoService(
+        LogoStore(engine), invoice_settings.seller, invoice_settings.set_logo, clock.now
+    )
     billing = _billing(settings, engine, clock, catalog, usage, tenants, outbox)
     billing.finance(RateTaxes(tax_rate_store), invoice_settings)
     customer_store = CustomerStore(engine)
@@ -345,6 +351,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         alert_evaluator=evaluator,
         tax_rates=TaxRateService(tax_rate_store, clock),
         invoice_settings=invoice_settings,
+        logos=logos,
         credit_notes=credit_notes,
         emails=emails,
         revenue=RevenueService(RevenueSource(engine)),

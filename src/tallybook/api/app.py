@@ -46,6 +46,7 @@ ROUTERS = (
     "tallybook.api.routes.portal_links",
     "tallybook.api.routes.billing_runs",
     "tallybook.api.routes.tenant",
+    "tallybook.api.routes.tenant_logo",
     "tallybook.api.routes.events",
     "tallybook.api.routes.cloudevents",
     "tallybook.api.routes.catalog",

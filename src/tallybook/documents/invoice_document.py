@@ -2,7 +2,9 @@
 and the PDF served by the API and the portal (and attached to invoice e-mails).
 
 A final invoice shows the seller and buyer it kept when it was finalized (``parties``);
-a draft or preview shows the current seller profile and customer details.
+a draft or preview shows the current seller profile and customer details. The seller's
+logo is the one its ``logo`` hash names (``InvoiceSettings.logo``): for a final invoice
+the logo it was finalized with, even after a new upload or a removal.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def document_view(
         locale=locale,
         footer=str(seller_doc.get("footer") or "") if seller_doc else "",
         notes=tuple(notes),
+        logo=settings.logo(tenant, seller_doc.get("logo")) if settings and seller_doc else None,
+        logo_url=str(seller_doc.get("logo_url") or "") if seller_doc else "",
     )
 
 

@@ -1,5 +1,7 @@
 """The printable HTML invoice: one self-contained page (styles embedded, no network).
 
+The seller's uploaded logo is embedded as a ``data:`` URI; its ``logo_url`` is only a link.
+
 The page embeds its stylesheet and, with the toolbar, a one-line print script; its
 Content-Security-Policy (``invoice_page_csp``) allows exactly those two by hash, so a
 saved copy stands alone and nothing else can run or load in it.
@@ -7,15 +9,26 @@ saved copy stands alone and nothing else can run or load in it.
 
 from __future__ import annotations
 
+import base64
+
 from markupsafe import Markup
 
 from tallybook.documents.csp import invoice_csp
 from tallybook.documents.invoice_view import InvoiceView
 from tallybook.documents.templating import environment, static_text
+from tallybook.domain.finance.logos import Logo
 
 PRINT_SCRIPT = (
     'document.getElementById("print").addEventListener("click", function () { window.print(); });'
 )
+
+
+def logo_data_uri(logo: Logo | None) -> str:
+    """The seller's logo as a ``data:`` URI (the page's CSP allows ``img-src data:``), so
+    the page stays self-contained; "" without a logo."""
+    if logo is None:
+        return ""
+    return f"data:{logo.content_type};base64,{base64.b64encode(logo.data).decode('ascii')}"
 
 
 def invoice_page_csp() -> str:
@@ -35,6 +48,7 @@ def render_invoice_html(
     template = environment().get_template("invoice.html")
     return template.render(
         inv=view,
+        logo_src=logo_data_uri(view.logo),
         css=Markup(static_text("invoice.css")),  # our own file, never user input
         script=Markup(PRINT_SCRIPT),
         lang=lang,

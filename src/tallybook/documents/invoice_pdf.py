@@ -10,6 +10,7 @@ Latin-1 is written as its ISO code, and any other character becomes "?".
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from fpdf.enums import XPos, YPos
 
 from tallybook.documents import fonts
 from tallybook.documents.invoice_view import InvoiceView, LineView, SectionView
+from tallybook.domain.finance.logos import Logo
 
 FONT = "Helvetica"
 UNICODE_FONT, CJK_FONT = "DejaVu", "IPAGothic"
@@ -188,7 +190,23 @@ def _closing(w: _Writer, view: InvoiceView) -> None:
         w.pdf.multi_cell(w.width, SMALL_H, w.text(text), align="L", new_x=XPos.LMARGIN)
 
 
+LOGO_MAX_H, LOGO_MAX_W = 16.0, 60.0  # mm
+
+
+def _logo(w: _Writer, logo: Logo | None) -> None:
+    """The seller's logo (the bytes stored at upload, embedded), top left, at most
+    60 x 16 mm with its aspect kept; the text starts below it."""
+    if logo is None or not logo.width or not logo.height:
+        return
+    height = min(LOGO_MAX_H, LOGO_MAX_W * logo.height / logo.width)
+    width = height * logo.width / logo.height
+    top = w.pdf.get_y()
+    w.pdf.image(io.BytesIO(logo.data), x=w.pdf.l_margin, y=top, w=width, h=height)
+    w.pdf.set_y(top + height + 2)
+
+
 def _header(w: _Writer, view: InvoiceView) -> None:
+    _logo(w, view.logo)
     pdf, top = w.pdf, w.pdf.get_y()
     w.style(16, bold=True)
     pdf.multi_cell(w.width * 0.55, 7, w.text(view.issuer.name), align="L", new_x=XPos.LMARGIN)

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from tallybook.documents import formats
+from tallybook.domain.finance.logos import Logo
 
 SECTIONS: tuple[tuple[str, frozenset[str]], ...] = (
     ("Base fees", frozenset({"flat", "proration"})),
@@ -127,6 +128,8 @@ class InvoiceView:
     tax_note: str = ""
     footer: str = ""
     notes: tuple[str, ...] = ()  # credit notes issued against this invoice
+    logo: Logo | None = None  # the seller's uploaded logo (the snapshot's, when final)
+    logo_url: str = ""  # the seller's logo_url: a link on the HTML page, never fetched
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,8 @@ def invoice_view(
     locale: str = formats.DEFAULT_LOCALE,
     footer: str = "",
     notes: tuple[str, ...] = (),
+    logo: Logo | None = None,
+    logo_url: str = "",
 ) -> InvoiceView:
     """The view of ``invoice`` (contract JSON). ``children`` maps child ids to names."""
     currency = str(invoice.get("currency") or "USD")
@@ -184,6 +189,8 @@ def invoice_view(
         tax_note=str(invoice.get("tax_note") or ""),
         footer=footer,
         notes=notes or _credit_notes(invoice, ctx),
+        logo=logo,
+        logo_url=logo_url,
     )
 
 

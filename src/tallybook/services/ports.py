@@ -54,6 +54,7 @@ from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.credits.top_up import TopUpRule
 from tallybook.domain.finance.credit_notes import CreditNote
 from tallybook.domain.finance.delivery import Delivery, DeliveryStatus, Mail
+from tallybook.domain.finance.logos import Logo
 from tallybook.domain.finance.taxes import TaxRate
 from tallybook.domain.governance.audit import AuditEntry, AuditRecord, StoredLink
 from tallybook.domain.governance.changes import GuardRails
@@ -1250,3 +1251,17 @@ class RevenueSource(Protocol):
         """Final (finalized or paid) invoices whose period overlaps ``[start, end)``, their
         credit notes, and the time zone of each of their customers."""
         ...
+
+
+# --- seller logos (issue 16; govfin branch: the lead moves this block at merge) ----------
+
+
+class LogoStore(Protocol):
+    """Uploaded seller logos by tenant and SHA-256 (``adapters/store/logos.py``); rows are
+    written once and never changed or deleted (final invoices name them by hash)."""
+
+    def put_logo(self, tenant_id: str, logo: Logo, now: datetime) -> None:
+        """Store ``logo`` unless the tenant already has one with its hash."""
+        ...
+
+    def get_logo(self, tenant_id: str, sha256: str) -> Logo | None: ...

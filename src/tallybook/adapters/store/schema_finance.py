@@ -5,6 +5,7 @@
                         (``CN-000001``), taken from ``credit_note_counters`` in the
                         transaction that stores the note; ``lines`` a JSON array.
 ``credit_note_counters`` the last credit-note number given per tenant.
+``tenant_logos``        the seller logos uploaded, by SHA-256 (never changed or deleted).
 ``email_deliveries``    one e-mail per invoice finalized while its tenant e-mails invoices,
                         written in the finalizing transaction (an outbox of its own);
                         retried until ``sent`` or ``failed`` (``domain.finance.delivery``).
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -96,3 +98,18 @@ email_deliveries = Table(
 )
 Index("ix_email_deliveries_due", email_deliveries.c.status, email_deliveries.c.next_attempt_at)
 Index("ix_email_deliveries_invoice", email_deliveries.c.tenant_id, email_deliveries.c.invoice_id)
+
+# the seller's uploaded logos (0019), by hash: written once, never changed or deleted, so a
+# final invoice's parties snapshot (``seller.logo``) always finds the logo it was finalized with
+tenant_logos = Table(
+    "tenant_logos",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "sha256", name="pk_tenant_logos"),
+)

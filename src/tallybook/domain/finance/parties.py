@@ -5,6 +5,8 @@ finance"); e-mail syntax is checked by the service (a library parses addresses).
 invoice keeps a *snapshot* of both (``snapshot``), so later edits never change it.
 
 - ``Seller``: ``legal_name``, ``address``, ``tax_id``, ``email``, ``logo_url``, ``footer``,
+  ``logo`` (the SHA-256 of the uploaded logo image, ``domain.finance.logos``; set only by
+  the logo upload, so a final invoice's snapshot names the logo it was finalized with),
   and the number prefix of each series: ``invoice_prefix`` (default ``INV-``) and
   ``credit_note_prefix`` (default ``CN-``), 1-20 of ``A-Z a-z 0-9 . _ / -``, ending in a
   non-digit so the number can be read back (``check_number_prefix``).
@@ -102,6 +104,7 @@ class Seller:
     footer: str | None = None
     invoice_prefix: str | None = None
     credit_note_prefix: str | None = None
+    logo: str | None = None  # SHA-256 (hex) of the uploaded logo (PUT /v1/tenant/logo)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +116,7 @@ class Seller:
             "footer": self.footer,
             "invoice_prefix": self.invoice_prefix,
             "credit_note_prefix": self.credit_note_prefix,
+            "logo": self.logo,
         }
 
     @staticmethod
@@ -129,6 +133,7 @@ class Seller:
             footer=data.get("footer"),
             invoice_prefix=data.get("invoice_prefix"),
             credit_note_prefix=data.get("credit_note_prefix"),
+            logo=data.get("logo"),
         )
 
 

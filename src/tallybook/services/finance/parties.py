@@ -10,6 +10,7 @@ other special-use names such as ``.local`` or ``localhost`` are refused). Errors
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
@@ -29,7 +30,8 @@ from tallybook.domain.finance.parties import (
     tax_exempt_of,
 )
 from tallybook.domain.subscriptions.model import Customer
-from tallybook.services.ports import TenantStore
+from tallybook.domain.finance.logos import Logo
+from tallybook.services.ports import LogoStore, TenantStore
 
 BUYER_FIELDS = frozenset(
     {"legal_name", "address", "tax_id", "billing_emails", "locale", "tax_rates", "tax_exempt"}
@@ -44,6 +46,7 @@ SELLER_FIELDS = frozenset(
         "footer",
         "invoice_prefix",
         "credit_note_prefix",
+        "logo",  # read-only: shown by GET, ignored by PATCH (PUT /v1/tenant/logo sets it)
     }
 )
 MAX_LOCALE = 35
@@ -196,10 +199,27 @@ def _rates(value: object, rate_known: Callable[[str], bool]) -> tuple[str, ...]:
 
 
 class InvoiceSettings:
-    """The tenant's seller profile and e-mail delivery switch."""
+    """The tenant's seller profile and e-mail delivery switch; ``logos`` finds the logo
+    images a seller profile or a parties snapshot names by hash."""
 
-    def __init__(self, store: TenantStore):
+    def __init__(self, store: TenantStore, logos: LogoStore | None = None):
         self._store = store
+        self._logos = logos
+
+    def logo(self, tenant_id: str, sha256: object) -> Logo | None:
+        """The logo with hash ``sha256`` (a seller profile's or snapshot's ``logo``), or
+        None (no hash, no logo store, or not stored)."""
+        if not isinstance(sha256, str) or not sha256 or self._logos is None:
+            return None
+        return self._logos.get_logo(tenant_id, sha256)
+
+    def set_logo(self, tenant_id: str, sha256: str | None) -> None:
+        """Point the seller profile at the logo ``sha256`` (None: no logo)."""
+        current = self.seller(tenant_id)
+        values = replace(current, logo=sha256)
+        self._store.set_finance(
+            tenant_id, {"seller": None if values == Seller() else values.to_dict()}
+        )
 
     def seller(self, tenant_id: str) -> Seller:
         row = self._store.get(tenant_id)
@@ -225,6 +245,7 @@ class InvoiceSettings:
         values: dict[str, Any] = {}
         if seller is not False:
             checked = seller_from(seller if isinstance(seller, Mapping) else None)
+            checked = replace(checked, logo=self.seller(tenant_id).logo)  # the upload's own
             values["seller"] = None if checked == Seller() else checked.to_dict()
         if email_invoices is not None:
             values["email_invoices"] = email_invoices
