@@ -3,7 +3,8 @@ buffered, whether the client sent Content-Length or streamed chunks.
 
 Event ingestion (``LARGE_PATHS``) may send up to ``max_bytes``; every other endpoint
 (catalog documents, customers, ...) up to ``document_bytes``, which bounds the CPU any
-one request can spend parsing and validating its body."""
+one request can spend parsing and validating its body; the seller's logo upload up to
+twice its own limit (``domain.finance.logos``), which its route then enforces."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tallybook.api.errors import error_body
 from tallybook.api.responses import JsonResponse
+from tallybook.domain.finance.logos import MAX_LOGO_BYTES
 
 
 class _TooLarge(Exception):
@@ -20,6 +22,9 @@ class _TooLarge(Exception):
 
 
 LARGE_PATHS = frozenset({"/v1/events", "/api/v1/events"})
+# the logo upload reads up to twice the logo limit, so a logo somewhat too large gets the
+# route's own ``413 logo_too_large`` (with its limit) rather than the generic answer
+LOGO_PATH, LOGO_READ_BYTES = "/v1/tenant/logo", 2 * MAX_LOGO_BYTES
 
 
 class BodyLimit:
@@ -33,6 +38,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.max_bytes if scope.get("path") in LARGE_PATHS else self.document_bytes
+        if scope.get("path") == LOGO_PATH:
+            limit = max(limit, LOGO_READ_BYTES)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await self._reject(scope, receive, send, limit)

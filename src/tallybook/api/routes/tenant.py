@@ -49,6 +49,11 @@ class SellerIn(Strict):
     credit_note_prefix: str | None = Field(
         None, max_length=20, examples=["ACME-CN-"], description="default CN-"
     )
+    logo: str | None = Field(
+        None,
+        max_length=64,
+        description="read-only (the SHA-256 of the logo PUT /v1/tenant/logo stored): ignored",
+    )
 
 
 class TenantSettingsIn(Strict):

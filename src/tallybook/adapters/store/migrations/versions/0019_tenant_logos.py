@@ -1,7 +1,7 @@
 """Seller logos (issue 16): ``tenant_logos``, the uploaded images by tenant and SHA-256.
 
 Revision ID: 0019_tenant_logos
-Revises: 0018_invoice_totals
+Revises: 0013_stripe_customer_claims
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import tallybook.adapters.store.types as tt
 
 revision = "0019_tenant_logos"
-down_revision = "0018_invoice_totals"
+down_revision = "0013_stripe_customer_claims"
 branch_labels = None
 depends_on = None
 
