@@ -205,9 +205,17 @@ def test_a_credit_note_is_emailed_like_its_invoice(
     # the whole invoice credited: 109.00 and its tax (19.51) back, refunded elsewhere
     assert f"{note['number']} of " in text and "€128.51 refunded - Cancelled in January" in text
     attachments = list(message.iter_attachments())
-    assert [a.get_filename() for a in attachments] == [f"{number}_{note['number']}.pdf"]
+    assert [a.get_filename() for a in attachments] == [f"{note['number']}.pdf"]
+    assert attachments[0].get_content_type() == "application/pdf"
+    # the credit note's own document: its number, the invoice it corrects, tax per rate
     pdf = pdf_text(attachments[0].get_content())
-    assert number in pdf and note["number"] in pdf
+    assert f"Credit note {note['number']}" in pdf and number in pdf
+    assert "DE VAT 19% on €99.00" in pdf and "€18.81" in pdf
+    assert "DE VAT reduced 7% on €10.00" in pdf and "€0.70" in pdf
+    assert "€128.51" in pdf and "Cancelled in January" in pdf
+    assert "Refunded outside Tallybook" in pdf and "Tallybook Demo GmbH" in pdf
+    assert "Invoice " + number not in pdf.replace("invoice " + number, "")  # not the invoice
+    assert "/v1/credit-notes/" in text  # the link names the note's page
     deliveries = _deliveries(client, invoice=invoice)  # by id: same instant, any order
     assert sorted((d["credit_note"] or "", d["status"]) for d in deliveries) == [
         ("", "sent"),

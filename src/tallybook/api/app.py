@@ -32,6 +32,7 @@ ROUTERS = (
     "tallybook.api.routes.keys",
     "tallybook.api.routes.subscriptions",
     "tallybook.api.routes.invoice_documents",  # before invoices: /{id}.html, /{id}.pdf
+    "tallybook.api.routes.credit_note_documents",  # before credit_notes: /{id}.html, .pdf
     "tallybook.api.routes.credit_notes",  # before invoices: /{id}/credit-notes
     "tallybook.api.routes.invoices",
     "tallybook.api.routes.tax_rates",

@@ -4,9 +4,9 @@ attachment and a link to its page when ``public_url`` is set.
 
 A credit note's e-mail (``credit_note`` given) goes to the same people: its subject and
 text name the note (number, date, amount, refund, reason) and its invoice, and the PDF
-attached is the invoice as it reads now, with its credit notes listed under the totals
-(there is no separate credit-note document). It adds the ``X-Tallybook-Credit-Note``
-header.
+attached is the credit note's own document (``CN-000001.pdf``,
+``documents.credit_note_pdf``: the credited lines, tax per rate, reason and refund, with
+the invoice's parties). It adds the ``X-Tallybook-Credit-Note`` header.
 
 Recipients: the buyer's ``billing_emails`` kept on the invoice (its parties snapshot),
 else the customer's current ones, else the customer's ``email``. The PDF is written in
@@ -20,10 +20,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tallybook.documents import formats
+from tallybook.documents.credit_note_document import credit_note_view
+from tallybook.documents.credit_note_pdf import render_credit_note_pdf
 from tallybook.documents.invoice_document import document_view
 from tallybook.documents.invoice_json import invoice_json
 from tallybook.documents.invoice_pdf import render_invoice_pdf
-from tallybook.documents.links import invoice_urls
+from tallybook.documents.links import credit_note_urls, invoice_urls
 from tallybook.domain.errors import TallybookError
 from tallybook.domain.finance.delivery import Attachment, Mail, PermanentFailure
 
@@ -87,7 +89,6 @@ class InvoiceMail:
             locale,
             settings=self._settings,
         )
-        pdf = render_invoice_pdf(view, locale=locale)
         number = view.number or invoice.id
         headers = [("X-Tallybook-Invoice", invoice.id), ("X-Tallybook-Tenant", tenant_id)]
         subject = f"Invoice {number} from {view.issuer.name}"
@@ -97,7 +98,9 @@ class InvoiceMail:
             f"please find attached invoice {number} from {view.issuer.name}"
             f" for {view.period}: {view.total} ({view.currency}).",
         ]
-        if note is not None:
+        if note is None:
+            attachment = Attachment(_file_name(number), render_invoice_pdf(view, locale=locale))
+        else:
             shown = note.display_number
             described = next((row for row in view.notes if row.startswith(shown)), shown)
             subject = f"Credit note {shown} for invoice {number} from {view.issuer.name}"
@@ -108,21 +111,28 @@ class InvoiceMail:
                 f"{view.issuer.name} issued a credit note on invoice {number}:",
                 described,
                 "",
-                "The invoice attached lists its credit notes.",
+                f"The credit note {shown} is attached.",
             ]
+            note_view = credit_note_view(
+                self._customers, self._tenants, tenant_id, note, invoice, notes, locale,
+                settings=self._settings,
+            )  # fmt: skip
+            attachment = Attachment(
+                _file_name(shown), render_credit_note_pdf(note_view, locale=locale)
+            )
         if view.tax_note and note is None:
             lines += ["", view.tax_note]
         if self._public_url:
-            lines += ["", f"View it online: {self._public_url}{invoice_urls(invoice.id)[0]}"]
+            page = invoice_urls(invoice.id)[0] if note is None else credit_note_urls(note.id)[0]
+            lines += ["", f"View it online: {self._public_url}{page}"]
         if view.footer:
             lines += ["", view.footer]
-        name = number if note is None else f"{number}_{note.display_number}"
         return Mail(
             sender=sender,
             recipients=recipients,
             subject=subject,
             text="\n".join(lines) + "\n",
-            attachments=(Attachment(_file_name(name), pdf),),
+            attachments=(attachment,),
             headers=tuple(headers),
         )
 

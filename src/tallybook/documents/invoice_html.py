@@ -13,6 +13,7 @@ import base64
 
 from markupsafe import Markup
 
+from tallybook.documents.credit_note_document import CreditNoteView
 from tallybook.documents.csp import invoice_csp
 from tallybook.documents.invoice_view import InvoiceView
 from tallybook.documents.templating import environment, static_text
@@ -48,6 +49,29 @@ def render_invoice_html(
     template = environment().get_template("invoice.html")
     return template.render(
         inv=view,
+        logo_src=logo_data_uri(view.logo),
+        css=Markup(static_text("invoice.css")),  # our own file, never user input
+        script=Markup(PRINT_SCRIPT),
+        lang=lang,
+        back_url=back_url,
+        pdf_url=pdf_url,
+        toolbar=toolbar,
+    )
+
+
+def render_credit_note_html(
+    view: CreditNoteView,
+    *,
+    lang: str = "en",
+    back_url: str | None = None,
+    pdf_url: str | None = None,
+    toolbar: bool = True,
+) -> str:
+    """The page of a credit note (``documents.credit_note_document``): the invoice page's
+    stylesheet, script and policy (``invoice_page_csp``), the note's own layout."""
+    template = environment().get_template("credit_note.html")
+    return template.render(
+        note=view,
         logo_src=logo_data_uri(view.logo),
         css=Markup(static_text("invoice.css")),  # our own file, never user input
         script=Markup(PRINT_SCRIPT),

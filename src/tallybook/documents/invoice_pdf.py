@@ -156,13 +156,19 @@ BASE_RANGE: tuple[tuple[int, int], ...] = (
 
 
 def _embed_fonts(pdf: _Document, view: InvoiceView) -> bool:
-    """Register DejaVu (and IPAGothic when a character needs it); False when DejaVu is
-    not installed (core fonts then). Only the characters the document can use are loaded
-    from each font (``unicode_range``): reading a whole CJK font's metrics takes seconds."""
+    """``embed_fonts`` for the texts of an invoice view."""
+    return embed_fonts(pdf, repr(view) + _texts(view))
+
+
+def embed_fonts(pdf: _Document, texts: str) -> bool:
+    """Register DejaVu (and IPAGothic when a character of ``texts`` needs it); False when
+    DejaVu is not installed (core fonts then). Only the characters the document can use
+    are loaded from each font (``unicode_range``): reading a whole CJK font's metrics
+    takes seconds."""
     found = fonts.fonts()
     if found.regular is None or found.bold is None:
         return False
-    used = {ord(ch) for ch in repr(view) + _texts(view)}
+    used = {ord(ch) for ch in texts}
     wanted: list[int | tuple[int, int]] = [*BASE_RANGE, *sorted(used)]
     pdf.add_font(UNICODE_FONT, "", str(found.regular), unicode_range=wanted)
     pdf.add_font(UNICODE_FONT, "B", str(found.bold), unicode_range=wanted)

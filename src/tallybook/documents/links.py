@@ -14,3 +14,9 @@ def invoice_urls(invoice_id: str) -> tuple[str, str]:
     """The HTML and PDF documents of one invoice (``/v1/invoices/{id}.html`` and ``.pdf``)."""
     ref = quote(invoice_id, safe="")
     return f"/v1/invoices/{ref}.html", f"/v1/invoices/{ref}.pdf"
+
+
+def credit_note_urls(note_id: str) -> tuple[str, str]:
+    """The HTML and PDF documents of one credit note (``/v1/credit-notes/{id}.html``, ``.pdf``)."""
+    ref = quote(note_id, safe="")
+    return f"/v1/credit-notes/{ref}.html", f"/v1/credit-notes/{ref}.pdf"

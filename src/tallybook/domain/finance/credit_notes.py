@@ -32,7 +32,7 @@ from enum import StrEnum
 from typing import Any
 
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
-from tallybook.domain.billing.lines import Line, LineType
+from tallybook.domain.billing.lines import Line, LineTax, LineType
 from tallybook.domain.credits.ledger import payable_after_discounts
 from tallybook.domain.errors import Conflict, ValidationError
 from tallybook.domain.money import DECIMAL_CONTEXT, format_decimal, minor_units, round_amount
@@ -231,16 +231,75 @@ def _tax_back(
 ) -> tuple[Decimal, Decimal]:
     """(tax given back, of which exclusive) for crediting ``amount`` after ``before``."""
     total = exclusive = ZERO
-    if base == 0:
-        return total, exclusive
-    for tax in line.taxes:
-        upto = DECIMAL_CONTEXT.divide(DECIMAL_CONTEXT.multiply(tax.amount, before + amount), base)
-        until = DECIMAL_CONTEXT.divide(DECIMAL_CONTEXT.multiply(tax.amount, before), base)
-        back = round_amount(upto, currency) - round_amount(until, currency)
+    for tax, back in _tax_parts(line, base, before, amount, currency):
         total += back
         if not tax.inclusive:
             exclusive += back
     return total, exclusive
+
+
+def _tax_parts(
+    line: Line, base: Decimal, before: Decimal, amount: Decimal, currency: str
+) -> list[tuple[LineTax, Decimal]]:
+    """Each of the line's rates and the tax it gives back for crediting ``amount`` after
+    ``before`` of ``base`` (the module's rule: proportional, rounded per cumulative step)."""
+    if base == 0:
+        return []
+    parts = []
+    for tax in line.taxes:
+        upto = DECIMAL_CONTEXT.divide(DECIMAL_CONTEXT.multiply(tax.amount, before + amount), base)
+        until = DECIMAL_CONTEXT.divide(DECIMAL_CONTEXT.multiply(tax.amount, before), base)
+        parts.append((tax, round_amount(upto, currency) - round_amount(until, currency)))
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class NoteTax:
+    """The tax one credit note gives back at one rate (for its document): the rate's
+    ``name``, ``percentage`` and ``inclusive`` as the invoice copied them, ``credited``
+    the note's amounts the rate applied to, ``amount`` the tax given back."""
+
+    rate: str
+    name: str
+    percentage: Decimal
+    inclusive: bool
+    credited: Decimal
+    amount: Decimal
+
+
+def note_taxes(
+    invoice: Invoice, note: CreditNote, earlier: Sequence[CreditNote]
+) -> tuple[tuple[NoteTax, ...], dict[int, tuple[NoteTax, ...]]]:
+    """The tax ``note`` gave back per rate (in the order rates first appear) and per note
+    line (by invoice line index), recomputed with the rule that made it (``_tax_parts``)
+    from the invoice and the notes issued before it (those of ``earlier`` with a lower number);
+    the per-rate amounts of a line add up to its stored ``tax_amount``."""
+    bases = creditable(invoice)
+    done = credited_so_far([n for n in earlier if n.number < note.number])
+    by_rate: dict[str, list[Any]] = {}
+    by_line: dict[int, tuple[NoteTax, ...]] = {}
+    for item in note.lines:
+        if item.line >= len(invoice.lines):  # pragma: no cover - notes name invoice lines
+            continue
+        line = invoice.lines[item.line]
+        parts = _tax_parts(
+            line, bases.get(item.line, ZERO), done.get(item.line, ZERO), item.amount,
+            invoice.currency,
+        )  # fmt: skip
+        rows = []
+        for tax, back in parts:
+            rows.append(
+                NoteTax(tax.rate, tax.name, tax.percentage, tax.inclusive, item.amount, back)
+            )
+            row = by_rate.setdefault(tax.rate, [tax, ZERO, ZERO])
+            row[1] += item.amount
+            row[2] += back
+        by_line[item.line] = tuple(rows)
+    totals = tuple(
+        NoteTax(tax.rate, tax.name, tax.percentage, tax.inclusive, credited, amount)
+        for tax, credited, amount in by_rate.values()
+    )
+    return totals, by_line
 
 
 def check_reason(value: object) -> str:
