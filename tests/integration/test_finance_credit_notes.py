@@ -77,7 +77,10 @@ def test_a_partial_credit_note_refunds_one_line_into_the_credits_ledger(
         login = browser.post("/portal/login", data={"api_key": TEST_KEY}, follow_redirects=False)
         assert login.status_code == 303
         page = browser.get("/portal/customers/de").text
-        assert "Credit note CN-000001: €117.81" in page
+        link = f'<a href="/v1/credit-notes/{note["id"]}.html">CN-000001: €117.81</a>'
+        assert link in page and f'href="/v1/credit-notes/{note["id"]}.pdf"' in page
+        document = browser.get(f"/v1/credit-notes/{note['id']}.pdf")  # the portal's cookie
+        assert document.status_code == 200 and "CN-000001" in pdf_text(document.content)
 
     # the line is used up: one cent more is refused, nothing was written
     over = _note(

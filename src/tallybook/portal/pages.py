@@ -15,7 +15,7 @@ from babel.dates import format_date
 from markupsafe import Markup
 
 from tallybook.documents import formats
-from tallybook.documents.links import invoice_urls
+from tallybook.documents.links import credit_note_urls, invoice_urls
 from tallybook.domain.billing.invoice import Invoice
 from tallybook.domain.finance.credit_notes import CreditNote
 from tallybook.portal.charts import Bar, bar_chart
@@ -80,6 +80,16 @@ class ChartView:
 
 
 @dataclass(frozen=True, slots=True)
+class NoteLink:
+    """A credit note under its invoice's row: ``label`` ("CN-000001: €117.81") and the
+    note's own page and PDF (``/v1/credit-notes/{id}.html``, ``.pdf``)."""
+
+    label: str
+    html_url: str
+    pdf_url: str
+
+
+@dataclass(frozen=True, slots=True)
 class InvoiceRow:
     number: str
     status: str
@@ -87,7 +97,7 @@ class InvoiceRow:
     total: str
     html_url: str
     pdf_url: str
-    credit_notes: tuple[str, ...] = ()  # "CN-000001: €117.81"
+    credit_notes: tuple[NoteLink, ...] = ()  # "CN-000001: €117.81" and its documents
 
 
 def summary(usage: CurrentUsage, locale: str) -> UsageSummary:
@@ -164,10 +174,11 @@ def invoice_rows(
     notes: Sequence[CreditNote] = (),
 ) -> list[InvoiceRow]:
     """The invoice table, each row with the credit notes issued against the invoice."""
-    by_invoice: dict[str, list[str]] = {}
+    by_invoice: dict[str, list[NoteLink]] = {}
     for note in notes:
         total = formats.money(note.total, note.currency, locale)
-        by_invoice.setdefault(note.invoice, []).append(f"{note.display_number}: {total}")
+        link = NoteLink(f"{note.display_number}: {total}", *credit_note_urls(note.id))
+        by_invoice.setdefault(note.invoice, []).append(link)
     rows = []
     for invoice in invoices:
         html_url, pdf_url = invoice_urls(invoice.id)
