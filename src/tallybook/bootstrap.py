@@ -26,7 +26,6 @@ from tallybook.adapters.store.billing_invoices import InvoiceStore
 from tallybook.adapters.store.catalog import CatalogStore
 from tallybook.adapters.store.commitments import CommitmentStore
 from tallybook.adapters.store.credit_notes import CreditNoteStore
-from tallybook.adapters.store.logos import LogoStore
 from tallybook.adapters.store.credits import CreditStore
 from tallybook.adapters.store.customer_portal import CustomerPortalStore
 from tallybook.adapters.store.customers import CustomerStore
@@ -36,6 +35,7 @@ from tallybook.adapters.store.entitlements import EntitlementStore
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.finance import RevenueSource, TaxRateStore
 from tallybook.adapters.store.governance import GovernanceStore
+from tallybook.adapters.store.logos import LogoStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
@@ -65,8 +65,8 @@ from tallybook.services.customers import CustomerService
 from tallybook.services.entitlements import EntitlementService
 from tallybook.services.experiments import ExperimentService
 from tallybook.services.finance.credit_notes import CreditNoteService
-from tallybook.services.finance.logos import LogoService
 from tallybook.services.finance.delivery import InvoiceEmails
+from tallybook.services.finance.logos import LogoService
 from tallybook.services.finance.parties import InvoiceSettings
 from tallybook.services.finance.revenue import RevenueService
 from tallybook.services.finance.taxes import RateTaxes, TaxRateService

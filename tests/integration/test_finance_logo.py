@@ -21,7 +21,9 @@ from tests.integration.test_invoice_documents import pdf_text
 
 
 def image_bytes(
-    size: tuple[int, int] = (120, 40), color: tuple[int, int, int] = (200, 30, 30), kind: str = "PNG"
+    size: tuple[int, int] = (120, 40),
+    color: tuple[int, int, int] = (200, 30, 30),
+    kind: str = "PNG",
 ) -> bytes:
     """A real image made with Pillow (one colour)."""
     out = io.BytesIO()
@@ -64,9 +66,12 @@ def test_upload_read_and_remove(client: TestClient) -> None:
     assert client.patch("/v1/tenant", json={"seller": seller}).status_code == 200
     assert client.get("/v1/tenant").json()["seller"]["logo"] == sha
     jpeg = image_bytes(kind="JPEG")
-    assert client.put(
-        "/v1/tenant/logo", content=jpeg, headers={"Content-Type": "image/jpeg"}
-    ).json()["content_type"] == "image/jpeg"
+    assert (
+        client.put("/v1/tenant/logo", content=jpeg, headers={"Content-Type": "image/jpeg"}).json()[
+            "content_type"
+        ]
+        == "image/jpeg"
+    )
     removed = client.delete("/v1/tenant/logo")
     assert removed.status_code == 200 and removed.json()["deleted"] is True
     assert client.get("/v1/tenant/logo").status_code == 404
@@ -107,9 +112,12 @@ def test_bad_logos_are_refused(client: TestClient) -> None:
 
 def test_the_invoice_prints_the_logo_and_keeps_it_after_a_new_upload(client: TestClient) -> None:
     red = image_bytes((120, 40), (200, 30, 30))
-    assert client.put(
-        "/v1/tenant/logo", content=red, headers={"Content-Type": "image/png"}
-    ).status_code == 200
+    assert (
+        client.put(
+            "/v1/tenant/logo", content=red, headers={"Content-Type": "image/png"}
+        ).status_code
+        == 200
+    )
     invoice = _finalized_invoice(client)  # sets the seller again: the logo stays
     final = client.get(f"/v1/invoices/{invoice}").json()
     assert final["parties"]["seller"]["logo"] == hashlib.sha256(red).hexdigest()
@@ -121,9 +129,12 @@ def test_the_invoice_prints_the_logo_and_keeps_it_after_a_new_upload(client: Tes
     assert f"data:image/png;base64,{base64.b64encode(red).decode()}" in html
 
     blue = image_bytes((300, 100), (20, 40, 220))
-    assert client.put(
-        "/v1/tenant/logo", content=blue, headers={"Content-Type": "image/png"}
-    ).status_code == 200
+    assert (
+        client.put(
+            "/v1/tenant/logo", content=blue, headers={"Content-Type": "image/png"}
+        ).status_code
+        == 200
+    )
     # the final invoice still shows the red logo it was finalized with
     html = client.get(f"/v1/invoices/{invoice}.html").text
     assert base64.b64encode(red).decode() in html and base64.b64encode(blue).decode() not in html
@@ -144,15 +155,20 @@ def test_a_draft_shows_the_current_logo(client: TestClient) -> None:
     assert client.post("/v1/customers", json={"id": "d1", "currency": "EUR"}).status_code == 201
     sub = {"customer": "d1", "plan": "eu", "start": "2026-01-01T00:00:00Z"}
     assert client.post("/v1/subscriptions", json=sub).status_code == 201
-    assert client.post("/v1/billing-runs", json={"as_of": "2026-01-01T00:10:00Z"}).status_code == 200
+    assert (
+        client.post("/v1/billing-runs", json={"as_of": "2026-01-01T00:10:00Z"}).status_code == 200
+    )
     found = client.get("/v1/invoices", params={"customer": "d1"}).json()["data"]
     assert [i["status"] for i in found] == ["draft"]
     draft = found[0]["id"]
     assert pdf_images(client.get(f"/v1/invoices/{draft}.pdf").content) == []
     green = image_bytes((64, 64), (20, 200, 40))
-    assert client.put(
-        "/v1/tenant/logo", content=green, headers={"Content-Type": "image/png"}
-    ).status_code == 200
+    assert (
+        client.put(
+            "/v1/tenant/logo", content=green, headers={"Content-Type": "image/png"}
+        ).status_code
+        == 200
+    )
     images = pdf_images(client.get(f"/v1/invoices/{draft}.pdf").content)
     assert [(i["width"], i["height"]) for i in images] == [("64", "64")]
     link = "https://example.com/brand/logo.png"

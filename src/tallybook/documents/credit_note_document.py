@@ -108,7 +108,9 @@ def credit_note_view(
                 description=item.description or item.charge,
                 period=period,
                 amount=money(item.amount),
-                tax=" \u00b7 ".join(_line_tax(t, money, locale) for t in by_line.get(item.line, ())),
+                tax=" \u00b7 ".join(
+                    _line_tax(t, money, locale) for t in by_line.get(item.line, ())
+                ),
             )
         )
     invoice_number = invoice.display_number or invoice.id

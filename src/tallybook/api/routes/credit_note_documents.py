@@ -10,7 +10,7 @@ or an unknown note is ``404 credit_note_not_found``. Listed before
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
@@ -28,7 +28,7 @@ from tallybook.domain.errors import NotFound
 
 router = APIRouter(tags=["invoices"])
 LocaleQuery = Annotated[str | None, Query(max_length=35, description="e.g. en_US, de_DE")]
-NOT_FOUND = {404: {"description": "credit_note_not_found"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "credit_note_not_found"}}
 
 
 def _load(

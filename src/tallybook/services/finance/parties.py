@@ -17,6 +17,7 @@ from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 
 from tallybook.domain.errors import ValidationError
+from tallybook.domain.finance.logos import Logo
 from tallybook.domain.finance.parties import (
     MAX_EMAILS,
     MAX_RATES,
@@ -30,7 +31,6 @@ from tallybook.domain.finance.parties import (
     tax_exempt_of,
 )
 from tallybook.domain.subscriptions.model import Customer
-from tallybook.domain.finance.logos import Logo
 from tallybook.services.ports import LogoStore, TenantStore
 
 BUYER_FIELDS = frozenset(
