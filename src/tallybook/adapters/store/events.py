@@ -74,6 +74,14 @@ _PG_STAGE = (
     "DELETE FROM events_stage"
 )
 _PG_COPY = "COPY events_stage FROM STDIN"
+# ``events`` is partitioned by month of ``ts`` (0019) and its key includes ``ts``: keys
+# stored under another instant (a conflicting body, a retry of an event sent without a
+# timestamp) leave the stage here, across every partition, and count as already stored.
+_PG_ELSEWHERE = (
+    "DELETE FROM events_stage s USING events e WHERE e.tenant_id = %s "
+    "AND e.source = s.source AND e.id = s.id AND e.ts <> s.ts RETURNING s.source, s.id, "
+    "e.body_hash"
+)
 _PG_INSERT = (
     f"INSERT INTO events ({_COLUMNS}) SELECT %s, source, id, customer, type, ts, properties, "
     "body_hash, %s FROM events_stage ORDER BY source, id ON CONFLICT DO NOTHING "
@@ -122,12 +130,15 @@ class BatchWriter:
         if not rows:
             return 0, {}
         cursor = self._raw.cursor()
+        elsewhere: dict[Key, str] = {}
         try:
             if self._postgres:
                 cursor.execute(_PG_STAGE)
                 with cursor.copy(_PG_COPY) as copy:
                     for row in rows:
                         copy.write_row(row)
+                cursor.execute(_PG_ELSEWHERE, (self._tenant,))
+                elsewhere = {(s, i): h for s, i, h in cursor.fetchall()}
                 cursor.execute(_PG_INSERT, (self._tenant, self._received))
             else:
                 last = cursor.execute(_SQLITE_LAST_ROWID).fetchone()[0] if self._rollups else 0
@@ -144,7 +155,7 @@ class BatchWriter:
                     cursor.execute(_SQLITE_NEW_KEYS, (last,))
                 new = {(s, i) for s, i in cursor.fetchall()}
                 self._roll_up([r for r in rows if (r.source, r.id) in new])
-            return inserted, self._stored_hashes(cursor, rows)
+            return inserted, {**self._stored_hashes(cursor, rows), **elsewhere}
         finally:
             cursor.close()
 
