@@ -1,20 +1,25 @@
 """Monthly partitions of the dedupe ledger (``events``) and its retention (issue 15).
 
-On PostgreSQL ``events`` is declaratively partitioned by ``RANGE (ts)`` (migration
-``0019_ledger_partitions``): one partition per UTC calendar month of the event's time,
-``events_pYYYYMM`` holding ``[first microsecond of the month, first of the next)``, and
+On PostgreSQL ``events`` is declaratively partitioned by ``RANGE (ledger_month)``
+(migration ``0019_ledger_partitions``), a PostgreSQL-only integer column holding the UTC
+calendar month of the event's time as ``YYYYMM`` (written by the ingest insert from
+``ts``, ``MONTH_OF_TS``): one partition per month, ``events_pYYYYMM``, and
 ``events_default`` (the DEFAULT partition) for rows of a month that has no partition yet
-(a late event older than the partitions made, or a month not created ahead). The primary
-key is ``(tenant_id, source, id, ts)``: PostgreSQL requires the partition column in every
-unique key, and ``ts`` is what a retry carries (the timestamp as sent is part of the body
-hash), so an identical event re-sent in any later month lands in the same partition and
-hits the key. Keys stored under another ``ts`` (a conflicting body, or a retry of an event
-sent without a timestamp) are found by ``events.BatchWriter`` before its insert, across
-every partition.
+(a late event older than the partitions made, a month not created ahead, or a row written
+by hand with the column's default 0). PostgreSQL requires the partition column in every
+unique key, so the primary key is ``(tenant_id, source, id, ledger_month)``:
+
+* within a month the key alone decides, under concurrency, exactly as before;
+* an identical event re-sent in any later month carries the same timestamp (it is part of
+  the body hash), so it lands in the same partition and hits the key;
+* a key stored under another month (a conflicting body with another timestamp, or a retry
+  of an event sent without a timestamp after the month turned) is found by
+  ``events.BatchWriter`` before its insert, across every partition, and counts as stored.
+  Two such sends racing in concurrent transactions in different months are the one case
+  the key does not serialise (see docs/scaling.md).
 
 Why the event's month and not the month it was received: ClickHouse partitions the same
-rows by ``toYYYYMM(ts)``, usage reads filter on ``ts`` (PostgreSQL prunes partitions), and
-only the event's time keeps a repeated body in one partition.
+rows by ``toYYYYMM(ts)``, and only the event's time keeps a repeated body in one partition.
 
 ``LedgerMaintenance.run`` (a scheduled job of ``tallybook serve`` and
 ``tallybook events maintain``):
@@ -46,8 +51,17 @@ from sqlalchemy import Connection, Engine, text
 
 from tallybook.adapters.store.db import is_postgres
 
+MONTH_OF_TS = (
+    "(extract(year FROM to_timestamp({ts} / 1000000.0) AT TIME ZONE 'UTC') * 100 "
+    "+ extract(month FROM to_timestamp({ts} / 1000000.0) AT TIME ZONE 'UTC'))::integer"
+)  # SQL: the UTC month ``YYYYMM`` of a micros column; ``.format(ts="e.ts")``
 DELETE_CHUNK = 10_000  # rows per bounded DELETE (one short transaction each)
 _NAME = re.compile(r"^events_p(\d{4})(\d{2})$")
+
+
+def month_key(year: int, month: int) -> int:
+    """``YYYYMM``, the ``ledger_month`` of ``year``-``month``."""
+    return year * 100 + month
 
 
 def month_start_micros(year: int, month: int) -> int:
@@ -106,12 +120,12 @@ def create_month(conn: Connection, year: int, month: int) -> None:
     any rows of that month out of the default partition first (PostgreSQL refuses to
     attach a range the default partition still holds rows of)."""
     name = partition_name(year, month)
-    lo = month_start_micros(year, month)
-    hi = month_start_micros(*add_months(year, month, 1))
+    lo = month_key(year, month)
+    hi = month_key(*add_months(year, month, 1))
     conn.execute(text(f"CREATE TABLE {name} (LIKE events INCLUDING DEFAULTS)"))
     conn.execute(
         text(
-            f"WITH moved AS (DELETE FROM events_default WHERE ts >= {lo} AND ts < {hi} "
+            f"WITH moved AS (DELETE FROM events_default WHERE ledger_month = {lo} "
             f"RETURNING *) INSERT INTO {name} SELECT * FROM moved"
         )
     )

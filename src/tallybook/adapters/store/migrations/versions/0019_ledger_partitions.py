@@ -1,7 +1,8 @@
 """The dedupe ledger (``events``) partitioned by month on PostgreSQL (issue 15).
 
-Rebuilds ``events`` as ``PARTITION BY RANGE (ts)`` with primary key
-``(tenant_id, source, id, ts)``, a DEFAULT partition and one partition per month from the
+Rebuilds ``events`` with a ``ledger_month`` column (``YYYYMM`` of ``ts`` in UTC) as
+``PARTITION BY RANGE (ledger_month)`` with primary key
+``(tenant_id, source, id, ledger_month)``, a DEFAULT partition and one partition per month from the
 oldest stored event to two months ahead, then copies the rows over (one transaction: on
 a large table plan the downtime; see docs/scaling.md). SQLite is unchanged (retention
 there is a bounded DELETE). See ``adapters/store/ledger_partitions``.
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from alembic import op
 from sqlalchemy import text
 
-from tallybook.adapters.store.ledger_partitions import add_months, create_month
+from tallybook.adapters.store.ledger_partitions import MONTH_OF_TS, add_months, create_month
 
 revision = "0019_ledger_partitions"
 down_revision = "0013_stripe_customer_claims"
@@ -42,9 +43,13 @@ def upgrade() -> None:
         return
     conn = op.get_bind()
     _rename_old()
-    op.execute("CREATE TABLE events (LIKE events_old INCLUDING DEFAULTS) PARTITION BY RANGE (ts)")
     op.execute(
-        "ALTER TABLE events ADD CONSTRAINT pk_events PRIMARY KEY (tenant_id, source, id, ts)"
+        "CREATE TABLE events (LIKE events_old INCLUDING DEFAULTS, "
+        "ledger_month integer NOT NULL DEFAULT 0) PARTITION BY RANGE (ledger_month)"
+    )
+    op.execute(
+        "ALTER TABLE events ADD CONSTRAINT pk_events "
+        "PRIMARY KEY (tenant_id, source, id, ledger_month)"
     )
     for statement in _INDEXES:
         op.execute(statement)
@@ -60,7 +65,7 @@ def upgrade() -> None:
     while month <= last:
         create_month(conn, *month)
         month = add_months(*month, 1)
-    op.execute("INSERT INTO events SELECT * FROM events_old")
+    op.execute(f"INSERT INTO events SELECT *, {MONTH_OF_TS.format(ts='ts')} FROM events_old")
     op.execute("DROP TABLE events_old")
 
 
@@ -69,12 +74,14 @@ def downgrade() -> None:
         return
     _rename_old()
     op.execute("CREATE TABLE events (LIKE events_old INCLUDING DEFAULTS)")
+    op.execute("ALTER TABLE events DROP COLUMN ledger_month")
     op.execute("ALTER TABLE events ADD CONSTRAINT pk_events PRIMARY KEY (tenant_id, source, id)")
     for statement in _INDEXES:
         op.execute(statement)
     # a key stored under two instants (not possible through ingest) keeps its first row
+    columns = "tenant_id, source, id, customer, type, ts, properties, received_at, body_hash"
     op.execute(
-        "INSERT INTO events SELECT DISTINCT ON (tenant_id, source, id) * FROM events_old "
-        "ORDER BY tenant_id, source, id, received_at"
+        f"INSERT INTO events ({columns}) SELECT DISTINCT ON (tenant_id, source, id) {columns} "
+        "FROM events_old ORDER BY tenant_id, source, id, received_at"
     )
     op.execute("DROP TABLE events_old")
