@@ -36,6 +36,7 @@ from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.finance import RevenueSource, TaxRateStore
 from tallybook.adapters.store.governance import GovernanceStore
 from tallybook.adapters.store.logos import LogoStore
+from tallybook.adapters.store.ledger_partitions import LedgerMaintenance
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
@@ -143,6 +144,7 @@ class Container:
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
     shipper: Shipper | None = None  # set when raw events are read from ClickHouse
     events_executor: Executor | None = None
+    ledger: LedgerMaintenance | None = None  # partitions ahead and retention of ``events``
 
     def close(self) -> None:
         if self.events_executor is not None:
@@ -286,6 +288,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         top_ups.run_due,
         spend_limits.sweep,
     ]
+    ledger = LedgerMaintenance(engine, clock.now, settings.event_ledger_retention_months)
     if payments is not None:
         jobs += [payments.sync.run_due, payments.reconciliation.run_due]
     credit_note_store = CreditNoteStore(engine)
@@ -309,6 +312,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     emails = InvoiceEmails(EmailDeliveryStore(engine), composer, transport, clock)
     if transport is not None:  # invoice e-mails go out on the same schedule
         jobs.append(emails.run_once)
+    jobs.append(ledger.run)  # last: partitions ahead, then retention (never unshipped rows)
     return Container(
         settings=settings,
         engine=engine,
@@ -358,6 +362,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         scheduled_jobs=jobs,
         payments=payments,
         shipper=shipper,
+        ledger=ledger,
         events_executor=executor,
     )
 

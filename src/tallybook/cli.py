@@ -15,6 +15,7 @@ from rich.table import Table
 
 from tallybook import __version__
 from tallybook.cli_credits import credits_app
+from tallybook.cli_ledger import ledger_app
 from tallybook.cli_support import audited
 from tallybook.cli_support import container as wired
 from tallybook.config import Settings
@@ -334,6 +335,7 @@ app.add_typer(billing_app, name="billing")
 invoices_app = typer.Typer(help="Read invoices.", no_args_is_help=True)
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(credits_app, name="credits")
+app.add_typer(ledger_app, name="ledger")
 
 
 @billing_app.command("run")

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
         "clickhouse://user:password@host:8123/database, or chdb:///path for the in-process "
         "engine. Unset: usage is read from the database itself.",
     )
+    event_ledger_retention_months: int | None = Field(
+        None,
+        ge=1,
+        le=1200,
+        description="Drop stored events (the dedupe ledger) whose event time is before the "
+        "first day of the month this many months before the current one; a retry of such an "
+        "id is accepted again (docs/scaling.md). Unset: events are kept forever.",
+    )
     outbox_enabled: bool = Field(
         True,
         description="Record facts (invoice.*, subscription.*) in the outbox for webhooks; "

@@ -48,6 +48,7 @@ from sqlalchemy import (
 from tallybook.adapters.store.db import is_postgres
 from tallybook.adapters.store.events_group import GroupCommit
 from tallybook.adapters.store.failures import translated, with_retries
+from tallybook.adapters.store.ledger_partitions import MONTH_OF_TS
 from tallybook.adapters.store.rollups import RollupWriter
 from tallybook.adapters.store.schema_events import events, rejected_events
 from tallybook.adapters.store.schema_shipping import event_batches
@@ -74,9 +75,19 @@ _PG_STAGE = (
     "DELETE FROM events_stage"
 )
 _PG_COPY = "COPY events_stage FROM STDIN"
+# ``events`` is partitioned by the UTC month of ``ts`` (``ledger_month``, 0019) and its key
+# includes it: keys stored in another month (a conflicting body with another timestamp, a
+# retry of an event sent without one after the month turned) leave the stage here, found
+# across every partition, and count as already stored (``ledger_partitions``).
+_PG_ELSEWHERE = (
+    "DELETE FROM events_stage s USING events e WHERE e.tenant_id = %s "
+    "AND e.source = s.source AND e.id = s.id "
+    f"AND e.ledger_month <> {MONTH_OF_TS.format(ts='s.ts')} RETURNING s.source, s.id, "
+    "e.body_hash"
+)
 _PG_INSERT = (
-    f"INSERT INTO events ({_COLUMNS}) SELECT %s, source, id, customer, type, ts, properties, "
-    "body_hash, %s FROM events_stage ORDER BY source, id ON CONFLICT DO NOTHING "
+    f"INSERT INTO events ({_COLUMNS}, ledger_month) SELECT %s, source, id, customer, type, ts, "
+    f"properties, body_hash, %s, {MONTH_OF_TS.format(ts='ts')} FROM events_stage ORDER BY source, id ON CONFLICT DO NOTHING "
     "RETURNING source, id"
 )  # one key order for every writer: concurrent batches of the same keys never deadlock
 # SQLite: the rows this transaction inserted are those past the largest rowid before it
@@ -122,12 +133,15 @@ class BatchWriter:
         if not rows:
             return 0, {}
         cursor = self._raw.cursor()
+        elsewhere: dict[Key, str] = {}
         try:
             if self._postgres:
                 cursor.execute(_PG_STAGE)
                 with cursor.copy(_PG_COPY) as copy:
                     for row in rows:
                         copy.write_row(row)
+                cursor.execute(_PG_ELSEWHERE, (self._tenant,))
+                elsewhere = {(s, i): h for s, i, h in cursor.fetchall()}
                 cursor.execute(_PG_INSERT, (self._tenant, self._received))
             else:
                 last = cursor.execute(_SQLITE_LAST_ROWID).fetchone()[0] if self._rollups else 0
@@ -144,7 +158,7 @@ class BatchWriter:
                     cursor.execute(_SQLITE_NEW_KEYS, (last,))
                 new = {(s, i) for s, i in cursor.fetchall()}
                 self._roll_up([r for r in rows if (r.source, r.id) in new])
-            return inserted, self._stored_hashes(cursor, rows)
+            return inserted, {**self._stored_hashes(cursor, rows), **elsewhere}
         finally:
             cursor.close()
 

@@ -16,8 +16,11 @@
                          as sent or absent, properties with sorted keys); a repeated id with
                          the same hash is a duplicate, with another hash a conflict
 
-Primary key ``(tenant_id, source, id)``: deduplication is permanent and enforced by the
-database in the same transaction as the write. Indexes: ``ix_events_usage`` on
+Primary key ``(tenant_id, source, id)``: deduplication is permanent (unless
+``TALLYBOOK_EVENT_LEDGER_RETENTION_MONTHS`` drops old events) and enforced by the
+database in the same transaction as the write. On PostgreSQL the table is partitioned by
+``ledger_month`` (``YYYYMM`` of ``ts``, a PostgreSQL-only column) and the key is
+``(tenant_id, source, id, ledger_month)``; see ``ledger_partitions``. Indexes: ``ix_events_usage`` on
 ``(tenant_id, customer, type, ts)`` for usage queries (one customer, one event type,
 a time range) and ``ix_events_tenant_ts`` on ``(tenant_id, ts)`` for listing.
 
