@@ -118,12 +118,12 @@ class PeriodUsageStore:
         self._engine = engine
 
     def period_usage(
-        self, tenant_id: str, start: datetime, until: datetime, charges: Sequence[str]
+        self, tenant_id: str, start: datetime, until: datetime, charges: Sequence[str] | None
     ) -> list[PeriodUsage]:
-        """The rows of periods lying inside ``[start, until)`` for ``charges`` and the
-        markers (one indexed range read on ``ix_period_usage_start``)."""
+        """The rows of periods lying inside ``[start, until)`` for ``charges`` (every
+        charge when None) and the markers (one indexed range read on
+        ``ix_period_usage_start``)."""
         t = table.c
-        wanted = sorted({MARKER, *charges})
         stmt = select(
             t.subscription_id,
             t.period_start,
@@ -141,8 +141,9 @@ class PeriodUsageStore:
             t.period_start >= start,
             t.period_start < until,
             t.period_end <= until,
-            t.charge.in_(wanted),
         )
+        if charges is not None:
+            stmt = stmt.where(t.charge.in_(sorted({MARKER, *charges})))
         with self._engine.connect() as conn:
             result = conn.execute(stmt).all()
         return [
