@@ -1,10 +1,10 @@
 """Per-period usage as billed (``period_usage``): written when a period invoice is
 finalized, read by usage percentiles and the allowance model.
 
-``write_period_usage`` runs in the transaction that stores invoices finalized (the
-billing run's chunk, next to ``invoice_totals``): the rows of each final ``period``
-invoice (``domain.analytics.period_usage``), then the removal of the rows of every
-period a final invoice's late-event adjustment corrects. Migration
+``write_period_usage`` runs in the transaction that stores a billing run's chunk (next
+to ``invoice_totals``): the rows of each ``period`` invoice finalized
+(``domain.analytics.period_usage``), then the removal of the rows of every period a
+late-event adjustment of any invoice written (a draft too) corrects. Migration
 ``0019_period_usage`` backfills with the same two steps. ``PeriodUsageStore`` is the
 reader (``ports.PeriodUsageReader``).
 """
@@ -95,20 +95,19 @@ def remove_stale(
 
 
 def write_period_usage(conn: Connection, tenant_id: str, writes: Sequence[InvoiceWrite]) -> None:
-    """Store the summary of the ``period`` invoices in ``writes`` that finalize now and
-    drop the periods their adjustments correct, on ``conn`` in its transaction (drafts
-    are skipped)."""
-    final = [write for write in writes if write.finalize]
+    """Store the summary of the ``period`` invoices in ``writes`` that finalize now, and
+    drop the periods that any of ``writes`` (drafts too) adjusts for late events, on
+    ``conn`` in its transaction."""
     rows = [
         usage_row(tenant_id, row)
-        for write in final
-        if write.draft.kind.value == "period"
+        for write in writes
+        if write.finalize and write.draft.kind.value == "period"
         for row in period_usage(
             write.lines, write.draft.customer, write.draft.period_start, write.draft.period_end
         )
     ]
     insert_rows(conn, rows)
-    remove_stale(conn, tenant_id, (item for write in final for item in stale_periods(write.lines)))
+    remove_stale(conn, tenant_id, (item for write in writes for item in stale_periods(write.lines)))
 
 
 class PeriodUsageStore:

@@ -12,10 +12,12 @@ its ``included`` and service period. Those lines are the period's usage lines ex
 of earlier periods are other line types), computed by the billing engine from the events
 stored when it finalized.
 
-A period whose usage a **late-event adjustment** on a later final invoice corrected has
-its rows **removed** (``stale_periods``): readers then rate it from the events again, as
-the adjustment did. Usage of events arriving after the last final invoice of a period
-(not yet billed) is not in the summary until an adjustment bills it.
+A period that a **late-event adjustment** corrects has its rows **removed**
+(``stale_periods``) as soon as a billing run writes the adjustment, on a draft already:
+readers then rate that period from the events again, as the adjustment did. So the
+summary is exact up to the last billing run: events of a summarized period that arrived
+after the last run (or too late for the adjustment look-back, which bills them never)
+are not in it.
 """
 
 from __future__ import annotations

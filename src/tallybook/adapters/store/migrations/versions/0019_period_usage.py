@@ -1,7 +1,7 @@
 """Per-period usage as billed (``period_usage``, schema_analytics.py), backfilled from
 every final ``period`` invoice with ``domain.analytics.period_usage`` (the rule the write
 path uses), a batch of invoices at a time, then the periods corrected by late-event
-adjustments of final invoices removed (as the write path removes them).
+adjustments of any invoice removed (as the write path removes them).
 
 Revision ID: 0019_period_usage
 Revises: 0013_stripe_customer_claims
@@ -80,8 +80,8 @@ def upgrade() -> None:
 
 def backfill(conn: sa.Connection) -> int:
     """Write the rows of every non-draft period invoice (voids too: the usage was
-    measured all the same), then remove the periods that final invoices' adjustments
-    corrected. Returns the number of invoices read."""
+    measured all the same), then remove the periods that any invoice's (a draft's too)
+    late-event adjustments correct. Returns the number of invoices read."""
     # the write path's helpers, given this migration's description of the table
     from tallybook.adapters.store.period_usage import insert_rows, remove_stale, usage_row
 
@@ -91,16 +91,16 @@ def backfill(conn: sa.Connection) -> int:
     while True:
         i = _invoices.c
         stmt = sa.select(
-            i.tenant_id, i.id, i.kind, i.customer_id, i.period_start, i.period_end, i.lines
-        ).where(i.status != "draft")
+            i.tenant_id, i.id, i.status, i.kind, i.customer_id, i.period_start, i.period_end, i.lines
+        )
         if after is not None:
             stmt = stmt.where(sa.tuple_(i.tenant_id, i.id) > after)
         batch = conn.execute(stmt.order_by(i.tenant_id, i.id).limit(BATCH)).all()
         if not batch:
             break
         rows: list[dict[str, Any]] = []
-        for tenant_id, _, kind, customer, start, end, lines in batch:
-            if kind == "period":
+        for tenant_id, _, status, kind, customer, start, end, lines in batch:
+            if kind == "period" and status != "draft":
                 rows += [usage_row(tenant_id, r) for r in period_usage(lines, customer, start, end)]
             stale.setdefault(tenant_id, set()).update(stale_periods(lines))
         insert_rows(conn, rows, _usage)
