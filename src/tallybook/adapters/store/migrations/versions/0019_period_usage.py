@@ -91,7 +91,14 @@ def backfill(conn: sa.Connection) -> int:
     while True:
         i = _invoices.c
         stmt = sa.select(
-            i.tenant_id, i.id, i.status, i.kind, i.customer_id, i.period_start, i.period_end, i.lines
+            i.tenant_id,
+            i.id,
+            i.status,
+            i.kind,
+            i.customer_id,
+            i.period_start,
+            i.period_end,
+            i.lines,
         )
         if after is not None:
             stmt = stmt.where(sa.tuple_(i.tenant_id, i.id) > after)
