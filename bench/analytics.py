@@ -196,6 +196,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--reuse", action="store_true", help="skip set-up (data already there)")
+    parser.add_argument("--setup-only", action="store_true", help="set up, measure nothing")
     parser.add_argument("--backtest-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     db = args.db or f"sqlite:///{Path('bench-analytics.db').resolve()}"
@@ -210,6 +211,8 @@ def main() -> None:
         started = time.perf_counter()
         write_invoices(db, args.customers)
         print(f"set-up: invoices in {time.perf_counter() - started:.1f} s")
+    if args.setup_only:
+        return
     output = subprocess.run(
         [sys.executable, __file__, "--backtest-only", "--db", db],
         check=True,
