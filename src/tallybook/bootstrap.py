@@ -39,6 +39,7 @@ from tallybook.adapters.store.logos import LogoStore
 from tallybook.adapters.store.ledger_partitions import LedgerMaintenance
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
+from tallybook.adapters.store.period_usage import PeriodUsageStore
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.adapters.store.rollups import RollupStore, RollupWriter
 from tallybook.adapters.store.spend_limits import SpendLimitStore
@@ -333,7 +334,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
         outbox_queue=outbox_queue,
         analytics=AnalyticsService(analytics_store, catalog, clock),
-        percentiles=PercentileService(rerater, catalog, clock),
+        percentiles=PercentileService(rerater, catalog, clock, PeriodUsageStore(engine)),
         backtests=BacktestService(analytics_store, rerater, catalog, clock),
         experiments=experiments,
         portal_sessions=PortalSessionService(

@@ -2,7 +2,9 @@
 re-rated with the pricing registry) gives exactly what re-rating every period with the
 billing engine's ``period_lines`` gives, on SQLite and PostgreSQL: graduated tiers with a
 flat amount charged at zero usage, a package price, a partial first period, a mid-period
-plan change and a cancellation (those go through ``period_lines``)."""
+plan change and a cancellation (those go through ``period_lines``). The periods are
+final, so the quick path reads the per-period usage summary while the forced one rates
+every period from the events."""
 
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ CANDIDATES = ["current", "p50", "p90", "0", "733.5", "20000"]
 def _seed(client: TestClient) -> None:
     assert client.put("/v1/catalog", json=CATALOG).status_code == 200
     events: list[dict[str, Any]] = []
+    canceled = ""
     for n in range(14):
         cid = f"c{n}"
         plan = "tiered" if n % 3 else "packed"
@@ -74,8 +77,7 @@ def _seed(client: TestClient) -> None:
             change = {"plan": "packed", "at": "2025-02-10T00:00:00Z"}
             assert client.post(f"/v1/subscriptions/{sid}/change", json=change).status_code == 200
         if n == 8:
-            cancel = {"at": "2025-03-20T00:00:00Z", "mode": "immediately"}
-            assert client.post(f"/v1/subscriptions/{sid}/cancel", json=cancel).status_code == 200
+            canceled = sid
         for month in range(1, 4):
             calls = (n * 397 + month * 211) % 3100  # some below, some above the allowances
             events.append(
@@ -88,6 +90,10 @@ def _seed(client: TestClient) -> None:
                 }
             )
     assert client.post("/v1/events", json=events).json()["accepted"] == len(events)
+    # canceled after its events are stored: the cancellation bills its periods at once,
+    # and events arriving after that would be late usage (test_period_usage.py)
+    cancel = {"at": "2025-03-20T00:00:00Z", "mode": "immediately"}
+    assert client.post(f"/v1/subscriptions/{canceled}/cancel", json=cancel).status_code == 200
 
 
 def test_quick_path_matches_period_lines(
@@ -100,22 +106,40 @@ def test_quick_path_matches_period_lines(
         datetime(2025, 5, 1, tzinfo=UTC),
     )
     service = container.percentiles
-    quick = {"yes": 0, "no": 0}
+    quick = {"yes": 0, "no": 0, "summary": 0}
     original = percentiles._quick_charge
+    fees = percentiles._Fees.total
 
     def counting(*args: Any) -> Any:
         found = original(*args)
         quick["yes" if found is not None else "no"] += 1
         return found
 
+    def summarized(*args: Any) -> Any:
+        quick["summary"] += 1  # a whole period priced from the summary
+        return fees(*args)
+
     monkeypatch.setattr(percentiles, "_quick_charge", counting)
-    for plan in ("tiered", "packed"):
-        fast = service.allowance_model("default", plan, "api", window, CANDIDATES)
-        with monkeypatch.context() as forced:
-            forced.setattr(percentiles, "_plain", lambda charge: False)
-            slow = service.allowance_model("default", plan, "api", window, CANDIDATES)
-        assert fast == slow
-        assert any(row.customers_over for row in fast)
-        assert len({row.total for row in fast}) > 2  # the candidates do change the totals
-    # both paths were taken: whole periods quick; partial, changed and canceled ones not
-    assert quick["yes"] >= 20 and quick["no"] >= 3
+    monkeypatch.setattr(percentiles._Fees, "total", summarized)
+    unbilled = {}
+    for final in (False, True):
+        if final:
+            # every period final: whole ones are then priced from the per-period usage
+            # summary in the quick path (the forced one rates them from the events)
+            run = client.post("/v1/billing-runs", json={"as_of": "2025-05-01T02:00:00Z"})
+            assert run.status_code == 200, run.text
+        for plan in ("tiered", "packed"):
+            fast = service.allowance_model("default", plan, "api", window, CANDIDATES)
+            with monkeypatch.context() as forced:
+                forced.setattr(percentiles, "_plain", lambda charge: False)
+                slow = service.allowance_model("default", plan, "api", window, CANDIDATES)
+            assert fast == slow
+            assert any(row.customers_over for row in fast)
+            assert len({row.total for row in fast}) > 2  # the candidates do change the totals
+            if final:
+                assert fast == unbilled[plan]  # the summary changes nothing
+            else:
+                unbilled[plan] = fast
+    # every path was taken: whole periods quick from the events (before the run) and from
+    # the summary (after); partial, changed and canceled ones through period_lines
+    assert quick["yes"] >= 20 and quick["summary"] >= 20 and quick["no"] >= 3

@@ -7,15 +7,25 @@ plan it starts on. Percentiles interpolate linearly as PostgreSQL ``percentile_c
 
 The allowance model re-rates the same periods with the charge's ``included`` set to each
 candidate (in every version of the plan), with the same usage (no elasticity).
+
+Where the usage comes from: a closed period with a row in the per-period usage summary
+(``domain.analytics.period_usage``: the usage billed on its final period invoice) is read
+from it -- no event is read and, for percentiles, nothing is rated; any other period
+(not final yet, corrected by a late-event adjustment, billed before the summary existed
+without a backfill) is rated from the events as before. In the allowance model a
+summarized period whose modelled charge is one plain line over the whole period on the
+version's allowance is priced from the summary alone (its other usage charges' billed
+amounts plus its fees, ``_fees``); every other period is rated from the events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from tallybook.domain.analytics.period_usage import MARKER, PeriodUsage
 from tallybook.domain.analytics.stats import check_percentile, mean, percentile_cont
 from tallybook.domain.billing.lines import Line, LineType
 from tallybook.domain.billing.schedule import period_lines
@@ -24,10 +34,10 @@ from tallybook.domain.errors import NotFound, ValidationError
 from tallybook.domain.money import normalize, round_amount, round_ratio, to_decimal
 from tallybook.domain.pricing.rating import billable_units
 from tallybook.domain.pricing.registry import price_units
-from tallybook.domain.subscriptions.model import PlanRef, Subscription
+from tallybook.domain.subscriptions.model import BillingPeriod, PlanRef, Subscription
 from tallybook.services.billing.invoices import PlanBook
 from tallybook.services.catalog import CatalogService
-from tallybook.services.ports import Clock
+from tallybook.services.ports import Clock, PeriodUsageReader
 from tallybook.services.rerating import (
     RatedPeriod,
     Rerater,
@@ -36,6 +46,8 @@ from tallybook.services.rerating import (
     Window,
     starts_on,
 )
+
+Summary = dict[tuple[str, datetime], dict[str, PeriodUsage]]  # (sub, start) -> charge -> row
 
 ZERO = Decimal(0)
 MAX_PERCENTILES = 20
@@ -94,10 +106,29 @@ def label(percentile: Decimal) -> str:
 class PercentileService:
     """Percentiles of per-period usage and the allowance model."""
 
-    def __init__(self, rerater: Rerater, catalog: CatalogService, clock: Clock):
+    def __init__(
+        self,
+        rerater: Rerater,
+        catalog: CatalogService,
+        clock: Clock,
+        summary: PeriodUsageReader | None = None,
+    ):
+        """``summary``: the per-period usage summary (None: every period is rated from
+        the events)."""
         self._rerater = rerater
         self._catalog = catalog
         self._clock = clock
+        self._summary = summary
+
+    def _summarized(self, tenant_id: str, window: Window, charges: list[str] | None) -> Summary:
+        """The summary rows of the window's closed periods, by (subscription, start)."""
+        found: Summary = {}
+        if self._summary is None:
+            return found
+        until = min(window.end, window.now)
+        for row in self._summary.period_usage(tenant_id, window.start, until, charges):
+            found.setdefault((row.subscription, row.period_start), {})[row.charge] = row
+        return found
 
     def window(self, start: datetime, end: datetime) -> Window:
         """``[start, end)``; ``invalid_window`` when reversed, ``no_closed_period`` when
@@ -157,8 +188,23 @@ class PercentileService:
         base = self._rerater.book(tenant_id)
         # only the charge's usage is needed: rate the plan with that charge alone
         book = SubstitutedPlans(base, {plan: _only(charge)})
-        samples = []
-        for rated in self._rerater.periods(tenant_id, window, base, [book], match=starts_on(plan)):
+        samples: list[tuple[str, Decimal]] = []
+        summary = self._summarized(tenant_id, window, [charge])
+        on_plan = starts_on(plan)
+
+        def raw(subscription: Subscription, period: BillingPeriod) -> bool:
+            """True for a period rated from the events; a summarized one is read here."""
+            if not on_plan(subscription, period):
+                return False
+            rows = summary.get((subscription.id, period.start))
+            if rows is None:
+                return True
+            row = rows.get(charge)
+            if row is not None:  # no row: the charge had no usage line in the period
+                samples.append((subscription.customer, row.used))
+            return False
+
+        for rated in self._rerater.periods(tenant_id, window, base, [book], match=raw):
             lines = [
                 line
                 for line in rated.rated[0].usage
@@ -204,9 +250,32 @@ class PercentileService:
         kept: list[tuple[RatedPeriod, Decimal]] = []
         samples: list[Decimal] = []
         charges: dict[PlanRef, UsageCharge | None] = {}
-        for rated in self._rerater.periods(
-            tenant_id, window, base, [base], match=starts_on(plan_key)
-        ):
+        summary = self._summarized(tenant_id, window, None) if plain else {}
+        fees = _Fees(base)
+        on_plan = starts_on(plan_key)
+
+        def raw(subscription: Subscription, period: BillingPeriod) -> bool:
+            """True for a period rated from the events; a summarized plain one is priced
+            from the summary here."""
+            if not on_plan(subscription, period):
+                return False
+            rows = summary.get((subscription.id, period.start))
+            row = None if rows is None else rows.get(charge_key)
+            if rows is None or row is None or not row.plain:
+                return True
+            if (row.span_start, row.span_end) != (period.full.start, period.full.end):
+                return True
+            found = _version_charge(subscription, period, charge_key, base, charges)
+            if found is None or found.included != row.included:
+                return True
+            other = fees.total(subscription, period) + sum(
+                (r.amount for c, r in rows.items() if c not in (MARKER, charge_key)), ZERO
+            )
+            samples.append(row.used)
+            quick.append((subscription, row.used, found.price, other))
+            return False
+
+        for rated in self._rerater.periods(tenant_id, window, base, [base], match=raw):
             lines = rated.lines(0)
             mine = [line for line in lines if _modelled(line, charge_key)]
             if mine:
@@ -318,14 +387,54 @@ def _quick_charge(
         return None
     if line.dimension is not None or line.rolled_over is not None or line.used is None:
         return None
-    ref = rated.subscription.phase_at(period.start).plan
-    if ref not in charges:
-        found = base[ref].charge(line.charge)
-        charges[ref] = found if isinstance(found, UsageCharge) else None
-    charge = charges[ref]
+    charge = _version_charge(rated.subscription, period, line.charge, base, charges)
     if charge is None or charge.included != line.included:
         return None
     return charge
+
+
+def _version_charge(
+    subscription: Subscription,
+    period: BillingPeriod,
+    key: str,
+    base: PlanBook,
+    charges: dict[PlanRef, UsageCharge | None],
+) -> UsageCharge | None:
+    """The usage charge ``key`` in the plan version the period starts on (cached)."""
+    ref = subscription.phase_at(period.start).plan
+    if ref not in charges:
+        found = base[ref].charge(key)
+        charges[ref] = found if isinstance(found, UsageCharge) else None
+    return charges[ref]
+
+
+class _Fees(Mapping[PlanRef, Plan]):
+    """A period's fee lines (in-advance and in-arrears fees, prorations of changes)
+    summed: ``period_lines`` under every plan without its usage charges and minimum
+    spend, so no usage is read. For a period billed on one version without a minimum
+    spend these are exactly its lines other than usage."""
+
+    def __init__(self, base: PlanBook):
+        self._base = base
+        self._plans: dict[PlanRef, Plan] = {}
+
+    def total(self, subscription: Subscription, period: BillingPeriod) -> Decimal:
+        lines = period_lines(subscription, period, self, {}).all
+        return sum((line.amount for line in lines), ZERO)
+
+    def __getitem__(self, ref: PlanRef) -> Plan:
+        made = self._plans.get(ref)
+        if made is None:
+            plan = self._base[ref]
+            kept = tuple(c for c in plan.charges if not isinstance(c, UsageCharge))
+            made = self._plans[ref] = replace(plan, charges=kept, minimum_spend=ZERO)
+        return made
+
+    def __iter__(self) -> Iterator[PlanRef]:
+        return iter(self._base)
+
+    def __len__(self) -> int:
+        return len(self._base)
 
 
 def _modelled(line: Line, charge: str) -> bool:

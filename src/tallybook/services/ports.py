@@ -45,6 +45,7 @@ from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar
 
 from tallybook.domain.alerts import Alert, Fired
+from tallybook.domain.analytics.period_usage import PeriodUsage
 from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
 from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus
 from tallybook.domain.billing.lines import Line
@@ -1265,3 +1266,16 @@ class LogoStore(Protocol):
         ...
 
     def get_logo(self, tenant_id: str, sha256: str) -> Logo | None: ...
+# -- period usage summary (issue 13 speed follow-up; the lead moves this block at merge) ---
+
+
+class PeriodUsageReader(Protocol):
+    """Per-period usage as billed (``adapters/store/period_usage.py``; the rule is
+    ``domain.analytics.period_usage``)."""
+
+    def period_usage(
+        self, tenant_id: str, start: datetime, until: datetime, charges: Sequence[str] | None
+    ) -> list[PeriodUsage]:
+        """The rows of billing periods lying inside ``[start, until)`` for ``charges``
+        (every charge when None), with every period's marker row (charge ``""``)."""
+        ...

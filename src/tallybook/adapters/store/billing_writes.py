@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tallybook.adapters.store.invoice_totals import write_invoice_totals
+from tallybook.adapters.store.period_usage import write_period_usage
 from tallybook.adapters.store.schema_billing import invoice_counters, invoice_slots, invoices
 from tallybook.adapters.store.subscriptions import set_progress
 from tallybook.domain.billing.drafts import ChunkPlan, InvoiceWrite
@@ -49,6 +50,7 @@ def write_plan(conn: Connection, tenant_id: str, plan: ChunkPlan) -> None:
             [_update_params(_invoice_row(tenant_id, w, plan.now)) for w in plan.rewrites],
         )
     write_invoice_totals(conn, tenant_id, [*plan.inserts, *plan.rewrites])  # finalized ones
+    write_period_usage(conn, tenant_id, [*plan.inserts, *plan.rewrites])  # finalized ones
     if plan.slots:
         conn.execute(
             insert(invoice_slots),

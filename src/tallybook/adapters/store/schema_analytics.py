@@ -15,6 +15,12 @@ acquisition spend CAC is computed from.
                            transaction that finalizes the invoice; MRR sums it, leaving out
                            invoices whose status is no longer final (a void) by the status
                            index.
+``period_usage``           per subscription, closed billing period and usage charge: the
+                           usage billed on its final ``period`` invoice
+                           (``domain.analytics.period_usage``; charge ``""`` marks the period
+                           as summarized), written in the transaction that finalizes it and
+                           removed when a late-event adjustment corrects the period; usage
+                           percentiles and the allowance model read it instead of events.
 """
 
 from __future__ import annotations
@@ -114,3 +120,24 @@ invoice_totals = Table(
         name="fk_invoice_totals_tenant_id_invoices",
     ),
 )
+
+period_usage = Table(
+    "period_usage",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("subscription_id", String(40), nullable=False),
+    Column("period_start", UtcMicros, nullable=False),
+    Column("charge", String(255), nullable=False),
+    Column("period_end", UtcMicros, nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("used", DecimalType, nullable=False),
+    Column("amount", DecimalType, nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("included", DecimalType, nullable=True),
+    Column("span_start", UtcMicros, nullable=True),
+    Column("span_end", UtcMicros, nullable=True),
+    PrimaryKeyConstraint(
+        "tenant_id", "subscription_id", "period_start", "charge", name="pk_period_usage"
+    ),
+)
+Index("ix_period_usage_start", period_usage.c.tenant_id, period_usage.c.period_start)
