@@ -30,6 +30,7 @@ from sqlalchemy import delete, insert, text, update
 
 from tallybook.adapters.clock import FixedClock
 from tallybook.adapters.store.db import normalize_url
+from tallybook.adapters.store.schema_analytics import invoice_totals
 from tallybook.adapters.store.schema_billing import (
     customers,
     invoice_counters,
@@ -37,6 +38,7 @@ from tallybook.adapters.store.schema_billing import (
     invoices,
     subscriptions,
 )
+from tallybook.adapters.store.schema_webhooks import outbox, outbox_sequences, webhook_messages
 from tallybook.adapters.store.subscriptions import schedule_document
 from tallybook.bootstrap import Container, build
 from tallybook.config import Settings
@@ -250,10 +252,19 @@ def _events_postgres(db: str, n_customers: int, n_events: int) -> None:
 
 
 def reset_billing(db: str) -> None:
-    """Forget every invoice so a run on reused data bills the month again."""
+    """Forget every invoice so a run on reused data bills the month again (and the
+    facts the outbox holds about them, so each run starts from the same tables)."""
     container = build(settings(db), migrate=False)
     with container.engine.begin() as conn:
-        for table in (invoice_slots, invoices, invoice_counters):
+        for table in (
+            webhook_messages,
+            outbox,
+            outbox_sequences,
+            invoice_totals,
+            invoice_slots,
+            invoices,
+            invoice_counters,
+        ):
             conn.execute(delete(table))
         conn.execute(
             update(subscriptions).values(

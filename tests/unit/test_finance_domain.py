@@ -71,6 +71,28 @@ def test_credits_and_discounts_come_off_the_base_first() -> None:
     assert lines[1].taxes == ()
 
 
+def test_untaxed_lines_come_back_as_they_are_and_stale_taxes_go() -> None:
+    """No rate for a line: the line itself (no copy) when it had no tax, a copy without
+    its taxes when it had some; a mixed invoice taxes only the lines with a rate, on the
+    base left after the discount, as when every line had a rate."""
+    fee, usage, discount = _line("100.00", "fee"), _line("50.00", "use"), _line("-15.00", "d")
+    discount = Line(LineType.DISCOUNT, "d", "d", D(1), D("-15.00"), D("-15.00"))
+    [taxed_fee] = taxed_lines([fee], lambda _: [VAT], TaxExempt.NONE, "EUR")
+    plain = taxed_lines([fee, usage, discount], lambda _: [], TaxExempt.NONE, "EUR")
+    assert all(a is b for a, b in zip(plain, [fee, usage, discount], strict=True))
+    untaxed = taxed_lines([taxed_fee, usage], lambda _: [], TaxExempt.NONE, "EUR")
+    assert untaxed == (fee, usage) and untaxed[1] is usage
+    mixed = taxed_lines(
+        [fee, usage, discount],
+        lambda line: [VAT] if line.charge == "fee" else [],
+        TaxExempt.NONE,
+        "EUR",
+    )
+    every = taxed_lines([fee, usage, discount], lambda _: [VAT], TaxExempt.NONE, "EUR")
+    assert mixed[0] == every[0] and mixed[0].tax_amount == D("19.00")
+    assert mixed[1] is usage and mixed[2] is discount and every[1].taxes != ()
+
+
 @pytest.mark.parametrize("exempt", [TaxExempt.EXEMPT, TaxExempt.REVERSE_CHARGE])
 def test_exempt_customers_pay_no_tax(exempt: TaxExempt) -> None:
     lines = taxed_lines([_line("100.00")], lambda _: [VAT], exempt, "EUR")

@@ -124,13 +124,21 @@ def taxed_lines(
 ) -> tuple[Line, ...]:
     """``lines`` with their taxes (``Line.taxes``): every taxable line gets one
     ``LineTax`` per rate ``rates_of`` gives it; exempt and reverse-charge customers get none.
-    Discount and credit lines are returned as they are."""
+    Discount and credit lines are returned as they are; so is a line that gets no tax and
+    had none (the same object: no copy, and no discount sharing computed when no line of
+    the invoice has a rate)."""
     if exempt is not TaxExempt.NONE:
         return tuple(replace(line, taxes=()) if line.taxes else line for line in lines)
+    wanted = [() if line.type in UNTAXED else tuple(rates_of(line)) for line in lines]
+    if not any(wanted):
+        return tuple(
+            replace(line, taxes=()) if line.taxes and line.type not in UNTAXED else line
+            for line in lines
+        )
     bases = {id(line): base for line, base in payable_after_discounts(lines, currency)}
     result = []
-    for line in lines:
-        if line.type in UNTAXED:
+    for line, rates in zip(lines, wanted, strict=True):
+        if line.type in UNTAXED or (not rates and not line.taxes):
             result.append(line)
             continue
         base = bases.get(id(line), line.amount) - (line.credited or ZERO)
@@ -143,7 +151,7 @@ def taxed_lines(
                 base,
                 tax_amount(base, rate, currency),
             )
-            for rate in rates_of(line)
+            for rate in rates
         )
         result.append(replace(line, taxes=taxes))
     return tuple(result)
