@@ -26,6 +26,7 @@ PAGE_MODULES = (
     "tallybook.console.operations",
     "tallybook.console.experiments",
     "tallybook.console.catalog",
+    "tallybook.console.change_editor",
     "tallybook.console.approvals",
     "tallybook.console.audit",
 )

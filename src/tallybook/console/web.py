@@ -137,11 +137,11 @@ def render(
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
-async def form(request: Request) -> dict[str, str] | None:
-    """The posted form (first value per field) when it is same-site and carries this
-    session's CSRF token; None otherwise (the caller refuses with 403)."""
+async def form(request: Request, max_bytes: int = MAX_FORM_BYTES) -> dict[str, str] | None:
+    """The posted form (first value per field) when it is same-site, within ``max_bytes``
+    and carries this session's CSRF token; None otherwise (the caller refuses with 403)."""
     body = await request.body()
-    if len(body) > MAX_FORM_BYTES or cross_site(request):
+    if len(body) > max_bytes or cross_site(request):
         return None
     fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items() if v}
     if not csrf_ok(cookie_key(request), fields.get("csrf")):
