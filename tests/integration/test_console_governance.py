@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -82,8 +81,7 @@ def keys(client: TestClient, container: Container) -> dict[str, str]:
     assert client.post("/v1/subscriptions", json=sub).status_code == 201
     day = _last_month_day(container)
     events = [
-        {"id": f"e{i}", "customer": "acme", "type": "api_call", "timestamp": day}
-        for i in range(50)
+        {"id": f"e{i}", "customer": "acme", "type": "api_call", "timestamp": day} for i in range(50)
     ]
     assert client.post("/v1/events", json=events).json()["accepted"] == 50
     return {
@@ -138,8 +136,12 @@ def test_catalog_lists_plans_meters_and_the_version_history(
         assert detail.status_code == 200 and "Version 1" in detail.text
         assert "Roll back" not in detail.text
         assert session.get("/console/catalog/plans/nope").status_code == 404
-        assert session.get("/console/catalog/plans/growth", params={"version": 9}).status_code == 404
-        assert session.get("/console/catalog/plans/growth", params={"version": 0}).status_code == 422
+        assert (
+            session.get("/console/catalog/plans/growth", params={"version": 9}).status_code == 404
+        )
+        assert (
+            session.get("/console/catalog/plans/growth", params={"version": 0}).status_code == 422
+        )
         assert session.get("/console/catalog", params={"bogus": 1}).status_code == 400
 
 
@@ -297,7 +299,9 @@ def test_rollback_from_the_version_history_proposes_the_earlier_content(
         }
         bad = alice.post("/console/catalog/plans/growth/rollback", data={**body, "timing": "x"})
         assert bad.status_code == 422
-        done = alice.post("/console/catalog/plans/growth/rollback", data=body, follow_redirects=False)
+        done = alice.post(
+            "/console/catalog/plans/growth/rollback", data=body, follow_redirects=False
+        )
         assert done.status_code == 303
         rollback = done.headers["location"].split("/")[-1].split("?")[0]
     stored = client.get(f"/v1/catalog/changes/{rollback}").json()
@@ -330,7 +334,10 @@ def test_audit_filters_pages_csv_and_a_tampered_entry(
         dated = vic.get("/console/audit", params={"from": "2000-01-01", "to": "2000-01-02"})
         assert "No entries match" in dated.text
         assert vic.get("/console/audit", params={"from": "yesterday"}).status_code == 422
-        assert vic.get("/console/audit", params={"from": "2026-02-01", "to": "2026-01-01"}).status_code == 422
+        assert (
+            vic.get("/console/audit", params={"from": "2026-02-01", "to": "2026-01-01"}).status_code
+            == 422
+        )
         csv = vic.get("/console/audit.csv", params={"action": "customers"})
         lines = csv.text.splitlines()
         assert lines[0].startswith("seq,at,actor,actor_key,action,object")
@@ -338,9 +345,9 @@ def test_audit_filters_pages_csv_and_a_tampered_entry(
         assert "The chain verifies" in vic.get("/console/audit/verify").text
         with container.engine.begin() as conn:
             conn.execute(
-                text("UPDATE audit_log SET reason = 'forged' WHERE tenant_id = 'default' AND seq = 3")
+                text(
+                    "UPDATE audit_log SET reason = 'forged' WHERE tenant_id = 'default' AND seq = 3"
+                )
             )
         broken = vic.get("/console/audit/verify")
         assert "The chain is broken at entry 3 (hash_mismatch)" in broken.text
-
-

@@ -23,7 +23,12 @@ from tests.conftest import TEST_KEY
 
 ROLES = ("viewer", "billing", "pricing_editor", "pricing_approver", "admin")
 REFUSED = "Not allowed for your roles"
-NOT_CHECKED = {"/console/login", "/console/logout", "/console/static/{name}", "/console/assets/{name}"}
+NOT_CHECKED = {
+    "/console/login",
+    "/console/logout",
+    "/console/static/{name}",
+    "/console/assets/{name}",
+}
 # required query parameters, so that a refusal is not a 422 for their absence
 QUERY = {
     "/console/experiments/allowance": {"plan": "x", "charge": "y"},

@@ -117,7 +117,8 @@ def _page(
         rows=page.items,
         filters=filters,
         compact=_compact,
-        next_url=page.next_cursor and web.link("/console/audit", **filters, cursor=page.next_cursor),
+        next_url=page.next_cursor
+        and web.link("/console/audit", **filters, cursor=page.next_cursor),
         first_url=cursor and web.link("/console/audit", **filters),
         csv_url=web.link("/console/audit.csv", **filters),
         **context,

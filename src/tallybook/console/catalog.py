@@ -88,7 +88,9 @@ def charge_rows(document: dict[str, Any]) -> list[dict[str, str]]:
 
 
 @router.get("/catalog/plans/{key}")
-def plan(key: PlanKey, request: Request, container: ContainerDep, version: Version = None) -> Response:
+def plan(
+    key: PlanKey, request: Request, container: ContainerDep, version: Version = None
+) -> Response:
     """A plan version (the latest by default), its charges and its version history."""
     who = web.operator(request, container)
     if who is None:

@@ -40,7 +40,10 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "unit_amount": ("Unit price", ("usage", "flat")),
     "amount": ("Flat fee", ("flat",)),
     "included": ("Included allowance", ("usage",)),
-    "tiers": ("Tiers (one per line: up_to unit_amount [flat_amount]; up_to inf for the last)", ("usage",)),
+    "tiers": (
+        "Tiers (one per line: up_to unit_amount [flat_amount]; up_to inf for the last)",
+        ("usage",),
+    ),
 }
 Key = Annotated[str | None, Query(max_length=255)]
 
@@ -73,7 +76,9 @@ class Draft:
         if self.timing not in ("next_period", "immediate"):
             raise ValidationError("timing must be next_period or immediate", code="invalid_timing")
         if self.existing not in ("migrate", "grandfather"):
-            raise ValidationError("existing must be migrate or grandfather", code="invalid_existing")
+            raise ValidationError(
+                "existing must be migrate or grandfather", code="invalid_existing"
+            )
         data = read_text(self.document, "document", allow_aliases=False)
         if not isinstance(data, dict):
             raise CatalogInvalid(
@@ -206,7 +211,9 @@ def new_change(
             document = plan_document(chosen)
             if charge and field and value is not None:
                 document = edited_document(document, charge, field, value)
-            draft = Draft(as_yaml({"plans": [document]}), draft.effective_at, "next_period", "migrate", "")
+            draft = Draft(
+                as_yaml({"plans": [document]}), draft.effective_at, "next_period", "migrate", ""
+            )
     except TallybookError as error:
         return editor(
             request, container, who, draft, status=status_for(error), error=error.message,
@@ -266,9 +273,7 @@ async def propose(request: Request, container: ContainerDep) -> Response:
         return web.forbidden(request, container, who)
     draft = Draft.of(fields)
     try:
-        view = container.governance.propose(
-            who.tenant_id, auditing.actor(who), draft.proposal()
-        )
+        view = container.governance.propose(who.tenant_id, auditing.actor(who), draft.proposal())
     except TallybookError as error:
         result = assess(container, who, draft, with_impact=False)
         return editor(
