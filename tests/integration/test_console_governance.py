@@ -351,3 +351,47 @@ def test_audit_filters_pages_csv_and_a_tampered_entry(
             )
         broken = vic.get("/console/audit/verify")
         assert "The chain is broken at entry 3 (hash_mismatch)" in broken.text
+
+
+def test_a_tiers_edit_from_the_common_form_validates_and_shows_its_diff(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    with logged_in(client, keys["editor"]) as alice:
+        params = {"plan": "growth", "charge": "api", "field": "tiers", "value": "100 0.10\ninf 0.05"}
+        page = alice.get("/console/catalog/changes/new", params=params)
+        assert page.status_code == 200 and 'id="validation-ok"' in page.text
+        assert "charges[api].model" in page.text and "graduated" in page.text
+        assert "charges[api].tiers" in page.text
+        unknown = alice.get(
+            "/console/catalog/changes/new", params={**params, "charge": "nope"}
+        )
+        assert unknown.status_code == 422 and "no charge" in unknown.text
+        missing = alice.get("/console/catalog/changes/new", params={"plan": "nope"})
+        assert missing.status_code == 404
+
+
+def test_preview_stores_nothing_and_matches_what_propose_stores(
+    client: TestClient, container: Container, keys: dict[str, str]
+) -> None:
+    from tallybook.documents.catalog.loading import read_text
+    from tallybook.domain.governance.changes import ChangeTiming, Existing
+    from tallybook.domain.periods import parse_instant
+    from tallybook.services.governance import Actor, Proposal
+
+    proposal = Proposal(
+        document=read_text(_yaml("0.12"), "doc"),
+        effective_at=parse_instant(EFFECTIVE),
+        timing=ChangeTiming.NEXT_PERIOD,
+        existing=Existing.MIGRATE,
+        reason="costs up",
+    )
+    governance = container.governance
+    quick = governance.preview("default", proposal, with_impact=False)
+    assert quick.impact is None
+    full = governance.preview("default", proposal)
+    assert client.get("/v1/catalog/changes").json()["data"] == []
+    stored = governance.propose("default", Actor("key_a", "alice"), proposal).row
+    assert (stored.diff, stored.checks) == (full.diff, full.checks)
+    as_of = {"as_of": None}  # the instant each was computed
+    assert stored.impact | as_of == (full.impact or {}) | as_of
+    assert stored.document == full.document and quick.diff == full.diff

@@ -46,6 +46,7 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 Key = Annotated[str | None, Query(max_length=255)]
+TIERED = ("graduated", "volume")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +120,17 @@ def tiers_of(text: str) -> list[dict[str, str | None]]:
 def edited_document(plan: dict[str, Any], charge: str, field: str, value: str) -> dict[str, Any]:
     """``plan`` (a plan document) with one common edit of charge ``charge``; the value is
     kept as typed (a number as a decimal string) for the catalog validation to judge.
+    Tiers turn a per-unit charge into a graduated one (its ``unit_amount`` dropped).
     Raises ``ValidationError`` for an unknown charge or field."""
     if field not in FIELDS:
         raise ValidationError(f"field must be one of {', '.join(FIELDS)}", code="invalid_field")
     for item in plan.get("charges", []):
         if item.get("key") == charge:
-            if field == "tiers":
+            if field == "tiers":  # tiers make a tiered charge (graduated unless volume)
                 item["tiers"] = tiers_of(value)
-                item.setdefault("model", "graduated")
+                if item.get("model") not in TIERED:
+                    item["model"] = "graduated"
+                    item.pop("unit_amount", None)
             else:
                 item[field] = _number_text(value)
             return plan
