@@ -357,14 +357,17 @@ def test_a_tiers_edit_from_the_common_form_validates_and_shows_its_diff(
     client: TestClient, keys: dict[str, str]
 ) -> None:
     with logged_in(client, keys["editor"]) as alice:
-        params = {"plan": "growth", "charge": "api", "field": "tiers", "value": "100 0.10\ninf 0.05"}
+        params = {
+            "plan": "growth",
+            "charge": "api",
+            "field": "tiers",
+            "value": "100 0.10\ninf 0.05",
+        }
         page = alice.get("/console/catalog/changes/new", params=params)
         assert page.status_code == 200 and 'id="validation-ok"' in page.text
         assert "charges[api].model" in page.text and "graduated" in page.text
         assert "charges[api].tiers" in page.text
-        unknown = alice.get(
-            "/console/catalog/changes/new", params={**params, "charge": "nope"}
-        )
+        unknown = alice.get("/console/catalog/changes/new", params={**params, "charge": "nope"})
         assert unknown.status_code == 422 and "no charge" in unknown.text
         missing = alice.get("/console/catalog/changes/new", params={"plan": "nope"})
         assert missing.status_code == 404
