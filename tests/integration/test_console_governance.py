@@ -398,3 +398,21 @@ def test_preview_stores_nothing_and_matches_what_propose_stores(
     as_of = {"as_of": None}  # the instant each was computed
     assert stored.impact | as_of == (full.impact or {}) | as_of
     assert stored.document == full.document and quick.diff == full.diff
+
+
+def test_other_console_actions_are_audited_once(client: TestClient, keys: dict[str, str]) -> None:
+    billing = _key(client, "finn", "billing")
+    with logged_in(client, billing) as finn:
+        token = csrf_of(finn.get("/console/customers/acme").text)
+        form = {"csrf": token, "amount": "5", "category": "promotional", "nonce": "n1"}
+        for _ in range(2):  # a double submit: one grant, one entry
+            done = finn.post(
+                "/console/customers/acme/grant", data={**form, "confirm": "yes"},
+                follow_redirects=False,
+            )  # fmt: skip
+            assert done.status_code == 303
+    entries = client.get("/v1/audit", params={"actor": "finn"}).json()["data"]
+    assert [(e["action"], e["object"].split("/")[0]) for e in entries] == [
+        ("console credit-grants create", "credit-grants")
+    ]
+    assert entries[0]["after"] == {"customer": "acme", "amount": "5", "category": "promotional"}
