@@ -6,7 +6,7 @@ far from it, opening invoices issued), plus a webhook endpoint whose receiver an
 500 until the (shrunk) retry schedule is over, so its messages fail, and 204 after
 and an event stamped in the future (dead-lettered; replayable once its time has come).
 
-The browser logs in (a wrong key and a non-admin key are refused), reads the overview,
+The browser logs in (a wrong key and an ingest-only key are refused), reads the overview,
 finds a customer by name and by email, grants credits (with confirmation), marks an
 invoice paid, retries a failed webhook message (the receiver gets it again) and replays
 the dead letter. Every page is checked at 1440 px and 390 px for console errors and with
@@ -116,11 +116,11 @@ def console(server: ServerFactory, sqlite_url: str) -> Iterator[dict[str, Any]]:
             }
             assert ok(api.post("/v1/events", json=[event]))["rejected"] == 1
             seed_history(api)
-            viewer = ok(api.post("/v1/keys", json={"name": "viewer", "roles": ["viewer"]}))
+            ingest = ok(api.post("/v1/keys", json={"name": "pipe", "roles": ["ingest"]}))
             yield {
                 "base_url": handle.base_url,
                 "api_key": handle.api_key,
-                "viewer_key": viewer["key"],
+                "ingest_key": ingest["key"],
                 "api": api,
                 "receiver": receiver,
             }
@@ -208,9 +208,9 @@ def log_in(page: Page, checker: Checker, base_url: str, console: dict[str, Any])
     page.get_by_label("API key").fill("tb_wrong_key")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("alert")).to_contain_text("not valid")
-    page.get_by_label("API key").fill(console["viewer_key"])
+    page.get_by_label("API key").fill(console["ingest_key"])
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("alert")).to_contain_text("needs an admin API key")
+    expect(page.get_by_role("alert")).to_contain_text("needs a key with a reading role")
     page.get_by_label("API key").fill(console["api_key"])
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{base_url}/console")

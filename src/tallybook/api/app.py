@@ -131,7 +131,10 @@ def create_app(
         trusted = [host.strip() for host in settings.trusted_proxies.split(",") if host.strip()]
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     for name in ROUTERS:
-        app.include_router(importlib.import_module(name).router)
+        module = importlib.import_module(name)
+        app.include_router(module.router)
+        for error, handler in getattr(module, "EXCEPTION_HANDLERS", {}).items():
+            app.add_exception_handler(error, handler)  # the console's 403 page
     return app
 
 

@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from tallybook.api.deps import ContainerDep
 from tallybook.api.errors import status_for
 from tallybook.bootstrap import Container
-from tallybook.console import nav, web
+from tallybook.console import auditing, nav, web
 from tallybook.documents import formats
 from tallybook.domain.errors import TallybookError
 from tallybook.domain.money import to_decimal
@@ -228,10 +228,17 @@ async def grant(customer_id: str, request: Request, container: ContainerDep) -> 
             category=category,
             description=description,
         )
-        container.credits.create_grant(who.tenant_id, customer.id, request_body, source="api")
+        grant, created = container.credits.create_grant(
+            who.tenant_id, customer.id, request_body, source="api"
+        )
     except TallybookError as error:
         return _customer_page(
             request, container, who, customer_id, error=error.message, status=error_status(error)
+        )
+    if created:  # a double submit returns the first grant: recorded once
+        after = {"customer": customer.id, "amount": str(amount), "category": category}
+        auditing.action(
+            container, who, "console credit-grants create", f"credit-grants/{grant.id}", after
         )
     return RedirectResponse(
         web.link(f"/console/customers/{customer.id}", granted="1"), status_code=303

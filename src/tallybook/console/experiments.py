@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from tallybook.api.deps import ContainerDep
 from tallybook.api.errors import status_for
 from tallybook.bootstrap import Container
-from tallybook.console import nav, web
+from tallybook.console import auditing, nav, web
 from tallybook.documents import formats
 from tallybook.domain.analytics.months import Month
 from tallybook.domain.errors import TallybookError, ValidationError
@@ -138,6 +138,7 @@ async def start_backtest(request: Request, container: ContainerDep) -> Response:
             end=end_text,
             error=error.message,
         )
+    auditing.action(container, who, "console backtests create", f"backtests/{row.id}")
     return RedirectResponse(f"/console/experiments/backtests/{row.id}", status_code=303)
 
 

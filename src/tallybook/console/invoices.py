@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from tallybook.api.deps import ContainerDep
 from tallybook.api.errors import status_for
 from tallybook.bootstrap import Container
-from tallybook.console import nav, web
+from tallybook.console import auditing, nav, web
 from tallybook.documents import formats
 from tallybook.domain.analytics.months import Month
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
@@ -248,4 +248,5 @@ async def act(reference: str, action: str, request: Request, container: Containe
         return _invoice_page(
             request, container, who, reference, error=error.message, status=status_for(error)
         )
+    auditing.action(container, who, f"console invoices {action}", f"invoices/{found.id}")
     return RedirectResponse(web.link(f"/console/invoices/{found.id}", done=action), 303)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+READERS = ("admin", "viewer", "billing", "pricing_editor", "pricing_approver")
+
 
 @dataclass(frozen=True, slots=True)
 class NavItem:
     """A menu entry: ``key`` (the page module's name), its label, its URL and the roles
-    that may see it (until governance lands every console user is an admin)."""
+    that may see it (default: every role that may log in; ``admin`` sees every entry)."""
 
     key: str
     label: str
     path: str
-    roles: tuple[str, ...] = ("admin",)
+    roles: tuple[str, ...] = READERS
 
 
 NAV: list[NavItem] = []
@@ -28,4 +30,4 @@ def register(item: NavItem) -> NavItem:
 
 def visible(roles: tuple[str, ...]) -> list[NavItem]:
     """The entries a key with ``roles`` may see."""
-    return [item for item in NAV if set(item.roles) & set(roles)]
+    return [item for item in NAV if "admin" in roles or set(item.roles) & set(roles)]

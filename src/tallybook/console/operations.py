@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from tallybook.api.deps import ContainerDep
 from tallybook.api.errors import status_for
 from tallybook.bootstrap import Container
-from tallybook.console import nav, web
+from tallybook.console import auditing, nav, web
 from tallybook.console.overview import drift_view
 from tallybook.domain.errors import NotFound, TallybookError
 
@@ -120,6 +120,9 @@ async def retry(message_id: str, request: Request, container: ContainerDep) -> R
         view = _view(container, who.tenant_id, None, None, None)
         view["error"] = error.message
         return _render(request, container, who, view, None, status_for(error))
+    auditing.action(
+        container, who, "console webhook-messages retry", f"webhook-messages/{message_id}"
+    )
     return RedirectResponse(web.link("/console/operations", retried=message_id), status_code=303)
 
 
@@ -137,6 +140,10 @@ async def replay(rejected_id: str, request: Request, container: ContainerDep) ->
         view = _view(container, who.tenant_id, None, None, None)
         view["error"] = error.message
         return _render(request, container, who, view, None, status_for(error))
+    auditing.action(
+        container, who, "console events replay", f"events/rejected/{rejected_id}",
+        {"outcome": result.outcome},
+    )  # fmt: skip
     target = web.link("/console/operations", replayed=rejected_id, outcome=result.outcome)
     return RedirectResponse(target, status_code=303)
 

@@ -1,4 +1,5 @@
-"""``/console``: login by API key (admin keys only, until governance), logout and assets.
+"""``/console``: login by API key (any key with a reading role: ``console.roles``),
+logout and assets.
 
 Each page module in ``PAGE_MODULES`` exposes a ``router`` and registers its menu entry in
 ``nav.NAV`` when imported; ``router`` here includes ``own`` (these routes) and them all.
@@ -14,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tallybook.api.auth import clear_login, cookie_key, cross_site, set_login
 from tallybook.api.deps import ContainerDep
-from tallybook.console import assets, web
+from tallybook.console import assets, roles, web
 from tallybook.documents.templating import static_text
 from tallybook.domain.errors import NotFound, Unauthorized
 
@@ -24,6 +25,10 @@ PAGE_MODULES = (
     "tallybook.console.invoices",
     "tallybook.console.operations",
     "tallybook.console.experiments",
+    "tallybook.console.catalog",
+    "tallybook.console.change_editor",
+    "tallybook.console.approvals",
+    "tallybook.console.audit",
 )
 STATIC = {
     "console.css": "text/css; charset=utf-8",
@@ -31,6 +36,7 @@ STATIC = {
 }
 
 own = APIRouter(prefix="/console", include_in_schema=False)
+EXCEPTION_HANDLERS = web.EXCEPTION_HANDLERS  # registered by ``api.app``: the 403 page
 
 
 @own.get("/static/{name}")
@@ -68,7 +74,8 @@ def login_page(request: Request, container: ContainerDep) -> Response:
 
 @own.post("/login")
 async def login(request: Request, container: ContainerDep) -> Response:
-    """Open a session for an admin API key; 401 for an unknown key, 403 for another role."""
+    """Open a session for an API key with a reading role; 401 for an unknown key, 403 for
+    an ``ingest``-only key."""
     if cross_site(request):
         return web.render(
             "login.html", request=request, status=403, error="Log in from this site's own page."
@@ -82,12 +89,13 @@ async def login(request: Request, container: ContainerDep) -> Response:
         return web.render(
             "login.html", request=request, status=401, error="That API key is not valid."
         )
-    if web.ADMIN not in identity.roles:
+    if not roles.may_log_in(identity.roles):
         return web.render(
             "login.html",
             request=request,
             status=403,
-            error="The console needs an admin API key.",
+            error="The console needs a key with a reading role (viewer, billing, "
+            "pricing_editor, pricing_approver or admin).",
         )
     sessions = container.portal_sessions
     token = sessions.start(key)

@@ -3,9 +3,10 @@
 Login reuses the portal's server-side sessions (``services.portal_sessions``, cookie from
 ``api.auth``: a random token, ``HttpOnly``, ``SameSite=Strict``, only its SHA-256 stored),
 and on every request the console reads the roles of the key the session was opened with:
-only an ``admin`` key's session gets a page (governance will map other roles to pages
-through ``nav.NavItem.roles``). Every POST form carries the session's anti-CSRF token and
-is refused from another site.
+``operator`` answers only for a key with a reading role, and raises ``Refused`` (a 403
+page, ``refused_page``) when the roles may not use the matched route (``console.roles``:
+the API's own role table). Every POST form carries the session's anti-CSRF token and is
+refused from another site.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from tallybook.api.access import allowed_roles
 from tallybook.api.auth import cookie_key, cross_site, page_csrf
 from tallybook.bootstrap import Container
-from tallybook.console import assets, nav
+from tallybook.console import assets, nav, roles
 from tallybook.documents.templating import environment
 from tallybook.services.portal_sessions import csrf_ok
 
@@ -39,19 +41,65 @@ ADMIN = "admin"
 
 @dataclass(frozen=True, slots=True)
 class Operator:
-    """The logged-in console user: tenant, key id and the key's roles."""
+    """The logged-in console user: tenant, key id, the key's roles and name (the audit
+    log's actor)."""
 
     tenant_id: str
     key_id: str
     roles: tuple[str, ...]
+    name: str = ""
+
+    def can(self, method: str, api_route: str) -> bool:
+        """True when this key's roles may call ``method api_route`` (an API route
+        template, ``api.access``): templates show an action only when it is allowed."""
+        return roles.allows(self.roles, method, api_route)
+
+
+class Refused(Exception):
+    """The logged-in key's roles may not use this console route (a 403 page)."""
+
+    def __init__(self, who: Operator, method: str, route: str):
+        super().__init__(f"{method} {route}")
+        self.who = who
+        self.call = roles.api_call(method, route)
 
 
 def operator(request: Request, container: Container) -> Operator | None:
-    """The admin behind the session cookie, or None (no session, or not an admin key)."""
+    """The console user behind the session cookie, or None (no session, or a key without
+    a reading role). Raises ``Refused`` when its roles may not use the matched route."""
     found = container.portal_sessions.identity(cookie_key(request))
-    if found is None or ADMIN not in found.roles:
+    if found is None or not roles.may_log_in(found.roles):
         return None
-    return Operator(found.tenant_id, found.key_id, found.roles)
+    who = Operator(found.tenant_id, found.key_id, found.roles, found.name or found.key_id)
+    route = getattr(request.scope.get("route"), "path", None) or request.url.path
+    if not roles.allowed_on(who.roles, request.method, route):
+        raise Refused(who, request.method, route)
+    return who
+
+
+def refused_page(request: Request, exc: Exception) -> HTMLResponse:
+    """The 403 page of ``Refused``: which roles the page or action needs."""
+    assert isinstance(exc, Refused)
+    container: Container = request.app.state.container
+    method, api_route = exc.call
+    needed = sorted({ADMIN, *(allowed_roles(method, api_route) or ())})
+    return render(
+        "message.html",
+        request=request,
+        container=container,
+        who=exc.who,
+        status=403,
+        title="Not allowed for your roles",
+        message=(
+            f"Your key's roles ({', '.join(exc.who.roles)}) do not allow this page or "
+            f"action; it needs one of: {', '.join(needed)}."
+        ),
+        back="/console",
+        refused=True,
+    )
+
+
+EXCEPTION_HANDLERS = {Refused: refused_page}
 
 
 def to_login() -> RedirectResponse:
@@ -78,6 +126,7 @@ def render(
         .get_template(template)
         .render(
             csrf=page_csrf(request) if who is not None else "",
+            who=who,
             nav=nav.visible(who.roles) if who is not None else [],
             active=active,
             tenant_name=tenant_name,
@@ -88,11 +137,11 @@ def render(
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
-async def form(request: Request) -> dict[str, str] | None:
-    """The posted form (first value per field) when it is same-site and carries this
-    session's CSRF token; None otherwise (the caller refuses with 403)."""
+async def form(request: Request, max_bytes: int = MAX_FORM_BYTES) -> dict[str, str] | None:
+    """The posted form (first value per field) when it is same-site, within ``max_bytes``
+    and carries this session's CSRF token; None otherwise (the caller refuses with 403)."""
     body = await request.body()
-    if len(body) > MAX_FORM_BYTES or cross_site(request):
+    if len(body) > max_bytes or cross_site(request):
         return None
     fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items() if v}
     if not csrf_ok(cookie_key(request), fields.get("csrf")):

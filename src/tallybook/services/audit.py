@@ -50,8 +50,10 @@ class AuditService:
         end: datetime | None = None,
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
+        action: str | None = None,
     ) -> Page[AuditEntry]:
-        """A page of entries by ``seq``; ``at`` in ``[start, end)``. Raises
+        """A page of entries by ``seq``; ``at`` in ``[start, end)``; ``action`` a
+        case-insensitive substring of the action (the console's filter). Raises
         ``invalid_limit``, ``invalid_cursor``, ``invalid_range`` (start after end)."""
         if start is not None and end is not None and start > end:
             raise ValidationError("from must not be after to", code="invalid_range")
@@ -64,6 +66,7 @@ class AuditService:
             end=end,
             after_seq=None if after is None else int(after[0] or 0),
             limit=check_limit(limit) + 1,
+            action=action or None,
         )
         return page_of(rows, limit, lambda e: [e.seq])
 

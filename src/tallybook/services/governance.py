@@ -97,6 +97,19 @@ class ChangeView:
     status: ChangeStatus
 
 
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """A proposal as checked before it is stored (``GovernanceService.preview``):
+    ``document`` normalised, ``diff`` and ``checks`` as JSON, ``impact`` (None when not
+    asked for), ``at`` the instant it was assessed."""
+
+    document: dict[str, Any]
+    diff: dict[str, Any]
+    checks: list[dict[str, Any]]
+    impact: dict[str, Any] | None
+    at: datetime
+
+
 class GovernanceService:
     """Catalog changes, rollbacks, guard rails and the direct-edit gate."""
 
@@ -222,6 +235,34 @@ class GovernanceService:
             repeat = self._repeat(tenant_id, proposal)
             if repeat is not None:
                 return repeat
+        assessed = self.preview(tenant_id, proposal)
+        row = ChangeRow(
+            id=proposal.id or new_id_at("chg", assessed.at),
+            kind=kind,
+            status=ChangeStatus.PENDING.value,
+            author_key=actor.key_id,
+            author=actor.name,
+            document=assessed.document,
+            effective_at=proposal.effective_at,
+            timing=proposal.timing.value,
+            existing=proposal.existing.value,
+            reason=proposal.reason,
+            diff=assessed.diff,
+            checks=assessed.checks,
+            impact=assessed.impact or {},
+            created_at=assessed.at,
+        )
+        self._store.insert_change(tenant_id, row)
+        return ChangeView(row, ChangeStatus.PENDING)
+
+    def preview(
+        self, tenant_id: str, proposal: Proposal, *, with_impact: bool = True
+    ) -> Assessment:
+        """What ``propose`` would store, without storing it: the normalised document, the
+        diff, the checks and (unless ``with_impact`` is false: it re-rates a period of
+        every affected subscription) the impact. The console's change editor shows it
+        before submitting. Raises as ``propose`` does: ``invalid_catalog``,
+        ``change_empty``, ``meter_change_not_governed``, ``effective_in_billed_period``."""
         document = dict(proposal.document)
         diff = self._catalog.apply(tenant_id, document, dry_run=True)
         if not diff.changed:
@@ -244,24 +285,13 @@ class GovernanceService:
         checks = [Check("validation", True, "the document is a valid catalog")]
         checks += guard_rail_checks(_moves(diff), rails, proposal.effective_at, now)
         plans = {p.key: p for p in parsed.plans if p.key in keys}
-        row = ChangeRow(
-            id=proposal.id or new_id_at("chg", now),
-            kind=kind,
-            status=ChangeStatus.PENDING.value,
-            author_key=actor.key_id,
-            author=actor.name,
+        return Assessment(
             document=catalog_to_document(Catalog(parsed.meters, parsed.plans)),
-            effective_at=proposal.effective_at,
-            timing=proposal.timing.value,
-            existing=proposal.existing.value,
-            reason=proposal.reason,
             diff=diff.to_dict() | {"dry_run": False},
             checks=[c.to_dict() for c in checks],
-            impact=self._impact.impact(tenant_id, plans),
-            created_at=now,
+            impact=self._impact.impact(tenant_id, plans) if with_impact else None,
+            at=now,
         )
-        self._store.insert_change(tenant_id, row)
-        return ChangeView(row, ChangeStatus.PENDING)
 
     def _repeat(self, tenant_id: str, proposal: Proposal) -> ChangeView | None:
         assert proposal.id is not None

@@ -913,8 +913,10 @@ class AuditStore(Protocol):
         end: datetime | None,
         after_seq: int | None,
         limit: int,
+        action: str | None = None,
     ) -> list[AuditEntry]:
-        """Entries by ``seq`` matching the filters (``at`` in ``[start, end)``)."""
+        """Entries by ``seq`` matching the filters (``at`` in ``[start, end)``; ``action``
+        a case-insensitive substring of the entry's action)."""
         ...
 
     def links(self, tenant_id: str) -> Iterator[StoredLink]:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -129,6 +129,7 @@ class AuditStore:
         end: datetime | None,
         after_seq: int | None,
         limit: int,
+        action: str | None = None,
     ) -> list[AuditEntry]:
         c = audit_log.c
         stmt = select(audit_log).where(c.tenant_id == tenant_id)
@@ -136,6 +137,8 @@ class AuditStore:
             stmt = stmt.where(c.object == object)
         if actor is not None:
             stmt = stmt.where(c.actor == actor)
+        if action is not None:  # a substring, either case (LIKE differs between stores)
+            stmt = stmt.where(func.lower(c.action).contains(action.lower(), autoescape=True))
         if start is not None:
             stmt = stmt.where(c.at >= start)
         if end is not None:

@@ -70,7 +70,7 @@ class PortalSessionStore:
     def identity(self, token_hash: str, now: datetime) -> KeyIdentity | None:
         """Tenant, key id and roles of the key behind a live session (as ``tenant``), or None."""
         stmt = (
-            select(api_keys.c.tenant_id, api_keys.c.id, api_keys.c.roles)
+            select(api_keys.c.tenant_id, api_keys.c.id, api_keys.c.roles, api_keys.c.name)
             .join(portal_sessions, api_keys.c.id == portal_sessions.c.key_id)
             .where(
                 portal_sessions.c.token_hash == token_hash,
@@ -83,7 +83,7 @@ class PortalSessionStore:
             row = conn.execute(stmt).first()
         if row is None:
             return None
-        return KeyIdentity(row.tenant_id, row.id, _roles(row.roles))
+        return KeyIdentity(row.tenant_id, row.id, _roles(row.roles), row.name or "")
 
     def revoke(self, token_hash: str, now: datetime) -> bool:
         """Revoke one session; True when a live one was revoked."""
