@@ -21,6 +21,7 @@ from tallybook.domain.errors import NotFound, Unauthorized
 PAGE_MODULES = (
     "tallybook.console.overview",
     "tallybook.console.customers",
+    "tallybook.console.customer_actions",
     "tallybook.console.invoices",
     "tallybook.console.operations",
     "tallybook.console.experiments",
