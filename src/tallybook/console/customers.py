@@ -209,7 +209,7 @@ def customer(
     if who is None:
         return web.to_login()
     return customer_page(
-        request, container, who, customer_id, granted=granted, spend=spend, changed=changed
+        request, container, who, customer_id, granted=granted, spend_done=spend, changed=changed
     )
 
 
