@@ -43,7 +43,11 @@ def test_customer_page_shows_alerts_and_entitlements(
     ok(api.post("/v1/alerts", json=rule), 201)
     fired = app_container.alerts.evaluate("default", "c1")
     # with the default 80/100 % allowance alerts of the api charge (90,000 of 50,000)
-    assert [f.alert for f in fired] == ["big-spend", "default:allowance:api", "default:allowance:api"]
+    assert [f.alert for f in fired] == [
+        "big-spend",
+        "default:allowance:api",
+        "default:allowance:api",
+    ]
     page = browser.get(PAGE)
     assert page.status_code == 200
     rules = re.search(r'<ul class="plain" id="alert-rules">(.*?)</ul>', page.text, re.S)
@@ -108,7 +112,9 @@ def test_spend_limit_is_set_with_confirmation_and_blocks_when_hard(
 def test_plan_change_previews_then_changes_once(api: TestClient, browser: TestClient) -> None:
     page = browser.get(PAGE)
     token = csrf_of(page.text)
-    sub = re.search(r'<select id="change-sub" name="subscription"><option value="([^"]+)"', page.text)
+    sub = re.search(
+        r'<select id="change-sub" name="subscription"><option value="([^"]+)"', page.text
+    )
     assert sub is not None
     form = {
         "subscription": sub.group(1),
@@ -128,7 +134,9 @@ def test_plan_change_previews_then_changes_once(api: TestClient, browser: TestCl
     assert so_far_now != so_far_after  # the change is priced, not just named
     stored = ok(api.get(f"/v1/subscriptions/{form['subscription']}"))
     assert stored["plan"] == "growth"  # a preview stores nothing
-    confirm = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', preview.text))
+    confirm = dict(
+        re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', preview.text)
+    )
     assert confirm["confirm"] == "yes" and confirm["from_plan"] == "growth"
     for _ in range(2):  # a double submit changes once
         done = browser.post(f"{PAGE}/change-plan", data=confirm, follow_redirects=False)

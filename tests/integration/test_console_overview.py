@@ -10,12 +10,10 @@ from fastapi.testclient import TestClient
 
 from tallybook.bootstrap import Container
 from tallybook.services.analytics import AnalyticsService
-from tests.integration.test_console_customer_actions import (  # noqa: F401 (fixtures)
-    api,
-    app_container,
-    browser,
-    clock,
-)
+from tests.integration import test_console_customer_actions as console
+
+clock, app_container, api = console.clock, console.app_container, console.api
+browser = console.browser
 
 
 def test_overview_loads_the_mrr_panel_from_its_own_endpoint(

@@ -105,9 +105,7 @@ async def spend_limit(customer_id: str, request: Request, container: ContainerDe
 def _change_args(fields: dict[str, str]) -> dict[str, Any]:
     plan = (fields.get("plan") or "").strip()
     if not plan or len(plan) > 255:
-        raise ValidationError(
-            "choose a plan", code="invalid_field", details={"field": "plan"}
-        )
+        raise ValidationError("choose a plan", code="invalid_field", details={"field": "plan"})
     return {
         "plan_key": plan,
         "version": _version(fields.get("version")),

@@ -25,6 +25,7 @@ PAGE_MODULES = (
     "tallybook.console.invoices",
     "tallybook.console.operations",
     "tallybook.console.experiments",
+    "tallybook.console.experiment_arms",
 )
 STATIC = {
     "console.css": "text/css; charset=utf-8",
