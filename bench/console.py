@@ -41,7 +41,7 @@ def pages(customers: int) -> list[tuple[str, str]]:
     return [
         ("overview (shell: the MRR panel loads by htmx)", "/console"),
         ("overview: MRR panel (computed once, then kept a minute)", "/console/overview/mrr"),
-        ("overview: overage panel (50 customers rated)", "/console/overview/overage"),
+        ("overview: overage panel (20 customers rated)", "/console/overview/overage"),
         ("customers", "/console/customers"),
         ("customers search 'cust0001'", "/console/customers?q=cust0001"),
         ("customers by email (none)", "/console/customers?q=nobody%40example.com"),
