@@ -17,9 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index(
-        "ix_invoices_status_number", "invoices", ["tenant_id", "status", "number"]
-    )
+    op.create_index("ix_invoices_status_number", "invoices", ["tenant_id", "status", "number"])
 
 
 def downgrade() -> None:
