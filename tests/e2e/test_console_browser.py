@@ -219,16 +219,16 @@ def log_in(page: Page, checker: Checker, base_url: str, console: dict[str, Any])
 
 def overview(page: Page, checker: Checker) -> None:
     expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
-    expect(page.locator("#mrr-figure")).to_contain_text("$")
+    expect(page.locator("#mrr-figure")).to_contain_text("$")  # the MRR panel, by htmx
     expect(page.locator("#failed-count")).not_to_have_text("0")
     overage = page.locator("#overage-list")  # loaded by htmx after the page
     expect(overage).to_contain_text("Acme Corp")
     expect(overage).not_to_contain_text("Globex")
     canvas = page.locator("#movements-chart")
     expect(canvas).to_be_visible()
+    page.wait_for_function("!!window.Chart && Object.keys(Chart.instances).length === 1")
     # Chart.js drew: the canvas got a backing store sized by the library
     assert page.evaluate("document.getElementById('movements-chart').width") > 0
-    assert page.evaluate("!!window.Chart && Object.keys(Chart.instances).length") == 1
     checker.check("overview")
 
 

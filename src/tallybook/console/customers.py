@@ -1,5 +1,7 @@
-"""Customers: search by id, name or email (in SQL, paginated), one customer's page, and
-the "grant credits" action (confirm, then POST with CSRF, through ``CreditService``).
+"""Customers: search by id, name or email (in SQL, paginated), one customer's page (with
+its alert rules and fired alerts, entitlements and spend limit), and the "grant credits"
+action (confirm, then POST with CSRF, through ``CreditService``); the spend limit and plan
+change actions are in ``console.customer_actions``.
 
 Search: text containing ``@`` is an exact, case-insensitive email; anything else is a
 case-insensitive substring of the id or the name (``CustomerService.list``).
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
@@ -21,7 +23,7 @@ from tallybook.console import auditing, nav, web
 from tallybook.documents import formats
 from tallybook.domain.errors import TallybookError
 from tallybook.domain.money import to_decimal
-from tallybook.domain.subscriptions.model import Customer
+from tallybook.domain.subscriptions.model import AllowancePolicy, Customer, FeeProration
 from tallybook.portal.pages import summary
 from tallybook.services.credits import GrantRequest
 from tallybook.services.pagination import Page
@@ -118,6 +120,11 @@ def customer_view(container: Container, tenant: str, customer_id: str) -> dict[s
             continue
         commitments.append((stored.subscription.id, status))
     credits = container.credits.summary(tenant, customer.id)
+    try:
+        entitlements = container.entitlements.all(tenant, customer.id)
+    except TallybookError:
+        entitlements = []
+    fired = container.alerts.fired(tenant, customer.id, limit=web.PAGE_SIZE, cursor=None)
     ledger = container.credits.ledger(tenant, customer.id, after=0, limit=50)
     invoices = container.invoices.list(tenant, customer=customer.id, limit=web.PAGE_SIZE)
     upcoming = None
@@ -132,6 +139,13 @@ def customer_view(container: Container, tenant: str, customer_id: str) -> dict[s
     return {
         "customer": customer,
         "usage": summary(usage, LOCALE),
+        "alert_rules": container.alerts.applicable(tenant, usage),
+        "fired": fired.items,
+        "more_fired": fired.next_cursor is not None,
+        "entitlements": entitlements,
+        "spend": container.spend_limits.status(tenant, customer.id),
+        "plans": container.catalog.list_plans(tenant),
+        "now": container.clock.now(),
         "subscriptions": subs,
         "commitments": commitments,
         "credits": credits,
@@ -141,13 +155,18 @@ def customer_view(container: Container, tenant: str, customer_id: str) -> dict[s
         "upcoming": upcoming,
         "money": money,
         "categories": CATEGORIES,
+        "allowance_policies": [p.value for p in AllowancePolicy],
+        "fee_prorations": [p.value for p in FeeProration],
         "nonce": secrets.token_hex(12),
     }
 
 
-def _customer_page(
+def customer_page(
     request: Request, container: Container, who: web.Operator, customer_id: str, **extra: Any
 ) -> Response:
+    """The customer page (``customer_view``) with ``extra`` in the template context (an
+    ``error`` and its ``status``, notices); a message page with the error's status when
+    the customer cannot be shown."""
     try:
         view = customer_view(container, who.tenant_id, customer_id)
     except TallybookError as error:
@@ -183,11 +202,15 @@ def customer(
     request: Request,
     container: ContainerDep,
     granted: Annotated[int | None, Query(ge=1, le=1)] = None,
+    spend: Annotated[Literal["set", "removed"] | None, Query()] = None,
+    changed: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Response:
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    return _customer_page(request, container, who, customer_id, granted=granted)
+    return customer_page(
+        request, container, who, customer_id, granted=granted, spend_done=spend, changed=changed
+    )
 
 
 @router.post("/customers/{customer_id:path}/grant")
@@ -232,7 +255,7 @@ async def grant(customer_id: str, request: Request, container: ContainerDep) -> 
             who.tenant_id, customer.id, request_body, source="api"
         )
     except TallybookError as error:
-        return _customer_page(
+        return customer_page(
             request, container, who, customer_id, error=error.message, status=error_status(error)
         )
     if created:  # a double submit returns the first grant: recorded once

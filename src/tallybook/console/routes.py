@@ -22,6 +22,7 @@ from tallybook.domain.errors import NotFound, Unauthorized
 PAGE_MODULES = (
     "tallybook.console.overview",
     "tallybook.console.customers",
+    "tallybook.console.customer_actions",
     "tallybook.console.invoices",
     "tallybook.console.operations",
     "tallybook.console.experiments",
@@ -29,6 +30,7 @@ PAGE_MODULES = (
     "tallybook.console.change_editor",
     "tallybook.console.approvals",
     "tallybook.console.audit",
+    "tallybook.console.experiment_arms",
 )
 STATIC = {
     "console.css": "text/css; charset=utf-8",

@@ -141,6 +141,12 @@ def allowance_bar(charge: ChargeUsage, currency: str, locale: str) -> AllowanceB
     )
 
 
+def allowance_level(used: Decimal, included: Decimal) -> tuple[int, str]:
+    """(whole percent of ``included`` used, level ``none``/``ok``/``warn``/``over``): the
+    rule of the allowance bars, without formatting anything (the console's overage scan)."""
+    return _level(used, included)
+
+
 def _level(used: Decimal, included: Decimal) -> tuple[int, str]:
     if included <= 0:
         return -1, "none"

@@ -193,6 +193,12 @@ class AlertService:
         rows = self._store.page_fired(tenant_id, customer.id, limit=limit + 1, before=before)
         return page_of(rows, limit, lambda f: [f.id])
 
+    def applicable(self, tenant_id: str, usage: CurrentUsage) -> list[Alert]:
+        """The rules evaluated for ``usage.customer`` now (its own, its plans', the
+        tenant's, and the default 80/100 % allowance alerts of charges with an allowance
+        when they are on), as ``evaluate`` picks them; for the console's customer page."""
+        return self._rules(tenant_id, usage.customer, usage, usage.as_of)
+
     # -- evaluation -------------------------------------------------------------------------
 
     def evaluate(

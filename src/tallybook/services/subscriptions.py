@@ -225,9 +225,46 @@ class SubscriptionService:
     ) -> StoredSubscription:
         """Move to ``plan_key`` (its latest version unless ``version``) from ``at``. The
         same key with a newer version migrates the subscription to that version."""
+        when, change = self._plan_change(
+            tenant_id, subscription_id, plan_key, at, version, allowance_policy, fee_proration
+        )
+        stored = self._change(tenant_id, subscription_id, change)
+        cut = stored.subscription.changes_cycle_at(when)
+        if cut and when <= self._clock.now() and self.after_end is not None:
+            self.after_end(tenant_id, stored.account)  # both invoices at once
+        return stored
+
+    def preview_change_plan(
+        self,
+        tenant_id: str,
+        subscription_id: str,
+        plan_key: str,
+        *,
+        at: datetime | None = None,
+        version: int | None = None,
+        allowance_policy: AllowancePolicy = AllowancePolicy.PRORATE,
+        fee_proration: FeeProration = FeeProration.PRORATE,
+    ) -> Subscription:
+        """The subscription ``change_plan`` with these arguments would store, checked by
+        the same rules (same errors), without storing anything (the console's preview)."""
+        _, change = self._plan_change(
+            tenant_id, subscription_id, plan_key, at, version, allowance_policy, fee_proration
+        )
+        current = self.get(tenant_id, subscription_id)
+        return change(current.subscription, current.billed_through)
+
+    def _plan_change(
+        self,
+        tenant_id: str,
+        subscription_id: str,
+        plan_key: str,
+        at: datetime | None,
+        version: int | None,
+        allowance_policy: AllowancePolicy,
+        fee_proration: FeeProration,
+    ) -> tuple[datetime, Callable[[Subscription, datetime | None], Subscription]]:
         plan = self._plans.get_plan(tenant_id, plan_key, version)
-        now = self._clock.now()
-        when = at or now
+        when = at or self._clock.now()
         book = PlanBook(self._plans, tenant_id)
         if (
             self.plan_gate is not None
@@ -244,11 +281,7 @@ class SubscriptionService:
             check_not_billed(when, through, billed_ahead=billed_ahead(sub, book, through))
             return new
 
-        stored = self._change(tenant_id, subscription_id, change)
-        cut = stored.subscription.changes_cycle_at(when)
-        if cut and when <= now and self.after_end is not None:
-            self.after_end(tenant_id, stored.account)  # both invoices at once
-        return stored
+        return when, change
 
     def set_quantities(
         self,

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, or_, select, update
+from sqlalchemy import Engine, and_, or_, select, update
 
 from tallybook.adapters.store.credits import append_entries, invoice_entries, lock_customer
 from tallybook.adapters.store.outbox import OutboxWriter
@@ -93,22 +93,35 @@ class InvoiceStore:
             stmt = stmt.where(invoices.c.period_start >= period_start_from)
         if period_start_to is not None:
             stmt = stmt.where(invoices.c.period_start < period_start_to)
-        if after is not None:
-            last_number, last_id = after
-            if last_number is None:
-                stmt = stmt.where(number_col.is_(None), id_col > last_id)
-            else:
-                stmt = stmt.where(
-                    or_(
-                        number_col > last_number,
-                        number_col.is_(None),
-                        and_(number_col == last_number, id_col > last_id),
-                    )
-                )
-        drafts_last = case((number_col.is_(None), 1), else_=0)
-        stmt = stmt.order_by(drafts_last, number_col, id_col).limit(limit)
+        # Two keyset reads rather than one ORDER BY over a CASE (which no index serves: at
+        # 120,000 invoices SQLite sorted them all per page): numbered invoices by the
+        # (tenant_id, number) unique index, then, when the page is not full, the drafts by id.
+        found: list[Invoice] = []
         with self._engine.connect() as conn:
-            return [invoice_from_row(row) for row in conn.execute(stmt)]
+            if after is None or after[0] is not None:
+                numbered = stmt.where(number_col.is_not(None))
+                if after is not None:
+                    last_number, last_id = after
+                    numbered = numbered.where(
+                        or_(
+                            number_col > last_number,
+                            and_(number_col == last_number, id_col > last_id),
+                        )
+                    )
+                # with a customer or number filter the rows are few: "+ 0" keeps the
+                # planner on that filter's index rather than walking every number
+                order = number_col + 0 if customer is not None or number is not None else number_col
+                rows = conn.execute(numbered.order_by(order, id_col).limit(limit))
+                found = [invoice_from_row(row) for row in rows]
+            if len(found) < limit:
+                drafts = stmt.where(number_col.is_(None))
+                if after is not None and after[0] is None:
+                    drafts = drafts.where(id_col > after[1])
+                # drafts are few: found by the number index (NULL), then sorted; ordering
+                # by the bare id would walk the primary key through every invoice
+                rows = conn.execute(drafts.order_by(id_col + "").limit(limit - len(found)))
+                found += [invoice_from_row(row) for row in rows]
+        return found
 
     def numbers(self, tenant_id: str) -> list[int]:
         """Every invoice number given in the tenant, ascending (gaplessness checks)."""

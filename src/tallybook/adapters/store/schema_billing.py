@@ -118,6 +118,8 @@ invoices = Table(
 )
 Index("ix_invoices_customer", invoices.c.tenant_id, invoices.c.customer_id, invoices.c.period_start)
 Index("ix_invoices_status", invoices.c.tenant_id, invoices.c.status)
+# invoice lists filtered by status, in number order (the console's and GET /v1/invoices)
+Index("ix_invoices_status_number", invoices.c.tenant_id, invoices.c.status, invoices.c.number)
 
 invoice_slots = Table(
     "invoice_slots",

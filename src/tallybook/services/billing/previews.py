@@ -194,11 +194,21 @@ class PreviewService:
         return self._customers.get(tenant_id, customer_id)
 
     def upcoming_invoice(
-        self, tenant_id: str, customer_id: str, now: datetime | None = None
+        self,
+        tenant_id: str,
+        customer_id: str,
+        now: datetime | None = None,
+        *,
+        replacing: Subscription | None = None,
     ) -> Upcoming:
+        """The customer's upcoming invoice now (so far and projected); with ``replacing``,
+        as it would be if the stored subscription of that id were ``replacing`` (the
+        preview of a plan change). NotFound ``no_upcoming_invoice`` outside a period."""
         now = now or self._clock.now()
         customer = self.customer(tenant_id, customer_id)
         subscriptions = self._billed_with(tenant_id, customer)
+        if replacing is not None:
+            subscriptions = [replacing if s.id == replacing.id else s for s in subscriptions]
         computed = self._compute(tenant_id, customer, subscriptions, now)
         if not computed.actual:
             raise NotFound(
