@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0019_invoice_status_number"
-down_revision = "0013_stripe_customer_claims"
+down_revision = "0019_period_usage"
 branch_labels = None
 depends_on = None
 

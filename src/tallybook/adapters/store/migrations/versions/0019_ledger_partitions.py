@@ -21,7 +21,7 @@ from sqlalchemy import text
 from tallybook.adapters.store.ledger_partitions import MONTH_OF_TS, add_months, create_month
 
 revision = "0019_ledger_partitions"
-down_revision = "0013_stripe_customer_claims"
+down_revision = "0019_tenant_logos"
 branch_labels = None
 depends_on = None
 

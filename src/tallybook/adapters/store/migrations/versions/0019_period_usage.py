@@ -19,7 +19,7 @@ import tallybook.adapters.store.types as tt
 from tallybook.domain.analytics.period_usage import period_usage, stale_periods
 
 revision = "0019_period_usage"
-down_revision = "0013_stripe_customer_claims"
+down_revision = "0019_ledger_partitions"
 branch_labels = None
 depends_on = None
 
