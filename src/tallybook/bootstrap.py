@@ -35,8 +35,8 @@ from tallybook.adapters.store.entitlements import EntitlementStore
 from tallybook.adapters.store.events import EventStore
 from tallybook.adapters.store.finance import RevenueSource, TaxRateStore
 from tallybook.adapters.store.governance import GovernanceStore
-from tallybook.adapters.store.logos import LogoStore
 from tallybook.adapters.store.ledger_partitions import LedgerMaintenance
+from tallybook.adapters.store.logos import LogoStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.period_usage import PeriodUsageStore

@@ -30,7 +30,9 @@ import httpx
 import pytest
 
 E2E_KEY = "tb_e2e_key_0123456789abcdef0123456789abcdef"
-START_TIMEOUT = 90.0  # a hang guard: a fresh server takes ~20 s to be ready on a loaded 2-core machine
+START_TIMEOUT = (
+    90.0  # a hang guard: a fresh server takes ~20 s to be ready on a loaded 2-core machine
+)
 
 
 def free_port() -> int:

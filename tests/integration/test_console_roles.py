@@ -43,6 +43,8 @@ def expected(method: str, path: str) -> set[str]:
         return editor  # the change editor and the rollback form: proposing
     if path == "/console/experiments/allowance":
         return editor  # the allowance model is pricing research
+    if method == "POST" and path == "/console/experiments/arms":
+        return editor  # create, ramp, stop an experiment
     if method == "GET":
         return {"viewer", "billing", "pricing_editor", "pricing_approver"}
     if path.endswith(("/approve", "/reject")):

@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tallybook.api.deps import ContainerDep
 from tallybook.bootstrap import Container
-from tallybook.console import web
+from tallybook.console import auditing, web
 from tallybook.console.customers import LOCALE, customer_page, error_status
 from tallybook.documents import formats
 from tallybook.domain.errors import Conflict, TallybookError, ValidationError
@@ -88,10 +88,18 @@ async def spend_limit(customer_id: str, request: Request, container: ContainerDe
         if remove:
             if container.spend_limits.status(tenant, customer.id).limit is not None:
                 container.spend_limits.delete(tenant, customer.id)  # a repeat finds none
+                auditing.action(container, who, "spend_limit.delete", f"customers/{customer.id}")
             done = "removed"
         else:
             assert amount is not None
             container.spend_limits.set(tenant, customer.id, amount, mode)
+            auditing.action(
+                container,
+                who,
+                "spend_limit.set",
+                f"customers/{customer.id}",
+                after={"amount": str(amount), "mode": mode},
+            )
             done = "set"
     except TallybookError as error:
         return customer_page(
@@ -187,6 +195,13 @@ async def change_plan(customer_id: str, request: Request, container: ContainerDe
                     details={"subscription": subscription_id},
                 )
             container.subscriptions.change_plan(tenant, subscription_id, **args)
+            auditing.action(
+                container,
+                who,
+                "subscription.change",
+                f"subscriptions/{subscription_id}",
+                after={"plan": target.key, "version": target.version},
+            )
     except TallybookError as error:
         return customer_page(
             request, container, who, customer_id, error=error.message, status=error_status(error)

@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from tallybook.api.deps import ContainerDep
 from tallybook.api.errors import status_for
 from tallybook.bootstrap import Container
-from tallybook.console import web
+from tallybook.console import auditing, web
 from tallybook.documents import formats
 from tallybook.domain.errors import TallybookError, ValidationError
 from tallybook.domain.money import to_decimal
@@ -208,6 +208,13 @@ async def act(request: Request, container: ContainerDep) -> Response:
                     start=start.isoformat(),
                 )
             container.experiments.create(tenant, key, control, treatment, share, start, None)
+            auditing.action(
+                container,
+                who,
+                "experiment.create",
+                f"experiments/{key}",
+                after={"control": control, "treatment": treatment, "share": str(share)},
+            )
             done = "created"
         elif action == "ramp":
             share = _share(fields.get("share"))
@@ -224,6 +231,9 @@ async def act(request: Request, container: ContainerDep) -> Response:
                 )
             if share != current.share:  # a repeated ramp to the same share: nothing to do
                 container.experiments.ramp(tenant, key, share)
+                auditing.action(
+                    container, who, "experiment.ramp", f"experiments/{key}", {"share": str(share)}
+                )
             done = "ramped"
         elif action == "stop":
             current = container.experiments.get(tenant, key)
@@ -231,6 +241,7 @@ async def act(request: Request, container: ContainerDep) -> Response:
                 return _confirm(request, container, who, action=action, key=key, current=current)
             if current.stopped_at is None:
                 container.experiments.stop(tenant, key)
+                auditing.action(container, who, "experiment.stop", f"experiments/{key}")
             done = "stopped"
         else:
             raise ValidationError(

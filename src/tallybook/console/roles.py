@@ -37,6 +37,17 @@ ROUTES: dict[tuple[str, str], tuple[str, str]] = {
         "/v1/events/rejected/{rejected_id}/replay",
     ),
     ("POST", "/console/experiments/backtests"): ("POST", "/v1/backtests"),
+    # customer actions and experiment arms (console.customer_actions, console.experiment_arms)
+    ("POST", "/console/customers/{customer_id:path}/spend-limit"): (
+        "PUT",
+        "/v1/customers/{customer_id}/spend-limit",
+    ),
+    ("POST", "/console/customers/{customer_id:path}/change-plan"): (
+        "POST",
+        "/v1/subscriptions/{subscription_id}/change",
+    ),
+    # ``action`` create, ramp or stop: all pricing research (``pricing_editor``)
+    ("POST", "/console/experiments/arms"): ("POST", "/v1/experiments"),
     ("GET", "/console/experiments/allowance"): ("POST", "/v1/analytics/allowance-model"),
     # governance pages (console.catalog, console.approvals, console.audit)
     ("POST", "/console/catalog/changes/validate"): ("POST", "/v1/catalog/changes"),

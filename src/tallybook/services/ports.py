@@ -1268,6 +1268,8 @@ class LogoStore(Protocol):
         ...
 
     def get_logo(self, tenant_id: str, sha256: str) -> Logo | None: ...
+
+
 # -- period usage summary (issue 13 speed follow-up; the lead moves this block at merge) ---
 
 
