@@ -1,4 +1,4 @@
-"""Ports and records of payment-provider sync (issue 11); re-exported by ``ports``.
+"""Ports and records of payment-provider sync (issue 11); re-exported by ``services.ports``.
 
 ``PaymentProvider`` is one provider account (``adapters/stripe``): every call is one
 request, amounts cross this boundary as Decimals in major units (the adapter converts to
