@@ -73,6 +73,7 @@ from tallybook.services.ports.common import (
     Clock,
     JsonDict,
     T,
+    UnitOfWork,
 )
 from tallybook.services.ports.credits import (
     CreditStore,
@@ -216,6 +217,7 @@ __all__ = [
     "TenantRow",
     "TenantStore",
     "TopUpStore",
+    "UnitOfWork",
     "UsageKey",
     "UsageReader",
     "UsageSource",

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from tallybook.domain.billing.drafts import ChunkPlan, DraftKey, OpenDraft
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
@@ -17,6 +16,7 @@ from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.subscriptions.model import Customer
 from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.domain.webhooks import OutboxMessage
+from tallybook.services.ports.common import UnitOfWork
 
 
 @dataclass
@@ -62,18 +62,9 @@ class InvoiceStore(Protocol):
         ...
 
 
-class BillingUnitOfWork(Protocol):
+class BillingUnitOfWork(UnitOfWork, Protocol):
     """One chunk of a billing run: a transaction (``with``), rolled back unless committed;
     a unique-key race lost to a concurrent run raises ``WriteConflict``."""
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None: ...
 
     def claim(
         self, tenant_id: str, accounts: Sequence[str], *, skip_locked: bool
@@ -110,8 +101,6 @@ class BillingUnitOfWork(Protocol):
         """Append ledger entries ((customer, currency, entries): grants bought now,
         debits of the finalized invoices, expiries), numbered after each ledger's last."""
         ...
-
-    def commit(self) -> None: ...
 
 
 class BillingStore(Protocol):

@@ -5,25 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from tallybook.domain.billing.invoice import InvoiceDraft
 from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.credits.top_up import TopUpRule
+from tallybook.services.ports.common import UnitOfWork
 
 
-class CreditUnitOfWork(Protocol):
+class CreditUnitOfWork(UnitOfWork, Protocol):
     """One customer's ledger transaction (``with``), rolled back unless committed."""
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None: ...
 
     def lock(self) -> bool:
         """Lock the customer (serialises its ledger); False if it does not exist."""
@@ -46,8 +37,6 @@ class CreditUnitOfWork(Protocol):
     def insert_final_invoice(self, invoice_id: str, draft: InvoiceDraft, now: datetime) -> int:
         """Store ``draft`` finalized and numbered in this transaction; returns the number."""
         ...
-
-    def commit(self) -> None: ...
 
 
 class CreditStore(Protocol):

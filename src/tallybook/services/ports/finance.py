@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from tallybook.domain.billing.invoice import Invoice, InvoiceDraft
 from tallybook.domain.credits.ledger import Entry, Grant
@@ -14,6 +13,7 @@ from tallybook.domain.finance.credit_notes import CreditNote
 from tallybook.domain.finance.delivery import Delivery, DeliveryStatus, Mail
 from tallybook.domain.finance.taxes import TaxRate
 from tallybook.domain.subscriptions.model import Customer
+from tallybook.services.ports.common import UnitOfWork
 
 
 class TaxRateStore(Protocol):
@@ -57,17 +57,8 @@ class DraftTaxes(Protocol):
         ...
 
 
-class CreditNoteUnitOfWork(Protocol):
+class CreditNoteUnitOfWork(UnitOfWork, Protocol):
     """One customer's transaction for a credit note (``adapters/store/credit_notes.py``)."""
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None: ...
 
     def lock(self) -> bool: ...
 
@@ -82,8 +73,6 @@ class CreditNoteUnitOfWork(Protocol):
     def insert_grant(self, grant: Grant) -> None: ...
 
     def append(self, currency: str, entries: Sequence[Entry], now: datetime) -> list[Entry]: ...
-
-    def commit(self) -> None: ...
 
 
 class CreditNoteStore(Protocol):

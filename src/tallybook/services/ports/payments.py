@@ -24,22 +24,6 @@ from tallybook.domain.payments import SyncStatus
 from tallybook.domain.subscriptions.model import Customer
 from tallybook.domain.webhooks import OutboxMessage
 
-__all__ = [
-    "Claim",
-    "LocalInvoice",
-    "PaymentProvider",
-    "ProviderError",
-    "ProviderEvent",
-    "PushLine",
-    "ReconciliationRow",
-    "ReconciliationRun",
-    "ReconciliationStore",
-    "RemoteInvoice",
-    "SignatureInvalid",
-    "SyncRow",
-    "SyncStore",
-]
-
 
 class ProviderError(Exception):
     """A provider call failed. ``retryable``: the same request (same idempotency key) may
