@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-JsonDict = dict[str, Any]
+from tallybook.services.ports import JsonDict
+
 Action = Literal["created", "updated", "unchanged"]
 
 
