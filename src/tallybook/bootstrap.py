@@ -52,7 +52,8 @@ from tallybook.adapters.webhooks import HttpSender
 from tallybook.config import Settings
 from tallybook.documents.invoice_email import InvoiceMail
 from tallybook.domain.webhooks import Outcome
-from tallybook.services.alerts import AlertEvaluator, AlertService
+from tallybook.services.alert_evaluator import AlertEvaluator
+from tallybook.services.alerts import AlertService
 from tallybook.services.analytics import AnalyticsService
 from tallybook.services.archiving import ArchiveService
 from tallybook.services.audit import AuditService

@@ -22,7 +22,7 @@ from tallybook.config import Settings
 
 if TYPE_CHECKING:
     from tallybook.domain.errors import TallybookError
-    from tallybook.services.catalog import CatalogDiff
+    from tallybook.services.catalog_diff import CatalogDiff
 
 app = typer.Typer(
     help="Tallybook: metering and billing for usage-based and hybrid SaaS pricing.",
@@ -311,7 +311,7 @@ def apply(
 def _print_diff(diff: CatalogDiff) -> None:
     from rich.markup import escape
 
-    from tallybook.services.catalog import changes_text
+    from tallybook.services.catalog_diff import changes_text
 
     marks = {"created": "[green]+", "updated": "[yellow]~", "unchanged": "[dim]="}
     for change in (*diff.meters, *diff.plans):

@@ -11,7 +11,7 @@ from tallybook.bootstrap import Container
 from tallybook.documents.catalog.document import CatalogInvalid, load_catalog_text
 from tallybook.domain.catalog.model import Aggregation, UsageCharge
 from tallybook.domain.errors import NotFound
-from tallybook.services.catalog import diff_documents
+from tallybook.services.catalog_diff import diff_documents
 
 CATALOG: dict[str, Any] = {
     "meters": [

@@ -8,17 +8,14 @@ from decimal import Decimal
 from tallybook.domain.billing.accounts import Account, account_drafts
 from tallybook.domain.billing.adjustments import Ledger, ledger_from_lines
 from tallybook.domain.billing.lines import LineType
-from tallybook.domain.billing.schedule import (
-    SlotKind,
+from tallybook.domain.billing.period_lines import (
     Usage,
     UsageQuery,
     advance_lines,
-    billed_ahead,
-    next_issue_at,
     period_lines,
-    slots,
     usage_queries,
 )
+from tallybook.domain.billing.schedule import SlotKind, billed_ahead, next_issue_at, slots
 from tallybook.domain.catalog.model import (
     FlatCharge,
     Plan,

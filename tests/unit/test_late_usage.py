@@ -9,17 +9,19 @@ from decimal import Decimal
 from tallybook.domain.billing.accounts import Account, account_drafts
 from tallybook.domain.billing.adjustments import Ledger, late_usage_queries, late_window_start
 from tallybook.domain.billing.lines import LineType
-from tallybook.domain.billing.schedule import (
-    ADJUSTMENT_LOOKBACK,
+from tallybook.domain.billing.period_lines import (
     Plans,
-    SlotKind,
     Usage,
     UsageData,
-    next_issue_at,
     period_lines,
+    usage_queries,
+)
+from tallybook.domain.billing.schedule import (
+    ADJUSTMENT_LOOKBACK,
+    SlotKind,
+    next_issue_at,
     slots,
     trailing_periods,
-    usage_queries,
 )
 from tallybook.domain.catalog.model import Plan, Price, PricingModel, UsageCharge
 from tallybook.domain.periods import Anchor, Interval

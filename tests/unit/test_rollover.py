@@ -10,13 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tallybook.domain.billing.period_lines import Usage, UsageQuery, period_lines, usage_queries
 from tallybook.domain.billing.rollover import carry_out
-from tallybook.domain.billing.schedule import (
-    Usage,
-    UsageQuery,
-    period_lines,
-    usage_queries,
-)
 from tallybook.domain.catalog.model import (
     AllowanceRollover,
     Plan,

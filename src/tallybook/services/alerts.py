@@ -1,4 +1,5 @@
-"""Alerts: the rules (``/v1/alerts``), evaluation per customer, and the evaluator.
+"""Alerts: the rules (``/v1/alerts``) and evaluation per customer; the background
+evaluator that drives it is ``services/alert_evaluator.py``.
 
 The rules and the crossing rule are in ``domain.alerts``. Flow:
 
@@ -22,9 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -52,9 +51,8 @@ from tallybook.services.billing.previews import (
     SubscriptionReader,
 )
 from tallybook.services.pagination import Page, check_limit, decode_cursor, page_of
-from tallybook.services.ports import AlertQueue, AlertStore, Clock, PendingAlerts, PlanReader
+from tallybook.services.ports import AlertStore, Clock, PlanReader
 
-log = logging.getLogger("tallybook.alerts")
 ZERO = Decimal(0)
 
 
@@ -356,96 +354,3 @@ def _request_hash(alert: Alert) -> str:
         "thresholds": [threshold_text(t) for t in alert.thresholds],
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-# -- the evaluator ---------------------------------------------------------------------------
-
-
-class AlertEvaluator:
-    """Evaluates the customers ingest marked, soon after each commit (see module doc).
-
-    ``wake`` is called after every ingest commit; ``run_once`` claims and evaluates one
-    batch; ``drain`` evaluates until nothing is marked (tests, benchmarks); ``start`` and
-    ``stop`` run it in a background thread that also looks every ``poll_seconds`` for
-    marks it was not woken for (another process's, or a killed evaluator's).
-
-    ``after_customer(tenant_id, customer)``, when set, runs after each marked customer's
-    alerts were evaluated (bootstrap wires the spend-limit check, so a limit is reached
-    right after the ingest that crossed it, not only on the scheduler's sweep); it must not
-    raise (a failure there does not re-queue the customer's alerts)."""
-
-    def __init__(
-        self,
-        service: AlertService,
-        queue: AlertQueue,
-        clock: Clock,
-        *,
-        poll_seconds: float = 1.0,
-        lease_seconds: float = 30.0,
-        batch: int = 50,
-    ):
-        self._service = service
-        self._queue = queue
-        self._clock = clock
-        self._poll = poll_seconds
-        self._lease = lease_seconds
-        self._batch = batch
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.after_customer: Callable[[str, str], object] | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def run_once(self) -> int:
-        """Claim and evaluate one batch; returns how many customers were claimed."""
-        claimed = self._queue.claim(self._clock.now(), self._lease, self._batch)
-        for pending in claimed:
-            self._evaluate(pending)
-        return len(claimed)
-
-    def _evaluate(self, pending: PendingAlerts) -> None:
-        try:
-            self._service.evaluate(pending.tenant_id, pending.customer)
-        except Exception:
-            log.exception("alert evaluation failed", extra={"customer": pending.customer})
-            self._queue.release(pending)
-            return
-        self._queue.done(pending)
-        if self.after_customer is not None:
-            self.after_customer(pending.tenant_id, pending.customer)
-
-    def drain(self, rounds: int = 1000) -> int:
-        """Evaluate until nothing is marked (at most ``rounds`` batches)."""
-        total = 0
-        for _ in range(rounds):
-            claimed = self.run_once()
-            total += claimed
-            if not claimed:
-                break
-        return total
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="alert-evaluator", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self._poll)
-            self._wake.clear()
-            try:
-                while self.run_once() and not self._stop.is_set():
-                    pass
-            except Exception:
-                log.exception("alert evaluator pass failed")

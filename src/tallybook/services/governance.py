@@ -60,7 +60,8 @@ from tallybook.domain.ids import new_id_at
 from tallybook.domain.notifications import change_approved_message
 from tallybook.domain.subscriptions.model import AllowancePolicy, FeeProration
 from tallybook.domain.subscriptions.stored import StoredSubscription
-from tallybook.services.catalog import CatalogDiff, CatalogService, plan_document
+from tallybook.services.catalog import CatalogService, plan_document
+from tallybook.services.catalog_diff import CatalogDiff
 from tallybook.services.impact import ImpactService
 from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import AnalyticsStore, ChangeRow, Clock, GovernanceStore

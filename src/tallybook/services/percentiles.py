@@ -28,7 +28,7 @@ from decimal import Decimal
 from tallybook.domain.analytics.period_usage import MARKER, PeriodUsage
 from tallybook.domain.analytics.stats import check_percentile, mean, percentile_cont
 from tallybook.domain.billing.lines import Line, LineType
-from tallybook.domain.billing.schedule import period_lines
+from tallybook.domain.billing.period_lines import period_lines
 from tallybook.domain.catalog.model import Plan, Price, PricingModel, UsageCharge
 from tallybook.domain.errors import NotFound, ValidationError
 from tallybook.domain.money import normalize, round_amount, round_ratio, to_decimal

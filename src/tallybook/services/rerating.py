@@ -17,14 +17,14 @@ from datetime import datetime
 
 from tallybook.domain.billing.discounts import discount_lines
 from tallybook.domain.billing.lines import Line
-from tallybook.domain.billing.proration import parts
-from tallybook.domain.billing.schedule import (
+from tallybook.domain.billing.period_lines import (
     PeriodLines,
     UsageData,
     UsageQuery,
     period_lines,
     usage_queries,
 )
+from tallybook.domain.billing.proration import parts
 from tallybook.domain.catalog.model import Plan
 from tallybook.domain.subscriptions.model import BillingPeriod, PlanRef, Subscription
 from tallybook.services.billing.invoices import PlanBook, UsageCache

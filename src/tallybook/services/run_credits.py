@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from tallybook.domain.billing.invoice import InvoiceDraft
-from tallybook.domain.billing.schedule import Plans, plan_for
+from tallybook.domain.billing.period_lines import Plans, plan_for
 from tallybook.domain.credits.commitments import Commitment
 from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.credits.plan_credits import (

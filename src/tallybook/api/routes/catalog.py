@@ -23,7 +23,8 @@ from tallybook.documents.catalog.document import CatalogDocument, CatalogInvalid
 from tallybook.documents.catalog.document import catalog_to_document as to_document
 from tallybook.documents.catalog.loading import read_text
 from tallybook.domain.catalog.model import Catalog, Plan
-from tallybook.services.catalog import CatalogDiff, ResourceChange, plan_document
+from tallybook.services.catalog import plan_document
+from tallybook.services.catalog_diff import CatalogDiff, ResourceChange
 
 router = APIRouter(tags=["catalog"])
 

@@ -27,18 +27,16 @@ from tallybook.domain.billing.adjustments import Ledger, adjustable_periods, adj
 from tallybook.domain.billing.discounts import discount_lines
 from tallybook.domain.billing.invoice import InvoiceDraft
 from tallybook.domain.billing.lines import Line
-from tallybook.domain.billing.schedule import ADJUSTMENT_LOOKBACK as ADJUSTMENT_LOOKBACK
-from tallybook.domain.billing.schedule import (
+from tallybook.domain.billing.period_lines import (
     Plans,
-    Slot,
-    SlotKind,
     UsageData,
     UsageQuery,
     advance_lines,
     period_lines,
-    slots,
     usage_queries,
 )
+from tallybook.domain.billing.schedule import ADJUSTMENT_LOOKBACK as ADJUSTMENT_LOOKBACK
+from tallybook.domain.billing.schedule import Slot, SlotKind, slots
 from tallybook.domain.subscriptions.model import Subscription
 
 

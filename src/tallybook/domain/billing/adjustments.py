@@ -22,17 +22,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from tallybook.domain.billing.lines import Line, LineType
-from tallybook.domain.billing.schedule import (
-    ADJUSTMENT_LOOKBACK,
+from tallybook.domain.billing.period_lines import (
     Plans,
-    Slot,
-    SlotKind,
     UsageData,
     UsageQuery,
     period_lines,
-    trailing_periods,
     usage_queries,
 )
+from tallybook.domain.billing.schedule import ADJUSTMENT_LOOKBACK, Slot, SlotKind, trailing_periods
 from tallybook.domain.money import format_decimal, round_amount
 from tallybook.domain.subscriptions.model import BillingPeriod, Subscription
 

@@ -23,7 +23,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from tallybook.domain.billing.invoice import InvoiceDraft
-from tallybook.domain.billing.schedule import Plans, SlotKind, plan_for
+from tallybook.domain.billing.period_lines import Plans, plan_for
+from tallybook.domain.billing.schedule import SlotKind
 from tallybook.domain.catalog.model import CreditGrantCharge
 from tallybook.domain.credits.ledger import (
     AppliesTo,

@@ -17,14 +17,8 @@ from tallybook.domain.billing.accounts import Account, assemble, slot_lines, slo
 from tallybook.domain.billing.adjustments import Ledger, late_usage_queries
 from tallybook.domain.billing.invoice import Invoice, InvoiceDraft, InvoiceStatus
 from tallybook.domain.billing.numbering import parse_number
-from tallybook.domain.billing.schedule import (
-    Slot,
-    SlotKind,
-    Usage,
-    UsageData,
-    UsageQuery,
-    usage_queries,
-)
+from tallybook.domain.billing.period_lines import Usage, UsageData, UsageQuery, usage_queries
+from tallybook.domain.billing.schedule import Slot, SlotKind
 from tallybook.domain.catalog.model import Meter, Plan
 from tallybook.domain.errors import Conflict, NotFound, ValidationError
 from tallybook.domain.notifications import invoice_status_message

@@ -1,4 +1,4 @@
-"""Ports and records of payment-provider sync (issue 11); re-exported by ``ports``.
+"""Ports and records of payment-provider sync (issue 11); re-exported by ``services.ports``.
 
 ``PaymentProvider`` is one provider account (``adapters/stripe``): every call is one
 request, amounts cross this boundary as Decimals in major units (the adapter converts to
@@ -23,22 +23,6 @@ from tallybook.domain.billing.invoice import Invoice
 from tallybook.domain.payments import SyncStatus
 from tallybook.domain.subscriptions.model import Customer
 from tallybook.domain.webhooks import OutboxMessage
-
-__all__ = [
-    "Claim",
-    "LocalInvoice",
-    "PaymentProvider",
-    "ProviderError",
-    "ProviderEvent",
-    "PushLine",
-    "ReconciliationRow",
-    "ReconciliationRun",
-    "ReconciliationStore",
-    "RemoteInvoice",
-    "SignatureInvalid",
-    "SyncRow",
-    "SyncStore",
-]
 
 
 class ProviderError(Exception):
