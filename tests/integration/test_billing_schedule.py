@@ -20,11 +20,13 @@ from tests.integration.test_billing_concurrency import CATALOG
 def test_the_scheduled_job_bills_every_due_tenant_as_of_now(db_url: str) -> None:
     clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
     container = build(Settings(database_url=db_url, log_json=False), clock=clock)
+    assert container.ledger is not None
     jobs = Scheduler(container).jobs  # spend limits are swept after billing and top-ups
     assert jobs == [
         container.billing.run_due,
         container.top_ups.run_due,
         container.spend_limits.sweep,
+        container.ledger.run,  # last: event-ledger partitions and retention
     ]
     for tenant in ("t1", "t2"):
         container.tenants.ensure_tenant(tenant)

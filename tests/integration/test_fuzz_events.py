@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.internal.conjecture import utils as cu
 from schemathesis.checks import not_a_server_error
+from schemathesis.serializers import OctetStreamSerializer
 from schemathesis.specs.openapi.schemas import BaseOpenAPISchema
 
 from tallybook.bootstrap import Container
@@ -48,6 +49,9 @@ def _hypothesis_jsonschema_compat() -> None:
 
 _hypothesis_jsonschema_compat()
 schemathesis.experimental.OPEN_API_3_1.enable()  # FastAPI publishes OpenAPI 3.1
+# ``PUT /v1/tenant/logo`` takes raw image bytes: send generated data as bytes, as for
+# ``application/octet-stream`` (the route must refuse what is not an image with a 4xx)
+schemathesis.serializer("image/png", aliases=["image/jpeg"])(OctetStreamSerializer)
 
 
 @pytest.fixture
