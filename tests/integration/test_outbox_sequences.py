@@ -43,7 +43,7 @@ def test_a_mixed_batch_numbers_as_one_message_at_a_time(container: Container) ->
     # 1,200 customers (more than one 1,000-row page), some with several messages, one
     # tenant-wide (no customer), in shuffled order
     customers: list[str | None] = [f"c{n:04d}" for n in range(1_200)]
-    batch = customers + ["c0001", "c0001", "c0500", None, None, "c1199"]
+    batch = [*customers, "c0001", "c0001", "c0500", None, None, "c1199"]
     random.Random(5).shuffle(batch)
     messages = [_message(c, n) for n, c in enumerate(batch)]
     for tenant in ("one", "many"):
