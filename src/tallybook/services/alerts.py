@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -203,20 +204,30 @@ class AlertService:
         usage); returns what this call fired (in firing order). Unknown customers fire
         nothing."""
         now = now or self._clock.now()
-        try:
-            usage = self._previews.current_usage(tenant_id, customer_id, now)
+        alerts = self._store.all_alerts(tenant_id)
+        defaults = self._store.default_allowance(tenant_id)
+        if not alerts and not defaults:
+            return []  # no rule can fire for any customer of the tenant: no preview
+        try:  # the projection is no alert's input: not rated
+            usage = self._previews.current_usage(tenant_id, customer_id, now, project=False)
         except NotFound:
             return []
         customer = usage.customer
-        fired = self._evaluate(tenant_id, customer, usage, now)
+        fired = self._evaluate(tenant_id, customer, usage, now, alerts, defaults)
         if customer.parent is not None:  # the bill-to account's spend includes this usage
             fired += self.evaluate(tenant_id, customer.parent, now)
         return fired
 
     def _evaluate(
-        self, tenant_id: str, customer: Customer, usage: CurrentUsage, now: datetime
+        self,
+        tenant_id: str,
+        customer: Customer,
+        usage: CurrentUsage,
+        now: datetime,
+        alerts: Sequence[Alert],
+        defaults: bool,
     ) -> list[Fired]:
-        rules = self._rules(tenant_id, customer, usage, now)
+        rules = self._rules(tenant_id, customer, usage, now, alerts, defaults)
         if not rules:
             return []
         spend = None
@@ -233,11 +244,21 @@ class AlertService:
         return self._store.fire(tenant_id, ordered, now)
 
     def _rules(
-        self, tenant_id: str, customer: Customer, usage: CurrentUsage, now: datetime
+        self,
+        tenant_id: str,
+        customer: Customer,
+        usage: CurrentUsage,
+        now: datetime,
+        alerts: Sequence[Alert],
+        defaults: bool,
     ) -> list[Alert]:
-        plans = self._plan_keys(tenant_id, customer, now)
-        rules = [a for a in self._store.all_alerts(tenant_id) if a.applies_to(customer.id, plans)]
-        if usage.charges and self._store.default_allowance(tenant_id):
+        """The tenant's ``alerts`` that apply to the customer, plus the default allowance
+        alerts of its charges with an allowance when ``defaults`` is on."""
+        rules = []
+        if alerts:
+            plans = self._plan_keys(tenant_id, customer, now)
+            rules = [a for a in alerts if a.applies_to(customer.id, plans)]
+        if usage.charges and defaults:
             with_allowance = [c.charge for c in usage.charges if c.included > 0]
             rules += default_alerts(with_allowance)
         return rules
@@ -363,6 +384,14 @@ class AlertEvaluator:
     ``stop`` run it in a background thread that also looks every ``poll_seconds`` for
     marks it was not woken for (another process's, or a killed evaluator's).
 
+    The thread works in passes (``run_pass``) and **debounces**: a pass evaluates each
+    marked customer once (a customer claimed again within the pass, because ingest
+    touched it meanwhile, is released and ends the pass), and the next pass starts no
+    sooner than ``debounce_seconds`` after this one started. Under sustained ingest a
+    busy customer is so evaluated at most once per ``debounce_seconds`` (its marks pile
+    up and one evaluation answers them all) instead of after every batch; a threshold
+    still fires exactly once, by the store's unique key.
+
     ``after_customer(tenant_id, customer)``, when set, runs after each marked customer's
     alerts were evaluated (bootstrap wires the spend-limit check, so a limit is reached
     right after the ingest that crossed it, not only on the scheduler's sweep); it must not
@@ -377,6 +406,7 @@ class AlertEvaluator:
         poll_seconds: float = 1.0,
         lease_seconds: float = 30.0,
         batch: int = 50,
+        debounce_seconds: float = 0.0,
     ):
         self._service = service
         self._queue = queue
@@ -384,6 +414,7 @@ class AlertEvaluator:
         self._poll = poll_seconds
         self._lease = lease_seconds
         self._batch = batch
+        self._debounce = debounce_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -398,6 +429,25 @@ class AlertEvaluator:
         for pending in claimed:
             self._evaluate(pending)
         return len(claimed)
+
+    def run_pass(self) -> int:
+        """Evaluate every marked customer at most once: claim batches until none is left
+        or one holds a customer this pass evaluated already (it is released for the next
+        pass); returns how many customers were evaluated."""
+        seen: set[tuple[str, str]] = set()
+        while not self._stop.is_set():
+            claimed = self._queue.claim(self._clock.now(), self._lease, self._batch)
+            again = [p for p in claimed if (p.tenant_id, p.customer) in seen]
+            for pending in claimed:
+                if (pending.tenant_id, pending.customer) in seen:
+                    continue
+                seen.add((pending.tenant_id, pending.customer))
+                self._evaluate(pending)
+            for pending in again:
+                self._queue.release(pending)
+            if not claimed or again:
+                break
+        return len(seen)
 
     def _evaluate(self, pending: PendingAlerts) -> None:
         try:
@@ -438,8 +488,11 @@ class AlertEvaluator:
         while not self._stop.is_set():
             self._wake.wait(self._poll)
             self._wake.clear()
+            began = time.monotonic()
             try:
-                while self.run_once() and not self._stop.is_set():
-                    pass
+                self.run_pass()
             except Exception:
                 log.exception("alert evaluator pass failed")
+            rest = self._debounce - (time.monotonic() - began)
+            if rest > 0:
+                self._stop.wait(rest)  # wakes meanwhile stay set: the next pass follows
