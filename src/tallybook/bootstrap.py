@@ -254,7 +254,11 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         alert_store, previews, subscriptions, catalog, clock, credits=credit_store
     )
     evaluator = AlertEvaluator(
-        alert_service, alert_store, clock, poll_seconds=settings.alert_poll_seconds
+        alert_service,
+        alert_store,
+        clock,
+        poll_seconds=settings.alert_poll_seconds,
+        debounce_seconds=settings.alert_debounce_seconds,
     )
     if settings.alerts_enabled:
         ingest.after_commit = evaluator.wake

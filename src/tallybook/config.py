@@ -90,6 +90,14 @@ class Settings(BaseSettings):
         description="How often the alert evaluator looks for work it was not woken for "
         "(work left by another process or a killed one).",
     )
+    alert_debounce_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="Least time between the starts of two alert evaluator passes: under "
+        "sustained ingest a customer is evaluated at most once per this many seconds "
+        "(0: evaluate again as soon as a pass ends).",
+    )
     webhook_worker: bool = Field(
         True,
         description="Run the webhook delivery worker inside `tallybook serve` (false when "

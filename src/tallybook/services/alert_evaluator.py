@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from tallybook.services.alerts import AlertService
@@ -24,6 +25,14 @@ class AlertEvaluator:
     ``stop`` run it in a background thread that also looks every ``poll_seconds`` for
     marks it was not woken for (another process's, or a killed evaluator's).
 
+    The thread works in passes (``run_pass``) and **debounces**: a pass evaluates each
+    marked customer once (a customer claimed again within the pass, because ingest
+    touched it meanwhile, is released and ends the pass), and the next pass starts no
+    sooner than ``debounce_seconds`` after this one started. Under sustained ingest a
+    busy customer is so evaluated at most once per ``debounce_seconds`` (its marks pile
+    up and one evaluation answers them all) instead of after every batch; a threshold
+    still fires exactly once, by the store's unique key.
+
     ``after_customer(tenant_id, customer)``, when set, runs after each marked customer's
     alerts were evaluated (bootstrap wires the spend-limit check, so a limit is reached
     right after the ingest that crossed it, not only on the scheduler's sweep); it must not
@@ -38,6 +47,7 @@ class AlertEvaluator:
         poll_seconds: float = 1.0,
         lease_seconds: float = 30.0,
         batch: int = 50,
+        debounce_seconds: float = 0.0,
     ):
         self._service = service
         self._queue = queue
@@ -45,6 +55,7 @@ class AlertEvaluator:
         self._poll = poll_seconds
         self._lease = lease_seconds
         self._batch = batch
+        self._debounce = debounce_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -59,6 +70,25 @@ class AlertEvaluator:
         for pending in claimed:
             self._evaluate(pending)
         return len(claimed)
+
+    def run_pass(self) -> int:
+        """Evaluate every marked customer at most once: claim batches until none is left
+        or one holds a customer this pass evaluated already (it is released for the next
+        pass); returns how many customers were evaluated."""
+        seen: set[tuple[str, str]] = set()
+        while not self._stop.is_set():
+            claimed = self._queue.claim(self._clock.now(), self._lease, self._batch)
+            again = [p for p in claimed if (p.tenant_id, p.customer) in seen]
+            for pending in claimed:
+                if (pending.tenant_id, pending.customer) in seen:
+                    continue
+                seen.add((pending.tenant_id, pending.customer))
+                self._evaluate(pending)
+            for pending in again:
+                self._queue.release(pending)
+            if not claimed or again:
+                break
+        return len(seen)
 
     def _evaluate(self, pending: PendingAlerts) -> None:
         try:
@@ -99,8 +129,11 @@ class AlertEvaluator:
         while not self._stop.is_set():
             self._wake.wait(self._poll)
             self._wake.clear()
+            began = time.monotonic()
             try:
-                while self.run_once() and not self._stop.is_set():
-                    pass
+                self.run_pass()
             except Exception:
                 log.exception("alert evaluator pass failed")
+            rest = self._debounce - (time.monotonic() - began)
+            if rest > 0:
+                self._stop.wait(rest)  # wakes meanwhile stay set: the next pass follows

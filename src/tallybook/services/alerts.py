@@ -195,7 +195,9 @@ class AlertService:
         """The rules evaluated for ``usage.customer`` now (its own, its plans', the
         tenant's, and the default 80/100 % allowance alerts of charges with an allowance
         when they are on), as ``evaluate`` picks them; for the console's customer page."""
-        return self._rules(tenant_id, usage.customer, usage, usage.as_of)
+        alerts = self._store.all_alerts(tenant_id)
+        defaults = self._store.default_allowance(tenant_id)
+        return self._rules(tenant_id, usage.customer, usage, usage.as_of, alerts, defaults)
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -207,20 +209,30 @@ class AlertService:
         usage); returns what this call fired (in firing order). Unknown customers fire
         nothing."""
         now = now or self._clock.now()
-        try:
-            usage = self._previews.current_usage(tenant_id, customer_id, now)
+        alerts = self._store.all_alerts(tenant_id)
+        defaults = self._store.default_allowance(tenant_id)
+        if not alerts and not defaults:
+            return []  # no rule can fire for any customer of the tenant: no preview
+        try:  # the projection is no alert's input: not rated
+            usage = self._previews.current_usage(tenant_id, customer_id, now, project=False)
         except NotFound:
             return []
         customer = usage.customer
-        fired = self._evaluate(tenant_id, customer, usage, now)
+        fired = self._evaluate(tenant_id, customer, usage, now, alerts, defaults)
         if customer.parent is not None:  # the bill-to account's spend includes this usage
             fired += self.evaluate(tenant_id, customer.parent, now)
         return fired
 
     def _evaluate(
-        self, tenant_id: str, customer: Customer, usage: CurrentUsage, now: datetime
+        self,
+        tenant_id: str,
+        customer: Customer,
+        usage: CurrentUsage,
+        now: datetime,
+        alerts: Sequence[Alert],
+        defaults: bool,
     ) -> list[Fired]:
-        rules = self._rules(tenant_id, customer, usage, now)
+        rules = self._rules(tenant_id, customer, usage, now, alerts, defaults)
         if not rules:
             return []
         spend = None
@@ -237,11 +249,21 @@ class AlertService:
         return self._store.fire(tenant_id, ordered, now)
 
     def _rules(
-        self, tenant_id: str, customer: Customer, usage: CurrentUsage, now: datetime
+        self,
+        tenant_id: str,
+        customer: Customer,
+        usage: CurrentUsage,
+        now: datetime,
+        alerts: Sequence[Alert],
+        defaults: bool,
     ) -> list[Alert]:
-        plans = self._plan_keys(tenant_id, customer, now)
-        rules = [a for a in self._store.all_alerts(tenant_id) if a.applies_to(customer.id, plans)]
-        if usage.charges and self._store.default_allowance(tenant_id):
+        """The tenant's ``alerts`` that apply to the customer, plus the default allowance
+        alerts of its charges with an allowance when ``defaults`` is on."""
+        rules = []
+        if alerts:
+            plans = self._plan_keys(tenant_id, customer, now)
+            rules = [a for a in alerts if a.applies_to(customer.id, plans)]
+        if usage.charges and defaults:
             with_allowance = [c.charge for c in usage.charges if c.included > 0]
             rules += default_alerts(with_allowance)
         return rules

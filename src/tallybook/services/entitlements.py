@@ -6,18 +6,21 @@ The rules are ``domain.entitlements``; this service gathers their inputs:
   version of its phase in force now;
 - the tenant's features: the latest version of every plan, plus the customer's own plan
   version (so a feature a customer's older plan version still lists is known). A key
-  no plan defines is ``404 feature_not_found``;
+  no plan defines is ``404 feature_not_found``. The latest plans are read only when the
+  key is not in the customer's own plan version (``_Features``): a check of a feature
+  the customer's plan lists costs no catalog-wide read;
 - the customer's override of the feature (``ports.EntitlementStore``);
 - for metered features, the meter's usage over the usage window: the billing period
   holding now (during a trial, the trial), read through ``ports.UsageReader``;
   ``reset_at`` is that window's end;
 - whether a hard spend limit is reached (``services.spend_limits``), asked only when
-  the answer is a metered feature the customer has.
+  the answer is a metered feature the customer has (with the customer already read: a
+  customer without a limit costs one read, no preview).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -63,7 +66,36 @@ class Subscriptions(Protocol):
 class SpendGate(Protocol):
     """``SpendLimitService``: is a hard spend limit reached (recording the hit)?"""
 
-    def blocks_metered(self, tenant_id: str, customer_id: str) -> bool: ...
+    def blocks_metered(self, tenant_id: str, customer: Customer) -> bool: ...
+
+
+class _Features:
+    """Feature definitions by key: the customer's plan version's own, else the first
+    latest plan version defining the key. ``latest`` (every plan's latest version) is
+    called at most once, and only for a key the own plan does not list."""
+
+    def __init__(self, own: Plan | None, latest: Callable[[], list[Plan]]):
+        self._own = own
+        self._latest = latest
+        self._all: dict[str, Feature] | None = None
+
+    def get(self, key: str) -> Feature | None:
+        found = self._own.feature(key) if self._own is not None else None
+        return found if found is not None else self.all().get(key)
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def all(self) -> dict[str, Feature]:
+        if self._all is None:
+            definitions: dict[str, Feature] = {}
+            for latest in self._latest():
+                for feature in latest.features:
+                    definitions.setdefault(feature.key, feature)
+            if self._own is not None:
+                definitions.update({f.key: f for f in self._own.features})
+            self._all = definitions
+        return self._all
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +104,7 @@ class _Context:
     subscription: Subscription | None
     plan: Plan | None
     window: tuple[datetime, datetime] | None
-    definitions: dict[str, Feature]
+    definitions: _Features
     overrides: dict[str, FeatureOverrideRow]
     now: datetime
 
@@ -177,12 +209,7 @@ class EntitlementService:
             ref = subscription.phase_at(now).plan
             plan = self._catalog.get_plan(tenant_id, ref.key, ref.version)
             window = _window(subscription, now)
-        definitions: dict[str, Feature] = {}
-        for latest in self._catalog.list_plans(tenant_id):
-            for feature in latest.features:
-                definitions.setdefault(feature.key, feature)
-        if plan is not None:
-            definitions.update({f.key: f for f in plan.features})
+        definitions = _Features(plan, lambda: self._catalog.list_plans(tenant_id))
         overrides = self._overrides.overrides(tenant_id, customer.id)
         return _Context(customer, subscription, plan, window, definitions, overrides, now)
 
@@ -200,7 +227,7 @@ class EntitlementService:
         if feature.type is FeatureType.METERED and feature.meter is not None:
             usage = self._usage_of(tenant_id, c, feature.meter)
             reset_at = c.window[1] if c.window else None
-            blocked = self._spend.blocks_metered(tenant_id, c.customer.id)
+            blocked = self._spend.blocks_metered(tenant_id, c.customer)
         return decide(
             feature, usage=usage, units=units, spend_blocked=blocked, reset_at=reset_at, as_of=c.now
         )

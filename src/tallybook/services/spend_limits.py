@@ -115,7 +115,9 @@ class SpendLimitService:
 
     def status(self, tenant_id: str, customer_id: str, now: datetime | None = None) -> SpendStatus:
         """Evaluate the customer's limit now, recording a first hit in the period."""
-        customer = self._totals.customer(tenant_id, customer_id)
+        return self._status(tenant_id, self._totals.customer(tenant_id, customer_id), now)
+
+    def _status(self, tenant_id: str, customer: Customer, now: datetime | None) -> SpendStatus:
         limit = self._store.get(tenant_id, customer.id)
         if limit is None:
             return SpendStatus(customer.id, None, None)
@@ -149,9 +151,10 @@ class SpendLimitService:
         except Exception:
             log.exception("spend limit check failed", extra={"customer": customer_id})
 
-    def blocks_metered(self, tenant_id: str, customer_id: str) -> bool:
-        """True when a hard limit is reached (the entitlement checks ask this)."""
-        return self.status(tenant_id, customer_id).blocks
+    def blocks_metered(self, tenant_id: str, customer: Customer) -> bool:
+        """True when a hard limit is reached (the entitlement checks ask this, with the
+        customer they read already: no limit costs one read and no period total)."""
+        return self._status(tenant_id, customer, None).blocks
 
     def hits(self, tenant_id: str, customer_id: str) -> list[SpendHit]:
         """The customer's most recent limits reached, newest first."""

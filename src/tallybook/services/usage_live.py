@@ -30,7 +30,7 @@ from decimal import Decimal
 from tallybook.domain.catalog.model import Aggregation, Meter
 from tallybook.domain.instants import from_micros, to_micros
 from tallybook.domain.metering.meters import EXACT
-from tallybook.domain.metering.rollups import HOUR_MICROS, Cell, rolled_up, rollup_def
+from tallybook.domain.metering.rollups import HOUR_MICROS, Cell, merged, rolled_up, rollup_def
 from tallybook.services.ports import Clock, PlanReader, RollupStore, UsageKey, UsageReader
 
 
@@ -71,14 +71,13 @@ class LiveUsage:
         if cells is None:
             return self._raw_values(tenant_id, meter, start, end, customers, group_by)
         index = None if group_by is None else meter.group_by.index(group_by)
-        folded: dict[UsageKey, Cell] = {}
+        grouped: dict[UsageKey, list[Cell]] = {}
         for customer, dims, cell in cells:
             key = UsageKey(customer, None if index is None else dims[index])
-            found = folded.get(key)
-            folded[key] = cell if found is None else found.merge(cell)
+            grouped.setdefault(key, []).append(cell)
         values: dict[UsageKey, Decimal] = {}
-        for key, cell in folded.items():
-            value = cell.value(meter.aggregation)
+        for key, some in grouped.items():
+            value = merged(some).value(meter.aggregation)
             if value is not None:
                 values[key] = value
         for low, high in ((s, first), (last, e)):

@@ -296,6 +296,13 @@ _CELLS = (
     "SELECT customer, dims, count, sum, min, max, raw FROM usage_rollups "
     "WHERE tenant_id = ? AND fingerprint = ? AND hour >= ? AND hour < ?"
 )
+# PostgreSQL folds the hours (and shards) of each series in SQL, exactly (NUMERIC sums):
+# one row per customer and dimension values instead of one per hour and shard.
+_PG_CELLS = (
+    "SELECT customer, dims, SUM(count), SUM(sum), MIN(min), MAX(max), SUM(raw) "
+    "FROM usage_rollups WHERE tenant_id = %s AND fingerprint = %s AND hour >= %s "
+    "AND hour < %s{customers} GROUP BY customer, dims_key, dims"
+)
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -325,18 +332,22 @@ class RollupStore:
     ) -> list[tuple[str, Dims, Cell]] | None:
         """Cells of hours in ``[start_hour, end_hour)`` (micros), per customer (all when
         ``customers`` is None); None when the definition is not stored (not backfilled).
+        On PostgreSQL each series' hours come folded into one cell (summed in SQL); on
+        SQLite (sums stored as decimal text) one cell per hour, folded by the caller.
         Raw driver statements: this is every live usage read's hot path."""
         postgres = self._postgres
         ph = "%s" if postgres else "?"
-        sql = _CELLS.replace("?", ph)
+        sql = _CELLS
         params: list[Any] = [tenant_id, fingerprint, start_hour, end_hour]
         if customers is not None:
             if postgres:
-                sql += " AND customer = ANY(%s)"
+                sql = _PG_CELLS.format(customers=" AND customer = ANY(%s)")
                 params.append(list(customers))
             else:
                 sql += " AND customer IN (SELECT value FROM json_each(?))"
                 params.append(orjson.dumps(list(customers)).decode())
+        elif postgres:
+            sql = _PG_CELLS.format(customers="")
         with translated():
             raw = self._engine.raw_connection()
             try:

@@ -254,11 +254,21 @@ class PreviewService:
         )
 
     def current_usage(
-        self, tenant_id: str, customer_id: str, now: datetime | None = None
+        self,
+        tenant_id: str,
+        customer_id: str,
+        now: datetime | None = None,
+        *,
+        project: bool = True,
     ) -> CurrentUsage:
+        """The customer's usage charges in the period holding now (see module doc).
+        ``project=False`` skips rating the projection for a caller that does not read it
+        (alert evaluation): ``projected_used``, ``projected_amount`` and
+        ``projected_total`` then repeat the actual figures. NotFound ``customer_not_found``."""
         now = now or self._clock.now()
         customer = self.customer(tenant_id, customer_id)
-        computed = self._compute(tenant_id, customer, self._own(tenant_id, customer), now)
+        own = self._own(tenant_id, customer)
+        computed = self._compute(tenant_id, customer, own, now, project=project)
         if not computed.actual:
             return CurrentUsage(customer, now, None, None, customer.currency, (), ZERO, ZERO, ())
         draft, projected = computed.actual[0], computed.projected[0]
@@ -343,7 +353,11 @@ class PreviewService:
         customer: Customer,
         subscriptions: Sequence[Subscription],
         now: datetime,
+        *,
+        project: bool = True,
     ) -> _Computed:
+        """The actual drafts and, unless ``project`` is False (then the actual ones
+        again), the projected ones."""
         book = PlanBook(self._plans, tenant_id)
         cache = UsageCache(self._usage, tenant_id, book)
         actual, projected = [], []
@@ -356,15 +370,13 @@ class PreviewService:
             slot = Slot(subscription.id, SlotKind.PERIOD, period)
             usage = cache.usage(subscription.customer, usage_queries(subscription, period, book))
             actual.append((subscription, slot, _lines(subscription, slot, book, usage)))
-            guess = project_usage(usage, book, now)
-            projected.append((subscription, slot, _lines(subscription, slot, book, guess)))
+            if project:
+                guess = project_usage(usage, book, now)
+                projected.append((subscription, slot, _lines(subscription, slot, book, guess)))
         bill_to = customer.id
-        return _Computed(
-            tuple(current),
-            assemble(bill_to, customer.currency, actual),
-            assemble(bill_to, customer.currency, projected),
-            book,
-        )
+        drafts = assemble(bill_to, customer.currency, actual)
+        guessed = assemble(bill_to, customer.currency, projected) if project else drafts
+        return _Computed(tuple(current), drafts, guessed, book)
 
 
 def _with_credits(draft: InvoiceDraft, grants: Sequence[tuple[Grant, Decimal]]) -> InvoiceDraft:
