@@ -22,13 +22,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from tallybook.domain.billing.period_lines import Plans, advance_lines, plan_for
-
-# Re-exported for modules that still import them from here (``services/billing/runs.py``,
-# ``services/billing/previews.py``); their home is ``domain.billing.period_lines``.
-from tallybook.domain.billing.period_lines import Usage as Usage
-from tallybook.domain.billing.period_lines import UsageData as UsageData
-from tallybook.domain.billing.period_lines import UsageQuery as UsageQuery
-from tallybook.domain.billing.period_lines import usage_queries as usage_queries
 from tallybook.domain.subscriptions.model import BillingPeriod, Subscription
 
 # How many earlier final periods each new invoice recomputes for late events: each one

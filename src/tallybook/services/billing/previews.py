@@ -33,15 +33,9 @@ from tallybook.domain.billing.accounts import assemble, slot_lines
 from tallybook.domain.billing.adjustments import Ledger
 from tallybook.domain.billing.invoice import InvoiceDraft
 from tallybook.domain.billing.lines import Line, LineType
+from tallybook.domain.billing.period_lines import Usage, UsageData, UsageQuery, usage_queries
 from tallybook.domain.billing.proration import parts, scale_allowance, usage_spans
-from tallybook.domain.billing.schedule import (
-    Slot,
-    SlotKind,
-    Usage,
-    UsageData,
-    UsageQuery,
-    usage_queries,
-)
+from tallybook.domain.billing.schedule import Slot, SlotKind
 from tallybook.domain.catalog.model import Aggregation
 from tallybook.domain.credits.ledger import Grant
 from tallybook.domain.errors import NotFound

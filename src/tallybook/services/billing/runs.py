@@ -33,7 +33,8 @@ from tallybook.domain.billing.adjustments import (
     lookback_start,
 )
 from tallybook.domain.billing.drafts import AccountBill, ChunkPlan, Counts, InvoiceWrite
-from tallybook.domain.billing.schedule import Slot, SlotKind, UsageQuery, next_issue_at
+from tallybook.domain.billing.period_lines import UsageQuery
+from tallybook.domain.billing.schedule import Slot, SlotKind, next_issue_at
 from tallybook.domain.credits.ledger import Entry, Grant
 from tallybook.domain.errors import TallybookError, ValidationError, WriteConflict
 from tallybook.domain.subscriptions.model import Subscription
