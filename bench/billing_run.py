@@ -229,23 +229,37 @@ def _events_sqlite(db: str, n_customers: int, n_events: int) -> None:
 
 def _events_postgres(db: str, n_customers: int, n_events: int) -> None:
     import psycopg
+    from sqlalchemy import create_engine
+
+    from tallybook.adapters.store import ledger_partitions as ledger
 
     url = normalize_url(db).replace("postgresql+psycopg://", "postgresql://")
     received = START_MICROS + 40 * 86_400 * 1_000_000
+    # after migration 0019 ``events`` is partitioned by the UTC month of ``ts``
+    # (``ledger_month``, part of the key): the months the bench writes get their partitions
+    engine = create_engine(normalize_url(db))
+    with engine.begin() as sa:
+        partitioned = ledger.is_partitioned(sa)
+        if partitioned:
+            have = set(ledger.existing_months(sa))
+            for year, month in ((START.year, START.month), (2026, 2)):
+                if (year, month) not in have:
+                    ledger.create_month(sa, year, month)
+    engine.dispose()
+    key = "tenant_id, source, id" + (", ledger_month" if partitioned else "")
+    columns = "tenant_id, source, id, customer, type, ts, properties, received_at, body_hash"
     with psycopg.connect(url) as conn:
         conn.execute("DROP INDEX IF EXISTS ix_events_tenant_ts")
         conn.execute("DROP INDEX IF EXISTS ix_events_usage")
         conn.execute("ALTER TABLE events DROP CONSTRAINT IF EXISTS pk_events")
-        copy_sql = (
-            "COPY events (tenant_id, source, id, customer, type, ts, properties, received_at,"
-            " body_hash) FROM STDIN"
-        )
+        copy_sql = f"COPY events ({columns}{', ledger_month' if partitioned else ''}) FROM STDIN"
         with conn.cursor() as cur, cur.copy(copy_sql) as copy:
             for row in _event_rows(n_customers, n_events, received):
+                if partitioned:
+                    at = EPOCH + timedelta(microseconds=row[5])
+                    row = (*row, ledger.month_key(at.year, at.month))
                 copy.write_row(row)
-        conn.execute(
-            "ALTER TABLE events ADD CONSTRAINT pk_events PRIMARY KEY (tenant_id, source, id)"
-        )
+        conn.execute(f"ALTER TABLE events ADD CONSTRAINT pk_events PRIMARY KEY ({key})")
         conn.execute("CREATE INDEX ix_events_usage ON events (tenant_id, customer, type, ts)")
         conn.execute("CREATE INDEX ix_events_tenant_ts ON events (tenant_id, ts)")
         conn.execute("ANALYZE events")
