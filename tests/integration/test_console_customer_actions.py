@@ -107,6 +107,10 @@ def test_spend_limit_is_set_with_confirmation_and_blocks_when_hard(
         assert gone.headers["location"] == f"{PAGE}?spend=removed"
     assert api.get("/v1/customers/c1/spend-limit").status_code == 404
     assert browser.get(PAGE, params={"spend": "lost"}).status_code == 422
+    audit = ok(api.get("/v1/audit", params={"object": "customers/c1"}))["data"]
+    actions = [e["action"] for e in audit]
+    assert "console spend-limit set" in actions
+    assert actions.count("console spend-limit delete") == 1  # the repeat removed nothing
 
 
 def test_plan_change_previews_then_changes_once(api: TestClient, browser: TestClient) -> None:
@@ -149,6 +153,10 @@ def test_plan_change_previews_then_changes_once(api: TestClient, browser: TestCl
     refused = browser.post(f"{PAGE}/change-plan", data=stale)
     assert refused.status_code == 409 and "changed since the preview" in refused.text
     assert ok(api.get(f"/v1/subscriptions/{form['subscription']}"))["plan"] == "enterprise"
+    audit = ok(api.get("/v1/audit", params={"object": f"subscriptions/{form['subscription']}"}))
+    console = [e for e in audit["data"] if e["action"].startswith("console ")]
+    assert [e["action"] for e in console] == ["console subscriptions change"]  # once
+    assert console[0]["after"] == {"plan": "enterprise", "version": 1}
 
 
 def test_plan_change_input_is_checked(api: TestClient, browser: TestClient) -> None:

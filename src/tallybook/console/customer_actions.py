@@ -88,7 +88,9 @@ async def spend_limit(customer_id: str, request: Request, container: ContainerDe
         if remove:
             if container.spend_limits.status(tenant, customer.id).limit is not None:
                 container.spend_limits.delete(tenant, customer.id)  # a repeat finds none
-                auditing.action(container, who, "spend_limit.delete", f"customers/{customer.id}")
+                auditing.action(
+                    container, who, "console spend-limit delete", f"customers/{customer.id}"
+                )
             done = "removed"
         else:
             assert amount is not None
@@ -96,7 +98,7 @@ async def spend_limit(customer_id: str, request: Request, container: ContainerDe
             auditing.action(
                 container,
                 who,
-                "spend_limit.set",
+                "console spend-limit set",
                 f"customers/{customer.id}",
                 after={"amount": str(amount), "mode": mode},
             )
@@ -198,7 +200,7 @@ async def change_plan(customer_id: str, request: Request, container: ContainerDe
             auditing.action(
                 container,
                 who,
-                "subscription.change",
+                "console subscriptions change",
                 f"subscriptions/{subscription_id}",
                 after={"plan": target.key, "version": target.version},
             )

@@ -211,7 +211,7 @@ async def act(request: Request, container: ContainerDep) -> Response:
             auditing.action(
                 container,
                 who,
-                "experiment.create",
+                "console experiments create",
                 f"experiments/{key}",
                 after={"control": control, "treatment": treatment, "share": str(share)},
             )
@@ -232,7 +232,11 @@ async def act(request: Request, container: ContainerDep) -> Response:
             if share != current.share:  # a repeated ramp to the same share: nothing to do
                 container.experiments.ramp(tenant, key, share)
                 auditing.action(
-                    container, who, "experiment.ramp", f"experiments/{key}", {"share": str(share)}
+                    container,
+                    who,
+                    "console experiments ramp",
+                    f"experiments/{key}",
+                    {"share": str(share)},
                 )
             done = "ramped"
         elif action == "stop":
@@ -241,7 +245,7 @@ async def act(request: Request, container: ContainerDep) -> Response:
                 return _confirm(request, container, who, action=action, key=key, current=current)
             if current.stopped_at is None:
                 container.experiments.stop(tenant, key)
-                auditing.action(container, who, "experiment.stop", f"experiments/{key}")
+                auditing.action(container, who, "console experiments stop", f"experiments/{key}")
             done = "stopped"
         else:
             raise ValidationError(
