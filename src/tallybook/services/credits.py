@@ -340,7 +340,7 @@ def apply_to_drafts(
         )
         if credit:
             own = tuple(
-                replace(line, credited=paid[id(line)]) if id(line) in paid else line
+                line.with_credited(paid[id(line)]) if id(line) in paid else line
                 for line in draft.lines
             )
             draft = replace(draft, lines=(*own, *credit))

@@ -99,6 +99,10 @@ class Line:
         """This line as billed to ``customer`` under ``subscription``."""
         return _copy(self, {"customer": customer, "subscription": subscription})
 
+    def with_credited(self, credited: Decimal) -> Line:
+        """This line with ``credited`` (what credits paid of it: ``services.credits``)."""
+        return _copy(self, {"credited": credited})
+
 
 _FIELDS = tuple(f.name for f in fields(Line))  # every field is an ``__init__`` argument
 _FIELD_INDEX = {name: index for index, name in enumerate(_FIELDS)}
