@@ -24,8 +24,9 @@ from tallybook.domain.analytics.months import Month
 from tallybook.domain.analytics.mrr import MOVEMENTS
 from tallybook.domain.errors import ValidationError
 from tallybook.domain.money import round_amount, to_decimal
+from tallybook.services.allowance_model import AllowanceRow
 from tallybook.services.analytics import ForecastRow, LtvAnswer, MrrRow, RetentionAnswer
-from tallybook.services.percentiles import AllowanceRow, PercentileRow, parse_percentiles
+from tallybook.services.percentiles import PercentileRow, parse_percentiles
 
 router = APIRouter(tags=["analytics"])
 
