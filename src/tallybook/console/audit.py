@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from tallybook.api.deps import ContainerDep
@@ -71,28 +71,31 @@ def _compact(value: Any) -> str:
     return "" if value is None else json.dumps(value, sort_keys=True, default=str)
 
 
-@router.get("/audit")
-def audit(
-    request: Request,
-    container: ContainerDep,
+def _filters(
     actor: Text = None,
     action: Text = None,
     object: Annotated[str | None, Query(max_length=500)] = None,
     start: Annotated[str | None, Query(alias="from", max_length=32)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=32)] = None,
+) -> dict[str, str | None]:
+    """The log's filters, as the page and its CSV take them (``FILTERS``)."""
+    return {"actor": actor, "action": action, "object": object, "from": start, "to": end}
+
+
+Filters = Annotated[dict[str, str | None], Depends(_filters)]
+
+
+@router.get("/audit")
+def audit(
+    request: Request,
+    container: ContainerDep,
+    filters: Filters,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     """The filtered audit log, oldest first."""
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    filters: dict[str, str | None] = {
-        "actor": actor,
-        "action": action,
-        "object": object,
-        "from": start,
-        "to": end,
-    }
     return _page(request, container, who, filters, cursor)
 
 
@@ -125,26 +128,11 @@ def verify(request: Request, container: ContainerDep) -> Response:
 
 
 @router.get("/audit.csv")
-def audit_csv(
-    request: Request,
-    container: ContainerDep,
-    actor: Text = None,
-    action: Text = None,
-    object: Annotated[str | None, Query(max_length=500)] = None,
-    start: Annotated[str | None, Query(alias="from", max_length=32)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=32)] = None,
-) -> Response:
+def audit_csv(request: Request, container: ContainerDep, filters: Filters) -> Response:
     """The filtered entries (up to ``MAX_CSV_ROWS``) as CSV, read page by page."""
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    filters: dict[str, str | None] = {
-        "actor": actor,
-        "action": action,
-        "object": object,
-        "from": start,
-        "to": end,
-    }
 
     def read(limit: int, cursor: str | None) -> Page[AuditEntry]:
         return search(container, who.tenant_id, filters, limit=limit, cursor=cursor)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from tallybook.api.deps import ContainerDep
@@ -77,20 +77,29 @@ def _row(invoice: Invoice) -> dict[str, Any]:
     }
 
 
-@router.get("/invoices")
-def invoices(
-    request: Request,
-    container: ContainerDep,
+def _filters(
     number: Text = None,
     customer: Text = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
     period: Annotated[str | None, Query(max_length=7)] = None,
+) -> dict[str, str | None]:
+    """The list's filters, as the page and its CSV take them (see ``search``)."""
+    return {"number": number, "customer": customer, "status": status, "period": period}
+
+
+Filters = Annotated[dict[str, str | None], Depends(_filters)]
+
+
+@router.get("/invoices")
+def invoices(
+    request: Request,
+    container: ContainerDep,
+    filters: Filters,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    filters = {"number": number, "customer": customer, "status": status, "period": period}
 
     def read(limit: int, after: str | None) -> Page[Invoice]:
         return search(container, who.tenant_id, filters, limit=limit, cursor=after)
@@ -103,19 +112,11 @@ def invoices(
 
 
 @router.get("/invoices.csv")
-def invoices_csv(
-    request: Request,
-    container: ContainerDep,
-    number: Text = None,
-    customer: Text = None,
-    status: Annotated[str | None, Query(max_length=16)] = None,
-    period: Annotated[str | None, Query(max_length=7)] = None,
-) -> Response:
+def invoices_csv(request: Request, container: ContainerDep, filters: Filters) -> Response:
     """The invoices matching the filters (up to ``MAX_CSV_ROWS``), read page by page."""
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    filters = {"number": number, "customer": customer, "status": status, "period": period}
 
     def read(limit: int, cursor: str | None) -> Page[Invoice]:
         return search(container, who.tenant_id, filters, limit=limit, cursor=cursor)
