@@ -9,8 +9,8 @@ that no client sent, into fresh stores, with nobody else writing.
   UTC month of ``ts``, as the ingest insert computes it) after creating the monthly
   partitions the events fall in (``ledger_partitions.create_month``). With
   ``rebuild_indexes`` the primary key and the indexes of ``events`` are dropped first and
-  recreated from their own definitions afterwards (faster for millions of rows), then
-  ``ANALYZE``.
+  recreated from their own definitions afterwards (faster for millions of rows); then
+  ``VACUUM (ANALYZE)``, as autovacuum would do next.
 * chDB: the SAME rows through the shipper's encoding (``adapters.clickhouse.schema.row``:
   the flattening of properties into ``properties``/``keys``/``wide``, instants as
   ``seconds.micros``, ``version`` = received micros), inserted with the executor's
@@ -135,7 +135,10 @@ def load(
                 executor.insert("events", pending, token=f"bulk-{received_micros}-{blocks}")
         for statement in rebuild:
             conn.execute(statement)
-        conn.execute("ANALYZE events")
+    # what autovacuum would do next: hint bits and the visibility map set, statistics
+    # taken, so neither runs during the reads that follow
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) events")
     return count
 
 

@@ -69,6 +69,22 @@ YEAR, MONTH = 2026, 1
 RUNS = 5
 
 
+# where chDB's billing read spends its time: the product's query (``adapters/clickhouse/
+# usage.py``) without parts of it, over every customer, on the merged table
+_WHERE = "WHERE tenant_id = {{t:String}} GROUP BY customer"
+_ANATOMY = {
+    "count() per customer, FINAL": "SELECT customer, count() FROM {table} FINAL " + _WHERE,
+    "count() per customer, no FINAL": "SELECT customer, count() FROM {table} " + _WHERE,
+    "sum of toUInt64(map value), no FINAL": (
+        "SELECT customer, sum(toUInt64OrZero(properties['tokens'])) FROM {table} " + _WHERE
+    ),
+    "sum of toDecimal256(map value, 20), no FINAL": (
+        "SELECT customer, toString(sum(toDecimal256OrNull(properties['tokens'], 20))) "
+        "FROM {table} " + _WHERE
+    ),
+}
+
+
 def _container(db_url: str, events_url: str | None) -> Container:
     container = build(
         Settings(
@@ -287,6 +303,13 @@ def main() -> None:
             rows["disk after OPTIMIZE"] = {
                 "PostgreSQL + chDB": f"{_gb(int(after[1]))} in {after[0]} parts"
             }
+            for label, sql in _ANATOMY.items():
+                times, _ = _runs(
+                    lambda q=sql: executor.query(
+                        q.format(table=f"{executor.database}.events"), {"t": TENANT}
+                    )
+                )
+                rows[f"anatomy (merged): {label}, s"] = {"PostgreSQL + chDB": _cell(times)}
             notes.append(f"load average at the end: {_loadavg()}")
             plain.close()
             shipped.close()
