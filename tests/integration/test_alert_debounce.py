@@ -56,11 +56,18 @@ def stack(settings: Settings) -> Iterator[tuple[Container, TestClient]]:
     container.close()
 
 
-def evaluator(container: Container, counting: Counting, debounce: float = 0.0) -> AlertEvaluator:
+def evaluator(
+    container: Container, counting: Counting, debounce: float = 0.0, batch: int = 50
+) -> AlertEvaluator:
     """An evaluator over the container's own queue (the marks ingest writes)."""
     queue = container.alert_evaluator._queue
     return AlertEvaluator(
-        counting, queue, container.clock, poll_seconds=0.05, debounce_seconds=debounce
+        counting,
+        queue,
+        container.clock,
+        poll_seconds=0.05,
+        debounce_seconds=debounce,
+        batch=batch,
     )
 
 
@@ -120,6 +127,28 @@ def test_a_customer_touched_during_a_pass_is_evaluated_in_the_next_one(
     assert passes.run_pass() == 1  # the mark left by the batch during the pass
     assert counting.calls["a"] == 2
     assert thresholds(client, "a") == ["80"]  # 900 of 1000, fired once
+    assert passes.run_pass() == 0
+
+
+def test_a_busy_customers_backlog_is_answered_by_one_evaluation(
+    stack: tuple[Container, TestClient],
+) -> None:
+    """A customer with more marks than one claim reads (20 rows per customer claimed) is
+    claimed with all its marks: the pass goes on to the next customer instead of meeting
+    the busy one again and ending (alert latency grew without bound under sustained
+    ingest when it did)."""
+    container, client = stack
+    counting = Counting(container.alerts)
+    passes = evaluator(container, counting, batch=1)  # reads 20 oldest marks per claim
+    customer(client, "busy")
+    customer(client, "quiet")
+    for _ in range(25):
+        send(client, "busy", 40)  # 25 marks, 1000 of 1000 in the end
+    send(client, "quiet", 850)
+    assert passes.run_pass() == 2
+    assert counting.calls == Counter({"busy": 1, "quiet": 1})
+    assert thresholds(client, "busy") == ["80", "100"]
+    assert thresholds(client, "quiet") == ["80"]
     assert passes.run_pass() == 0
 
 
