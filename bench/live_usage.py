@@ -6,7 +6,9 @@
 
 For each store (a throwaway SQLite file; a throwaway PostgreSQL database):
 
-1. **Customer usage over HTTP** -- ``GET /v1/customers/{id}/usage`` for ONE customer with
+1. **Customer usage and entitlement check over HTTP** -- ``GET /v1/customers/{id}/usage``
+   and ``GET /v1/customers/{id}/entitlements/probe_units`` (metered, same meter),
+   interleaved, for ONE customer with
    ``--small`` and then ``--large`` events in the current month (loaded straight into the
    events table, spread from the month's start to now), measured side by side on a server
    answering from rollups (``TALLYBOOK_LIVE_ROLLUPS=true``, after the one-time backfill,
