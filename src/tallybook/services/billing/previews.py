@@ -80,6 +80,13 @@ class SubscriptionReader(Protocol):
         """Every subscription billed to ``account`` (its own and its children's)."""
         ...
 
+    def customer_view(
+        self, tenant_id: str, customer_id: str
+    ) -> tuple[Customer, list[StoredSubscription]]:
+        """The customer and ``of_account(customer.account)`` in one read; NotFound
+        ``customer_not_found``."""
+        ...
+
 
 class CreditReader(Protocol):
     """``ports.CreditStore``: a customer's grants with their remaining amounts."""
@@ -233,8 +240,8 @@ class PreviewService:
         subscription of the customer is in a billing period now; NotFound
         ``customer_not_found`` for an unknown customer."""
         now = now or self._clock.now()
-        customer = self.customer(tenant_id, customer_id)
-        computed = self._compute(tenant_id, customer, self._billed_with(tenant_id, customer), now)
+        customer, stored = self._subscriptions.customer_view(tenant_id, customer_id)
+        computed = self._compute(tenant_id, customer, _billed(customer, stored), now)
         if not computed.actual:
             return None
         draft = computed.actual[0]
@@ -260,8 +267,8 @@ class PreviewService:
         (alert evaluation): ``projected_used``, ``projected_amount`` and
         ``projected_total`` then repeat the actual figures. NotFound ``customer_not_found``."""
         now = now or self._clock.now()
-        customer = self.customer(tenant_id, customer_id)
-        own = self._own(tenant_id, customer)
+        customer, stored = self._subscriptions.customer_view(tenant_id, customer_id)
+        own = [s.subscription for s in stored if s.subscription.customer == customer.id]
         computed = self._compute(tenant_id, customer, own, now, project=project)
         if not computed.actual:
             return CurrentUsage(customer, now, None, None, customer.currency, (), ZERO, ZERO, ())
@@ -371,6 +378,13 @@ class PreviewService:
         drafts = assemble(bill_to, customer.currency, actual)
         guessed = assemble(bill_to, customer.currency, projected) if project else drafts
         return _Computed(tuple(current), drafts, guessed, book)
+
+
+def _billed(customer: Customer, stored: Sequence[StoredSubscription]) -> list[Subscription]:
+    """``_billed_with`` from the account's subscriptions already read (``customer_view``
+    reads ``of_account(customer.account)``: a bill-to customer's account is itself)."""
+    return [s.subscription for s in stored if customer.parent is None or
+            s.subscription.customer == customer.id]  # fmt: skip
 
 
 def _with_credits(draft: InvoiceDraft, grants: Sequence[tuple[Grant, Decimal]]) -> InvoiceDraft:
