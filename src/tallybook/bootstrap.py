@@ -38,6 +38,7 @@ from tallybook.adapters.store.governance import GovernanceStore
 from tallybook.adapters.store.ledger_partitions import LedgerMaintenance
 from tallybook.adapters.store.logos import LogoStore
 from tallybook.adapters.store.migrate import upgrade
+from tallybook.adapters.store.mrr_snapshots import MrrSnapshotStore
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
 from tallybook.adapters.store.period_usage import PeriodUsageStore
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
@@ -80,6 +81,7 @@ from tallybook.services.ingest.service import IngestService
 from tallybook.services.ingest.validate import Limits
 from tallybook.services.keys import KeyService
 from tallybook.services.migrations import MigrationService
+from tallybook.services.mrr_snapshots import MrrSnapshotService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
 from tallybook.services.overrides import OverrideService
 from tallybook.services.percentiles import PercentileService
@@ -142,6 +144,7 @@ class Container:
     credit_notes: CreditNoteService
     emails: InvoiceEmails
     revenue: RevenueService
+    mrr_snapshots: MrrSnapshotService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
     shipper: Shipper | None = None  # set when raw events are read from ClickHouse
@@ -149,6 +152,7 @@ class Container:
     ledger: LedgerMaintenance | None = None  # partitions ahead and retention of ``events``
 
     def close(self) -> None:
+        self.mrr_snapshots.wait()  # a background MRR refresh finishes before the engine goes
         if self.events_executor is not None:
             self.events_executor.close()
         self.engine.dispose()
@@ -287,10 +291,14 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         invoice_store,
         after_status=top_ups.check_quietly,
     )
-    # shipping first: a billing run reads what was committed before it
+    analytics = AnalyticsService(analytics_store, catalog, clock)
+    mrr_snapshots = MrrSnapshotService(analytics, MrrSnapshotStore(engine), clock)
+    # shipping first: a billing run reads what was committed before it; MRR snapshots
+    # after it, so a run's invoices show in the overview at this pass
     jobs: list[Callable[[], object]] = [
         *([shipper.ship_all] if shipper else []),
         billing.run_due,
+        mrr_snapshots.refresh_due,
         top_ups.run_due,
         spend_limits.sweep,
     ]
@@ -338,7 +346,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         previews=previews,
         webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
         outbox_queue=outbox_queue,
-        analytics=AnalyticsService(analytics_store, catalog, clock),
+        analytics=analytics,
         percentiles=PercentileService(rerater, catalog, clock, PeriodUsageStore(engine)),
         backtests=BacktestService(analytics_store, rerater, catalog, clock),
         experiments=experiments,
@@ -365,6 +373,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         credit_notes=credit_notes,
         emails=emails,
         revenue=RevenueService(RevenueSource(engine)),
+        mrr_snapshots=mrr_snapshots,
         scheduled_jobs=jobs,
         payments=payments,
         shipper=shipper,
