@@ -40,6 +40,7 @@ from tallybook.adapters.store.logos import LogoStore
 from tallybook.adapters.store.migrate import upgrade
 from tallybook.adapters.store.mrr_snapshots import MrrSnapshotStore
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
+from tallybook.adapters.store.overage_marks import OverageMarks
 from tallybook.adapters.store.period_usage import PeriodUsageStore
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.adapters.store.rollups import RollupStore, RollupWriter
@@ -83,6 +84,7 @@ from tallybook.services.keys import KeyService
 from tallybook.services.migrations import MigrationService
 from tallybook.services.mrr_snapshots import MrrSnapshotService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
+from tallybook.services.overage import OverageService
 from tallybook.services.overrides import OverrideService
 from tallybook.services.percentiles import PercentileService
 from tallybook.services.portal_sessions import CustomerPortalService, PortalSessionService
@@ -145,6 +147,7 @@ class Container:
     emails: InvoiceEmails
     revenue: RevenueService
     mrr_snapshots: MrrSnapshotService
+    overage: OverageService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
     shipper: Shipper | None = None  # set when raw events are read from ClickHouse
@@ -374,6 +377,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         emails=emails,
         revenue=RevenueService(RevenueSource(engine)),
         mrr_snapshots=mrr_snapshots,
+        overage=OverageService(OverageMarks(engine), alert_store, previews, clock),
         scheduled_jobs=jobs,
         payments=payments,
         shipper=shipper,

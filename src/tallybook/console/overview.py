@@ -189,24 +189,17 @@ def overage(
     container: ContainerDep,
     after: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Response:
-    """Customers over an allowance now, checked ``OVERAGE_BATCH`` customers (by id) per
-    request: rating every customer's live usage does not fit one page render at 10,000
-    customers, so the panel checks a batch and offers the next one."""
+    """Customers over an allowance now, ``OVERAGE_BATCH`` a page by id: from the marks
+    the alert evaluator keeps (``services.overage``; paged in SQL), or, when the tenant
+    turned the default allowance alerts off, ``OVERAGE_BATCH`` customers rated a page."""
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    batch = container.previews.customers(
-        who.tenant_id, limit=OVERAGE_BATCH + 1, starting_after=after
-    )
-    over = []
-    for customer in batch[:OVERAGE_BATCH]:
-        usage = container.previews.current_usage(who.tenant_id, customer.id)
-        levels = [allowance_level(c.used, c.included) for c in usage.charges]
-        worst = max((percent for percent, level in levels if level == "over"), default=None)
-        if worst is not None:
-            over.append((customer, worst))
-    checked = batch[:OVERAGE_BATCH]
-    next_after = checked[-1].id if len(batch) > OVERAGE_BATCH and checked else None
+    page = container.overage.page(who.tenant_id, limit=OVERAGE_BATCH, after=after)
+    over = [
+        (customer, max(allowance_level(c.used, c.included)[0] for c in customer.charges))
+        for customer in page.customers
+    ]
     return web.render(
         "overage.html",
         active="overview",
@@ -214,8 +207,6 @@ def overage(
         container=container,
         who=who,
         over=over,
-        checked=len(checked),
-        first=checked[0].id if checked else None,
-        last=checked[-1].id if checked else None,
-        next_url=next_after and web.link("/console/overview/overage", after=next_after),
+        page=page,
+        next_url=page.next_after and web.link("/console/overview/overage", after=page.next_after),
     )

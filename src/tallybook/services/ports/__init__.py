@@ -29,6 +29,7 @@ functions, and tells the port what to write. No adapter calls back into a servic
     SpendLimitStore        spend limits and the limits reached, with their outbox rows
     CustomerPortalStore    single-use customer portal links and the sessions they open
     MrrSnapshotStore       the overview's stored MRR/retention snapshot per tenant (issue 14)
+    OverageMarks           customers over an allowance now, from fired allowance alerts
 
 One module per capability holds its ports and the records that cross the boundary
 (``common``: the clock and ``JsonDict``; ``metering``, ``catalog``, ``customers``, ``tenants``,
@@ -122,6 +123,10 @@ from tallybook.services.ports.mrr_snapshots import (
     MrrSnapshotStore,
     StoredSnapshot,
 )
+from tallybook.services.ports.overage import (
+    OverageMarks,
+    OverMark,
+)
 from tallybook.services.ports.payments import (
     Claim,
     LocalInvoice,
@@ -195,6 +200,8 @@ __all__ = [
     "MailComposer",
     "MailTransport",
     "MrrSnapshotStore",
+    "OverMark",
+    "OverageMarks",
     "PaymentProvider",
     "PendingAlerts",
     "PeriodUsageReader",
