@@ -90,6 +90,7 @@ from tallybook.services.percentiles import PercentileService
 from tallybook.services.portal_sessions import CustomerPortalService, PortalSessionService
 from tallybook.services.ports import UsageReader
 from tallybook.services.rerating import Rerater
+from tallybook.services.shared_reads import SteadyClock
 from tallybook.services.spend_limits import SpendLimitService
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.sync import Payments
@@ -189,7 +190,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     engine = make_engine(settings.database_url, echo=settings.sql_echo)
     if migrate:
         upgrade(engine)
-    clock = clock or SystemClock()
+    given = clock = clock or SystemClock()
+    clock = SteadyClock(given)  # one "now" per shared-reads page (services.shared_reads)
     outbox = OutboxWriter(enabled=settings.outbox_enabled)
     if settings.stripe_api_key is not None:  # finalizations also mark invoices for sync
         from tallybook.adapters.store.payments_marks import SyncMarkingOutbox
@@ -333,7 +335,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     return Container(
         settings=settings,
         engine=engine,
-        clock=clock,
+        clock=given,
         tenants=tenants,
         keys=KeyService(tenant_store, tenants, clock),
         catalog=catalog,
