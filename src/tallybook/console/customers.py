@@ -26,6 +26,7 @@ from tallybook.domain.subscriptions.model import AllowancePolicy, Customer, FeeP
 from tallybook.portal.pages import summary
 from tallybook.services.credits import GrantRequest
 from tallybook.services.pagination import Page
+from tallybook.services.shared_reads import shared_reads
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 nav.register(nav.NavItem("customers", "Customers", "/console/customers"))
@@ -81,7 +82,14 @@ def customers_csv(request: Request, container: ContainerDep, q: Search = None) -
 
 
 def customer_view(container: Container, tenant: str, customer_id: str) -> dict[str, Any]:
-    """Everything the customer page shows; NotFound ``customer_not_found``."""
+    """Everything the customer page shows; NotFound ``customer_not_found``. The panels'
+    services share one read of the customer and its subscriptions and one rating of
+    the period (``services.shared_reads``)."""
+    with shared_reads():
+        return _customer_view(container, tenant, customer_id)
+
+
+def _customer_view(container: Container, tenant: str, customer_id: str) -> dict[str, Any]:
     customer = container.customers.get(tenant, customer_id)
     previews = container.previews
     usage = previews.current_usage(tenant, customer.id)

@@ -41,6 +41,7 @@ from tallybook.services.billing.invoices import PlanBook
 from tallybook.services.customers import CustomerService, check_text, customer_not_found
 from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import Clock, PlanReader, SubscriptionStore
+from tallybook.services.shared_reads import remembered
 
 MAX_QUANTITY = Decimal(1_000_000_000)
 MAX_TRIAL_DAYS = 3650
@@ -118,7 +119,12 @@ class SubscriptionService:
 
     def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]:
         """Every subscription billed to ``account`` (its own and its children's)."""
-        return self._store.of_account(tenant_id, account)
+        return list(
+            remembered(
+                ("subscriptions", tenant_id, account),
+                lambda: tuple(self._store.of_account(tenant_id, account)),
+            )
+        )
 
     def customer_view(
         self, tenant_id: str, customer_id: str

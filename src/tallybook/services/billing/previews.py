@@ -48,6 +48,7 @@ from tallybook.services.credits import apply_to_drafts
 from tallybook.services.customers import customer_not_found
 from tallybook.services.finance.invoicing import charge_rates
 from tallybook.services.ports import Clock, PlanReader, TaxCalculator, UsageReader
+from tallybook.services.shared_reads import remembered
 from tallybook.services.usage import UsageService
 
 ZERO = Decimal(0)
@@ -204,8 +205,17 @@ class PreviewService:
     ) -> Upcoming:
         """The customer's upcoming invoice now (so far and projected); with ``replacing``,
         as it would be if the stored subscription of that id were ``replacing`` (the
-        preview of a plan change). NotFound ``no_upcoming_invoice`` outside a period."""
+        preview of a plan change). NotFound ``no_upcoming_invoice`` outside a period.
+        Computed once per page inside ``shared_reads`` (without ``replacing``)."""
         now = now or self._clock.now()
+        if replacing is None:
+            key = ("upcoming", tenant_id, customer_id, now)
+            return remembered(key, lambda: self._upcoming(tenant_id, customer_id, now, None))
+        return self._upcoming(tenant_id, customer_id, now, replacing)
+
+    def _upcoming(
+        self, tenant_id: str, customer_id: str, now: datetime, replacing: Subscription | None
+    ) -> Upcoming:
         customer = self.customer(tenant_id, customer_id)
         subscriptions = self._billed_with(tenant_id, customer)
         if replacing is not None:
@@ -358,7 +368,26 @@ class PreviewService:
         project: bool = True,
     ) -> _Computed:
         """The actual drafts and, unless ``project`` is False (then the actual ones
-        again), the projected ones."""
+        again), the projected ones; rated once per page inside ``shared_reads``."""
+        # subscriptions (unhashable) by identity: the shared reads hand out the same ones
+        given = tuple(subscriptions)
+        key = ("rated", tenant_id, customer, tuple(map(id, given)), now, project)
+        kept, computed = remembered(
+            key, lambda: (given, self._rate(tenant_id, customer, given, now, project=project))
+        )
+        if all(a is b for a, b in zip(kept, given, strict=True)):
+            return computed
+        return self._rate(tenant_id, customer, given, now, project=project)
+
+    def _rate(
+        self,
+        tenant_id: str,
+        customer: Customer,
+        subscriptions: Sequence[Subscription],
+        now: datetime,
+        *,
+        project: bool,
+    ) -> _Computed:
         book = PlanBook(self._plans, tenant_id)
         cache = UsageCache(self._usage, tenant_id, book)
         actual, projected = [], []
