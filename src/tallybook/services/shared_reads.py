@@ -40,6 +40,12 @@ def shared_reads() -> Iterator[None]:
         _scope.reset(token)
 
 
+def sharing() -> bool:
+    """True inside a ``shared_reads`` block (a caller may then prefer the reads that
+    opt in over a combined read that would not be shared)."""
+    return _scope.get() is not None
+
+
 def remembered(key: Hashable, read: Callable[[], T]) -> T:
     """``read()``, done once per ``key`` inside a ``shared_reads`` block (every call
     outside one reads). A key that cannot be hashed is read every time. Exceptions are

@@ -41,7 +41,7 @@ from tallybook.services.billing.invoices import PlanBook
 from tallybook.services.customers import CustomerService, check_text, customer_not_found
 from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import Clock, PlanReader, SubscriptionStore
-from tallybook.services.shared_reads import remembered
+from tallybook.services.shared_reads import remembered, sharing
 
 MAX_QUANTITY = Decimal(1_000_000_000)
 MAX_TRIAL_DAYS = 3650
@@ -131,7 +131,12 @@ class SubscriptionService:
     ) -> tuple[Customer, list[StoredSubscription]]:
         """The customer and every subscription billed to its account (its own and, for a
         bill-to customer, its children's) in one read: the per-request path of live usage
-        and entitlement checks. NotFound ``customer_not_found``."""
+        and entitlement checks. NotFound ``customer_not_found``. Inside ``shared_reads``
+        (a console page asking several services) it is the two shared reads instead, so
+        that every service gets, and rates, the same objects once."""
+        if sharing() and customer_id.isprintable():
+            customer = self._customers.get(tenant_id, customer_id)
+            return customer, self.of_account(tenant_id, customer.account)
         found, stored = (
             self._store.customer_view(tenant_id, customer_id)
             if customer_id.isprintable()  # no customer has such an id (NUL breaks SQL)
