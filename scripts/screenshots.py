@@ -25,6 +25,7 @@ Exit status 1 when a route has no entry or any page has a finding. The e2e test
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import json
 import os
@@ -36,6 +37,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +84,7 @@ PAGES: dict[str, tuple[str, str, str]] = {
     ),
     "/console/experiments/allowance": (
         "console-allowance",
-        "/console/experiments/allowance",
+        "/console/experiments/allowance?plan={plan}&charge={charge}",
         "console",
     ),
     "/console/experiments/arms": ("console-arms", "/console/experiments/arms", "console"),
@@ -235,6 +237,9 @@ def demo_ids(api: httpx.Client) -> dict[str, str]:
     invoice = next(i["id"] for i in invoices if i.get("number"))
     catalog = _ok(api.get("/v1/catalog"))
     plan = catalog["plans"][0]
+    candidate = copy.deepcopy(plan)  # the platform fee 10.00 higher
+    fee = next(c for c in candidate["charges"] if c.get("amount"))
+    fee["amount"] = str(Decimal(fee["amount"]) + 10)
     now = datetime_now()
     backtest = _ok(
         api.post(
@@ -242,7 +247,7 @@ def demo_ids(api: httpx.Client) -> dict[str, str]:
             json={
                 "from": month_start(now, back=2),
                 "to": month_start(now, back=0),
-                "substitutions": [{"plan": plan["key"], "candidate": plan}],
+                "substitutions": [{"plan": plan["key"], "candidate": candidate}],
             },
         )
     )["id"]
@@ -251,18 +256,22 @@ def demo_ids(api: httpx.Client) -> dict[str, str]:
         if time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    document = {"meters": catalog["meters"], "plans": catalog["plans"]}
+    document = {"meters": catalog["meters"], "plans": [candidate, *catalog["plans"][1:]]}
     change = api.post(
         "/v1/catalog/changes",
         json={"document": document, "effective_at": now, "reason": "screenshot tour"},
     )
+    if not change.is_success:
+        print(f"no catalog change to show: {change.text}", file=sys.stderr)
     change_id = change.json()["id"] if change.is_success else "none"
+    charge = next(c["key"] for c in plan["charges"] if c.get("meter"))
     return {
         "customer": customer,
         "invoice": invoice,
         "plan": plan["key"],
         "backtest": backtest,
         "change": change_id,
+        "charge": charge,
     }
 
 
