@@ -305,10 +305,17 @@ AXE_RUN = (
 OVERFLOW = """() => {
   const page = document.scrollingElement.scrollWidth;
   if (page <= window.innerWidth) return null;
+  const clipped = (el) => {
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX !== 'visible') return true;
+    }
+    return false;
+  };
   const wide = [...document.querySelectorAll('body *')].filter(
-    (el) => el.getBoundingClientRect().right > window.innerWidth + 0.5).slice(-3);
-  return `scrollWidth ${page} > innerWidth ${window.innerWidth}: ` +
-    wide.map((el) => el.tagName.toLowerCase() + (el.className ? '.' + el.className : '')).join(', ');
+    (el) => el.getBoundingClientRect().right > window.innerWidth + 0.5 && !clipped(el));
+  return `scrollWidth ${page} > innerWidth ${window.innerWidth}: ` + wide.slice(0, 4).map(
+    (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (el.className ? '.' + String(el.className).split(' ').join('.') : '')).join(', ');
 }"""
 
 
