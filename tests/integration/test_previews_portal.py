@@ -109,13 +109,13 @@ def test_customer_page_has_chart_usage_and_preview_link(browser: TestClient) -> 
     canvas = re.search(r'<canvas id="chart-1" [^>]*>', html)
     assert canvas is not None
     assert 'role="img"' in canvas.group(0)
-    assert 'aria-label="API calls per day, current period"' in canvas.group(0)
+    assert 'aria-label="api_calls per day, current period"' in canvas.group(0)
     island = re.search(
         r'<script type="application/json" id="chart-data-1">(.*?)</script>', html, re.S
     )
     assert island is not None
     data = json.loads(island.group(1))
-    assert data["label"] == "API calls" and data["color"].startswith("#")
+    assert data["label"] == "api_calls" and data["color"].startswith("#")
     assert data["labels"] == [str(day) for day in range(1, 32)]  # the whole of January
     values = data["values"]
     assert values[:16].count(None) == 0 and values[16:] == [None] * 15  # Jan 17-31 to come
@@ -126,7 +126,7 @@ def test_customer_page_has_chart_usage_and_preview_link(browser: TestClient) -> 
     table = re.findall(r"<tr><td>(Jan \d+, 2026)</td><td class=\"num\">([\d,]+)</td></tr>", html)
     assert len(table) == 16 and ("Jan 3, 2026", "40,000") in table
     assert '<script src="/console/assets/chart.umd.min.js" defer></script>' in html
-    assert "<svg" not in html
+    assert '<svg class="chart"' not in html  # no hand-drawn chart (allowance bars stay)
     assert "Projected by period end: 186,000 (372%)" in html
     assert "/portal/customers/c1/upcoming" in html
     assert "No invoices yet." in html
@@ -168,7 +168,14 @@ def test_pages_use_only_local_assets(browser: TestClient) -> None:
     for path in ("/portal", "/portal/customers/c1", "/portal/login"):
         html = browser.get(path).text
         assert not re.search(r"(src|href)=\"(https?:)?//", html), path
-        assert "<script" not in html
+        scripts = re.findall(r"<script[^>]*>", html)
+        assert all('src="/' in tag or 'type="application/json"' in tag for tag in scripts)
+    chart_page = browser.get("/portal/customers/c1").text
+    for asset in ("/console/assets/chart.umd.min.js", "/portal/static/portal.js"):
+        assert f'<script src="{asset}" defer></script>' in chart_page
+    script = browser.get("/portal/static/portal.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "http" not in script.text  # no network address in the chart code
     css = browser.get("/portal/static/portal.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert "url(" not in css.text and "@import" not in css.text
