@@ -431,26 +431,26 @@ def run(out: Path, only: set[str] | None = None) -> list[Finding]:
     if not axe_path.is_file():
         raise RuntimeError(f"{axe_path} is missing: run `npm ci` (make install does)")
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="tallybook-shots-") as tmp:
-        with (
-            demo_server(Path(tmp)) as base_url,
-            httpx.Client(
-                base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60
-            ) as api,
-        ):
-            ids = demo_ids(api)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                try:
-                    tour = Tour(browser, base_url, out, axe_path.read_text())
-                    for name, url, role in PAGES.values():
-                        if only and name not in only:
-                            continue
-                        page = tour.page(role, api, ids["customer"])
-                        tour.visit(page, name, url.format(**ids))
-                    return tour.findings
-                finally:
-                    browser.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="tallybook-shots-") as tmp,
+        demo_server(Path(tmp)) as base_url,
+        httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60
+        ) as api,
+        sync_playwright() as playwright,
+    ):
+        ids = demo_ids(api)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            tour = Tour(browser, base_url, out, axe_path.read_text())
+            for name, url, role in PAGES.values():
+                if only and name not in only:
+                    continue
+                page = tour.page(role, api, ids["customer"])
+                tour.visit(page, name, url.format(**ids))
+            return tour.findings
+        finally:
+            browser.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ SMALL_SET = {
 
 def test_the_tour_finds_no_defect_on_a_small_set(chromium_path: str, tmp_path: Path) -> None:
     tour = load_tour()
-    assert tour.CHROMIUM == chromium_path
+    assert chromium_path == tour.CHROMIUM
     out = Path(os.environ.get("TALLYBOOK_SCREENSHOTS", tmp_path))
     findings = tour.run(out, SMALL_SET)
     assert {(f.name, f.width) for f in findings} == {
