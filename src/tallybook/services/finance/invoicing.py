@@ -93,7 +93,7 @@ def plan_charge_rates(plan: Plan) -> PlanRates:
     return tuple(
         (charge.key, charge.tax_rates)
         for charge in plan.charges
-        if charge.tax_rates and not isinstance(charge, CreditGrantCharge)
+        if not isinstance(charge, CreditGrantCharge) and charge.tax_rates
     )
 
 
