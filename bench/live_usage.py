@@ -6,7 +6,9 @@
 
 For each store (a throwaway SQLite file; a throwaway PostgreSQL database):
 
-1. **Customer usage over HTTP** -- ``GET /v1/customers/{id}/usage`` for ONE customer with
+1. **Customer usage and entitlement check over HTTP** -- ``GET /v1/customers/{id}/usage``
+   and ``GET /v1/customers/{id}/entitlements/probe_units`` (metered, same meter),
+   interleaved, for ONE customer with
    ``--small`` and then ``--large`` events in the current month (loaded straight into the
    events table, spread from the month's start to now), measured side by side on a server
    answering from rollups (``TALLYBOOK_LIVE_ROLLUPS=true``, after the one-time backfill,
@@ -84,6 +86,10 @@ CATALOG: dict[str, Any] = {
                  "model": "per_unit", "unit_amount": "0.00001"},
                 {"key": "probe", "type": "usage", "meter": "units", "included": 1000,
                  "model": "per_unit", "unit_amount": "0.01"},
+            ],
+            "features": [
+                {"key": "probe_units", "type": "metered", "meter": "units",
+                 "limit": 100000000, "hard": True},
             ],
         }
     ],
@@ -168,22 +174,33 @@ def load(db_url: str, customer: str, count: int, first: int) -> None:
         conn.commit()
 
 
-def usage_latency(db_url: str, customer: str, queries: int, live: bool) -> tuple[float, float]:
+CHECK = "/v1/customers/{customer}/entitlements/probe_units"  # metered, on the same meter
+
+
+def usage_latency(
+    db_url: str, customer: str, queries: int, live: bool
+) -> dict[str, tuple[float, float]]:
+    """p50/p99 ms of ``GET /v1/customers/{id}/usage`` ("usage") and of the entitlement
+    check of a metered feature ("check"), ``queries`` keep-alive requests each,
+    interleaved so both see the same moments of the machine."""
     os.environ["TALLYBOOK_LIVE_ROLLUPS"] = "true" if live else "false"
     server = Server(db_url)
+    paths = {"usage": f"/v1/customers/{customer}/usage", "check": CHECK.format(customer=customer)}
+    times: dict[str, list[float]] = {name: [] for name in paths}
     try:
         with httpx.Client(base_url=server.url, headers=HEADERS, timeout=60) as client:
-            assert client.get(f"/v1/customers/{customer}/usage").status_code == 200  # warm
-            times = []
+            for path in paths.values():  # warm
+                assert client.get(path).status_code == 200
             for _ in range(queries):
-                began = time.perf_counter()
-                response = client.get(f"/v1/customers/{customer}/usage")
-                times.append((time.perf_counter() - began) * 1000)
-                assert response.status_code == 200, response.text
+                for name, path in paths.items():
+                    began = time.perf_counter()
+                    response = client.get(path)
+                    times[name].append((time.perf_counter() - began) * 1000)
+                    assert response.status_code == 200, response.text
     finally:
         server.stop()
         os.environ.pop("TALLYBOOK_LIVE_ROLLUPS", None)
-    return percentiles(times)
+    return {name: percentiles(values) for name, values in times.items()}
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
@@ -208,8 +225,8 @@ def usage_rows(db_url: str, args: argparse.Namespace) -> list[list[str]]:
         rows.append(
             [
                 f"{size:,}",
-                f"{raw[0]:.1f} / {raw[1]:.1f}",
-                f"{live[0]:.1f} / {live[1]:.1f}",
+                *(f"{raw[name][0]:.1f} / {raw[name][1]:.1f}" for name in ("usage", "check")),
+                *(f"{live[name][0]:.1f} / {live[name][1]:.1f}" for name in ("usage", "check")),
                 f"{backfill:.1f} s" if backfill is not None else "",
             ]
         )
@@ -371,6 +388,11 @@ def ingest_rows(db_url_factory: Any, args: argparse.Namespace) -> tuple[list[lis
     return rows, latency
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages (the machine is shared: say how busy it was)."""
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -387,25 +409,32 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--probes", type=int, default=100)
     parser.add_argument("--probe-every", type=float, default=0.2)
+    parser.add_argument("--steps", default="usage,ingest", help="usage, ingest (with alerts)")
     args = parser.parse_args()
     pg_admin = os.environ.get("TALLYBOOK_TEST_PG_URL") or DEFAULT_PG
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {machine()}; load average {load_average()}\n")
     for store in args.stores.split(","):
 
         def factory(store: str = store) -> Any:
             return sqlite_store() if store == "sqlite" else postgres_store(pg_admin)
 
         print(f"## {store}\n")
-        with factory() as db_url:
-            prepare_store(db_url)
-            rows = usage_rows(db_url, args)
-        header = ["events this month", "raw p50 / p99 ms", "rollups p50 / p99 ms", "backfill"]
-        print("GET /v1/customers/{id}/usage, one customer:\n")
-        print(table(header, rows) + "\n")
+        if "usage" in args.steps:
+            with factory() as db_url:
+                prepare_store(db_url)
+                rows = usage_rows(db_url, args)
+            header = ["events this month", "raw usage p50 / p99 ms", "raw check p50 / p99 ms",
+                      "rollups usage p50 / p99 ms", "rollups check p50 / p99 ms", "backfill"]  # fmt: skip
+            print("GET /v1/customers/{id}/usage and the entitlement check, one customer:\n")
+            print(table(header, rows) + "\n")
+            print(f"Load average after this step: {load_average()}\n")
+        if "ingest" not in args.steps:
+            continue
         ingest, latency = ingest_rows(factory, args)
         print(f"Sustained ingest, 1,000-event batches, {args.concurrency} connections:\n")
         print(table(["rollups + alerts", "events/s", "batch p50 / p99 ms"], ingest) + "\n")
         print(f"Alert latency: {latency}\n")
+        print(f"Load average after this step: {load_average()}\n")
 
 
 if __name__ == "__main__":

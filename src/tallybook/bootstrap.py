@@ -38,7 +38,9 @@ from tallybook.adapters.store.governance import GovernanceStore
 from tallybook.adapters.store.ledger_partitions import LedgerMaintenance
 from tallybook.adapters.store.logos import LogoStore
 from tallybook.adapters.store.migrate import upgrade
+from tallybook.adapters.store.mrr_snapshots import MrrSnapshotStore
 from tallybook.adapters.store.outbox import OutboxQueue, OutboxWriter
+from tallybook.adapters.store.overage_marks import OverageMarks
 from tallybook.adapters.store.period_usage import PeriodUsageStore
 from tallybook.adapters.store.portal_sessions import PortalSessionStore
 from tallybook.adapters.store.rollups import RollupStore, RollupWriter
@@ -80,12 +82,15 @@ from tallybook.services.ingest.service import IngestService
 from tallybook.services.ingest.validate import Limits
 from tallybook.services.keys import KeyService
 from tallybook.services.migrations import MigrationService
+from tallybook.services.mrr_snapshots import MrrSnapshotService
 from tallybook.services.outbox import DeliveryWorker, WorkerOptions
+from tallybook.services.overage import OverageService
 from tallybook.services.overrides import OverrideService
 from tallybook.services.percentiles import PercentileService
 from tallybook.services.portal_sessions import CustomerPortalService, PortalSessionService
 from tallybook.services.ports import UsageReader
 from tallybook.services.rerating import Rerater
+from tallybook.services.shared_reads import SteadyClock
 from tallybook.services.spend_limits import SpendLimitService
 from tallybook.services.subscriptions import SubscriptionService
 from tallybook.services.sync import Payments
@@ -142,6 +147,8 @@ class Container:
     credit_notes: CreditNoteService
     emails: InvoiceEmails
     revenue: RevenueService
+    mrr_snapshots: MrrSnapshotService
+    overage: OverageService
     scheduled_jobs: list[Callable[[], object]] = field(default_factory=list)
     payments: Payments | None = None  # Stripe sync, when TALLYBOOK_STRIPE_API_KEY is set
     shipper: Shipper | None = None  # set when raw events are read from ClickHouse
@@ -149,6 +156,7 @@ class Container:
     ledger: LedgerMaintenance | None = None  # partitions ahead and retention of ``events``
 
     def close(self) -> None:
+        self.mrr_snapshots.wait()  # a background MRR refresh finishes before the engine goes
         if self.events_executor is not None:
             self.events_executor.close()
         self.engine.dispose()
@@ -182,7 +190,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     engine = make_engine(settings.database_url, echo=settings.sql_echo)
     if migrate:
         upgrade(engine)
-    clock = clock or SystemClock()
+    given = clock = clock or SystemClock()
+    clock = SteadyClock(given)  # one "now" per shared-reads page (services.shared_reads)
     outbox = OutboxWriter(enabled=settings.outbox_enabled)
     if settings.stripe_api_key is not None:  # finalizations also mark invoices for sync
         from tallybook.adapters.store.payments_marks import SyncMarkingOutbox
@@ -287,10 +296,14 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         invoice_store,
         after_status=top_ups.check_quietly,
     )
-    # shipping first: a billing run reads what was committed before it
+    analytics = AnalyticsService(analytics_store, catalog, clock)
+    mrr_snapshots = MrrSnapshotService(analytics, MrrSnapshotStore(engine), clock)
+    # shipping first: a billing run reads what was committed before it; MRR snapshots
+    # after it, so a run's invoices show in the overview at this pass
     jobs: list[Callable[[], object]] = [
         *([shipper.ship_all] if shipper else []),
         billing.run_due,
+        mrr_snapshots.refresh_due,
         top_ups.run_due,
         spend_limits.sweep,
     ]
@@ -322,7 +335,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
     return Container(
         settings=settings,
         engine=engine,
-        clock=clock,
+        clock=given,
         tenants=tenants,
         keys=KeyService(tenant_store, tenants, clock),
         catalog=catalog,
@@ -338,7 +351,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         previews=previews,
         webhooks=WebhookService(WebhookStore(engine), clock, [(settings.host, settings.port)]),
         outbox_queue=outbox_queue,
-        analytics=AnalyticsService(analytics_store, catalog, clock),
+        analytics=analytics,
         percentiles=PercentileService(rerater, catalog, clock, PeriodUsageStore(engine)),
         backtests=BacktestService(analytics_store, rerater, catalog, clock),
         experiments=experiments,
@@ -365,6 +378,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = Tru
         credit_notes=credit_notes,
         emails=emails,
         revenue=RevenueService(RevenueSource(engine)),
+        mrr_snapshots=mrr_snapshots,
+        overage=OverageService(OverageMarks(engine), alert_store, previews, clock),
         scheduled_jobs=jobs,
         payments=payments,
         shipper=shipper,

@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         description="How often the alert evaluator looks for work it was not woken for "
         "(work left by another process or a killed one).",
     )
+    gc_freeze: bool = Field(
+        True,
+        description="After a serving process has started (`tallybook serve`, or uvicorn's "
+        "`create_app` factory), move every object alive then out of the garbage collector's "
+        "reach (`gc.freeze()`), so collections during requests do not rescan the app's "
+        "long-lived objects (fewer latency spikes).",
+    )
     alert_debounce_seconds: float = Field(
         1.0,
         ge=0,

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from tests.catalogs import GROWTH as CATALOG
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.test_console_browser import REPO, Checker, axe_source, ok, shots
 from tests.e2e.test_portal_browser import ARGS, chromium_path
@@ -30,28 +31,6 @@ __all__ = ["axe_source", "chromium_path", "shots"]  # fixtures, imported for thi
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 HISTORY = 70  # days of usage: two closed calendar months at least
-CATALOG: dict[str, Any] = {
-    "meters": [{"key": "api_calls", "event_type": "api_call", "aggregation": "count"}],
-    "plans": [
-        {
-            "key": "growth",
-            "name": "Growth",
-            "currency": "USD",
-            "interval": "month",
-            "billing_anchor": "calendar",
-            "charges": [
-                {"key": "platform", "type": "flat", "amount": "100.00", "timing": "in_arrears"},
-                {
-                    "key": "api",
-                    "type": "usage",
-                    "meter": "api_calls",
-                    "model": "per_unit",
-                    "unit_amount": "0.10",
-                },
-            ],
-        }
-    ],
-}
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tallybook.bootstrap import Container
-from tallybook.services import percentiles
+from tallybook.services import allowance_model
 from tallybook.services.rerating import Window
 
 
@@ -107,8 +107,8 @@ def test_quick_path_matches_period_lines(
     )
     service = container.percentiles
     quick = {"yes": 0, "no": 0, "summary": 0}
-    original = percentiles._quick_charge
-    fees = percentiles._Fees.total
+    original = allowance_model._quick_charge
+    fees = allowance_model._Fees.total
 
     def counting(*args: Any) -> Any:
         found = original(*args)
@@ -119,8 +119,8 @@ def test_quick_path_matches_period_lines(
         quick["summary"] += 1  # a whole period priced from the summary
         return fees(*args)
 
-    monkeypatch.setattr(percentiles, "_quick_charge", counting)
-    monkeypatch.setattr(percentiles._Fees, "total", summarized)
+    monkeypatch.setattr(allowance_model, "_quick_charge", counting)
+    monkeypatch.setattr(allowance_model._Fees, "total", summarized)
     unbilled = {}
     for final in (False, True):
         if final:
@@ -131,7 +131,7 @@ def test_quick_path_matches_period_lines(
         for plan in ("tiered", "packed"):
             fast = service.allowance_model("default", plan, "api", window, CANDIDATES)
             with monkeypatch.context() as forced:
-                forced.setattr(percentiles, "_plain", lambda charge: False)
+                forced.setattr(allowance_model, "_plain", lambda charge: False)
                 slow = service.allowance_model("default", plan, "api", window, CANDIDATES)
             assert fast == slow
             assert any(row.customers_over for row in fast)

@@ -24,6 +24,7 @@ def test_the_scheduled_job_bills_every_due_tenant_as_of_now(db_url: str) -> None
     jobs = Scheduler(container).jobs  # spend limits are swept after billing and top-ups
     assert jobs == [
         container.billing.run_due,
+        container.mrr_snapshots.refresh_due,  # after billing: its invoices show at once
         container.top_ups.run_due,
         container.spend_limits.sweep,
         container.ledger.run,  # last: event-ledger partitions and retention

@@ -19,29 +19,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tallybook.bootstrap import Container
+from tests.catalogs import GROWTH as CATALOG
 
-CATALOG = {
-    "meters": [{"key": "api_calls", "event_type": "api_call", "aggregation": "count"}],
-    "plans": [
-        {
-            "key": "growth",
-            "name": "Growth",
-            "currency": "USD",
-            "interval": "month",
-            "billing_anchor": "calendar",
-            "charges": [
-                {"key": "platform", "type": "flat", "amount": "100.00", "timing": "in_arrears"},
-                {
-                    "key": "api",
-                    "type": "usage",
-                    "meter": "api_calls",
-                    "model": "per_unit",
-                    "unit_amount": "0.10",
-                },
-            ],
-        }
-    ],
-}
 EFFECTIVE = "2026-03-15T00:00:00Z"
 
 

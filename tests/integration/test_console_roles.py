@@ -53,6 +53,8 @@ def expected(method: str, path: str) -> set[str]:
         return editor
     if path.startswith(("/console/customers", "/console/invoices")):
         return {"billing"}
+    if path == "/console/overview/mrr/refresh":
+        return {"billing"}  # who may start a billing run may refresh the MRR snapshot
     return set()  # webhook retries (admin), dead-letter replay (ingest)
 
 

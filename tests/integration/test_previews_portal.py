@@ -6,6 +6,7 @@ Clock at 2026-01-16T00:00Z on the hybrid plan (50,000 calls included): ``c1`` ha
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from decimal import Decimal
@@ -105,13 +106,27 @@ def test_dashboard_lists_customers_with_allowance_bars(browser: TestClient) -> N
 def test_customer_page_has_chart_usage_and_preview_link(browser: TestClient) -> None:
     html = browser.get("/portal/customers/c1").text
     assert "<h1>Acme Corp</h1>" in html
-    svg = re.search(r"<svg class=\"chart\".*?</svg>", html, re.S)
-    assert svg is not None
-    days = re.findall(r'<rect class="day" [^>]*><title>([^<]*)</title>', svg.group(0))
-    future = re.findall(r'<rect class="day-future"', svg.group(0))
-    assert len(days) == 16 and len(future) == 15  # Jan 1-16 so far, Jan 17-31 to come
-    assert "Jan 3, 2026: 40,000" in days and "Jan 14, 2026: 50,000" in days
-    assert "Jan 5, 2026: 0" in days
+    canvas = re.search(r'<canvas id="chart-1" [^>]*>', html)
+    assert canvas is not None
+    assert 'role="img"' in canvas.group(0)
+    assert 'aria-label="api_calls per day, current period"' in canvas.group(0)
+    island = re.search(
+        r'<script type="application/json" id="chart-data-1">(.*?)</script>', html, re.S
+    )
+    assert island is not None
+    data = json.loads(island.group(1))
+    assert data["label"] == "api_calls" and data["color"].startswith("#")
+    assert data["labels"] == [str(day) for day in range(1, 32)]  # the whole of January
+    values = data["values"]
+    assert values[:16].count(None) == 0 and values[16:] == [None] * 15  # Jan 17-31 to come
+    assert values[2] == "40000" and values[13] == "50000" and values[4] == "0"
+    assert data["titles"][2] == "Jan 3, 2026: 40,000"
+    assert data["titles"][20] == "Jan 21, 2026: to come"
+    # The same numbers as a table (screen readers, no script), only for days that came.
+    table = re.findall(r"<tr><td>(Jan \d+, 2026)</td><td class=\"num\">([\d,]+)</td></tr>", html)
+    assert len(table) == 16 and ("Jan 3, 2026", "40,000") in table
+    assert '<script src="/console/assets/chart.umd.min.js" defer></script>' in html
+    assert '<svg class="chart"' not in html  # no hand-drawn chart (allowance bars stay)
     assert "Projected by period end: 186,000 (372%)" in html
     assert "/portal/customers/c1/upcoming" in html
     assert "No invoices yet." in html
@@ -153,7 +168,14 @@ def test_pages_use_only_local_assets(browser: TestClient) -> None:
     for path in ("/portal", "/portal/customers/c1", "/portal/login"):
         html = browser.get(path).text
         assert not re.search(r"(src|href)=\"(https?:)?//", html), path
-        assert "<script" not in html
+        scripts = re.findall(r"<script[^>]*>", html)
+        assert all('src="/' in tag or 'type="application/json"' in tag for tag in scripts)
+    chart_page = browser.get("/portal/customers/c1").text
+    for asset in ("/console/assets/chart.umd.min.js", "/portal/static/portal.js"):
+        assert f'<script src="{asset}" defer></script>' in chart_page
+    script = browser.get("/portal/static/portal.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "http" not in script.text  # no network address in the chart code
     css = browser.get("/portal/static/portal.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert "url(" not in css.text and "@import" not in css.text

@@ -6,6 +6,7 @@ Routers live in ``tallybook.api.routes``; each module exposes ``router`` and is 
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from tallybook.api.audit_hook import AuditHook
 from tallybook.api.delivery import start_delivery
 from tallybook.api.hygiene import request_hygiene
 from tallybook.api.limits import BodyLimit
-from tallybook.api.metrics import Metrics, middleware
+from tallybook.api.metrics import Metrics, RequestMetrics
 from tallybook.api.offload import install_limiter
 from tallybook.api.security_headers import SecurityHeaders
 from tallybook.bootstrap import Container, build
@@ -70,6 +71,16 @@ ROUTERS = (
 )
 
 
+def freeze_heap() -> None:
+    """Collect, then ``gc.freeze()`` every object alive (the app, its routes, models and
+    pools): later collections skip them, so their pauses stay short (a p99 matter for
+    live usage and entitlement checks, docs/performance.md). Collecting first leaves no
+    garbage frozen (Python docs, ``gc.freeze``: frozen objects are ignored by all future
+    collections)."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -79,6 +90,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app. ``background=True`` also runs the billing scheduler (``tallybook serve``)."""
     settings = settings or (container.settings if container else Settings())
+    serving = background or container is None  # a process of its own, not a test's app
     container = container or build(settings, clock=clock)
 
     @asynccontextmanager
@@ -90,6 +102,8 @@ def create_app(
             delivery = start_delivery(container, app.state.metrics.count_webhook)
         if background and settings.alerts_enabled:
             container.alert_evaluator.start()
+        if serving and settings.gc_freeze:
+            freeze_heap()
         try:
             yield
         finally:
@@ -120,7 +134,7 @@ def create_app(
         )
     errors.install(app)
     app.add_middleware(AuditHook, record=container.audit.record)  # innermost: sees routes
-    app.middleware("http")(middleware(app.state.metrics))
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -12,6 +12,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tallybook.domain.webhooks import MessageStatus, Outcome
 
@@ -120,15 +121,43 @@ def _route_name(request: Request) -> str:
     return "unmatched"
 
 
-def middleware(
-    metrics: Metrics,
-) -> Callable[[Request, Callable[[Request], Awaitable[Any]]], Awaitable[Any]]:
-    async def record(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_name(request)
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
+class RequestMetrics:
+    """Pure ASGI middleware counting requests and timing them per method, route template
+    and status (``tallybook_http_requests``, ``tallybook_http_request_seconds``).
 
-    return record
+    Pure ASGI rather than ``app.middleware("http")`` (``BaseHTTPMiddleware``): no task
+    group or body stream per request, and the route is the one the router matched
+    (``scope["route"]``, set by FastAPI's routes) instead of matching every route again;
+    a request no FastAPI route answered falls back to matching (``_route_name``). A
+    request whose handler raised past the error handlers is not counted (as before: the
+    server error middleware outside answers it)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [0]
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        route = _scope_route(scope)
+        method = str(scope.get("method", ""))
+        self._metrics.requests.labels(method, route, str(status[0])).inc()
+        self._metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+
+
+def _scope_route(scope: Scope) -> str:
+    """The matched route's path template (see ``RequestMetrics``)."""
+    route = scope.get("route")
+    if route is not None:
+        return str(getattr(route, "path", "other"))
+    return _route_name(Request(scope))

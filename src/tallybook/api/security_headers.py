@@ -4,7 +4,8 @@
 
 - ``Content-Security-Policy``: ``API_CSP`` by default (JSON, PDF: nothing may load, run or
   frame it); HTML routes set their own: ``PAGE_CSP`` (portal pages: the local stylesheet
-  and inline SVG only, no script), ``invoice_csp`` (the self-contained invoice page: its
+  and same-origin scripts only: Chart.js and ``portal.js``, no inline code),
+  ``invoice_csp`` (the self-contained invoice page: its
   embedded stylesheet and print script by SHA-256 hash) and ``DOCS_CSP`` (Swagger UI
   served from a package, ``api.docs_ui``);
 - ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` (with CSP
@@ -25,7 +26,8 @@ from tallybook.documents.csp import source_hash as source_hash
 
 API_CSP = f"default-src 'none'; form-action 'none'; {_LOCKED}"
 PAGE_CSP = (
-    f"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; {_LOCKED}"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    f"form-action 'self'; {_LOCKED}"
 )
 DOCS_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -6,17 +6,15 @@ the first broken entry when the chain does not hold). Every console role may rea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from tallybook.api.deps import ContainerDep
-from tallybook.api.errors import status_for
 from tallybook.bootstrap import Container
-from tallybook.console import nav, web
+from tallybook.console import lists, nav, web
 from tallybook.domain.errors import TallybookError, ValidationError
 from tallybook.domain.governance.audit import AuditEntry
 from tallybook.domain.periods import parse_instant
@@ -73,22 +71,31 @@ def _compact(value: Any) -> str:
     return "" if value is None else json.dumps(value, sort_keys=True, default=str)
 
 
-@router.get("/audit")
-def audit(
-    request: Request,
-    container: ContainerDep,
+def _filters(
     actor: Text = None,
     action: Text = None,
     object: Annotated[str | None, Query(max_length=500)] = None,
     start: Annotated[str | None, Query(alias="from", max_length=32)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=32)] = None,
+) -> dict[str, str | None]:
+    """The log's filters, as the page and its CSV take them (``FILTERS``)."""
+    return {"actor": actor, "action": action, "object": object, "from": start, "to": end}
+
+
+Filters = Annotated[dict[str, str | None], Depends(_filters)]
+
+
+@router.get("/audit")
+def audit(
+    request: Request,
+    container: ContainerDep,
+    filters: Filters,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     """The filtered audit log, oldest first."""
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    filters = {"actor": actor, "action": action, "object": object, "from": start, "to": end}
     return _page(request, container, who, filters, cursor)
 
 
@@ -100,29 +107,13 @@ def _page(
     cursor: str | None,
     **context: Any,
 ) -> Response:
-    try:
-        page = search(container, who.tenant_id, filters, limit=web.PAGE_SIZE, cursor=cursor)
-    except TallybookError as error:
-        return web.render(
-            "audit.html", request=request, container=container, who=who, active="audit",
-            status=status_for(error), error=error.message, rows=[], filters=filters,
-            compact=_compact, **context,
-        )  # fmt: skip
-    return web.render(
-        "audit.html",
-        request=request,
-        container=container,
-        who=who,
-        active="audit",
-        rows=page.items,
-        filters=filters,
-        compact=_compact,
-        next_url=page.next_cursor
-        and web.link("/console/audit", **filters, cursor=page.next_cursor),
-        first_url=cursor and web.link("/console/audit", **filters),
-        csv_url=web.link("/console/audit.csv", **filters),
-        **context,
-    )
+    def read(limit: int, after: str | None) -> Page[AuditEntry]:
+        return search(container, who.tenant_id, filters, limit=limit, cursor=after)
+
+    return lists.list_page(
+        request, container, who, template="audit.html", path="/console/audit", active="audit",
+        filters=filters, cursor=cursor, read=read, compact=_compact, **context,
+    )  # fmt: skip
 
 
 @router.get("/audit/verify")
@@ -137,35 +128,21 @@ def verify(request: Request, container: ContainerDep) -> Response:
 
 
 @router.get("/audit.csv")
-def audit_csv(
-    request: Request,
-    container: ContainerDep,
-    actor: Text = None,
-    action: Text = None,
-    object: Annotated[str | None, Query(max_length=500)] = None,
-    start: Annotated[str | None, Query(alias="from", max_length=32)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=32)] = None,
-) -> Response:
+def audit_csv(request: Request, container: ContainerDep, filters: Filters) -> Response:
     """The filtered entries (up to ``MAX_CSV_ROWS``) as CSV, read page by page."""
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    filters = {"actor": actor, "action": action, "object": object, "from": start, "to": end}
-    search(container, who.tenant_id, filters, limit=1, cursor=None)  # bad filters: 4xx now
 
-    def rows() -> Iterator[list[Any]]:
-        cursor, count = None, 0
-        while count < MAX_CSV_ROWS:
-            page = search(container, who.tenant_id, filters, limit=1000, cursor=cursor)
-            for e in page.items:
-                count += 1
-                yield [
-                    e.seq, e.at.isoformat(), e.actor, e.actor_key, e.action, e.object,
-                    e.reason, _compact(e.before), _compact(e.after), e.prev_hash, e.hash,
-                ]  # fmt: skip
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+    def read(limit: int, cursor: str | None) -> Page[AuditEntry]:
+        return search(container, who.tenant_id, filters, limit=limit, cursor=cursor)
 
+    def row(e: AuditEntry) -> list[Any]:
+        return [
+            e.seq, e.at.isoformat(), e.actor, e.actor_key, e.action, e.object,
+            e.reason, _compact(e.before), _compact(e.after), e.prev_hash, e.hash,
+        ]  # fmt: skip
+
+    rows = lists.csv_rows(read, row, max_rows=MAX_CSV_ROWS)  # bad filters: 4xx now
     header = ["seq", "at", "actor", "actor_key", "action", "object", "reason", "before"]
-    return web.csv_response("audit.csv", [*header, "after", "prev_hash", "hash"], rows())
+    return web.csv_response("audit.csv", [*header, "after", "prev_hash", "hash"], rows)

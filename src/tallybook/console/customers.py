@@ -10,7 +10,6 @@ case-insensitive substring of the id or the name (``CustomerService.list``).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -19,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from tallybook.api.deps import ContainerDep
 from tallybook.api.errors import status_for
 from tallybook.bootstrap import Container
-from tallybook.console import auditing, nav, web
+from tallybook.console import auditing, lists, nav, web
 from tallybook.documents import formats
 from tallybook.domain.errors import TallybookError
 from tallybook.domain.money import to_decimal
@@ -27,6 +26,7 @@ from tallybook.domain.subscriptions.model import AllowancePolicy, Customer, FeeP
 from tallybook.portal.pages import summary
 from tallybook.services.credits import GrantRequest
 from tallybook.services.pagination import Page
+from tallybook.services.shared_reads import shared_reads
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 nav.register(nav.NavItem("customers", "Customers", "/console/customers"))
@@ -54,33 +54,14 @@ def customers(
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    try:
-        found = search(container, who.tenant_id, q, limit=web.PAGE_SIZE, cursor=cursor)
-    except TallybookError as error:
-        return web.render(
-            "customers.html",
-            request=request,
-            container=container,
-            who=who,
-            active="customers",
-            q=q or "",
-            rows=[],
-            error=error.message,
-            status=400,
-        )
-    return web.render(
-        "customers.html",
-        request=request,
-        container=container,
-        who=who,
-        active="customers",
-        q=q or "",
-        rows=found.items,
-        next_url=found.next_cursor
-        and web.link("/console/customers", q=q, cursor=found.next_cursor),
-        first_url=cursor and web.link("/console/customers", q=q),
-        csv_url=web.link("/console/customers.csv", q=q),
-    )
+
+    def read(limit: int, after: str | None) -> Page[Customer]:
+        return search(container, who.tenant_id, q, limit=limit, cursor=after)
+
+    return lists.list_page(
+        request, container, who, template="customers.html", path="/console/customers",
+        active="customers", filters={"q": q}, cursor=cursor, read=read, error_status=400, q=q or "",
+    )  # fmt: skip
 
 
 @router.get("/customers.csv")
@@ -90,24 +71,25 @@ def customers_csv(request: Request, container: ContainerDep, q: Search = None) -
     if who is None:
         return web.to_login()
 
-    def rows() -> Iterator[list[Any]]:
-        cursor, count = None, 0
-        while count < MAX_CSV_ROWS:
-            page = search(container, who.tenant_id, q, limit=1000, cursor=cursor)
-            for c in page.items:
-                count += 1
-                yield [c.id, c.name, c.email, c.currency, c.timezone]
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+    def read(limit: int, cursor: str | None) -> Page[Customer]:
+        return search(container, who.tenant_id, q, limit=limit, cursor=cursor)
 
-    return web.csv_response(
-        "customers.csv", ["id", "name", "email", "currency", "timezone"], rows()
-    )
+    def row(c: Customer) -> list[Any]:
+        return [c.id, c.name, c.email, c.currency, c.timezone]
+
+    rows = lists.csv_rows(read, row, max_rows=MAX_CSV_ROWS)
+    return web.csv_response("customers.csv", ["id", "name", "email", "currency", "timezone"], rows)
 
 
 def customer_view(container: Container, tenant: str, customer_id: str) -> dict[str, Any]:
-    """Everything the customer page shows; NotFound ``customer_not_found``."""
+    """Everything the customer page shows; NotFound ``customer_not_found``. The panels'
+    services share one read of the customer and its subscriptions and one rating of
+    the period (``services.shared_reads``)."""
+    with shared_reads():
+        return _customer_view(container, tenant, customer_id)
+
+
+def _customer_view(container: Container, tenant: str, customer_id: str) -> dict[str, Any]:
     customer = container.customers.get(tenant, customer_id)
     previews = container.previews
     usage = previews.current_usage(tenant, customer.id)

@@ -4,16 +4,15 @@ one invoice with its lines and document links, and void / mark paid after confir
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from tallybook.api.deps import ContainerDep
 from tallybook.api.errors import status_for
 from tallybook.bootstrap import Container
-from tallybook.console import auditing, nav, web
+from tallybook.console import auditing, lists, nav, web
 from tallybook.documents import formats
 from tallybook.domain.analytics.months import Month
 from tallybook.domain.billing.invoice import Invoice, InvoiceStatus
@@ -78,88 +77,59 @@ def _row(invoice: Invoice) -> dict[str, Any]:
     }
 
 
-@router.get("/invoices")
-def invoices(
-    request: Request,
-    container: ContainerDep,
+def _filters(
     number: Text = None,
     customer: Text = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
     period: Annotated[str | None, Query(max_length=7)] = None,
+) -> dict[str, str | None]:
+    """The list's filters, as the page and its CSV take them (see ``search``)."""
+    return {"number": number, "customer": customer, "status": status, "period": period}
+
+
+Filters = Annotated[dict[str, str | None], Depends(_filters)]
+
+
+@router.get("/invoices")
+def invoices(
+    request: Request,
+    container: ContainerDep,
+    filters: Filters,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    filters = {"number": number, "customer": customer, "status": status, "period": period}
-    context: dict[str, Any] = {"filters": filters, "statuses": [s.value for s in InvoiceStatus]}
-    try:
-        found = search(container, who.tenant_id, filters, limit=web.PAGE_SIZE, cursor=cursor)
-    except TallybookError as error:
-        return web.render(
-            "invoices.html",
-            request=request,
-            container=container,
-            who=who,
-            active="invoices",
-            rows=[],
-            error=error.message,
-            status=status_for(error),
-            **context,
-        )
-    return web.render(
-        "invoices.html",
-        request=request,
-        container=container,
-        who=who,
-        active="invoices",
-        rows=[_row(i) for i in found.items],
-        next_url=found.next_cursor
-        and web.link("/console/invoices", **filters, cursor=found.next_cursor),
-        first_url=cursor and web.link("/console/invoices", **filters),
-        csv_url=web.link("/console/invoices.csv", **filters),
-        **context,
-    )
+
+    def read(limit: int, after: str | None) -> Page[Invoice]:
+        return search(container, who.tenant_id, filters, limit=limit, cursor=after)
+
+    return lists.list_page(
+        request, container, who, template="invoices.html", path="/console/invoices",
+        active="invoices", filters=filters, cursor=cursor, read=read, row=_row,
+        statuses=[s.value for s in InvoiceStatus],
+    )  # fmt: skip
 
 
 @router.get("/invoices.csv")
-def invoices_csv(
-    request: Request,
-    container: ContainerDep,
-    number: Text = None,
-    customer: Text = None,
-    status: Annotated[str | None, Query(max_length=16)] = None,
-    period: Annotated[str | None, Query(max_length=7)] = None,
-) -> Response:
+def invoices_csv(request: Request, container: ContainerDep, filters: Filters) -> Response:
     """The invoices matching the filters (up to ``MAX_CSV_ROWS``), read page by page."""
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    filters = {"number": number, "customer": customer, "status": status, "period": period}
-    search(container, who.tenant_id, filters, limit=1, cursor=None)  # bad filters: 4xx now
 
-    def rows() -> Iterator[list[Any]]:
-        cursor, count = None, 0
-        while count < MAX_CSV_ROWS:
-            page = search(container, who.tenant_id, filters, limit=1000, cursor=cursor)
-            for i in page.items:
-                count += 1
-                yield [
-                    i.id,
-                    i.display_number or "",
-                    i.customer,
-                    i.status.value,
-                    i.currency,
-                    i.period_start.isoformat(),
-                    i.period_end.isoformat(),
-                    i.totals.total,
-                ]
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+    def read(limit: int, cursor: str | None) -> Page[Invoice]:
+        return search(container, who.tenant_id, filters, limit=limit, cursor=cursor)
 
+    def row(i: Invoice) -> list[Any]:
+        return [
+            i.id, i.display_number or "", i.customer, i.status.value, i.currency,
+            i.period_start.isoformat(), i.period_end.isoformat(), i.totals.total,
+        ]  # fmt: skip
+
+    rows = lists.csv_rows(read, row, max_rows=MAX_CSV_ROWS)  # bad filters: 4xx now
     header = ["id", "number", "customer", "status", "currency", "period_start", "period_end"]
-    return web.csv_response("invoices.csv", [*header, "total"], rows())
+    return web.csv_response("invoices.csv", [*header, "total"], rows)
 
 
 def _invoice_page(

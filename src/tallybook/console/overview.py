@@ -1,90 +1,45 @@
 """Overview: MRR/ARR with movements, NRR/GRR, failed webhook messages, Stripe drift.
 
-Figures come from the services (``AnalyticsService.mrr`` / ``retention``,
-``WebhookService.messages``, the reconciliation service when Stripe is configured).
+The MRR figures are the tenant's stored snapshot (``services.mrr_snapshots``: 12 months
+of ``AnalyticsService.mrr`` with movements and the main currency's retention), refreshed
+by the scheduler and on demand (the "Refresh" button, for roles that may start a billing
+run), and shown with their "as of" time: a page request never computes MRR (seconds at
+10,000 customers). Before the first snapshot the panel says the figures are being
+computed, starts the computation in the background and polls ``/console/overview/mrr``.
 The movements chart is drawn by Chart.js from a JSON data island (no inline script).
-
-The page itself renders only the cheap panels; the MRR panel (12 months of MRR with
-movements and retention: seconds at thousands of customers on a cold cache) is its own
-endpoint, ``/console/overview/mrr``, loaded by htmx after the page (without script: a
-link to it), and shown inline when this process already holds the tenant's figures.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from decimal import Decimal
 from typing import Annotated, Any
 
-from cachetools import TTLCache
 from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from tallybook.api.deps import ContainerDep
 from tallybook.bootstrap import Container
 from tallybook.console import nav, web
 from tallybook.documents import formats
-from tallybook.domain.analytics.months import Month
-from tallybook.domain.errors import TallybookError
 from tallybook.portal.pages import allowance_level
+from tallybook.services.mrr_snapshots import MrrSnapshot
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 nav.register(nav.NavItem("overview", "Overview", "/console"))
-MONTHS = 12
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
 LOCALE = formats.DEFAULT_LOCALE
-# rating a customer's live usage takes ~5-10 ms at 10,000 customers (bench/console.py):
-# 20 a request keeps the panel under 300 ms
-OVERAGE_BATCH = 20
-# MRR over 12 months reads every subscription's months (about 1 s per 300 customers on
-# SQLite, bench/console.py): the overview keeps a tenant's figures for a minute.
-MRR_SECONDS = 60
-_mrr_caches: weakref.WeakKeyDictionary[Any, TTLCache[tuple[str, str], dict[str, Any]]] = (
-    weakref.WeakKeyDictionary()
-)  # one cache per store (engine): tests and tools may hold several containers
-_mrr_lock = threading.Lock()
+OVERAGE_BATCH = 20  # customers in overage a request (``UsageService.overage_page``)
+REFRESH_CALL = ("POST", "/v1/billing-runs")  # who may refresh: who may start a billing run
 
 
-def _window(now_month: Month) -> tuple[Month, Month]:
-    first = now_month
-    for _ in range(MONTHS - 1):
-        first = first.previous()
-    return first, now_month
-
-
-def kept_mrr_view(container: Container, tenant: str) -> dict[str, Any] | None:
-    """The tenant's ``mrr_view`` when this process computed it less than a minute ago
-    (this month), else None; never computes."""
-    key = (tenant, str(Month.of(container.clock.now())))
-    with _mrr_lock:
-        cache = _mrr_caches.setdefault(container.engine, TTLCache(maxsize=256, ttl=MRR_SECONDS))
-        return cache.get(key)
-
-
-def cached_mrr_view(container: Container, tenant: str) -> dict[str, Any]:
-    """``mrr_view``, computed at most once a minute per tenant and month (per process)."""
-    key = (tenant, str(Month.of(container.clock.now())))
-    with _mrr_lock:
-        cache = _mrr_caches.setdefault(container.engine, TTLCache(maxsize=256, ttl=MRR_SECONDS))
-        found = cache.get(key)
-    if found is None:
-        found = mrr_view(container, tenant)
-        with _mrr_lock:
-            cache[key] = found
-    return found
-
-
-def mrr_view(container: Container, tenant: str) -> dict[str, Any]:
-    """MRR rows of the last ``MONTHS`` months of the main currency (most MRR this month),
-    the chart data (amounts as decimal strings) and NRR/GRR over the window."""
-    first, last = _window(Month.of(container.clock.now()))
-    rows = container.analytics.mrr(tenant, first, last)
-    if not rows:
-        return {"currency": None}
-    latest = [r for r in rows if r.month == last]
-    currency = max(latest or rows, key=lambda r: r.totals.mrr).currency
-    mine = [r for r in rows if r.currency == currency]
+def mrr_view(snapshot: MrrSnapshot) -> dict[str, Any]:
+    """The snapshot formatted for ``_mrr.html``: the main currency's rows (newest
+    first), the chart data (amounts as decimal strings), NRR/GRR and the "as of" time."""
+    currency = snapshot.currency
+    as_of = snapshot.computed_at.strftime("%Y-%m-%d %H:%M")
+    if currency is None:
+        return {"currency": None, "as_of": as_of}
+    mine = [r for r in snapshot.rows if r.currency == currency]
     chart = {
         "labels": [str(r.month) for r in mine],
         "mrr": [str(r.totals.mrr) for r in mine],
@@ -94,10 +49,7 @@ def mrr_view(container: Container, tenant: str) -> dict[str, Any]:
         "currency": currency,
     }
     now_row = mine[-1]
-    try:
-        retention = container.analytics.retention(tenant, first, last, currency).retention
-    except TallybookError:
-        retention = None
+    retention = snapshot.retention
     return {
         "currency": currency,
         "mrr": formats.money(now_row.totals.mrr, currency, LOCALE),
@@ -117,9 +69,22 @@ def mrr_view(container: Container, tenant: str) -> dict[str, Any]:
         "chart": chart,
         "nrr": None if retention is None else retention.nrr,
         "grr": None if retention is None else retention.grr,
-        "window": f"{first} to {last}",
-        "computed_at": container.clock.now().strftime("%H:%M:%S"),
+        "window": f"{snapshot.first} to {snapshot.last}",
+        "as_of": as_of,
     }
+
+
+def snapshot_view(container: Container, tenant: str) -> dict[str, Any] | None:
+    """The tenant's stored snapshot as ``mrr_view`` (with ``computing`` set while a
+    refresh runs in this process), or None before the first one: then the computation
+    is started in the background (never in the request)."""
+    snapshot = container.mrr_snapshots.get(tenant)
+    if snapshot is None:
+        container.mrr_snapshots.refresh_in_background(tenant)
+        return None
+    view = mrr_view(snapshot)
+    view["computing"] = container.mrr_snapshots.computing(tenant)
+    return view
 
 
 def drift_view(container: Container, tenant: str) -> dict[str, Any] | None:
@@ -149,7 +114,8 @@ def overview(request: Request, container: ContainerDep) -> Response:
         container=container,
         who=who,
         active="overview",
-        mrr=kept_mrr_view(container, who.tenant_id),  # None: the panel loads by htmx
+        mrr=snapshot_view(container, who.tenant_id),  # None: being computed
+        may_refresh=who.can(*REFRESH_CALL),
         failed=failed.data,
         more_failed=failed.next_cursor is not None,
         drift=drift_view(container, who.tenant_id),
@@ -158,9 +124,8 @@ def overview(request: Request, container: ContainerDep) -> Response:
 
 @router.get("/overview/mrr")
 def mrr_panel(request: Request, container: ContainerDep) -> Response:
-    """The MRR panel (MRR, ARR, NRR, GRR, movements chart and table), computed here when
-    not kept: the overview loads it by htmx (``#mrr-panel``); as a page it is the link
-    the overview offers without script."""
+    """The MRR panel (MRR, ARR, NRR, GRR, movements chart and table) from the stored
+    snapshot; "being computed" (polled by htmx) before the first one."""
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
@@ -170,18 +135,36 @@ def mrr_panel(request: Request, container: ContainerDep) -> Response:
         container=container,
         who=who,
         active="overview",
-        mrr=cached_mrr_view(container, who.tenant_id),
+        mrr=snapshot_view(container, who.tenant_id),
+        may_refresh=who.can(*REFRESH_CALL),
     )
+
+
+@router.post("/overview/mrr/refresh")
+async def mrr_refresh(request: Request, container: ContainerDep) -> Response:
+    """Start refreshing the tenant's snapshot in the background (roles that may start a
+    billing run; CSRF-checked form) and go back to the overview, which shows the
+    current figures with "refreshing"."""
+    who = web.operator(request, container)
+    if who is None:
+        return web.to_login()
+    if await web.form(request) is None:
+        return web.forbidden(request, container, who)
+    container.mrr_snapshots.refresh_in_background(who.tenant_id)
+    return RedirectResponse("/console", status_code=303)
 
 
 @router.get("/mrr.csv")
 def mrr_csv(request: Request, container: ContainerDep) -> Response:
-    """MRR and movements per month and currency, last ``MONTHS`` months, as CSV."""
+    """The snapshot's MRR and movements per month and currency (12 months) as CSV; the
+    panel ("being computed") before the first snapshot."""
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    first, last = _window(Month.of(container.clock.now()))
-    rows = container.analytics.mrr(who.tenant_id, first, last)
+    snapshot = container.mrr_snapshots.get(who.tenant_id)
+    if snapshot is None:
+        container.mrr_snapshots.refresh_in_background(who.tenant_id)
+        return RedirectResponse("/console/overview/mrr", status_code=303)
     return web.csv_response(
         "mrr.csv",
         ["month", "currency", "mrr", "committed", "usage", "customers", *MOVEMENTS],
@@ -195,7 +178,7 @@ def mrr_csv(request: Request, container: ContainerDep) -> Response:
                 r.totals.customers,
                 *(r.totals.movements.as_dict()[m] for m in MOVEMENTS),
             ]
-            for r in rows
+            for r in snapshot.rows
         ),
     )
 
@@ -206,24 +189,17 @@ def overage(
     container: ContainerDep,
     after: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Response:
-    """Customers over an allowance now, checked ``OVERAGE_BATCH`` customers (by id) per
-    request: rating every customer's live usage does not fit one page render at 10,000
-    customers, so the panel checks a batch and offers the next one."""
+    """Customers over an allowance now, ``OVERAGE_BATCH`` a page by id: from the marks
+    the alert evaluator keeps (``services.overage``; paged in SQL), or, when the tenant
+    turned the default allowance alerts off, ``OVERAGE_BATCH`` customers rated a page."""
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
-    batch = container.previews.customers(
-        who.tenant_id, limit=OVERAGE_BATCH + 1, starting_after=after
-    )
-    over = []
-    for customer in batch[:OVERAGE_BATCH]:
-        usage = container.previews.current_usage(who.tenant_id, customer.id)
-        levels = [allowance_level(c.used, c.included) for c in usage.charges]
-        worst = max((percent for percent, level in levels if level == "over"), default=None)
-        if worst is not None:
-            over.append((customer, worst))
-    checked = batch[:OVERAGE_BATCH]
-    next_after = checked[-1].id if len(batch) > OVERAGE_BATCH and checked else None
+    page = container.overage.page(who.tenant_id, limit=OVERAGE_BATCH, after=after)
+    over = [
+        (customer, max(allowance_level(c.used, c.included)[0] for c in customer.charges))
+        for customer in page.customers
+    ]
     return web.render(
         "overage.html",
         active="overview",
@@ -231,8 +207,6 @@ def overage(
         container=container,
         who=who,
         over=over,
-        checked=len(checked),
-        first=checked[0].id if checked else None,
-        last=checked[-1].id if checked else None,
-        next_url=next_after and web.link("/console/overview/overage", after=next_after),
+        page=page,
+        next_url=page.next_after and web.link("/console/overview/overage", after=page.next_after),
     )

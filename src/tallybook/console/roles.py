@@ -37,6 +37,8 @@ ROUTES: dict[tuple[str, str], tuple[str, str]] = {
         "/v1/events/rejected/{rejected_id}/replay",
     ),
     ("POST", "/console/experiments/backtests"): ("POST", "/v1/backtests"),
+    # refreshing the stored MRR snapshot: whoever may start a billing run (``billing``)
+    ("POST", "/console/overview/mrr/refresh"): ("POST", "/v1/billing-runs"),
     # customer actions and experiment arms (console.customer_actions, console.experiment_arms)
     ("POST", "/console/customers/{customer_id:path}/spend-limit"): (
         "PUT",

@@ -6,7 +6,7 @@
   CJK ideographs; embedded only when the invoice has a character DejaVu lacks.
 
 fpdf2 embeds the subset of glyphs a document uses. Without DejaVu the PDF falls back to
-the core Helvetica font, folded to Latin-1 (``invoice_pdf.latin``); without IPAGothic,
+the core Helvetica font, folded to Latin-1 (``pdf_layout.latin``); without IPAGothic,
 CJK characters print as missing glyphs. ``TALLYBOOK_PDF_FONT_DIRS`` (``os.pathsep``-
 separated) adds directories searched before the Debian ones.
 """

@@ -21,10 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from tallybook.documents import formats
 from tallybook.documents.credit_note_document import credit_note_view
-from tallybook.documents.credit_note_pdf import render_credit_note_pdf
 from tallybook.documents.invoice_document import document_view
 from tallybook.documents.invoice_json import invoice_json
-from tallybook.documents.invoice_pdf import render_invoice_pdf
 from tallybook.documents.links import credit_note_urls, invoice_urls
 from tallybook.domain.errors import TallybookError
 from tallybook.domain.finance.delivery import Attachment, Mail, PermanentFailure
@@ -98,6 +96,11 @@ class InvoiceMail:
             f"please find attached invoice {number} from {view.issuer.name}"
             f" for {view.period}: {view.total} ({view.currency}).",
         ]
+        # the PDF renderers (fpdf and its fonts, ~50 MB resident) load on the first mail,
+        # not with the container: a billing run's process never needs them
+        from tallybook.documents.credit_note_pdf import render_credit_note_pdf
+        from tallybook.documents.invoice_pdf import render_invoice_pdf
+
         if note is None:
             attachment = Attachment(_file_name(number), render_invoice_pdf(view, locale=locale))
         else:

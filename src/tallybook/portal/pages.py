@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from babel.dates import format_date
-from markupsafe import Markup
 
 from tallybook.documents import formats
 from tallybook.documents.links import credit_note_urls, invoice_urls
 from tallybook.domain.billing.invoice import Invoice
 from tallybook.domain.finance.credit_notes import CreditNote
-from tallybook.portal.charts import Bar, bar_chart
 from tallybook.services.billing.previews import ChargeUsage, CurrentUsage, MeterDays
 from tallybook.services.credits import CreditSummary
 
@@ -73,8 +71,13 @@ class CustomerRow:
 
 @dataclass(frozen=True, slots=True)
 class ChartView:
+    """One meter's daily chart: ``label`` names the canvas for assistive technology,
+    ``data`` is embedded as JSON for Chart.js (``portal.js``) and ``rows`` is the same
+    numbers as a table (screen readers, no script)."""
+
     name: str
-    svg: Markup
+    label: str
+    data: dict[str, object]
     rows: tuple[tuple[str, str], ...]  # (day, value) for the table alternative
     total: str
 
@@ -156,20 +159,41 @@ def _level(used: Decimal, included: Decimal) -> tuple[int, str]:
 
 
 def charts(days: Sequence[MeterDays], tz: str, locale: str) -> list[ChartView]:
+    """One chart per meter of the current period, the data Chart.js draws.
+
+    ``data``: ``labels`` (day of month per day of the period), ``values`` (the day's
+    quantity as a decimal string, ``null`` for a day still to come: an empty slot, so the
+    reader sees how far into the period they are), ``titles`` (tooltip per day, formatted
+    for ``locale``), ``label`` and ``color``. Strings, not floats: the browser parses them
+    only to draw.
+    """
     views = []
     for index, meter in enumerate(days):
-        bars, rows = [], []
+        labels: list[str] = []
+        values: list[str | None] = []
+        titles: list[str] = []
+        rows = []
         for period, value in meter.days:
             local = period.start.astimezone(formats.zone(tz))
             day = str(format_date(local.date(), "medium", locale=locale))
             shown = "" if value is None else formats.quantity(value, locale)
-            bars.append(Bar(str(local.day), f"{day}: {shown or 'to come'}", value))
+            labels.append(str(local.day))
+            values.append(None if value is None else f"{value.normalize():f}")
+            titles.append(f"{day}: {shown or 'to come'}")
             if value is not None:
                 rows.append((day, shown))
         total = meter.so_far if meter.so_far is not None else Decimal(0)
         label = f"{meter.name} per day, current period"
-        svg = bar_chart(bars, label=label, color=PALETTE[index % len(PALETTE)], locale=locale)
-        views.append(ChartView(meter.name, svg, tuple(rows), formats.quantity(total, locale)))
+        data: dict[str, object] = {
+            "label": meter.name,
+            "labels": labels,
+            "values": values,
+            "titles": titles,
+            "color": PALETTE[index % len(PALETTE)],
+        }
+        views.append(
+            ChartView(meter.name, label, data, tuple(rows), formats.quantity(total, locale))
+        )
     return views
 
 

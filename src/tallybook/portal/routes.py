@@ -1,7 +1,9 @@
 """The customer portal at ``/portal``: log in with an API key, customers, one customer.
 
-Pages are server-rendered (Jinja2) with one local stylesheet and inline SVG charts: no
-script and no network asset, under ``PAGE_CSP`` (``api.security_headers``). Every page
+Pages are server-rendered (Jinja2) with one local stylesheet; daily charts are drawn by
+Chart.js (served by the console's asset route from ``node_modules``) from JSON data islands,
+with the numbers also in a table. No inline script and no network asset, under ``PAGE_CSP``
+(``api.security_headers``). Every page
 reads through the same services as the API, scoped to the tenant of the login session
 (``api.auth``, ``services.portal_sessions``).
 """
@@ -41,7 +43,10 @@ router = APIRouter(prefix="/portal", include_in_schema=False)
 PAGE_SIZE = 25
 PORTAL = "tallybook.portal"
 LOCALE = formats.DEFAULT_LOCALE
-STATIC = {"portal.css": "text/css; charset=utf-8"}
+STATIC = {
+    "portal.css": "text/css; charset=utf-8",
+    "portal.js": "text/javascript; charset=utf-8",
+}
 NO_STORE = {"Cache-Control": "no-store"}
 PAGE_HEADERS = {**NO_STORE, "Content-Security-Policy": PAGE_CSP}
 

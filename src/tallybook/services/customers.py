@@ -19,6 +19,7 @@ from tallybook.domain.subscriptions.model import Customer
 from tallybook.services.finance.parties import BUYER_FIELDS, buyer_with
 from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import Clock, CustomerStore, TaxRateStore
+from tallybook.services.shared_reads import remembered
 
 MAX_ID = 255
 MUTABLE = frozenset({"name", "email", "timezone"}) | BUYER_FIELDS
@@ -112,7 +113,9 @@ class CustomerService:
         return self._tax_rates is not None and self._tax_rates.get(tenant_id, rate_id) is not None
 
     def get(self, tenant_id: str, customer_id: str) -> Customer:
-        found = self._store.get(tenant_id, customer_id)
+        found = remembered(
+            ("customer", tenant_id, customer_id), lambda: self._store.get(tenant_id, customer_id)
+        )
         if found is None:
             raise customer_not_found(customer_id)
         return found

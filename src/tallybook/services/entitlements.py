@@ -62,6 +62,13 @@ class Customers(Protocol):
 class Subscriptions(Protocol):
     def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]: ...
 
+    def customer_view(
+        self, tenant_id: str, customer_id: str
+    ) -> tuple[Customer, list[StoredSubscription]]:
+        """``SubscriptionService.customer_view``: the customer and its account's
+        subscriptions in one read; NotFound ``customer_not_found``."""
+        ...
+
 
 class SpendGate(Protocol):
     """``SpendLimitService``: is a hard spend limit reached (recording the hit)?"""
@@ -199,11 +206,9 @@ class EntitlementService:
     # -- computing ------------------------------------------------------------------------
 
     def _context(self, tenant_id: str, customer_id: str) -> _Context:
-        customer = self._customers.customer(tenant_id, customer_id)
+        customer, stored = self._subscriptions.customer_view(tenant_id, customer_id)
         now = self._clock.now()
-        subscription = _live(
-            self._subscriptions.of_account(tenant_id, customer.account), customer, now
-        )
+        subscription = _live(stored, customer, now)
         plan = window = None
         if subscription is not None:
             ref = subscription.phase_at(now).plan

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from tallybook.domain.analytics.period_usage import PeriodUsage
 from tallybook.domain.billing.discounts import discount_lines
 from tallybook.domain.billing.lines import Line
 from tallybook.domain.billing.period_lines import (
@@ -28,10 +29,11 @@ from tallybook.domain.billing.proration import parts
 from tallybook.domain.catalog.model import Plan
 from tallybook.domain.subscriptions.model import BillingPeriod, PlanRef, Subscription
 from tallybook.services.billing.invoices import PlanBook, UsageCache
-from tallybook.services.ports import AnalyticsStore, PlanReader, UsageReader
+from tallybook.services.ports import AnalyticsStore, PeriodUsageReader, PlanReader, UsageReader
 
 Transform = Callable[[Plan], Plan]
 Match = Callable[[Subscription, BillingPeriod], bool]
+Summary = dict[tuple[str, datetime], dict[str, PeriodUsage]]  # (sub, start) -> charge -> row
 
 
 class SubstitutedPlans(Mapping[PlanRef, Plan]):
@@ -190,3 +192,18 @@ def _queries(
         for query in usage_queries(subscription, period, book):
             seen[query] = None
     return list(seen)
+
+
+def summarized(
+    reader: PeriodUsageReader | None, tenant_id: str, window: Window, charges: list[str] | None
+) -> Summary:
+    """The per-period usage summary rows (``domain.analytics.period_usage``) of the
+    window's closed periods, by (subscription, period start), then charge (only
+    ``charges`` unless None); empty without a ``reader``."""
+    found: Summary = {}
+    if reader is None:
+        return found
+    until = min(window.end, window.now)
+    for row in reader.period_usage(tenant_id, window.start, until, charges):
+        found.setdefault((row.subscription, row.period_start), {})[row.charge] = row
+    return found

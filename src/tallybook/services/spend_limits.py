@@ -34,6 +34,7 @@ from tallybook.domain.spend_limits import (
 from tallybook.domain.subscriptions.model import Customer
 from tallybook.services.billing.previews import PeriodTotal
 from tallybook.services.ports import Clock, SpendLimitStore
+from tallybook.services.shared_reads import remembered
 
 SWEEP_PAGE = 200
 
@@ -118,7 +119,9 @@ class SpendLimitService:
         return self._status(tenant_id, self._totals.customer(tenant_id, customer_id), now)
 
     def _status(self, tenant_id: str, customer: Customer, now: datetime | None) -> SpendStatus:
-        limit = self._store.get(tenant_id, customer.id)
+        limit = remembered(
+            ("spend_limit", tenant_id, customer.id), lambda: self._store.get(tenant_id, customer.id)
+        )
         if limit is None:
             return SpendStatus(customer.id, None, None)
         total = self._totals.period_total(tenant_id, customer.id, now or self._clock.now())

@@ -24,6 +24,7 @@ from tallybook.domain.money import round_amount
 from tallybook.domain.subscriptions.model import (
     AllowancePolicy,
     CancelMode,
+    Customer,
     Discount,
     DiscountKind,
     FeeProration,
@@ -37,9 +38,10 @@ from tallybook.domain.subscriptions.model import (
 from tallybook.domain.subscriptions.stored import StoredSubscription
 from tallybook.services.archiving import check_customer_open
 from tallybook.services.billing.invoices import PlanBook
-from tallybook.services.customers import CustomerService, check_text
+from tallybook.services.customers import CustomerService, check_text, customer_not_found
 from tallybook.services.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_of
 from tallybook.services.ports import Clock, PlanReader, SubscriptionStore
+from tallybook.services.shared_reads import remembered, sharing
 
 MAX_QUANTITY = Decimal(1_000_000_000)
 MAX_TRIAL_DAYS = 3650
@@ -117,7 +119,32 @@ class SubscriptionService:
 
     def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]:
         """Every subscription billed to ``account`` (its own and its children's)."""
-        return self._store.of_account(tenant_id, account)
+        return list(
+            remembered(
+                ("subscriptions", tenant_id, account),
+                lambda: tuple(self._store.of_account(tenant_id, account)),
+            )
+        )
+
+    def customer_view(
+        self, tenant_id: str, customer_id: str
+    ) -> tuple[Customer, list[StoredSubscription]]:
+        """The customer and every subscription billed to its account (its own and, for a
+        bill-to customer, its children's) in one read: the per-request path of live usage
+        and entitlement checks. NotFound ``customer_not_found``. Inside ``shared_reads``
+        (a console page asking several services) it is the two shared reads instead, so
+        that every service gets, and rates, the same objects once."""
+        if sharing() and customer_id.isprintable():
+            customer = self._customers.get(tenant_id, customer_id)
+            return customer, self.of_account(tenant_id, customer.account)
+        found, stored = (
+            self._store.customer_view(tenant_id, customer_id)
+            if customer_id.isprintable()  # no customer has such an id (NUL breaks SQL)
+            else (None, [])
+        )
+        if found is None:
+            raise customer_not_found(customer_id)
+        return found, stored
 
     def list(
         self,

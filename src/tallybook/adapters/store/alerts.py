@@ -176,12 +176,28 @@ class AlertStore:
                 if key in found or len(found) < limit:
                     found.setdefault(key, []).append(mark)
             for (tenant_id, customer), marks in found.items():
+                marks[:] = self._all_free_marks(conn, tenant_id, customer, free, marks)
                 conn.execute(
                     update(alert_pending)
                     .where(p.tenant_id == tenant_id, p.customer_id == customer, p.mark.in_(marks))
                     .values(claimed_until=until)
                 )
         return [PendingAlerts(t, c, tuple(m)) for (t, c), m in found.items()]
+
+    def _all_free_marks(
+        self, conn: Any, tenant_id: str, customer: str, free: Any, seen: list[str]
+    ) -> list[str]:
+        """Every unclaimed mark of a claimed customer, not only those among the oldest
+        rows read: one evaluation answers them all. Claiming only some left the busy
+        customer's older marks behind, so the next claim of the same pass met the
+        customer again and ended the pass (``AlertEvaluator.run_pass``): under sustained
+        ingest a pass then evaluated one batch of customers per debounce interval and the
+        backlog -- and alert latency -- grew without bound."""
+        p = alert_pending.c
+        stmt = select(p.mark).where(p.tenant_id == tenant_id, p.customer_id == customer, free)
+        if self._postgres:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return list(dict.fromkeys([*seen, *conn.execute(stmt).scalars()]))
 
     def done(self, pending: PendingAlerts) -> None:
         self._marks(pending, None)

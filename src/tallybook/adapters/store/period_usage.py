@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.expression import TableClause
 
 from tallybook.adapters.store.schema_analytics import period_usage as table
+from tallybook.adapters.store.types import decimal_param, to_micros
 from tallybook.domain.analytics.period_usage import (
     MARKER,
     PeriodUsage,
@@ -67,6 +68,58 @@ def insert_rows(
         )
 
 
+# A billing run writes four rows per subscription: they are bound here with the column
+# types' own rules (``types.to_micros``, ``types.decimal_param``) and sent with the
+# driver's executemany, without SQLAlchemy's per-row type processing (as
+# ``credits.append_many`` does); the same conflict rule as ``insert_rows``.
+_COLUMNS = (
+    "tenant_id",
+    "subscription_id",
+    "period_start",
+    "charge",
+    "period_end",
+    "customer_id",
+    "used",
+    "amount",
+    "lines",
+    "included",
+    "span_start",
+    "span_end",
+)
+
+
+def _insert_bound(conn: Connection, tenant_id: str, rows: Sequence[PeriodUsage]) -> None:
+    """Insert ``rows`` (a row already there is kept) with the driver's executemany."""
+    if not rows:
+        return
+    decimal = decimal_param(conn.dialect)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_COLUMNS))}) "
+        "ON CONFLICT (tenant_id, subscription_id, period_start, charge) DO NOTHING"
+    )
+    bound = [
+        (
+            tenant_id,
+            row.subscription,
+            to_micros(row.period_start),
+            row.charge,
+            to_micros(row.period_end),
+            row.customer,
+            decimal(row.used),
+            decimal(row.amount),
+            row.lines,
+            None if row.included is None else decimal(row.included),
+            None if row.span_start is None else to_micros(row.span_start),
+            None if row.span_end is None else to_micros(row.span_end),
+        )
+        for row in rows
+    ]
+    for start in range(0, len(bound), BATCH):
+        conn.exec_driver_sql(sql, bound[start : start + BATCH])
+
+
 def remove_stale(
     conn: Connection,
     tenant_id: str,
@@ -99,14 +152,14 @@ def write_period_usage(conn: Connection, tenant_id: str, writes: Sequence[Invoic
     drop the periods that any of ``writes`` (drafts too) adjusts for late events, on
     ``conn`` in its transaction."""
     rows = [
-        usage_row(tenant_id, row)
+        row
         for write in writes
         if write.finalize and write.draft.kind.value == "period"
         for row in period_usage(
             write.lines, write.draft.customer, write.draft.period_start, write.draft.period_end
         )
     ]
-    insert_rows(conn, rows)
+    _insert_bound(conn, tenant_id, rows)
     remove_stale(conn, tenant_id, (item for write in writes for item in stale_periods(write.lines)))
 
 

@@ -141,3 +141,14 @@ period_usage = Table(
     ),
 )
 Index("ix_period_usage_start", period_usage.c.tenant_id, period_usage.c.period_start)
+
+# the overview's MRR/retention snapshot per tenant (``services.mrr_snapshots``): a
+# document of amounts as decimal strings, replaced by each computation (issue 14)
+mrr_snapshots = Table(
+    "mrr_snapshots",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("computed_at", UtcMicros, nullable=False),
+    Column("document", JsonType, nullable=False),
+    PrimaryKeyConstraint("tenant_id", name="pk_mrr_snapshots"),
+)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
+from tallybook.adapters.store.customers import get_customer
 from tallybook.adapters.store.outbox import OutboxWriter
 from tallybook.adapters.store.schema_billing import customers, subscriptions
 from tallybook.domain.errors import Conflict, NotFound
@@ -24,6 +25,7 @@ from tallybook.domain.periods import Anchor, Interval
 from tallybook.domain.subscriptions.model import (
     AllowancePolicy,
     CancelMode,
+    Customer,
     CycleChange,
     Discount,
     DiscountKind,
@@ -100,6 +102,17 @@ class SubscriptionStore:
     def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]:
         with self._engine.connect() as conn:
             return subscriptions_of_accounts(conn, tenant_id, [account])
+
+    def customer_view(
+        self, tenant_id: str, customer_id: str
+    ) -> tuple[Customer | None, list[StoredSubscription]]:
+        """The customer and every subscription billed to its account, in one read
+        transaction (live usage and entitlement checks read both per request)."""
+        with self._engine.connect() as conn:
+            customer = get_customer(conn, tenant_id, customer_id)
+            if customer is None:
+                return None, []
+            return customer, subscriptions_of_accounts(conn, tenant_id, [customer.account])
 
     def get(self, tenant_id: str, subscription_id: str) -> StoredSubscription | None:
         with self._engine.connect() as conn:

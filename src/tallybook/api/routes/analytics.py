@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 from starlette.responses import Response
 
@@ -24,8 +24,9 @@ from tallybook.domain.analytics.months import Month
 from tallybook.domain.analytics.mrr import MOVEMENTS
 from tallybook.domain.errors import ValidationError
 from tallybook.domain.money import round_amount, to_decimal
+from tallybook.services.allowance_model import AllowanceRow
 from tallybook.services.analytics import ForecastRow, LtvAnswer, MrrRow, RetentionAnswer
-from tallybook.services.percentiles import AllowanceRow, PercentileRow, parse_percentiles
+from tallybook.services.percentiles import PercentileRow, parse_percentiles
 
 router = APIRouter(tags=["analytics"])
 
@@ -57,29 +58,26 @@ def mrr_json(row: MrrRow) -> dict[str, Any]:
     }
 
 
-def _mrr(tenant: str, container: ContainerDep, start: str, end: str) -> list[dict[str, Any]]:
+def _mrr(
+    tenant: TenantDep,
+    container: ContainerDep,
+    start: Annotated[str, Query(alias="from", min_length=1, max_length=7)],
+    end: Annotated[str, Query(alias="to", min_length=1, max_length=7)],
+) -> list[dict[str, Any]]:
     rows = container.analytics.mrr(tenant, _month(start, "from"), _month(end, "to"))
     return [mrr_json(row) for row in rows]
 
 
+MrrRows = Annotated[list[dict[str, Any]], Depends(_mrr)]
+
+
 @router.get("/v1/analytics/mrr", summary="MRR per month and currency, with movements")
-def get_mrr(
-    tenant: TenantDep,
-    container: ContainerDep,
-    start: Annotated[str, Query(alias="from", min_length=1, max_length=7)],
-    end: Annotated[str, Query(alias="to", min_length=1, max_length=7)],
-) -> JsonResponse:
-    return JsonResponse(_mrr(tenant, container, start, end))
+def get_mrr(rows: MrrRows) -> JsonResponse:
+    return JsonResponse(rows)
 
 
 @router.get("/v1/analytics/mrr.csv", summary="MRR per month and currency (CSV)")
-def get_mrr_csv(
-    tenant: TenantDep,
-    container: ContainerDep,
-    start: Annotated[str, Query(alias="from", min_length=1, max_length=7)],
-    end: Annotated[str, Query(alias="to", min_length=1, max_length=7)],
-) -> Response:
-    rows = _mrr(tenant, container, start, end)
+def get_mrr_csv(rows: MrrRows) -> Response:
     header = ["month", "currency", "committed_mrr", "usage_mrr", "mrr", "arr", "customers"]
     return csv_response(
         [*header, *MOVEMENTS],
@@ -115,7 +113,11 @@ def _money(value: Decimal | None, currency: str | None) -> Decimal | None:
 
 
 def _retention(
-    tenant: str, container: ContainerDep, start: str, end: str, currency: str | None
+    tenant: TenantDep,
+    container: ContainerDep,
+    start: MonthQ,
+    end: MonthQ,
+    currency: CurrencyQ = None,
 ) -> dict[str, Any]:
     answer = container.analytics.retention(
         tenant, _month(start, "start"), _month(end, "end"), currency
@@ -123,26 +125,16 @@ def _retention(
     return retention_json(answer)
 
 
+Retention = Annotated[dict[str, Any], Depends(_retention)]
+
+
 @router.get("/v1/analytics/retention", summary="NRR, GRR and churn of a cohort")
-def get_retention(
-    tenant: TenantDep,
-    container: ContainerDep,
-    start: MonthQ,
-    end: MonthQ,
-    currency: CurrencyQ = None,
-) -> JsonResponse:
-    return JsonResponse(_retention(tenant, container, start, end, currency))
+def get_retention(body: Retention) -> JsonResponse:
+    return JsonResponse(body)
 
 
 @router.get("/v1/analytics/retention.csv", summary="NRR, GRR and churn of a cohort (CSV)")
-def get_retention_csv(
-    tenant: TenantDep,
-    container: ContainerDep,
-    start: MonthQ,
-    end: MonthQ,
-    currency: CurrencyQ = None,
-) -> Response:
-    body = _retention(tenant, container, start, end, currency)
+def get_retention_csv(body: Retention) -> Response:
     return csv_response(list(body), [list(body.values())], "retention.csv")
 
 
@@ -169,38 +161,32 @@ def ltv_json(answer: LtvAnswer) -> dict[str, Any]:
 
 
 def _ltv(
-    tenant: str, container: ContainerDep, month: str, margin: str, currency: str | None
+    tenant: TenantDep,
+    container: ContainerDep,
+    month: MonthQ,
+    gross_margin: Annotated[str, Query(min_length=1, max_length=20)] = "1",
+    currency: CurrencyQ = None,
 ) -> dict[str, Any]:
     try:
-        gross_margin = to_decimal(margin, field="gross_margin")
+        margin = to_decimal(gross_margin, field="gross_margin")
     except ValidationError:
         raise ValidationError(
             "gross_margin must be a fraction such as 0.8", code="invalid_gross_margin"
         ) from None
-    answer = container.analytics.ltv(tenant, _month(month, "month"), gross_margin, currency)
+    answer = container.analytics.ltv(tenant, _month(month, "month"), margin, currency)
     return ltv_json(answer)
 
 
+Ltv = Annotated[dict[str, Any], Depends(_ltv)]
+
+
 @router.get("/v1/analytics/ltv", summary="ARPA, logo churn, LTV (and CAC with spend)")
-def get_ltv(
-    tenant: TenantDep,
-    container: ContainerDep,
-    month: MonthQ,
-    gross_margin: Annotated[str, Query(min_length=1, max_length=20)] = "1",
-    currency: CurrencyQ = None,
-) -> JsonResponse:
-    return JsonResponse(_ltv(tenant, container, month, gross_margin, currency))
+def get_ltv(body: Ltv) -> JsonResponse:
+    return JsonResponse(body)
 
 
 @router.get("/v1/analytics/ltv.csv", summary="ARPA, logo churn, LTV (CSV)")
-def get_ltv_csv(
-    tenant: TenantDep,
-    container: ContainerDep,
-    month: MonthQ,
-    gross_margin: Annotated[str, Query(min_length=1, max_length=20)] = "1",
-    currency: CurrencyQ = None,
-) -> Response:
-    body = _ltv(tenant, container, month, gross_margin, currency)
+def get_ltv_csv(body: Ltv) -> Response:
     return csv_response(list(body), [list(body.values())], "ltv.csv")
 
 
@@ -234,25 +220,25 @@ def forecast_json(row: ForecastRow) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/analytics/forecast", summary="MRR forecast per month and currency")
-def get_forecast(
+def _forecast(
     tenant: TenantDep,
     container: ContainerDep,
     months: Annotated[int, Query()] = 3,
     method: Annotated[str, Query(max_length=10)] = "mean",
-) -> JsonResponse:
-    rows = container.analytics.forecast(tenant, months, method)
-    return JsonResponse([forecast_json(r) for r in rows])
+) -> list[dict[str, Any]]:
+    return [forecast_json(r) for r in container.analytics.forecast(tenant, months, method)]
+
+
+ForecastRows = Annotated[list[dict[str, Any]], Depends(_forecast)]
+
+
+@router.get("/v1/analytics/forecast", summary="MRR forecast per month and currency")
+def get_forecast(rows: ForecastRows) -> JsonResponse:
+    return JsonResponse(rows)
 
 
 @router.get("/v1/analytics/forecast.csv", summary="MRR forecast (CSV)")
-def get_forecast_csv(
-    tenant: TenantDep,
-    container: ContainerDep,
-    months: Annotated[int, Query()] = 3,
-    method: Annotated[str, Query(max_length=10)] = "mean",
-) -> Response:
-    rows = [forecast_json(r) for r in container.analytics.forecast(tenant, months, method)]
+def get_forecast_csv(rows: ForecastRows) -> Response:
     header = ["month", "currency", "committed_mrr", "usage_mrr", "mrr"]
     return csv_response(header, ([r[h] for h in header] for r in rows), "forecast.csv")
 
@@ -273,13 +259,13 @@ def percentile_json(row: PercentileRow) -> dict[str, Any]:
 
 
 def _percentiles(
-    tenant: str,
+    tenant: TenantDep,
     container: ContainerDep,
-    start: str,
-    end: str,
-    plan: str | None,
-    charge: str | None,
-    percentiles: str,
+    start: Annotated[str, Query(alias="from", min_length=1, max_length=64)],
+    end: Annotated[str, Query(alias="to", min_length=1, max_length=64)],
+    plan: KeyQ = None,
+    charge: KeyQ = None,
+    percentiles: Annotated[str, Query(max_length=200)] = "50,75,90",
 ) -> list[dict[str, Any]]:
     service = container.percentiles
     window = service.window(_instant("from", start), _instant("to", end))
@@ -293,30 +279,16 @@ def _instant(name: str, value: str) -> Any:
     return instant_field(name, value)
 
 
+PercentileRows = Annotated[list[dict[str, Any]], Depends(_percentiles)]
+
+
 @router.get("/v1/analytics/usage-percentiles", summary="Per-period usage percentiles")
-def get_percentiles(
-    tenant: TenantDep,
-    container: ContainerDep,
-    start: Annotated[str, Query(alias="from", min_length=1, max_length=64)],
-    end: Annotated[str, Query(alias="to", min_length=1, max_length=64)],
-    plan: KeyQ = None,
-    charge: KeyQ = None,
-    percentiles: Annotated[str, Query(max_length=200)] = "50,75,90",
-) -> JsonResponse:
-    return JsonResponse(_percentiles(tenant, container, start, end, plan, charge, percentiles))
+def get_percentiles(rows: PercentileRows) -> JsonResponse:
+    return JsonResponse(rows)
 
 
 @router.get("/v1/analytics/usage-percentiles.csv", summary="Per-period usage percentiles (CSV)")
-def get_percentiles_csv(
-    tenant: TenantDep,
-    container: ContainerDep,
-    start: Annotated[str, Query(alias="from", min_length=1, max_length=64)],
-    end: Annotated[str, Query(alias="to", min_length=1, max_length=64)],
-    plan: KeyQ = None,
-    charge: KeyQ = None,
-    percentiles: Annotated[str, Query(max_length=200)] = "50,75,90",
-) -> Response:
-    rows = _percentiles(tenant, container, start, end, plan, charge, percentiles)
+def get_percentiles_csv(rows: PercentileRows) -> Response:
     header = (
         list(rows[0]) if rows else ["plan", "charge", "currency", "mean", "customers", "periods"]
     )

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from decimal import Decimal, localcontext
 
 from tallybook.domain.errors import ValidationError
-from tallybook.domain.money import DECIMAL_CONTEXT
+from tallybook.domain.money import DECIMAL_CONTEXT, normalize, round_ratio
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
+STAT_PLACES = 6  # percentiles and means of usage are shown (and used) to 6 places
 
 
 def percentile_cont(values: Sequence[Decimal], percentile: Decimal) -> Decimal | None:
@@ -53,3 +54,9 @@ def check_percentile(percentile: Decimal) -> Decimal:
             details={"percentile": str(percentile)},
         )
     return percentile
+
+
+def shown(value: Decimal | None) -> Decimal | None:
+    """A statistic as shown (and used): ``STAT_PLACES`` decimal places at most, no
+    trailing zeros; None stays None."""
+    return None if value is None else normalize(round_ratio(value, STAT_PLACES))

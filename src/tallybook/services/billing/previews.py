@@ -48,6 +48,7 @@ from tallybook.services.credits import apply_to_drafts
 from tallybook.services.customers import customer_not_found
 from tallybook.services.finance.invoicing import charge_rates
 from tallybook.services.ports import Clock, PlanReader, TaxCalculator, UsageReader
+from tallybook.services.shared_reads import remembered
 from tallybook.services.usage import UsageService
 
 ZERO = Decimal(0)
@@ -78,6 +79,13 @@ class SubscriptionReader(Protocol):
 
     def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]:
         """Every subscription billed to ``account`` (its own and its children's)."""
+        ...
+
+    def customer_view(
+        self, tenant_id: str, customer_id: str
+    ) -> tuple[Customer, list[StoredSubscription]]:
+        """The customer and ``of_account(customer.account)`` in one read; NotFound
+        ``customer_not_found``."""
         ...
 
 
@@ -197,8 +205,17 @@ class PreviewService:
     ) -> Upcoming:
         """The customer's upcoming invoice now (so far and projected); with ``replacing``,
         as it would be if the stored subscription of that id were ``replacing`` (the
-        preview of a plan change). NotFound ``no_upcoming_invoice`` outside a period."""
+        preview of a plan change). NotFound ``no_upcoming_invoice`` outside a period.
+        Computed once per page inside ``shared_reads`` (without ``replacing``)."""
         now = now or self._clock.now()
+        if replacing is None:
+            key = ("upcoming", tenant_id, customer_id, now)
+            return remembered(key, lambda: self._upcoming(tenant_id, customer_id, now, None))
+        return self._upcoming(tenant_id, customer_id, now, replacing)
+
+    def _upcoming(
+        self, tenant_id: str, customer_id: str, now: datetime, replacing: Subscription | None
+    ) -> Upcoming:
         customer = self.customer(tenant_id, customer_id)
         subscriptions = self._billed_with(tenant_id, customer)
         if replacing is not None:
@@ -233,8 +250,8 @@ class PreviewService:
         subscription of the customer is in a billing period now; NotFound
         ``customer_not_found`` for an unknown customer."""
         now = now or self._clock.now()
-        customer = self.customer(tenant_id, customer_id)
-        computed = self._compute(tenant_id, customer, self._billed_with(tenant_id, customer), now)
+        customer, stored = self._subscriptions.customer_view(tenant_id, customer_id)
+        computed = self._compute(tenant_id, customer, _billed(customer, stored), now)
         if not computed.actual:
             return None
         draft = computed.actual[0]
@@ -260,8 +277,8 @@ class PreviewService:
         (alert evaluation): ``projected_used``, ``projected_amount`` and
         ``projected_total`` then repeat the actual figures. NotFound ``customer_not_found``."""
         now = now or self._clock.now()
-        customer = self.customer(tenant_id, customer_id)
-        own = self._own(tenant_id, customer)
+        customer, stored = self._subscriptions.customer_view(tenant_id, customer_id)
+        own = [s.subscription for s in stored if s.subscription.customer == customer.id]
         computed = self._compute(tenant_id, customer, own, now, project=project)
         if not computed.actual:
             return CurrentUsage(customer, now, None, None, customer.currency, (), ZERO, ZERO, ())
@@ -351,7 +368,26 @@ class PreviewService:
         project: bool = True,
     ) -> _Computed:
         """The actual drafts and, unless ``project`` is False (then the actual ones
-        again), the projected ones."""
+        again), the projected ones; rated once per page inside ``shared_reads``."""
+        # subscriptions (unhashable) by identity: the shared reads hand out the same ones
+        given = tuple(subscriptions)
+        key = ("rated", tenant_id, customer, tuple(map(id, given)), now, project)
+        kept, computed = remembered(
+            key, lambda: (given, self._rate(tenant_id, customer, given, now, project=project))
+        )
+        if all(a is b for a, b in zip(kept, given, strict=True)):
+            return computed
+        return self._rate(tenant_id, customer, given, now, project=project)
+
+    def _rate(
+        self,
+        tenant_id: str,
+        customer: Customer,
+        subscriptions: Sequence[Subscription],
+        now: datetime,
+        *,
+        project: bool,
+    ) -> _Computed:
         book = PlanBook(self._plans, tenant_id)
         cache = UsageCache(self._usage, tenant_id, book)
         actual, projected = [], []
@@ -371,6 +407,13 @@ class PreviewService:
         drafts = assemble(bill_to, customer.currency, actual)
         guessed = assemble(bill_to, customer.currency, projected) if project else drafts
         return _Computed(tuple(current), drafts, guessed, book)
+
+
+def _billed(customer: Customer, stored: Sequence[StoredSubscription]) -> list[Subscription]:
+    """``_billed_with`` from the account's subscriptions already read (``customer_view``
+    reads ``of_account(customer.account)``: a bill-to customer's account is itself)."""
+    return [s.subscription for s in stored if customer.parent is None or
+            s.subscription.customer == customer.id]  # fmt: skip
 
 
 def _with_credits(draft: InvoiceDraft, grants: Sequence[tuple[Grant, Decimal]]) -> InvoiceDraft:

@@ -17,8 +17,9 @@ grants are never invoiced and lower the taxed base like a discount.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from tallybook.domain.billing.invoice import InvoiceDraft
 from tallybook.domain.catalog.model import CreditGrantCharge, Plan
@@ -32,9 +33,14 @@ from tallybook.services.ports import DraftTaxes
 
 @dataclass(frozen=True, slots=True)
 class InvoiceFinance:
+    """One run's (or one purchase's) taxes and seller. ``plan_rates`` memoizes, per plan
+    version, the tax rate ids its charges name (``plan_charge_rates``): a run looks each
+    plan up once instead of once per account."""
+
     taxes: DraftTaxes
     seller: Seller
     tenant_name: str
+    plan_rates: dict[PlanRef, PlanRates] = field(default_factory=dict, compare=False)
 
     def apply(
         self,
@@ -43,13 +49,16 @@ class InvoiceFinance:
         plans: Mapping[PlanRef, Plan],
         decided: Sequence[tuple[InvoiceDraft, bool]],
     ) -> list[tuple[InvoiceDraft, bool]]:
-        """The account's (draft, finalizes now) pairs taxed, finals with their parties."""
-        rates = charge_rates(subscriptions, plans)
-        parties = snapshot(self.seller, self.tenant_name, customer.billing, customer)
+        """The account's (draft, finalizes now) pairs taxed, finals with their parties
+        (the snapshot is built only when a draft finalizes)."""
+        rates = charge_rates(subscriptions, plans, self.plan_rates)
+        parties: dict[str, Any] | None = None
         result = []
         for draft, final in decided:
             taxed = self.taxes.tax(customer, draft, rates)
             if final:
+                if parties is None:
+                    parties = snapshot(self.seller, self.tenant_name, customer.billing, customer)
                 taxed = replace(taxed, parties=parties)
             result.append((taxed, final))
         return result
@@ -74,21 +83,39 @@ def purchase_draft(
     return draft if finance is None else finance.one(customer, draft)
 
 
+PlanRates = tuple[tuple[str, tuple[str, ...]], ...]
+"""A plan version's (charge key, tax rate ids) for each charge naming rates, in order."""
+
+
+def plan_charge_rates(plan: Plan) -> PlanRates:
+    """(charge key, tax rate ids) of ``plan``'s charges that name rates; credit grant
+    charges bill no line of their own (plan credits) and are left out."""
+    return tuple(
+        (charge.key, charge.tax_rates)
+        for charge in plan.charges
+        if not isinstance(charge, CreditGrantCharge) and charge.tax_rates
+    )
+
+
 def charge_rates(
-    subscriptions: Sequence[Subscription], plans: Mapping[PlanRef, Plan]
+    subscriptions: Sequence[Subscription],
+    plans: Mapping[PlanRef, Plan],
+    memo: dict[PlanRef, PlanRates] | None = None,
 ) -> dict[tuple[str | None, str], tuple[str, ...]]:
     """(subscription, charge key) -> the tax rate ids the charge names, over every phase's
-    plan version (a later phase's charge wins when versions differ)."""
+    plan version (a later phase's charge wins when versions differ). ``memo`` keeps each
+    plan version's rates between calls (a plan that cannot be read is not memoized)."""
     found: dict[tuple[str | None, str], tuple[str, ...]] = {}
     for sub in subscriptions:
         for phase in sub.phases:
-            try:
-                plan = plans[phase.plan]
-            except (KeyError, TallybookError):
-                continue
-            for charge in plan.charges:
-                if isinstance(charge, CreditGrantCharge):
-                    continue  # bills no line of its own (plan credits): nothing to tax
-                if charge.tax_rates:
-                    found[(sub.id, charge.key)] = charge.tax_rates
+            named = None if memo is None else memo.get(phase.plan)
+            if named is None:
+                try:
+                    named = plan_charge_rates(plans[phase.plan])
+                except (KeyError, TallybookError):
+                    continue
+                if memo is not None:
+                    memo[phase.plan] = named
+            for key, rates in named:
+                found[(sub.id, key)] = rates
     return found

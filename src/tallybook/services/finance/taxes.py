@@ -127,6 +127,16 @@ class TenantRates:
     ) -> InvoiceDraft:
         billing = customer.billing
         known = self._known
+        if (
+            not known
+            and not billing.tax_rates
+            and not charge_rates
+            and not any(line.taxes for line in draft.lines)
+        ):
+            # a tenant without rates (no per-line work): nothing to tax, and a line that
+            # carries no tax keeps none; only the exemption note can change
+            note = exemption_note(billing.tax_exempt)
+            return draft if note == draft.tax_note else replace(draft, tax_note=note)
         wanted = set(billing.tax_rates) | {r for ids in charge_rates.values() for r in ids}
         missing = sorted(wanted - known.keys())
         if missing:

@@ -28,6 +28,8 @@ functions, and tells the port what to write. No adapter calls back into a servic
     EntitlementStore       per-customer feature overrides (issue 10)
     SpendLimitStore        spend limits and the limits reached, with their outbox rows
     CustomerPortalStore    single-use customer portal links and the sessions they open
+    MrrSnapshotStore       the overview's stored MRR/retention snapshot per tenant (issue 14)
+    OverageMarks           customers over an allowance now, from fired allowance alerts
 
 One module per capability holds its ports and the records that cross the boundary
 (``common``: the clock and ``JsonDict``; ``metering``, ``catalog``, ``customers``, ``tenants``,
@@ -117,6 +119,14 @@ from tallybook.services.ports.metering import (
     UsageReader,
     UsageSource,
 )
+from tallybook.services.ports.mrr_snapshots import (
+    MrrSnapshotStore,
+    StoredSnapshot,
+)
+from tallybook.services.ports.overage import (
+    OverageMarks,
+    OverMark,
+)
 from tallybook.services.ports.payments import (
     Claim,
     LocalInvoice,
@@ -189,6 +199,9 @@ __all__ = [
     "LogoStore",
     "MailComposer",
     "MailTransport",
+    "MrrSnapshotStore",
+    "OverMark",
+    "OverageMarks",
     "PaymentProvider",
     "PendingAlerts",
     "PeriodUsageReader",
@@ -211,6 +224,7 @@ __all__ = [
     "SignatureInvalid",
     "SpendLimitStore",
     "Statistics",
+    "StoredSnapshot",
     "SubscriptionStore",
     "SubscriptionUnitOfWork",
     "SyncRow",

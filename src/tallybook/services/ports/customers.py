@@ -70,6 +70,13 @@ class SubscriptionStore(Protocol):
 
     def of_account(self, tenant_id: str, account: str) -> list[StoredSubscription]: ...
 
+    def customer_view(
+        self, tenant_id: str, customer_id: str
+    ) -> tuple[Customer | None, list[StoredSubscription]]:
+        """The customer (None: unknown) and every subscription billed to its account
+        (``of_account(customer.account)``), read together."""
+        ...
+
     def get(self, tenant_id: str, subscription_id: str) -> StoredSubscription | None: ...
 
     def page(
