@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from billing_run import AS_OF, TENANT, reset_billing, settings, setup  # noqa: E402
-from credits import add_grants  # noqa: E402
+from billing_run import AS_OF, TENANT, reset_billing, settings, setup
+from credits import add_grants
 
-from tallybook.adapters.clock import FixedClock  # noqa: E402
-from tallybook.bootstrap import build  # noqa: E402
+from tallybook.adapters.clock import FixedClock
+from tallybook.bootstrap import build
 
 ID = re.compile(r"\b([a-z]{2,5})_[0-9a-f]{28}\b")
 TABLES = ("invoices", "credit_entries", "credit_grants")
@@ -38,7 +38,7 @@ def digest(path: str) -> dict[str, str]:
     conn = sqlite3.connect(path)
     texts = {}
     for table in TABLES:
-        rows = [repr(row) for row in conn.execute(f"SELECT * FROM {table}")]  # noqa: S608
+        rows = [repr(row) for row in conn.execute(f"SELECT * FROM {table}")]
         rows.sort(key=lambda r: (ID.sub(r"\1_", r), r))
         texts[table] = rows
     conn.close()
