@@ -4,10 +4,12 @@ the loader's own checks and through the product's usage readers on each store.""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from sqlalchemy import text
@@ -17,15 +19,24 @@ from tallybook.bootstrap import build
 from tallybook.config import Settings
 from tallybook.domain.catalog.model import Aggregation, Meter
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from bulk_events import (
-    EVENT_TYPE,
-    WHALE,
-    chdb_aggregates,
-    load,
-    month_events,
-    pg_aggregates,
-)
+
+def _bench_module(name: str) -> ModuleType:
+    """A module of ``bench/`` loaded from its file: putting ``bench/`` on ``sys.path`` would
+    shadow installed packages for every later test (``bench/stripe.py`` hid the ``stripe``
+    package from the Stripe stand-in's tests)."""
+    path = Path(__file__).resolve().parents[2] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"tallybook_bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_bulk = _bench_module("bulk_events")
+EVENT_TYPE, WHALE = _bulk.EVENT_TYPE, _bulk.WHALE
+chdb_aggregates, load = _bulk.chdb_aggregates, _bulk.load
+month_events, pg_aggregates = _bulk.month_events, _bulk.pg_aggregates
 
 pytestmark = pytest.mark.postgres
 TENANT = "default"
