@@ -4,7 +4,9 @@ A key is printed only when Tallybook generated it (the first start's admin key, 
 key): a key the operator supplied in ``TALLYBOOK_API_KEY`` is never printed, since the
 banner ends up in logs. Sample calls are ones that work on what the server holds: without
 ``--demo`` an empty tenant (list customers, send an event: events may arrive before their
-customer exists), with ``--demo`` the demo customer ``acme``.
+customer exists), with ``--demo`` the demo customer ``acme``. The operator console's
+address comes first (a new user's month of work starts there, ``docs/console.md``); with
+``--demo`` also how to create the second key a price change's approval needs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def banner_lines(base: str, keys: list[ShownKey], *, demo: bool) -> list[str]:
             lines.append(f"API key: the one in TALLYBOOK_API_KEY ({key.note}; not shown)")
     if not keys:
         lines.append("API key: the one you configured or created earlier (tallybook keys create)")
+    lines.append(f"Console:       {base}/console   (log in with the API key above)")
+    if demo:
+        lines.append(
+            "  A second key, to approve a price change proposed with the first: "
+            "tallybook keys create --name approver --role pricing_approver"
+        )
     lines.append(f"Dashboard:     {base}/portal")
     lines.append(f"API docs:      {base}/docs   OpenAPI: {base}/openapi.json")
     shown = next((k.key for k in reversed(keys) if k.generated), ENV_KEY)

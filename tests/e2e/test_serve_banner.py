@@ -68,3 +68,15 @@ def test_a_generated_key_is_printed_once() -> None:
         re.search(r"Bearer \$TALLYBOOK_API_KEY.*/v1/customers/acme/usage", line)
         for line in configured
     )
+
+
+def test_the_banner_points_a_new_user_at_the_console() -> None:
+    """Reproduction (trial of issue 14): ``make run`` named only ``/portal``, so a new user
+    had to find ``/console`` in the docs, and nothing said how to get the second key that
+    approves a price change."""
+    demo = banner_lines("http://h:1", [ShownKey("tb_demo", "demo key", True)], demo=True)
+    assert "http://h:1/console " in "\n".join(demo) + " "
+    assert any("--role pricing_approver" in line for line in demo)
+    plain = banner_lines("http://h:1", [], demo=False)
+    assert any(line.startswith("Console:") and "http://h:1/console" in line for line in plain)
+    assert not any("pricing_approver" in line for line in plain)
