@@ -235,6 +235,9 @@ def test_the_authors_own_approval_is_refused_and_reject_needs_confirmation(
         change = _propose(dana)
         page = dana.get(f"/console/approvals/{change}")
         assert 'id="own-change"' in page.text
+        # no Approve button for the author (it could only fail), Reject (withdraw) stays
+        assert f'action="/console/approvals/{change}/approve"' not in page.text
+        assert f'action="/console/approvals/{change}/reject"' in page.text
         token = csrf_of(page.text)
         own = dana.post(f"/console/approvals/{change}/approve", data={"csrf": token})
         assert own.status_code == 403 and "approval_self_forbidden" in own.text
