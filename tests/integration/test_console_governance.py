@@ -398,3 +398,21 @@ def test_other_console_actions_are_audited_once(client: TestClient, keys: dict[s
         ("console credit-grants create", "credit-grants")
     ]
     assert entries[0]["after"] == {"customer": "acme", "amount": "5", "category": "promotional"}
+
+
+def test_the_editor_opened_on_a_plan_shows_no_error_before_an_edit(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """Reproduction (trial of issue 14): "Propose a change to this plan" opened the editor
+    with the published plan already assessed, so a new user saw ``change_empty: the
+    document changes nothing`` before touching anything."""
+    with logged_in(client, keys["editor"]) as session:
+        page = session.get("/console/catalog/changes/new", params={"plan": "growth"})
+        assert page.status_code == 200
+        assert "key: growth" in page.text and 'id="q-charge"' in page.text
+        assert "change_empty" not in page.text
+        edited = session.get(
+            "/console/catalog/changes/new",
+            params={"plan": "growth", "charge": "api", "field": "unit_amount", "value": "0.10"},
+        )
+        assert "change_empty" in edited.text  # an edit to the same value still says so

@@ -202,7 +202,8 @@ def new_change(
     value: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> Response:
     """The editor, for ``plan`` (its latest version as YAML), with the common edit
-    ``charge``/``field``/``value`` applied when given, and validated at once."""
+    ``charge``/``field``/``value`` applied when given, and then validated at once (the plan
+    opened without an edit is not: it would only show ``change_empty``)."""
     who = web.operator(request, container)
     if who is None:
         return web.to_login()
@@ -223,7 +224,9 @@ def new_change(
             request, container, who, draft, status=status_for(error), error=error.message,
             plan=plan or "",
         )  # fmt: skip
-    result = assess(container, who, draft, with_impact=False) if draft.document else {}
+    # the plan as published, not edited yet, would only be "change_empty": assess edits
+    edited = bool(draft.document) and value is not None
+    result = assess(container, who, draft, with_impact=False) if edited else {}
     return editor(
         request,
         container,
