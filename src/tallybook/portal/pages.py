@@ -17,6 +17,7 @@ from tallybook.documents import formats
 from tallybook.documents.links import credit_note_urls, invoice_urls
 from tallybook.domain.billing.invoice import Invoice
 from tallybook.domain.finance.credit_notes import CreditNote
+from tallybook.domain.money import round_quantity_for_display
 from tallybook.services.billing.previews import ChargeUsage, CurrentUsage, MeterDays
 from tallybook.services.credits import CreditSummary
 
@@ -162,7 +163,8 @@ def charts(days: Sequence[MeterDays], tz: str, locale: str) -> list[ChartView]:
     """One chart per meter of the current period, the data Chart.js draws.
 
     ``data``: ``labels`` (day of month per day of the period), ``values`` (the day's
-    quantity as a decimal string, ``null`` for a day still to come: an empty slot, so the
+    quantity as a decimal string rounded for reading like every quantity a page shows
+    (``round_quantity_for_display``), ``null`` for a day still to come: an empty slot, so the
     reader sees how far into the period they are), ``titles`` (tooltip per day, formatted
     for ``locale``), ``label`` and ``color``. Strings, not floats: the browser parses them
     only to draw.
@@ -178,7 +180,7 @@ def charts(days: Sequence[MeterDays], tz: str, locale: str) -> list[ChartView]:
             day = str(format_date(local.date(), "medium", locale=locale))
             shown = "" if value is None else formats.quantity(value, locale)
             labels.append(str(local.day))
-            values.append(None if value is None else f"{value.normalize():f}")
+            values.append(None if value is None else f"{round_quantity_for_display(value):f}")
             titles.append(f"{day}: {shown or 'to come'}")
             if value is not None:
                 rows.append((day, shown))
