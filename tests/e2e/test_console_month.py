@@ -80,7 +80,9 @@ def test_a_month_in_the_console(
             expect(page.locator("#mrr-figure")).to_contain_text("$")
             checker.check("month-mrr")
             page.get_by_role("link", name="Retry them in Operations").click()
-            expect(page.get_by_role("button", name=re.compile("Retry message")).first).to_be_visible()
+            expect(
+                page.get_by_role("button", name=re.compile("Retry message")).first
+            ).to_be_visible()
             fits_390(page)
             operations(page, checker, api, console["receiver"])
             statuses = ok(api.get(f"/v1/catalog/changes/{change}"))["status"]
